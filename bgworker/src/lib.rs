@@ -1,0 +1,12 @@
+//! Background-worker runtime of hotmesh, kept free of Postgres types.
+//!
+//! The extension owns the processes (launcher and per-database engine workers) and the
+//! shared memory; this crate owns the decisions: what a slot in the shared table means
+//! ([`slot`]), and what the launcher must do each time it wakes up ([`plan`]). Keeping
+//! these pure lets plain `#[test]`s cover every lifecycle rule in milliseconds.
+
+pub mod plan;
+pub mod slot;
+
+pub use plan::{reconcile, Action, Database, PlanConfig, WorkerHandle};
+pub use slot::{Slot, SlotState, SlotTable, MAX_SLOTS};

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The main job: set up the machine, build and install hotmesh, start a local cluster
+# with the extension preloaded, and run the demo against it.
+#   scripts/quickstart.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup-machine.sh
+export PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}
+
+echo "== building and installing the extension (release)"
+cargo pgrx install -p hotmesh --release --pg-config "$PG_CONFIG" >/dev/null
+
+echo "== starting the local cluster"
+# a restart loads the library just installed
+scripts/pg-cluster.sh restart
+
+echo "== running the demo"
+HOTMESH_DATABASE_URL=$(scripts/pg-cluster.sh url) cargo run -q --release -p hotmesh-client --example quickstart
+
+cat <<MSG
+
+The cluster keeps running. Try:
+  scripts/pg-cluster.sh psql -c 'SELECT hotmesh.version()'
+  scripts/pg-cluster.sh psql -c 'SELECT * FROM hotmesh.workers()'
+  scripts/pg-cluster.sh psql -c "SELECT pid, backend_type, datname FROM pg_stat_activity WHERE backend_type LIKE 'hotmesh%'"
+Stop it with scripts/pg-cluster.sh stop (or destroy, to delete its data).
+MSG

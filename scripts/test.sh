@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every test: plain #[test]s, #[pg_test]s, pg_regress and the end-to-end tests,
+# from a fresh Debian 12 machine (it sets up the toolchain first).
+#   scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+bash scripts/setup-machine.sh
+
+export PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}
+RUN=${HOTMESH_RUN_DIR:-/tmp/hotmesh-run}
+export HOTMESH_PG_DIR=$RUN/test-cluster
+export HOTMESH_PG_PORT=${HOTMESH_TEST_PORT:-28816}
+export HOTMESH_PG_DB=hotmesh_test
+# A long poll: every wake-up the tests see must come from a latch.
+export HOTMESH_PG_CONF="hotmesh.poll_interval = 60000"
+mkdir -p "$RUN" && chmod 755 "$RUN"
+
+echo "== 1/5 plain tests (no server)"
+cargo test --workspace --exclude hotmesh --exclude hotmesh-tests
+
+echo "== 2/5 #[pg_test]s (pgrx starts its own server)"
+RUNAS=()
+if [ "$(id -u)" = 0 ]; then
+  # Postgres refuses root: pgrx runs initdb and the server as `postgres`.
+  install -d -o postgres -g postgres "$RUN/pgrx-data"
+  RUNAS=(--runas postgres --pgdata "$RUN/pgrx-data")
+fi
+cargo pgrx test pg15 -p hotmesh "${RUNAS[@]}"
+
+echo "== 3/5 install the extension and start a cluster"
+# the pg_test build (with its tests schema) was installed by step 2: replace it
+cargo pgrx install -p hotmesh --pg-config "$PG_CONFIG" >/dev/null
+scripts/pg-cluster.sh destroy
+trap 'scripts/pg-cluster.sh destroy' EXIT
+scripts/pg-cluster.sh start
+
+echo "== 4/5 pg_regress"
+rm -rf target/pg_regress && mkdir -p target/pg_regress
+TESTS=$(cd pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
+if ! "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+    --host=127.0.0.1 --port="$HOTMESH_PG_PORT" --user=postgres \
+    --inputdir=pg_regress --outputdir=target/pg_regress \
+    --dbname=hotmesh_regress $TESTS; then
+  cat target/pg_regress/regression.diffs
+  exit 1
+fi
+
+echo "== 5/5 end-to-end tests against the cluster"
+export HOTMESH_TEST_URL=$(scripts/pg-cluster.sh url)
+export HOTMESH_CLUSTER_SCRIPT=$ROOT/scripts/pg-cluster.sh
+# one at a time: some tests restart the server or crash a worker
+cargo test -p hotmesh-tests -- --test-threads=1
+echo "all test layers passed"

@@ -1,0 +1,38 @@
+//! Settings (postgresql.conf), documented in docs/configuration.md.
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::time::Duration;
+
+/// Fallback poll of the launcher and the engine workers, in ms. Wake-ups normally come
+/// by latch at commit; the poll only bounds how late a missed one can be.
+pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
+
+/// How many databases get an engine worker at once.
+pub static MAX_DATABASES: GucSetting<i32> = GucSetting::<i32>::new(16);
+
+pub fn define() {
+    GucRegistry::define_int_guc(
+        c"hotmesh.poll_interval",
+        c"Fallback poll interval of hotmesh's background workers.",
+        c"Workers are woken by a latch when a transaction commits work for them; this bounds how long they sleep without one.",
+        &POLL_INTERVAL_MS,
+        10,
+        3_600_000,
+        GucContext::Sighup,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"hotmesh.max_databases",
+        c"Maximum number of databases served by hotmesh engine workers at once.",
+        c"Each database with the extension uses one background worker; max_worker_processes must leave room for them.",
+        &MAX_DATABASES,
+        1,
+        hotmesh_bgworker::MAX_SLOTS as i32,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+}
+
+pub fn poll_interval() -> Duration {
+    Duration::from_millis(POLL_INTERVAL_MS.get().max(10) as u64)
+}

@@ -1,0 +1,50 @@
+//! hotmesh: the HotMesh durable workflow engine, running inside PostgreSQL.
+//!
+//! Processes (see ARCHITECTURE.md): one launcher per cluster, and one engine worker per
+//! database where the extension is installed. Both only exist when the library is in
+//! `shared_preload_libraries`; without it, `CREATE EXTENSION` still works and the
+//! functions that need the workers say which postgresql.conf line is missing.
+
+use pgrx::prelude::*;
+
+mod api;
+mod error;
+mod gucs;
+mod hooks;
+mod shared;
+mod wake;
+mod workers;
+
+::pgrx::pg_module_magic!(name, version);
+
+// Privileges and the launcher's wake-up, run last by CREATE EXTENSION (sql/ holds the text).
+extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::define();
+    // Shared memory, static workers and hooks are only possible while the postmaster
+    // loads us from shared_preload_libraries. A backend that loads the library for a
+    // plain function call runs _PG_init too, and must stop here.
+    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+        return;
+    }
+    shared::init();
+    hooks::install();
+    workers::launcher::register();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod pg_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        // preloading starts the launcher; a long poll proves that wake-ups use latches
+        vec!["shared_preload_libraries = 'hotmesh'", "hotmesh.poll_interval = 60000"]
+    }
+}

@@ -1,0 +1,96 @@
+//! `#[pg_test]`s: run by `cargo pgrx test` inside a server that preloads hotmesh.
+//! Each test runs in a transaction that is rolled back, so nothing here depends on a
+//! commit; commit-level behaviour is tested end to end in tests/.
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+    use std::time::{Duration, Instant};
+
+    /// Polls `query` (a bigint) until it reaches `want` or `secs` pass. Each statement takes
+    /// a new snapshot, so rows and stats committed by workers become visible.
+    fn wait_for(query: &str, want: i64, secs: u64) -> i64 {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            Spi::run("SELECT pg_stat_clear_snapshot()").unwrap();
+            let got = Spi::get_one::<i64>(query).unwrap().unwrap_or(0);
+            if got >= want || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            pgrx::check_for_interrupts!();
+        }
+    }
+
+    #[pg_test]
+    fn version_matches_the_package() {
+        assert_eq!(Some(env!("CARGO_PKG_VERSION")), Spi::get_one::<&str>("SELECT hotmesh.version()").unwrap());
+    }
+
+    #[pg_test]
+    fn schema_belongs_to_the_extension() {
+        let n = Spi::get_one::<i64>(
+            "SELECT count(*) FROM pg_depend d JOIN pg_namespace n ON d.objid = n.oid
+              WHERE d.classid = 'pg_namespace'::regclass AND n.nspname = 'hotmesh'
+                AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'",
+        )
+        .unwrap();
+        assert_eq!(Some(1), n);
+    }
+
+    #[pg_test]
+    fn launcher_is_running() {
+        let n = wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'hotmesh launcher'", 1, 20);
+        assert_eq!(1, n);
+    }
+
+    #[pg_test]
+    fn engine_worker_runs_in_this_database() {
+        assert_eq!(Some(true), Spi::get_one::<bool>("SELECT hotmesh.wait_for_engine(20)").unwrap());
+        let n = wait_for(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE backend_type = 'hotmesh engine' AND datname = current_database()",
+            1,
+            10,
+        );
+        assert_eq!(1, n);
+        let state = Spi::get_one::<String>(
+            "SELECT state FROM hotmesh.workers() WHERE database = current_database()",
+        )
+        .unwrap();
+        assert_eq!(Some("running".to_string()), state);
+    }
+
+    #[pg_test]
+    fn the_worker_survives_an_error() {
+        assert_eq!(Some(true), Spi::get_one::<bool>("SELECT hotmesh.wait_for_engine(20)").unwrap());
+        let pid = Spi::get_one::<i32>("SELECT pid FROM hotmesh.workers() WHERE database = current_database()")
+            .unwrap()
+            .unwrap();
+        assert_eq!(Some(true), Spi::get_one::<bool>("SELECT hotmesh.debug_fail_worker('injected by a test')").unwrap());
+        let errors = wait_for(
+            "SELECT errors FROM hotmesh.workers() WHERE database = current_database()",
+            1,
+            10,
+        );
+        assert_eq!(1, errors);
+        let (same_pid, msg) = Spi::get_two::<i32, String>(
+            "SELECT pid, last_error FROM hotmesh.workers() WHERE database = current_database()",
+        )
+        .unwrap();
+        assert_eq!(Some(pid), same_pid, "the worker must not have restarted");
+        assert_eq!(Some("injected by a test".to_string()), msg);
+    }
+
+    #[pg_test(error = "invalid argument timeout_seconds: must be between 0 and 3600, got -1")]
+    fn wait_for_engine_rejects_a_negative_timeout() {
+        Spi::run("SELECT hotmesh.wait_for_engine(-1)").unwrap();
+    }
+
+    #[pg_test(error = "invalid argument message: must not be empty")]
+    fn debug_fail_worker_rejects_an_empty_message() {
+        Spi::run("SELECT hotmesh.debug_fail_worker('  ')").unwrap();
+    }
+}

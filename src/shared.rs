@@ -1,0 +1,80 @@
+//! The slot table in shared memory (see `hotmesh_bgworker::slot`), and small helpers
+//! around it that every process uses.
+
+use hotmesh_bgworker::SlotTable;
+use pgrx::lwlock::{PgLwLockExclusiveGuard, PgLwLockShareGuard};
+use pgrx::prelude::*;
+use pgrx::shmem::PGRXSharedMemory;
+use pgrx::{pg_shmem_init, PgLwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// `SlotTable` is plain data (`Copy`, no pointers), so it can live in shared memory.
+#[derive(Copy, Clone, Default)]
+#[repr(transparent)]
+pub struct SharedTable(pub SlotTable);
+unsafe impl PGRXSharedMemory for SharedTable {}
+
+static TABLE: PgLwLock<SharedTable> = unsafe { PgLwLock::new(c"hotmesh_slots") };
+
+/// Set once in the postmaster, inherited by every child: whether the table exists.
+static mut READY: bool = false;
+
+pub fn init() {
+    pg_shmem_init!(TABLE);
+    unsafe { READY = true };
+}
+
+/// Whether the library was preloaded (so the table and the workers exist).
+pub fn ready() -> bool {
+    unsafe { READY }
+}
+
+pub fn share() -> PgLwLockShareGuard<'static, SharedTable> {
+    TABLE.share()
+}
+
+pub fn exclusive() -> PgLwLockExclusiveGuard<'static, SharedTable> {
+    TABLE.exclusive()
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub fn my_pid() -> i32 {
+    unsafe { pg_sys::MyProcPid }
+}
+
+pub fn my_database() -> u32 {
+    unsafe { pg_sys::MyDatabaseId }.to_u32()
+}
+
+/// Sets the latch of the backend or worker with this pid. False if it is gone.
+pub fn set_latch(pid: i32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    unsafe {
+        let proc_ = pg_sys::BackendPidGetProc(pid);
+        if proc_.is_null() {
+            return false;
+        }
+        pg_sys::SetLatch(&raw mut (*proc_).procLatch);
+    }
+    true
+}
+
+/// Whether a backend or worker with this pid is alive.
+pub fn proc_alive(pid: i32) -> bool {
+    pid != 0 && unsafe { !pg_sys::BackendPidGetProc(pid).is_null() }
+}
+
+/// Unix milliseconds as a `timestamptz`.
+pub fn timestamptz(ms: i64) -> Option<TimestampWithTimeZone> {
+    // Postgres counts microseconds from 2000-01-01
+    const PG_EPOCH_MS: i64 = 946_684_800_000;
+    if ms <= 0 {
+        return None;
+    }
+    TimestampWithTimeZone::try_from((ms - PG_EPOCH_MS) * 1000).ok()
+}

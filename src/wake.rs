@@ -1,0 +1,65 @@
+//! Wake-ups at commit: a transaction that gives a background worker something to do sets
+//! the worker's latch once it commits (never before: the worker must see the rows). At
+//! most one callback per transaction and target, however many statements ask.
+
+use crate::shared;
+use pgrx::{register_xact_callback, PgXactCallbackEvent};
+use std::cell::Cell;
+
+thread_local! {
+    static LAUNCHER_PENDING: Cell<bool> = const { Cell::new(false) };
+    static ENGINE_PENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` once when this transaction commits, if `flag` was not set already.
+fn once_at_commit(flag: &'static std::thread::LocalKey<Cell<bool>>, f: fn()) {
+    if flag.with(|p| p.replace(true)) {
+        return;
+    }
+    register_xact_callback(PgXactCallbackEvent::Commit, move || {
+        flag.with(|p| p.set(false));
+        f();
+    });
+    register_xact_callback(PgXactCallbackEvent::Abort, move || flag.with(|p| p.set(false)));
+}
+
+pub fn launcher_now() {
+    let pid = shared::share().0.launcher_pid;
+    shared::set_latch(pid);
+}
+
+pub fn launcher_at_commit() {
+    if shared::ready() {
+        once_at_commit(&LAUNCHER_PENDING, launcher_now);
+    }
+}
+
+/// Wakes this database's engine worker now.
+pub fn engine_now() {
+    let pid = shared::share().0.find(shared::my_database()).map(|s| s.pid).unwrap_or(0);
+    shared::set_latch(pid);
+}
+
+pub fn engine_at_commit() {
+    if shared::ready() {
+        once_at_commit(&ENGINE_PENDING, engine_now);
+    }
+}
+
+/// `CREATE EXTENSION` committed here: the launcher must (re)start this database's worker.
+pub fn extension_created_at_commit() {
+    if !shared::ready() {
+        return;
+    }
+    register_xact_callback(PgXactCallbackEvent::Commit, || {
+        let dboid = shared::my_database();
+        let ok = shared::exclusive().0.extension_created(dboid);
+        if !ok {
+            pgrx::warning!(
+                "hotmesh: no engine worker slot left for this database (all {} in use)",
+                hotmesh_bgworker::MAX_SLOTS
+            );
+        }
+        launcher_now();
+    });
+}

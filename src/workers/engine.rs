@@ -1,0 +1,132 @@
+//! The engine worker of one database. Started by the launcher, it first checks that the
+//! extension is installed (if not, it says so and leaves), then loops: one iteration per
+//! latch wake-up or poll, each in its own transaction, surviving ERRORs.
+//!
+//! Later issues give the iteration its real work (the stream router and the time scout);
+//! the life cycle here is what they run in.
+
+use super::txn;
+use crate::{gucs, shared};
+use hotmesh_bgworker::SlotState;
+use pgrx::bgworkers::*;
+use pgrx::prelude::*;
+
+fn extension_installed() -> bool {
+    unsafe { pg_sys::get_extension_oid(c"hotmesh".as_ptr(), true) != pg_sys::InvalidOid }
+}
+
+enum Step {
+    Continue,
+    ExtensionGone,
+}
+
+fn iteration(injected: Option<String>) -> Step {
+    if !extension_installed() {
+        return Step::ExtensionGone;
+    }
+    if let Some(msg) = injected {
+        error!("{msg}");
+    }
+    Step::Continue
+}
+
+/// Whether this worker still owns its slot and may go on.
+fn may_run(dboid: u32, me: i32) -> bool {
+    let t = shared::share();
+    match t.0.find(dboid) {
+        Some(s) => s.pid == me && s.state == SlotState::Running,
+        None => false,
+    }
+}
+
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    let dboid = arg.value() as u32;
+    let me = shared::my_pid();
+
+    // Claim the slot before connecting: one worker per database, whatever happened to
+    // the launcher that started us.
+    {
+        let mut t = shared::exclusive();
+        let Some(slot) = t.0.find_mut(dboid) else { return };
+        if slot.pid != 0 && slot.pid != me && shared::proc_alive(slot.pid) {
+            return;
+        }
+        slot.pid = me;
+    }
+    BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(dboid)), None);
+
+    // Is the extension here? A CREATE EXTENSION that commits while we look wins.
+    loop {
+        let seen = shared::share().0.find(dboid).map(|s| s.created).unwrap_or(0);
+        match txn::run(extension_installed) {
+            Ok(true) => break,
+            Ok(false) => {
+                if shared::exclusive().0.mark_absent(dboid, seen, me) {
+                    debug1!("hotmesh engine: extension not installed in this database");
+                    return;
+                }
+            }
+            Err(msg) => {
+                warning!("hotmesh engine: cannot check for the extension: {msg}");
+                release(dboid, me);
+                return;
+            }
+        }
+    }
+    {
+        let mut t = shared::exclusive();
+        let Some(slot) = t.0.find_mut(dboid) else { return };
+        if slot.pid != me || slot.state == SlotState::Paused {
+            return;
+        }
+        slot.state = SlotState::Running;
+        slot.started_ms = shared::now_ms();
+        slot.failures = 0;
+        slot.loops = 0;
+        slot.errors = 0;
+    }
+    log!("hotmesh engine started");
+
+    while may_run(dboid, me) {
+        let injected = shared::exclusive().0.find_mut(dboid).and_then(|s| s.take_injected_error());
+        match txn::run(move || iteration(injected)) {
+            Ok(Step::Continue) => {}
+            Ok(Step::ExtensionGone) => {
+                let seen = shared::share().0.find(dboid).map(|s| s.created).unwrap_or(0);
+                if shared::exclusive().0.mark_absent(dboid, seen, me) {
+                    log!("hotmesh engine: extension dropped, exiting");
+                    return;
+                }
+            }
+            Err(msg) => {
+                warning!("hotmesh engine: {msg}");
+                if let Some(s) = shared::exclusive().0.find_mut(dboid) {
+                    s.record_error(shared::now_ms(), &msg);
+                }
+            }
+        }
+        if let Some(s) = shared::exclusive().0.find_mut(dboid) {
+            s.loops += 1;
+        }
+        if !BackgroundWorker::wait_latch(Some(gucs::poll_interval())) {
+            break; // SIGTERM or postmaster death
+        }
+        if BackgroundWorker::sighup_received() {
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+    }
+    release(dboid, me);
+    log!("hotmesh engine exiting");
+}
+
+/// Gives the slot back; the launcher decides what comes next from its state.
+fn release(dboid: u32, me: i32) {
+    if let Some(s) = shared::exclusive().0.find_mut(dboid) {
+        if s.pid == me {
+            s.pid = 0;
+        }
+    }
+}
