@@ -6,6 +6,7 @@
 #   HOTMESH_PG_DIR    cluster directory        (default /tmp/hotmesh-run/cluster)
 #   HOTMESH_PG_DB     database with the extension (default hotmesh)
 #   HOTMESH_PG_CONF   extra postgresql.conf lines, used when the cluster is created
+#   HOTMESH_PG_PRELOAD=0  leave hotmesh out of shared_preload_libraries (no workers)
 # The server runs as OS user `postgres` when this is called as root (Postgres refuses
 # to run as root). Clients connect over TCP as role postgres (trust, loopback only).
 set -euo pipefail
@@ -33,7 +34,7 @@ init() {
 port = $PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
-shared_preload_libraries = 'hotmesh'
+$( [ "${HOTMESH_PG_PRELOAD:-1}" = 0 ] && echo "# hotmesh not preloaded" || echo "shared_preload_libraries = 'hotmesh'" )
 max_worker_processes = 32
 log_line_prefix = '%m [%p] %b '
 ${HOTMESH_PG_CONF:-}
@@ -43,12 +44,15 @@ CONF
 start() {
   init
   if ! running; then
-    as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
+    # RUST_BACKTRACE in the caller's shell would make every ERROR that passes through
+    # the extension capture a backtrace into the log: slow and noisy. Keep it off.
+    RUST_BACKTRACE=0 RUST_LIB_BACKTRACE=0 \
+      as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null
   fi
   if [ "$(psql_ -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]; then
     psql_ -d postgres -qc "CREATE DATABASE \"$DB\""
   fi
-  psql_ -d "$DB" -qc "CREATE EXTENSION IF NOT EXISTS hotmesh" >/dev/null
+  psql_ -d "$DB" -qc "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS hotmesh" >/dev/null
   echo "cluster up: port $PORT, data $DIR/data, log $DIR/server.log, database $DB"
 }
 

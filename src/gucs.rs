@@ -10,7 +10,9 @@ pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 /// How many databases get an engine worker at once.
 pub static MAX_DATABASES: GucSetting<i32> = GucSetting::<i32>::new(16);
 
-pub fn define() {
+/// `preloading`: called from shared_preload_libraries. Postmaster-context settings can
+/// only be defined then; a backend that loads the library later must not try (FATAL).
+pub fn define(preloading: bool) {
     GucRegistry::define_int_guc(
         c"hotmesh.poll_interval",
         c"Fallback poll interval of hotmesh's background workers.",
@@ -21,6 +23,9 @@ pub fn define() {
         GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
+    if !preloading {
+        return;
+    }
     GucRegistry::define_int_guc(
         c"hotmesh.max_databases",
         c"Maximum number of databases served by hotmesh engine workers at once.",

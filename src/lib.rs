@@ -22,11 +22,12 @@ extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    gucs::define();
     // Shared memory, static workers and hooks are only possible while the postmaster
     // loads us from shared_preload_libraries. A backend that loads the library for a
-    // plain function call runs _PG_init too, and must stop here.
-    if unsafe { !pg_sys::process_shared_preload_libraries_in_progress } {
+    // plain function call runs _PG_init too, and must stop early.
+    let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    gucs::define(preloading);
+    if !preloading {
         return;
     }
     shared::init();

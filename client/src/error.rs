@@ -30,8 +30,14 @@ impl Error {
             if (code == "3F000" || code == "42883") && message.contains("hotmesh") {
                 return Error::NotInstalled;
             }
-            if code == "55000" && message.contains("shared_preload_libraries") {
-                return Error::NotPreloaded { message };
+            if code == "55000" && message.contains("hotmesh library is not preloaded") {
+                // the hint names the postgresql.conf line to add: keep it
+                let hint = db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .and_then(|pg| pg.hint())
+                    .map(|h| format!(". {h}"))
+                    .unwrap_or_default();
+                return Error::NotPreloaded { message: format!("{message}{hint}") };
             }
             return Error::Database { code, message };
         }

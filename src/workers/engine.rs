@@ -56,6 +56,9 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
         }
         slot.pid = me;
     }
+    // However this process ends (return, SIGTERM, FATAL), give the slot back and tell
+    // the launcher, which may not be our notify_pid if it was restarted since.
+    unsafe { pg_sys::before_shmem_exit(Some(on_exit), pg_sys::Datum::from(dboid)) };
     BackgroundWorker::connect_worker_to_spi_by_oid(Some(pg_sys::Oid::from(dboid)), None);
 
     // Is the extension here? A CREATE EXTENSION that commits while we look wins.
@@ -71,7 +74,6 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
             }
             Err(msg) => {
                 warning!("hotmesh engine: cannot check for the extension: {msg}");
-                release(dboid, me);
                 return;
             }
         }
@@ -118,15 +120,23 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
     }
-    release(dboid, me);
     log!("hotmesh engine exiting");
 }
 
-/// Gives the slot back; the launcher decides what comes next from its state.
-fn release(dboid: u32, me: i32) {
-    if let Some(s) = shared::exclusive().0.find_mut(dboid) {
-        if s.pid == me {
-            s.pid = 0;
+/// Exit callback: gives the slot back and wakes the launcher, which decides what comes
+/// next from the slot's state (absent, paused, or restart after a back-off).
+#[pg_guard]
+unsafe extern "C-unwind" fn on_exit(_code: std::ffi::c_int, arg: pg_sys::Datum) {
+    let dboid = arg.value() as u32;
+    let me = shared::my_pid();
+    let launcher = {
+        let mut t = shared::exclusive();
+        if let Some(s) = t.0.find_mut(dboid) {
+            if s.pid == me {
+                s.pid = 0;
+            }
         }
-    }
+        t.0.launcher_pid
+    };
+    shared::set_latch(launcher);
 }
