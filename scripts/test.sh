@@ -9,6 +9,7 @@ bash scripts/setup-machine.sh
 
 export PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}
 RUN=${HOTMESH_RUN_DIR:-/tmp/hotmesh-run}
+export HOTMESH_RUN_DIR=$RUN
 export HOTMESH_PG_DIR=$RUN/test-cluster
 export HOTMESH_PG_PORT=${HOTMESH_TEST_PORT:-28816}
 export HOTMESH_PG_DB=hotmesh_test
@@ -46,7 +47,8 @@ if ! "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
   exit 1
 fi
 
-echo "== 5/5 end-to-end tests against the cluster"
+echo "== 5/5 upgrade path, then end-to-end tests against the cluster"
+bash scripts/upgrade-test.sh
 export HOTMESH_TEST_URL=$(scripts/pg-cluster.sh url)
 export HOTMESH_CLUSTER_SCRIPT=$ROOT/scripts/pg-cluster.sh
 # one at a time: some tests restart the server or crash a worker
