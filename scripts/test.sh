@@ -16,6 +16,9 @@ export HOTMESH_PG_DB=hotmesh_test
 # A long poll: every wake-up the tests see must come from a latch.
 export HOTMESH_PG_CONF="hotmesh.poll_interval = 60000"
 mkdir -p "$RUN" && chmod 755 "$RUN"
+# keep a copy of the output to total the results at the end
+LOG=$RUN/test-output.log
+exec > >(tee "$LOG") 2>&1
 
 echo "== 1/5 plain tests (no server)"
 cargo test --workspace --exclude hotmesh --exclude hotmesh-tests
@@ -53,4 +56,8 @@ export HOTMESH_TEST_URL=$(scripts/pg-cluster.sh url)
 export HOTMESH_CLUSTER_SCRIPT=$ROOT/scripts/pg-cluster.sh
 # one at a time: some tests restart the server or crash a worker
 cargo test -p hotmesh-tests -- --test-threads=1
+# one closing line for all layers: cargo's "test result" lines and pg_regress's count
+total=$(sed -n 's/.*test result: ok\. \([0-9]*\) passed.*/\1/p' "$LOG" | awk '{s += $1} END {print s + 0}')
+regress=$(sed -n 's/.*All \([0-9]*\) tests passed.*/\1/p' "$LOG" | head -1)
 echo "all test layers passed"
+echo "total: $((total + ${regress:-0})) passed, 0 failed"
