@@ -20,7 +20,7 @@ mod hotmesh {
     }
 
     /// The version of the installed engine library.
-    #[pg_extern(immutable, parallel_safe)]
+    #[pg_extern(stable, parallel_safe)]
     fn version() -> &'static str {
         env!("CARGO_PKG_VERSION")
     }

@@ -103,6 +103,7 @@ fn unpause(dboid: u32) {
 }
 
 #[pg_guard]
+#[allow(clippy::too_many_arguments)] // Postgres's ProcessUtility_hook_type
 unsafe extern "C-unwind" fn hotmesh_process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
     query_string: *const std::ffi::c_char,

@@ -51,11 +51,9 @@ fn list_databases() -> Vec<Database> {
 fn liveness(handles: &HashMap<u32, DynamicBackgroundWorker>, dboid: u32, pid: i32) -> WorkerHandle {
     match handles.get(&dboid) {
         Some(h) => match h.pid() {
-            Ok(_) | Err(BackgroundWorkerStatus::NotYetStarted) | Err(BackgroundWorkerStatus::Untracked { .. }) => {
-                WorkerHandle::Alive
-            }
-            Err(BackgroundWorkerStatus::Started) => WorkerHandle::Alive,
             Err(BackgroundWorkerStatus::Stopped) | Err(BackgroundWorkerStatus::PostmasterDied) => WorkerHandle::Stopped,
+            // running, or registered and not forked yet
+            Ok(_) | Err(_) => WorkerHandle::Alive,
         },
         // no handle (this launcher did not start it): judge by the pid it reported
         None if pid != 0 => {

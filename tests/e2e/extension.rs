@@ -22,7 +22,8 @@ async fn drop_extension_leaves_nothing_behind() {
                   || '/' || (SELECT count(*) FROM pg_class) || '/' || (SELECT count(*) FROM pg_depend)";
     let before: String = scalar("e2e_drop", census).await;
     exec("e2e_drop", "CREATE EXTENSION hotmesh").await;
-    assert_eq!(scalar::<i64>("e2e_drop", "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hotmesh%'").await > 0, true);
+    let functions: i64 = scalar("e2e_drop", "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hotmesh%'").await;
+    assert!(functions > 0, "the extension's functions exist before the drop");
     exec("e2e_drop", "DROP EXTENSION hotmesh").await;
     let after: String = scalar("e2e_drop", census).await;
     assert_eq!(before, after, "namespaces/functions/relations/dependencies must be as before");
