@@ -9,4 +9,4 @@ pub mod plan;
 pub mod slot;
 
 pub use plan::{reconcile, Action, Database, PlanConfig, WorkerHandle};
-pub use slot::{Slot, SlotState, SlotTable, MAX_SLOTS};
+pub use slot::{Iteration, Slot, SlotState, SlotTable, MAX_SLOTS};

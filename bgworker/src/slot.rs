@@ -146,6 +146,16 @@ impl Slot {
     }
 }
 
+/// What one engine-worker iteration starts with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Iteration {
+    /// The one-shot error to raise (`hotmesh.debug_fail_worker`).
+    pub injected_error: Option<String>,
+    /// `Slot::created` read before the iteration looks at `pg_extension`, for
+    /// [`SlotTable::mark_absent`].
+    pub created: u32,
+}
+
 /// The whole table as it lives in shared memory.
 #[derive(Copy, Clone, Debug)]
 #[repr(C)]
@@ -215,6 +225,18 @@ impl SlotTable {
             }
             None => true,
         }
+    }
+
+    /// Start of one engine-worker iteration, under a single lock: `None` when the worker
+    /// `pid` no longer owns a running slot and must leave; otherwise counts the iteration
+    /// and hands over what the iteration needs.
+    pub fn begin_iteration(&mut self, dboid: u32, pid: i32) -> Option<Iteration> {
+        let slot = self.find_mut(dboid)?;
+        if slot.pid != pid || slot.state != SlotState::Running {
+            return None;
+        }
+        slot.loops += 1;
+        Some(Iteration { injected_error: slot.take_injected_error(), created: slot.created })
     }
 
     /// A statement needs `dboid` to itself until `until_ms`: the worker leaves.
@@ -320,6 +342,26 @@ mod tests {
         assert!(t.mark_absent(3, seen, 77));
         assert_eq!(t.find(3).unwrap().state, SlotState::Absent);
         assert_eq!(t.find(3).unwrap().pid, 0);
+    }
+
+    #[test]
+    fn begin_iteration_counts_and_stops_a_worker_that_lost_its_slot() {
+        let mut t = SlotTable::default();
+        let s = t.find_or_insert(4).unwrap();
+        s.state = SlotState::Running;
+        s.pid = 10;
+        put_text(&mut s.inject_error, "boom");
+        let first = t.begin_iteration(4, 10).unwrap();
+        assert_eq!(first.injected_error.as_deref(), Some("boom"));
+        assert_eq!(t.begin_iteration(4, 10).unwrap().injected_error, None, "the injected error fires once");
+        t.extension_created(4);
+        assert_eq!(t.begin_iteration(4, 10).unwrap().created, first.created + 1);
+        assert_eq!(t.find(4).unwrap().loops, 3);
+        assert_eq!(t.begin_iteration(4, 11), None, "another pid owns nothing here");
+        t.pause(4, 1_000);
+        assert_eq!(t.begin_iteration(4, 10), None, "a paused database sends its worker away");
+        assert_eq!(t.begin_iteration(5, 10), None, "no slot, no work");
+        assert_eq!(t.find(4).unwrap().loops, 3);
     }
 
     #[test]

@@ -30,13 +30,15 @@ fn iteration(injected: Option<String>) -> Step {
     Step::Continue
 }
 
-/// Whether this worker still owns its slot and may go on.
-fn may_run(dboid: u32, me: i32) -> bool {
-    let t = shared::share();
-    match t.0.find(dboid) {
-        Some(s) => s.pid == me && s.state == SlotState::Running,
-        None => false,
-    }
+/// Records that the extension is not installed here, unless a `CREATE EXTENSION`
+/// committed since `seen` was read (then the caller must look again). True: leave.
+fn absent(dboid: u32, seen: u32, me: i32) -> bool {
+    shared::exclusive().0.mark_absent(dboid, seen, me)
+}
+
+/// The slot's `created` counter, read before looking at `pg_extension`.
+fn created(dboid: u32) -> u32 {
+    shared::share().0.find(dboid).map(|s| s.created).unwrap_or(0)
 }
 
 #[pg_guard]
@@ -63,11 +65,11 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
 
     // Is the extension here? A CREATE EXTENSION that commits while we look wins.
     loop {
-        let seen = shared::share().0.find(dboid).map(|s| s.created).unwrap_or(0);
+        let seen = created(dboid);
         match txn::run(extension_installed) {
             Ok(true) => break,
             Ok(false) => {
-                if shared::exclusive().0.mark_absent(dboid, seen, me) {
+                if absent(dboid, seen, me) {
                     debug1!("hotmesh engine: extension not installed in this database");
                     return;
                 }
@@ -92,13 +94,13 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     }
     log!("hotmesh engine started");
 
-    while may_run(dboid, me) {
-        let injected = shared::exclusive().0.find_mut(dboid).and_then(|s| s.take_injected_error());
+    // one lock per iteration: ownership check, loop count and injected error together
+    while let Some(it) = shared::exclusive().0.begin_iteration(dboid, me) {
+        let injected = it.injected_error;
         match txn::run(move || iteration(injected)) {
             Ok(Step::Continue) => {}
             Ok(Step::ExtensionGone) => {
-                let seen = shared::share().0.find(dboid).map(|s| s.created).unwrap_or(0);
-                if shared::exclusive().0.mark_absent(dboid, seen, me) {
+                if absent(dboid, it.created, me) {
                     log!("hotmesh engine: extension dropped, exiting");
                     return;
                 }
@@ -109,9 +111,6 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                     s.record_error(shared::now_ms(), &msg);
                 }
             }
-        }
-        if let Some(s) = shared::exclusive().0.find_mut(dboid) {
-            s.loops += 1;
         }
         if !BackgroundWorker::wait_latch(Some(gucs::poll_interval())) {
             break; // SIGTERM or postmaster death

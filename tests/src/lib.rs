@@ -28,8 +28,7 @@ pub async fn connect(db: &str) -> PgConnection {
         match PgConnection::connect(&url).await {
             Ok(c) => return c,
             // the server may be restarting after a crash the test caused
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
+            Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("cannot connect to {url}: {e}"),
