@@ -42,7 +42,8 @@ scripts/pg-cluster.sh start
 echo "== 4/5 pg_regress"
 rm -rf target/pg_regress && mkdir -p target/pg_regress
 TESTS=$(cd pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
-if ! "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+# a stuck statement (a lock that is never released, say) fails instead of hanging
+if ! PGOPTIONS="-c statement_timeout=60s" "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
     --host=127.0.0.1 --port="$HOTMESH_PG_PORT" --user=postgres \
     --inputdir=pg_regress --outputdir=target/pg_regress \
     --dbname=hotmesh_regress $TESTS; then

@@ -94,8 +94,12 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     }
     log!("hotmesh engine started");
 
-    // one lock per iteration: ownership check, loop count and injected error together
-    while let Some(it) = shared::exclusive().0.begin_iteration(dboid, me) {
+    // One lock per iteration: ownership check, loop count and injected error together.
+    // Bound in a `let` statement so the guard drops here; as a `while let` scrutinee it
+    // would be held through the whole iteration, latch wait included.
+    loop {
+        let it = shared::exclusive().0.begin_iteration(dboid, me);
+        let Some(it) = it else { break };
         let injected = it.injected_error;
         match txn::run(move || iteration(injected)) {
             Ok(Step::Continue) => {}
