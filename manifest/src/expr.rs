@@ -1,0 +1,534 @@
+//! The mapping language, compiled. A map (`input.maps`, `job.maps`, a transition's
+//! `actual`, …) is compiled once at deploy into an [`Expr`] tree whose references are
+//! split paths and whose `{@group.name}` functions are resolved to code; a step only
+//! walks the tree.
+//!
+//! Evaluation follows the original's Pipe: row 0 of a `@pipe` is a list of cells; each
+//! later row calls its first cell with the previous row's values and appends its other
+//! cells; a nested `@pipe` row is evaluated on its own and queued, and the next plain row
+//! takes the queue as its arguments (fan-in); `@reduce` folds the previous row's first
+//! value with `{$input}` `{$output}` `{$item}` `{$key}` `{$index}`.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{EvalError, ManifestError};
+use crate::functions::{self, Func};
+use crate::js;
+use crate::value::{array_index, Object, Value};
+use crate::yaml::{Kind, Node, MAX_DEPTH};
+
+/// A resolved `{@group.name}`.
+#[derive(Clone)]
+pub struct Callee {
+    pub name: Box<str>,
+    pub f: Func,
+}
+
+impl std::fmt::Debug for Callee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{{@{}}}", self.name)
+    }
+}
+
+impl PartialEq for Callee {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Serialize for Callee {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Callee {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        let f = functions::lookup(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown function {name}")))?;
+        Ok(Callee { name: name.into(), f })
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().unwrap_or(serde_json::Value::Null).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Value::from_json(&serde_json::Value::deserialize(d)?))
+    }
+}
+
+/// The reduce variables a context cell can name.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CtxVar {
+    Input,
+    Output,
+    Item,
+    Key,
+    Index,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expr {
+    /// A literal: a number, boolean, null, or a string that is not a reference.
+    Lit(Value),
+    /// `{root.a.b}`: root is an activity id, `$self` or `$job`.
+    Ref(Vec<Box<str>>),
+    /// `{$item.a}` and the other reduce variables.
+    Ctx(CtxVar, Vec<Box<str>>),
+    /// `{@group.name}` in a cell: called with no arguments.
+    Call(Callee),
+    Pipe(Pipe),
+    /// A mapping of maps.
+    Obj(Vec<(String, Expr)>),
+    /// A list of maps.
+    Arr(Vec<Expr>),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pipe {
+    pub rows: Vec<Row>,
+    /// A `@reduce` body: its first row is already a function row.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reduce_body: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Row {
+    /// Row 0: the cells, resolved.
+    Cells(Vec<Expr>),
+    /// A later row: call the head with the previous row's values, append the rest.
+    Call(Head, Vec<Expr>),
+    /// A nested `@pipe`, queued for the next row.
+    Sub(Pipe),
+    /// `@reduce` over the previous row.
+    Reduce(Pipe),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Head {
+    Func(Callee),
+    Ctx(CtxVar, Vec<Box<str>>),
+}
+
+// ---------------------------------------------------------------------------------------
+// compile
+
+fn err(path: &str, node: &Node, message: impl Into<String>) -> ManifestError {
+    ManifestError::invalid(path, node.line, message)
+}
+
+/// Compiles a map value (`maps.x`, `job.maps.y`, a `stats.id`, …): mappings are walked,
+/// `{'@pipe': …}` becomes a pipe, lists stay lists, scalars are cells.
+pub fn compile(node: &Node, path: &str) -> Result<Expr, ManifestError> {
+    compile_map(node, path.to_string(), 0)
+}
+
+fn compile_map(node: &Node, path: String, depth: usize) -> Result<Expr, ManifestError> {
+    if depth > MAX_DEPTH {
+        return Err(err(&path, node, format!("nested deeper than {MAX_DEPTH} levels")));
+    }
+    match &node.kind {
+        Kind::Map(m) => {
+            if let Some(p) = node.get("@pipe") {
+                return Ok(Expr::Pipe(compile_pipe(p, format!("{path}.@pipe"), false, depth + 1)?));
+            }
+            let mut out = Vec::with_capacity(m.len());
+            for (k, v) in m {
+                out.push((k.clone(), compile_map(v, join(&path, k), depth + 1)?));
+            }
+            Ok(Expr::Obj(out))
+        }
+        Kind::Seq(items) => Ok(Expr::Arr(
+            items.iter().enumerate().map(|(i, v)| compile_map(v, format!("{path}[{i}]"), depth + 1)).collect::<Result<_, _>>()?,
+        )),
+        _ => compile_cell(node, &path),
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn literal(node: &Node) -> Value {
+    Value::from_json(&node.to_json())
+}
+
+/// A cell: a string may be a function, a context variable or a reference; anything
+/// else (and objects inside pipe rows) is a literal.
+fn compile_cell(node: &Node, path: &str) -> Result<Expr, ManifestError> {
+    let Kind::Str(s) = &node.kind else { return Ok(Expr::Lit(literal(node))) };
+    if !(s.starts_with('{') && s.ends_with('}') && s.len() >= 2) {
+        return Ok(Expr::Lit(literal(node)));
+    }
+    let inner = &s[1..s.len() - 1];
+    if let Some(name) = inner.strip_prefix('@') {
+        return Ok(Expr::Call(callee(name, node, path)?));
+    }
+    if let Some((var, rest)) = ctx_var(inner) {
+        return Ok(Expr::Ctx(var, split_path(rest, node, path, s)?));
+    }
+    let parts = split_path(inner, node, path, s)?;
+    Ok(Expr::Ref(parts))
+}
+
+fn callee(name: &str, node: &Node, path: &str) -> Result<Callee, ManifestError> {
+    match functions::lookup(name) {
+        Some(f) => Ok(Callee { name: name.into(), f }),
+        None => Err(err(path, node, format!("unknown @pipe function {{@{name}}}"))),
+    }
+}
+
+/// `$item.a.b` → (Item, "a.b"); the original recognises these by prefix.
+fn ctx_var(inner: &str) -> Option<(CtxVar, &str)> {
+    for (name, v) in [("$item", CtxVar::Item), ("$key", CtxVar::Key), ("$index", CtxVar::Index), ("$input", CtxVar::Input), ("$output", CtxVar::Output)] {
+        if let Some(rest) = inner.strip_prefix(name) {
+            if rest.is_empty() {
+                return Some((v, ""));
+            }
+            if let Some(r) = rest.strip_prefix('.') {
+                return Some((v, r));
+            }
+        }
+    }
+    None
+}
+
+fn split_path(inner: &str, node: &Node, path: &str, whole: &str) -> Result<Vec<Box<str>>, ManifestError> {
+    if inner.is_empty() {
+        return Ok(vec![]);
+    }
+    if inner.contains(['{', '}']) {
+        return Err(err(path, node, format!("malformed reference {whole}: one cell holds one {{reference}}; there is no string interpolation")));
+    }
+    let parts: Vec<Box<str>> = inner.split('.').map(Into::into).collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(err(path, node, format!("malformed reference {whole}: empty path segment")));
+    }
+    if parts.iter().any(|p| p.chars().any(char::is_whitespace)) {
+        return Err(err(path, node, format!("malformed reference {whole}: a path has no spaces")));
+    }
+    Ok(parts)
+}
+
+fn compile_pipe(node: &Node, path: String, reduce_body: bool, depth: usize) -> Result<Pipe, ManifestError> {
+    if depth > MAX_DEPTH {
+        return Err(err(&path, node, format!("nested deeper than {MAX_DEPTH} levels")));
+    }
+    let Some(rows) = node.as_seq() else {
+        return Err(err(&path, node, format!("@pipe takes a list of rows, not {}", node.type_name())));
+    };
+    if rows.is_empty() {
+        return Err(err(&path, node, "@pipe needs at least one row"));
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        let rpath = format!("{path}[{i}]");
+        if let Some(sub) = row.get("@pipe") {
+            out.push(Row::Sub(compile_pipe(sub, format!("{rpath}.@pipe"), false, depth + 1)?));
+            continue;
+        }
+        if let Some(body) = row.get("@reduce") {
+            if i == 0 && !reduce_body {
+                return Err(err(&rpath, row, "@reduce needs a row before it (the collection and the initial value)"));
+            }
+            out.push(Row::Reduce(compile_pipe(body, format!("{rpath}.@reduce"), true, depth + 1)?));
+            continue;
+        }
+        let Some(cells) = row.as_seq() else {
+            return Err(err(&rpath, row, format!("a @pipe row is a list of cells, a @pipe or a @reduce, not {}", row.type_name())));
+        };
+        let function_row = i > 0 || reduce_body;
+        if !function_row {
+            out.push(Row::Cells(cells.iter().enumerate().map(|(c, n)| compile_cell(n, &format!("{rpath}[{c}]"))).collect::<Result<_, _>>()?));
+            continue;
+        }
+        let Some(first) = cells.first() else {
+            return Err(err(&rpath, row, "this row needs a {@function} (or a context variable) in its first cell"));
+        };
+        let head = match compile_cell(first, &format!("{rpath}[0]"))? {
+            Expr::Call(c) => Head::Func(c),
+            Expr::Ctx(v, p) => Head::Ctx(v, p),
+            _ => {
+                return Err(err(
+                    &format!("{rpath}[0]"),
+                    first,
+                    format!("the first cell of row {i} must be a {{@function}} or a context variable, not {}", describe(first)),
+                ))
+            }
+        };
+        let rest = cells[1..].iter().enumerate().map(|(c, n)| compile_cell(n, &format!("{rpath}[{}]", c + 1))).collect::<Result<_, _>>()?;
+        out.push(Row::Call(head, rest));
+    }
+    Ok(Pipe { rows: out, reduce_body })
+}
+
+fn describe(n: &Node) -> String {
+    match &n.kind {
+        Kind::Str(s) => format!("'{s}'"),
+        _ => n.type_name().to_string(),
+    }
+}
+
+impl Expr {
+    /// Every reference in the expression (for dependency analysis and validation).
+    pub fn refs(&self) -> Vec<&[Box<str>]> {
+        let mut out = vec![];
+        self.visit_refs(&mut |r| out.push(r));
+        out
+    }
+
+    fn visit_refs<'a>(&'a self, f: &mut dyn FnMut(&'a [Box<str>])) {
+        match self {
+            Expr::Ref(p) => f(p),
+            Expr::Pipe(p) => p.visit_refs(f),
+            Expr::Obj(m) => m.iter().for_each(|(_, e)| e.visit_refs(f)),
+            Expr::Arr(a) => a.iter().for_each(|e| e.visit_refs(f)),
+            _ => {}
+        }
+    }
+
+    /// A literal `true`/number/string, known without a context.
+    pub fn as_literal(&self) -> Option<&Value> {
+        match self {
+            Expr::Lit(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl Pipe {
+    fn visit_refs<'a>(&'a self, f: &mut dyn FnMut(&'a [Box<str>])) {
+        for row in &self.rows {
+            match row {
+                Row::Cells(c) | Row::Call(_, c) => c.iter().for_each(|e| e.visit_refs(f)),
+                Row::Sub(p) | Row::Reduce(p) => p.visit_refs(f),
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// evaluate
+
+/// What references resolve against: the job context (`{metadata, data, <activity>: …}`)
+/// and, for `$self`, the id of the activity being run.
+#[derive(Clone, Copy)]
+pub struct Env<'a> {
+    pub job: &'a serde_json::Value,
+    pub self_id: Option<&'a str>,
+}
+
+impl<'a> Env<'a> {
+    pub fn new(job: &'a serde_json::Value) -> Self {
+        Env { job, self_id: None }
+    }
+
+    /// Resolves a reference by walking own properties, as the original's
+    /// getNestedProperty does: arrays have their indices and `length`, and anything
+    /// missing is undefined.
+    pub fn resolve(&self, path: &[Box<str>]) -> Value {
+        let Some((root, rest)) = path.split_first() else { return Value::Undefined };
+        let start = match (&**root, self.self_id) {
+            ("$self", Some(id)) => self.job.get(id),
+            ("$job", _) => self.job.get("$job").or(Some(self.job)),
+            (r, _) => self.job.get(r),
+        };
+        let Some(mut cur) = start else { return Value::Undefined };
+        for part in rest {
+            cur = match cur {
+                serde_json::Value::Object(m) => match m.get(&**part) {
+                    Some(v) => v,
+                    None => return Value::Undefined,
+                },
+                serde_json::Value::Array(a) => {
+                    if &**part == "length" {
+                        return Value::Num(a.len() as f64);
+                    }
+                    match array_index(part).and_then(|i| a.get(i as usize)) {
+                        Some(v) => v,
+                        None => return Value::Undefined,
+                    }
+                }
+                _ => return Value::Undefined,
+            };
+        }
+        Value::from_json(cur)
+    }
+}
+
+/// The reduce variables of the current iteration.
+struct Scope {
+    input: Value,
+    output: Value,
+    item: Value,
+    key: String,
+    index: usize,
+}
+
+impl Scope {
+    fn get(&self, var: CtxVar, path: &[Box<str>]) -> Value {
+        let base = match var {
+            CtxVar::Input => &self.input,
+            CtxVar::Output => &self.output,
+            CtxVar::Item => &self.item,
+            CtxVar::Key => return if path.is_empty() { Value::Str(self.key.clone()) } else { walk(&Value::Str(self.key.clone()), path) },
+            CtxVar::Index => return if path.is_empty() { Value::Num(self.index as f64) } else { Value::Undefined },
+        };
+        walk(base, path)
+    }
+}
+
+/// getNestedProperty over a [`Value`]: own properties of objects and arrays only.
+fn walk(v: &Value, path: &[Box<str>]) -> Value {
+    let mut cur = v;
+    for part in path {
+        cur = match cur {
+            Value::Obj(o) => match o.get(part) {
+                Some(x) => x,
+                None => return Value::Undefined,
+            },
+            Value::Arr(a) => {
+                if &**part == "length" {
+                    return Value::Num(a.len() as f64);
+                }
+                match array_index(part).and_then(|i| a.get(i as usize)) {
+                    Some(x) => x,
+                    None => return Value::Undefined,
+                }
+            }
+            _ => return Value::Undefined,
+        };
+    }
+    cur.clone()
+}
+
+impl Expr {
+    /// Evaluates against a job context.
+    pub fn eval(&self, env: &Env) -> Result<Value, EvalError> {
+        self.eval_in(env, None)
+    }
+
+    /// Evaluates and converts to JSON (None when the result is undefined).
+    pub fn eval_json(&self, env: &Env) -> Result<Option<serde_json::Value>, EvalError> {
+        Ok(self.eval(env)?.to_json())
+    }
+
+    fn eval_in(&self, env: &Env, scope: Option<&Scope>) -> Result<Value, EvalError> {
+        Ok(match self {
+            Expr::Lit(v) => v.clone(),
+            Expr::Ref(p) => env.resolve(p),
+            Expr::Ctx(var, p) => scope.map(|s| s.get(*var, p)).unwrap_or_default(),
+            Expr::Call(c) => (c.f)(&[]).map_err(|m| fn_error(c, m))?,
+            Expr::Pipe(p) => p.process(env, scope, None)?,
+            Expr::Obj(m) => {
+                let mut o = Object::new();
+                o.props.reserve(m.len());
+                for (k, e) in m {
+                    o.props.insert(k.clone(), e.eval_in(env, scope)?);
+                }
+                Value::Obj(o)
+            }
+            Expr::Arr(a) => Value::Arr(a.iter().map(|e| e.eval_in(env, scope)).collect::<Result<_, _>>()?),
+        })
+    }
+}
+
+fn fn_error(c: &Callee, message: String) -> EvalError {
+    EvalError { message: format!("{{@{}}}: {message}", c.name) }
+}
+
+impl Pipe {
+    fn cells(cells: &[Expr], env: &Env, scope: Option<&Scope>, out: &mut Vec<Value>) -> Result<(), EvalError> {
+        for c in cells {
+            out.push(c.eval_in(env, scope)?);
+        }
+        Ok(())
+    }
+
+    fn process(&self, env: &Env, scope: Option<&Scope>, seed: Option<Vec<Value>>) -> Result<Value, EvalError> {
+        let mut resolved = seed;
+        let mut rows = self.rows.iter();
+        if resolved.is_none() {
+            if let Some(Row::Cells(c)) = self.rows.first() {
+                let mut v = Vec::with_capacity(c.len());
+                Self::cells(c, env, scope, &mut v)?;
+                resolved = Some(v);
+                rows.next();
+            }
+        }
+        let mut queue: Vec<Value> = Vec::new();
+        for row in rows {
+            match row {
+                Row::Sub(p) => queue.push(p.process(env, scope, None)?),
+                Row::Reduce(body) => {
+                    let Some(prior) = resolved.take() else {
+                        return Err(EvalError { message: "@reduce has no row before it to fold".into() });
+                    };
+                    resolved = Some(vec![body.reduce(env, prior)?]);
+                }
+                Row::Cells(c) => {
+                    let mut v = Vec::with_capacity(c.len());
+                    Self::cells(c, env, scope, &mut v)?;
+                    resolved = Some(v);
+                }
+                Row::Call(head, rest) => {
+                    let args = if queue.is_empty() { resolved.take().unwrap_or_default() } else { std::mem::take(&mut queue) };
+                    let first = match head {
+                        Head::Func(c) => (c.f)(&args).map_err(|m| fn_error(c, m))?,
+                        Head::Ctx(var, p) => scope.map(|s| s.get(*var, p)).unwrap_or_default(),
+                    };
+                    let mut v = Vec::with_capacity(1 + rest.len());
+                    v.push(first);
+                    Self::cells(rest, env, scope, &mut v)?;
+                    resolved = Some(v);
+                }
+            }
+        }
+        match resolved {
+            Some(v) => Ok(v.into_iter().next().unwrap_or_default()),
+            None => Err(EvalError { message: "the @pipe ends in a nested @pipe: nothing takes its result".into() }),
+        }
+    }
+
+    /// `@reduce`: folds `prior[0]` (an array, or an object's keys in order) starting
+    /// from `prior[1]` (null when absent).
+    fn reduce(&self, env: &Env, prior: Vec<Value>) -> Result<Value, EvalError> {
+        let mut it = prior.into_iter();
+        let collection = it.next().unwrap_or_default();
+        let mut acc = match it.next() {
+            None | Some(Value::Undefined) => Value::Null,
+            Some(v) => v,
+        };
+        let items: Vec<(String, Value)> = match &collection {
+            Value::Arr(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect(),
+            Value::Obj(o) => o.keys().into_iter().map(|k| (k.clone(), o.props[k].clone())).collect(),
+            Value::Str(s) => js::utf16(s).iter().enumerate().map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u])))).collect(),
+            _ => vec![],
+        };
+        for (index, (key, item)) in items.into_iter().enumerate() {
+            let scope = Scope { input: collection.clone(), output: acc.clone(), item, key, index };
+            acc = self.process(env, Some(&scope), Some(vec![acc]))?;
+        }
+        Ok(acc)
+    }
+}
+
+/// hotmesh.map's entry point: compile and evaluate one expression against a context.
+pub fn map_once(expression: &serde_json::Value, context: &serde_json::Value) -> Result<Option<serde_json::Value>, String> {
+    let node = Node::from_json(expression).map_err(|e| e.to_string())?;
+    let expr = compile(&node, "").map_err(|e| e.to_string())?;
+    expr.eval_json(&Env::new(context)).map_err(|e| e.to_string())
+}

@@ -1,0 +1,205 @@
+//! `{@math.*}`: Math.* plus the variadic add/subtract/multiply/divide, which flatten
+//! array arguments one level. add uses JavaScript's `+`, so a string operand
+//! concatenates, as in the original.
+
+use super::{arg, n, num, Func};
+use crate::js;
+use crate::value::Value;
+
+pub const FUNCTIONS: &[(&str, Func)] = &[
+    ("add", add),
+    ("subtract", subtract),
+    ("multiply", multiply),
+    ("divide", divide),
+    ("abs", |a| n(num(a, 0).abs())),
+    ("acos", |a| n(num(a, 0).acos())),
+    ("acosh", |a| n(num(a, 0).acosh())),
+    ("asin", |a| n(num(a, 0).asin())),
+    ("asinh", |a| n(asinh(num(a, 0)))),
+    ("atan", |a| n(num(a, 0).atan())),
+    ("atan2", |a| n(num(a, 0).atan2(num(a, 1)))),
+    ("atanh", |a| n(num(a, 0).atanh())),
+    ("cbrt", |a| n(num(a, 0).cbrt())),
+    ("ceil", |a| n(num(a, 0).ceil())),
+    ("clz32", |a| n(f64::from(js::to_uint32(arg(a, 0)).leading_zeros()))),
+    ("cos", |a| n(num(a, 0).cos())),
+    ("cosh", |a| n(num(a, 0).cosh())),
+    ("exp", |a| n(num(a, 0).exp())),
+    ("expm1", |a| n(num(a, 0).exp_m1())),
+    ("floor", |a| n(num(a, 0).floor())),
+    ("fround", |a| n(f64::from(num(a, 0) as f32))),
+    ("hypot", hypot),
+    ("imul", |a| n(f64::from(js::to_int32(arg(a, 0)).wrapping_mul(js::to_int32(arg(a, 1)))))),
+    ("log", |a| n(num(a, 0).ln())),
+    ("log10", |a| n(num(a, 0).log10())),
+    ("log1p", |a| n(num(a, 0).ln_1p())),
+    ("log2", |a| n(num(a, 0).log2())),
+    ("max", max),
+    ("min", min),
+    ("pow", |a| n(pow(num(a, 0), num(a, 1)))),
+    ("random", |_| n(crate::random())),
+    ("round", |a| n(round(num(a, 0)))),
+    ("sign", |a| n(sign(num(a, 0)))),
+    ("sin", |a| n(num(a, 0).sin())),
+    ("sinh", |a| n(num(a, 0).sinh())),
+    ("sqrt", |a| n(num(a, 0).sqrt())),
+    ("tan", |a| n(num(a, 0).tan())),
+    ("tanh", |a| n(num(a, 0).tanh())),
+    ("trunc", |a| n(num(a, 0).trunc())),
+];
+
+fn asinh(x: f64) -> f64 {
+    // keep the sign of -0 and avoid cancellation for large negatives
+    if x == 0.0 || !x.is_finite() {
+        x
+    } else {
+        x.asinh()
+    }
+}
+
+/// Math.pow: unlike powf, 1 ** NaN and (±1) ** ±Infinity are NaN.
+pub(crate) fn pow(x: f64, y: f64) -> f64 {
+    if y.is_nan() || (x.abs() == 1.0 && y.is_infinite()) {
+        return f64::NAN;
+    }
+    x.powf(y)
+}
+
+/// Math.round: halves go up (-2.5 rounds to -2), and -0.4 gives -0.
+pub(crate) fn round(x: f64) -> f64 {
+    if !x.is_finite() || x == x.trunc() {
+        return x;
+    }
+    if x < 0.0 && x >= -0.5 {
+        return -0.0;
+    }
+    let f = x.floor();
+    if x - f >= 0.5 {
+        f + 1.0
+    } else {
+        f
+    }
+}
+
+fn sign(x: f64) -> f64 {
+    if x.is_nan() || x == 0.0 {
+        x
+    } else {
+        x.signum()
+    }
+}
+
+fn hypot(a: &[Value]) -> Result<Value, String> {
+    let xs: Vec<f64> = a.iter().map(js::to_number).collect();
+    if xs.iter().any(|x| x.is_infinite()) {
+        return n(f64::INFINITY);
+    }
+    if xs.iter().any(|x| x.is_nan()) {
+        return n(f64::NAN);
+    }
+    let m = xs.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if m == 0.0 {
+        return n(0.0);
+    }
+    n(m * xs.iter().map(|x| (x / m) * (x / m)).sum::<f64>().sqrt())
+}
+
+/// Math.max / Math.min: NaN wins, +0 is above -0, no arguments give ∓Infinity.
+pub(crate) fn extreme(a: &[Value], want_max: bool) -> f64 {
+    let mut best = if want_max { f64::NEG_INFINITY } else { f64::INFINITY };
+    let mut nan = false;
+    for x in a.iter().map(js::to_number) {
+        if x.is_nan() {
+            nan = true;
+        } else if (want_max && (x > best || (x == 0.0 && best == 0.0 && x.is_sign_positive())))
+            || (!want_max && (x < best || (x == 0.0 && best == 0.0 && x.is_sign_negative())))
+        {
+            best = x;
+        }
+    }
+    if nan {
+        f64::NAN
+    } else {
+        best
+    }
+}
+
+fn max(a: &[Value]) -> Result<Value, String> {
+    n(extreme(a, true))
+}
+
+fn min(a: &[Value]) -> Result<Value, String> {
+    n(extreme(a, false))
+}
+
+/// add: `0 + a + b …` with JavaScript's `+`; an array argument adds its own sum.
+pub(crate) fn add(a: &[Value]) -> Result<Value, String> {
+    let mut acc = Value::Num(0.0);
+    for v in a {
+        let term = match v {
+            Value::Arr(inner) => add(inner)?,
+            v => v.clone(),
+        };
+        acc = js::add(&acc, &term);
+    }
+    Ok(acc)
+}
+
+pub(crate) fn multiply(a: &[Value]) -> Result<Value, String> {
+    if a.is_empty() {
+        return Err("At least one operand is required.".into());
+    }
+    let mut acc = 1.0;
+    for v in a {
+        acc *= match v {
+            Value::Arr(inner) if inner.is_empty() => return Err("At least one operand is required.".into()),
+            Value::Arr(inner) => js::to_number(&multiply(inner)?),
+            v => js::to_number(v),
+        };
+    }
+    n(acc)
+}
+
+/// The operands with array arguments spread one level; raw values, as the original
+/// reduces over them without coercing first.
+fn flatten(a: &[Value]) -> Result<Vec<Value>, String> {
+    if a.is_empty() {
+        return Err("At least one operand is required.".into());
+    }
+    let flat: Vec<Value> = a
+        .iter()
+        .flat_map(|v| match v {
+            Value::Arr(inner) => inner.clone(),
+            v => vec![v.clone()],
+        })
+        .collect();
+    if flat.is_empty() {
+        return Err("At least one operand is required after flattening.".into());
+    }
+    Ok(flat)
+}
+
+/// subtract: a single operand comes back as it is (the original reduces without a seed).
+pub(crate) fn subtract(a: &[Value]) -> Result<Value, String> {
+    let mut f = flatten(a)?.into_iter();
+    let first = f.next().unwrap_or_default();
+    Ok(f.fold(first, |acc, x| Value::Num(js::to_number(&acc) - js::to_number(&x))))
+}
+
+/// divide: a divisor that is the number 0 makes the result NaN (the original's rule; the
+/// string "0" divides as JavaScript does, to Infinity).
+pub(crate) fn divide(a: &[Value]) -> Result<Value, String> {
+    let mut f = flatten(a)?.into_iter();
+    let mut acc = f.next().unwrap_or_default();
+    for x in f {
+        acc = if matches!(x, Value::Num(z) if z == 0.0) {
+            Value::Num(f64::NAN)
+        } else {
+            Value::Num(js::to_number(&acc) / js::to_number(&x))
+        };
+    }
+    if js::to_number(&acc).is_nan() {
+        return n(f64::NAN);
+    }
+    Ok(acc)
+}

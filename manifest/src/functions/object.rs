@@ -1,0 +1,236 @@
+//! `{@object.*}`: Object.* over plain data. Integrity levels (freeze, seal,
+//! preventExtensions) are tracked on the value; symbols and property attributes other
+//! than the value do not exist in JSON data, so the descriptor functions only see
+//! ordinary data properties.
+
+use super::{arg, b, not_a_function, Func};
+use crate::js;
+use crate::value::{array_index, Integrity, Object, Value};
+
+pub const FUNCTIONS: &[(&str, Func)] = &[
+    ("get", get),
+    ("set", set),
+    ("create", create),
+    ("keys", |a| Ok(Value::Arr(own_keys(arg(a, 0), false).into_iter().map(Value::Str).collect()))),
+    ("values", |a| Ok(Value::Arr(entries_of(arg(a, 0)).into_iter().map(|(_, v)| v).collect()))),
+    ("entries", |a| Ok(Value::Arr(entries_of(arg(a, 0)).into_iter().map(|(k, v)| Value::Arr(vec![Value::Str(k), v])).collect()))),
+    ("fromEntries", from_entries),
+    ("assign", assign),
+    ("getOwnPropertyNames", |a| Ok(Value::Arr(own_keys(arg(a, 0), true).into_iter().map(Value::Str).collect()))),
+    ("getOwnPropertySymbols", |_| Ok(Value::Arr(vec![]))),
+    ("getOwnPropertyDescriptor", descriptor),
+    ("defineProperty", define_property),
+    ("defineProperties", define_properties),
+    ("freeze", |a| lock(a, Integrity::Frozen)),
+    ("isFrozen", |a| is_locked(a, Integrity::Frozen)),
+    ("seal", |a| lock(a, Integrity::Sealed)),
+    ("isSealed", |a| is_locked(a, Integrity::Sealed)),
+    ("preventExtensions", |a| lock(a, Integrity::NonExtensible)),
+    ("isExtensible", |a| b(matches!(arg(a, 0), Value::Obj(o) if o.integrity == Integrity::Extensible) || matches!(arg(a, 0), Value::Arr(_) | Value::Date(_)))),
+    ("hasOwnProperty", has_own),
+    ("isPrototypeOf", is_prototype_of),
+    ("propertyIsEnumerable", is_enumerable),
+];
+
+fn get(a: &[Value]) -> Result<Value, String> {
+    match arg(a, 0) {
+        v if v.is_nullish() => Ok(Value::Undefined),
+        v => js::get_property(v, arg(a, 1)),
+    }
+}
+
+fn set(a: &[Value]) -> Result<Value, String> {
+    let mut target = match arg(a, 0) {
+        v if !js::to_boolean(v) => Value::Obj(Object::new()),
+        v => v.clone(),
+    };
+    let key = js::property_key(arg(a, 1));
+    let value = arg(a, 2).clone();
+    match &mut target {
+        Value::Obj(o) => o.set(key, value)?,
+        Value::Arr(items) => match array_index(&key) {
+            Some(i) => {
+                let i = i as usize;
+                if i >= items.len() {
+                    items.resize(i + 1, Value::Undefined);
+                }
+                items[i] = value;
+            }
+            None if key == "length" => {
+                let len = js::to_number(&value);
+                if len < 0.0 || len != len.trunc() || len > 1e7 {
+                    return Err("RangeError: Invalid array length".into());
+                }
+                items.resize(len as usize, Value::Undefined);
+            }
+            // named properties on arrays do not survive as JSON
+            None => {}
+        },
+        Value::Date(_) => {}
+        v => return Err(format!("Cannot create property '{key}' on {} '{}'", v.type_name(), js::to_string(v))),
+    }
+    Ok(target)
+}
+
+fn create(a: &[Value]) -> Result<Value, String> {
+    let mut o = Object::new();
+    for pair in a.chunks(2) {
+        o.props.insert(js::property_key(&pair[0]), pair.get(1).cloned().unwrap_or_default());
+    }
+    Ok(Value::Obj(o))
+}
+
+/// Own enumerable string keys (with `length` for getOwnPropertyNames of arrays and
+/// strings). Primitives other than strings have none; so do falsy values, as the
+/// wrapper's `obj && …` short-circuits.
+fn own_keys(v: &Value, with_length: bool) -> Vec<String> {
+    let mut keys: Vec<String> = match v {
+        Value::Obj(o) => o.keys().into_iter().cloned().collect(),
+        Value::Arr(items) => (0..items.len()).map(|i| i.to_string()).collect(),
+        Value::Str(st) => (0..st.encode_utf16().count()).map(|i| i.to_string()).collect(),
+        _ => vec![],
+    };
+    if with_length && matches!(v, Value::Arr(_) | Value::Str(_)) {
+        keys.push("length".into());
+    }
+    keys
+}
+
+fn entries_of(v: &Value) -> Vec<(String, Value)> {
+    if !js::to_boolean(v) {
+        return vec![];
+    }
+    own_keys(v, false)
+        .into_iter()
+        .map(|k| {
+            let val = js::get_property(v, &Value::Str(k.clone())).unwrap_or_default();
+            (k, val)
+        })
+        .collect()
+}
+
+fn from_entries(a: &[Value]) -> Result<Value, String> {
+    let Value::Arr(items) = arg(a, 0) else {
+        return Err(format!("{} is not iterable", js::to_string(arg(a, 0))));
+    };
+    let mut o = Object::new();
+    for item in items {
+        match item {
+            Value::Arr(_) | Value::Obj(_) => {
+                let k = js::get_property(item, &Value::Num(0.0))?;
+                let v = js::get_property(item, &Value::Num(1.0))?;
+                o.props.insert(js::property_key(&k), v);
+            }
+            other => return Err(format!("Iterator value {} is not an entry object", js::to_string(other))),
+        }
+    }
+    Ok(Value::Obj(o))
+}
+
+fn assign(a: &[Value]) -> Result<Value, String> {
+    let mut target = match arg(a, 0) {
+        Value::Obj(o) => o.clone(),
+        _ => Object::new(),
+    };
+    for src in a.iter().skip(1) {
+        for (k, v) in entries_of(src) {
+            target.set(k, v)?;
+        }
+    }
+    Ok(Value::Obj(target))
+}
+
+fn require_object<'a>(v: &'a Value, method: &str) -> Result<&'a Value, String> {
+    match v {
+        Value::Obj(_) | Value::Arr(_) | Value::Date(_) => Ok(v),
+        _ => Err(format!("Object.{method} called on non-object")),
+    }
+}
+
+fn descriptor(a: &[Value]) -> Result<Value, String> {
+    let target = match arg(a, 0) {
+        Value::Undefined | Value::Null => return Ok(Value::Undefined),
+        v => v,
+    };
+    let key = js::property_key(arg(a, 1));
+    let own = match target {
+        Value::Obj(o) => o.props.contains_key(&key),
+        _ => own_keys(target, true).contains(&key),
+    };
+    if !own {
+        return Ok(Value::Undefined);
+    }
+    let frozen = matches!(target, Value::Obj(o) if o.integrity == Integrity::Frozen) || matches!(target, Value::Str(_));
+    let sealed = frozen || matches!(target, Value::Obj(o) if o.integrity == Integrity::Sealed);
+    let length = key == "length" && matches!(target, Value::Arr(_) | Value::Str(_));
+    Ok(Value::obj([
+        ("value".to_string(), js::get_property(target, &Value::Str(key))?),
+        ("writable".to_string(), Value::Bool(!frozen)),
+        ("enumerable".to_string(), Value::Bool(!length)),
+        ("configurable".to_string(), Value::Bool(!sealed && !length)),
+    ]))
+}
+
+fn define_property(a: &[Value]) -> Result<Value, String> {
+    let target = require_object(arg(a, 0), "defineProperty")?.clone();
+    let key = js::property_key(arg(a, 1));
+    let Value::Obj(desc) = arg(a, 2) else {
+        return Err("Property description must be an object".into());
+    };
+    set(&[target, Value::Str(key), desc.get("value").cloned().unwrap_or_default()])
+}
+
+fn define_properties(a: &[Value]) -> Result<Value, String> {
+    let mut target = require_object(arg(a, 0), "defineProperties")?.clone();
+    for (k, d) in entries_of(arg(a, 1)) {
+        target = define_property(&[target, Value::Str(k), d])?;
+    }
+    Ok(target)
+}
+
+fn lock(a: &[Value], level: Integrity) -> Result<Value, String> {
+    Ok(match arg(a, 0) {
+        Value::Obj(o) => {
+            let mut o = o.clone();
+            o.integrity = o.integrity.max(level);
+            Value::Obj(o)
+        }
+        v => v.clone(),
+    })
+}
+
+fn is_locked(a: &[Value], level: Integrity) -> Result<Value, String> {
+    b(match arg(a, 0) {
+        Value::Obj(o) => o.integrity >= level || (o.props.is_empty() && o.integrity != Integrity::Extensible),
+        Value::Arr(_) | Value::Date(_) => false,
+        _ => true,
+    })
+}
+
+fn has_own(a: &[Value]) -> Result<Value, String> {
+    let target = arg(a, 0);
+    if target.is_nullish() {
+        return Err(not_a_function(target, "hasOwnProperty"));
+    }
+    let key = js::property_key(arg(a, 1));
+    b(match target {
+        Value::Obj(o) => o.props.contains_key(&key),
+        _ => own_keys(target, true).contains(&key),
+    })
+}
+
+fn is_prototype_of(a: &[Value]) -> Result<Value, String> {
+    if arg(a, 0).is_nullish() {
+        return Err("Cannot convert undefined or null to object".into());
+    }
+    // plain data never has another data value in its prototype chain
+    b(false)
+}
+
+fn is_enumerable(a: &[Value]) -> Result<Value, String> {
+    let key = js::property_key(arg(a, 1));
+    if key == "length" && matches!(arg(a, 0), Value::Arr(_) | Value::Str(_)) {
+        return b(false);
+    }
+    has_own(a)
+}

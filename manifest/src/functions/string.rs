@@ -1,0 +1,185 @@
+//! `{@string.*}`: String.prototype methods over UTF-16 code units, as JavaScript
+//! counts them. `search` takes its pattern as a JavaScript regular expression.
+
+use super::{arg, b, n, not_a_function, s, this_str, Func};
+use crate::js::{self, from_utf16, utf16};
+use crate::value::Value;
+
+pub const FUNCTIONS: &[(&str, Func)] = &[
+    ("split", split),
+    ("charAt", char_at),
+    ("concat", |a| s(a.iter().map(|v| if v.is_nullish() { String::new() } else { js::to_string(v) }).collect())),
+    ("includes", includes),
+    ("indexOf", |a| on_str_or_arr(a, "indexOf", false)),
+    ("lastIndexOf", |a| on_str_or_arr(a, "lastIndexOf", true)),
+    ("slice", slice),
+    ("toLowerCase", |a| s(this_str(a, "toLowerCase")?.to_lowercase())),
+    ("toUpperCase", |a| s(this_str(a, "toUpperCase")?.to_uppercase())),
+    ("trim", |a| s(js::trim(this_str(a, "trim")?).to_string())),
+    ("trimStart", |a| s(this_str(a, "trimStart")?.trim_start_matches(js::is_js_space).to_string())),
+    ("trimEnd", |a| s(this_str(a, "trimEnd")?.trim_end_matches(js::is_js_space).to_string())),
+    ("padStart", |a| pad(a, true)),
+    ("padEnd", |a| pad(a, false)),
+    ("replace", replace),
+    ("search", search),
+    ("substring", substring),
+    ("startsWith", |a| starts_ends(a, true)),
+    ("endsWith", |a| starts_ends(a, false)),
+    ("repeat", repeat),
+];
+
+fn on_str_or_arr(a: &[Value], method: &str, last: bool) -> Result<Value, String> {
+    match arg(a, 0) {
+        Value::Str(st) => n(super::array::str_search(st, arg(a, 1), arg(a, 2), last)),
+        Value::Arr(_) => super::lookup(if last { "array.lastIndexOf" } else { "array.indexOf" }).map(|f| f(a)).unwrap_or(n(-1.0)),
+        v => Err(not_a_function(v, method)),
+    }
+}
+
+fn split(a: &[Value]) -> Result<Value, String> {
+    let st = this_str(a, "split")?;
+    let parts: Vec<Value> = match arg(a, 1) {
+        Value::Undefined => vec![Value::from(st)],
+        sep => {
+            let sep = js::to_string(sep);
+            if sep.is_empty() {
+                utf16(st).iter().map(|u| Value::Str(from_utf16(&[*u]))).collect()
+            } else {
+                st.split(sep.as_str()).map(Value::from).collect()
+            }
+        }
+    };
+    Ok(Value::Arr(parts))
+}
+
+fn char_at(a: &[Value]) -> Result<Value, String> {
+    let u = utf16(this_str(a, "charAt")?);
+    let i = js::to_integer(arg(a, 1));
+    s(if i >= 0.0 && (i as usize) < u.len() { from_utf16(&u[i as usize..i as usize + 1]) } else { String::new() })
+}
+
+fn includes(a: &[Value]) -> Result<Value, String> {
+    match arg(a, 0) {
+        Value::Str(st) => {
+            b(super::array::str_search(st, arg(a, 1), arg(a, 2), false) >= 0.0)
+        }
+        Value::Arr(items) => {
+            let start = js::relative_index(arg(a, 2), items.len(), 0);
+            let want = arg(a, 1);
+            b(items.iter().skip(start).any(|v| js::strict_eq(v, want) || matches!((v, want), (Value::Num(x), Value::Num(y)) if x.is_nan() && y.is_nan())))
+        }
+        v => Err(not_a_function(v, "includes")),
+    }
+}
+
+pub(crate) fn slice(a: &[Value]) -> Result<Value, String> {
+    let u = utf16(this_str(a, "slice")?);
+    let start = js::relative_index(arg(a, 1), u.len(), 0);
+    let end = js::relative_index(arg(a, 2), u.len(), u.len());
+    s(if start < end { from_utf16(&u[start..end]) } else { String::new() })
+}
+
+fn substring(a: &[Value]) -> Result<Value, String> {
+    let u = utf16(this_str(a, "substring")?);
+    let clamp = |v: &Value, d: usize| if matches!(v, Value::Undefined) { d } else { js::to_integer(v).clamp(0.0, u.len() as f64) as usize };
+    let (x, y) = (clamp(arg(a, 1), 0), clamp(arg(a, 2), u.len()));
+    let (lo, hi) = (x.min(y), x.max(y));
+    s(from_utf16(&u[lo..hi]))
+}
+
+fn pad(a: &[Value], start: bool) -> Result<Value, String> {
+    let st = this_str(a, if start { "padStart" } else { "padEnd" })?;
+    let u = utf16(st);
+    let target = js::to_integer(arg(a, 1));
+    let filler = match arg(a, 2) {
+        Value::Undefined => vec![b' ' as u16],
+        v => utf16(&js::to_string(v)),
+    };
+    if target <= u.len() as f64 || filler.is_empty() {
+        return s(st.to_string());
+    }
+    if target > 1e8 {
+        return Err("RangeError: Invalid string length".into());
+    }
+    let fill_len = target as usize - u.len();
+    let fill: Vec<u16> = filler.iter().copied().cycle().take(fill_len).collect();
+    let out = if start { [fill, u].concat() } else { [u, fill].concat() };
+    s(from_utf16(&out))
+}
+
+/// replace with a string pattern: the first occurrence, with `$&`, `$$`, `` $` `` and
+/// `$'` in the replacement, as JavaScript does.
+fn replace(a: &[Value]) -> Result<Value, String> {
+    let st = this_str(a, "replace")?;
+    let pat = js::to_string(arg(a, 1));
+    let rep = js::to_string(arg(a, 2));
+    let Some(at) = st.find(pat.as_str()) else { return s(st.to_string()) };
+    let (before, after) = (&st[..at], &st[at + pat.len()..]);
+    let mut out = String::with_capacity(st.len() + rep.len());
+    out.push_str(before);
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' {
+            match chars.peek() {
+                Some('$') => {
+                    out.push('$');
+                    chars.next();
+                }
+                Some('&') => {
+                    out.push_str(&pat);
+                    chars.next();
+                }
+                Some('`') => {
+                    out.push_str(before);
+                    chars.next();
+                }
+                Some('\'') => {
+                    out.push_str(after);
+                    chars.next();
+                }
+                _ => out.push('$'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.push_str(after);
+    s(out)
+}
+
+fn search(a: &[Value]) -> Result<Value, String> {
+    let st = this_str(a, "search")?;
+    let pattern = match arg(a, 1) {
+        Value::Undefined => String::new(),
+        v => js::to_string(v),
+    };
+    let re = regress::Regex::with_flags(&pattern, "u").or_else(|_| regress::Regex::new(&pattern)).map_err(|e| format!("SyntaxError: Invalid regular expression: /{pattern}/: {e}"))?;
+    n(match re.find(st) {
+        Some(m) => st[..m.start()].encode_utf16().count() as f64,
+        None => -1.0,
+    })
+}
+
+fn starts_ends(a: &[Value], starts: bool) -> Result<Value, String> {
+    let u = utf16(this_str(a, if starts { "startsWith" } else { "endsWith" })?);
+    let needle = utf16(&js::to_string(arg(a, 1)));
+    if starts {
+        let pos = js::to_integer(arg(a, 2)).clamp(0.0, u.len() as f64) as usize;
+        b(u[pos..].starts_with(&needle))
+    } else {
+        let end = if matches!(arg(a, 2), Value::Undefined) { u.len() } else { js::to_integer(arg(a, 2)).clamp(0.0, u.len() as f64) as usize };
+        b(u[..end].ends_with(&needle))
+    }
+}
+
+fn repeat(a: &[Value]) -> Result<Value, String> {
+    let st = this_str(a, "repeat")?;
+    let count = js::to_integer(arg(a, 1));
+    if count < 0.0 || count == f64::INFINITY {
+        return Err("RangeError: Invalid repeat count. Must be a positive finite number.".into());
+    }
+    if count * st.len() as f64 > 1e8 {
+        return Err("RangeError: Invalid string length".into());
+    }
+    s(st.repeat(count as usize))
+}

@@ -1,0 +1,901 @@
+//! A HotMesh app manifest, validated and compiled into what the engine needs per step:
+//! each activity with its parent, ancestors, compiled transitions and compiled maps,
+//! cycle targets marked, hook rules attached to their hook activities. Every rule a
+//! manifest can break is reported with its YAML path and line.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ManifestError;
+use crate::expr::{self, Env, Expr};
+use crate::value::Value;
+use crate::yaml::{self, Kind, Node};
+
+/// The activity types of HotMesh YAML (`activity` is the legacy name of `hook`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivityKind {
+    Trigger,
+    Worker,
+    Await,
+    Hook,
+    Cycle,
+    Signal,
+    Interrupt,
+}
+
+impl ActivityKind {
+    pub fn parse(s: &str) -> Option<ActivityKind> {
+        Some(match s {
+            "trigger" => ActivityKind::Trigger,
+            "worker" => ActivityKind::Worker,
+            "await" => ActivityKind::Await,
+            "hook" | "activity" => ActivityKind::Hook,
+            "cycle" => ActivityKind::Cycle,
+            "signal" => ActivityKind::Signal,
+            "interrupt" => ActivityKind::Interrupt,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivityKind::Trigger => "trigger",
+            ActivityKind::Worker => "worker",
+            ActivityKind::Await => "await",
+            ActivityKind::Hook => "hook",
+            ActivityKind::Cycle => "cycle",
+            ActivityKind::Signal => "signal",
+            ActivityKind::Interrupt => "interrupt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Gate {
+    And,
+    Or,
+}
+
+/// One `{expected, actual}` test of a transition: `actual` is resolved and compared
+/// with `===` to the literal `expected`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Match {
+    pub expected: Value,
+    pub actual: Expr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "when")]
+pub enum Rule {
+    /// No conditions: fires for any result code, errors included.
+    Always,
+    /// Fires when the result code is one of `codes` and the matches pass.
+    Conditions { codes: Vec<i64>, gate: Gate, matches: Vec<Match> },
+}
+
+impl Rule {
+    /// Whether the transition fires for a result `code` in the job context.
+    pub fn passes(&self, code: i64, env: &Env) -> Result<bool, crate::EvalError> {
+        let Rule::Conditions { codes, gate, matches } = self else { return Ok(true) };
+        if !codes.contains(&code) {
+            return Ok(false);
+        }
+        for m in matches {
+            let hit = crate::js::strict_eq(&m.actual.eval(env)?, &m.expected);
+            match (gate, hit) {
+                (Gate::Or, true) => return Ok(true),
+                (Gate::And, false) => return Ok(false),
+                _ => {}
+            }
+        }
+        Ok(matches.is_empty() || *gate == Gate::And)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub to: String,
+    pub rule: Rule,
+}
+
+/// A `hooks` rule: a signal on `topic` reaches hook activity `to` of the job whose
+/// resolved `expected` equals the signal's resolved `actual`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HookRule {
+    pub topic: String,
+    pub to: String,
+    /// Resolved against the job context when the hook registers.
+    pub expected: Option<Expr>,
+    /// Resolved against `{$self: {hook: {data}}, $hook: {data}}` when a signal arrives.
+    pub actual: Option<Expr>,
+}
+
+/// How a `job.maps` key writes job data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKey {
+    /// `x` (and `x[N]`, which writes `x`)
+    Plain(String),
+    /// `x[-]` / `x[_]`: the value's own keys are spread into job data
+    Spread,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobMap {
+    pub key: JobKey,
+    pub expr: Expr,
+}
+
+/// Applies compiled `job.maps`: the job data fields they write (undefined ones dropped).
+pub fn apply_job_maps(maps: &[JobMap], env: &Env) -> Result<serde_json::Map<String, serde_json::Value>, crate::EvalError> {
+    let mut out = serde_json::Map::new();
+    for m in maps {
+        let v = m.expr.eval(env)?;
+        match &m.key {
+            JobKey::Plain(k) => {
+                if let Some(j) = v.to_json() {
+                    out.insert(k.clone(), j);
+                }
+            }
+            JobKey::Spread => {
+                if let Some(serde_json::Value::Object(o)) = v.to_json() {
+                    out.extend(o);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// An activity, compiled. Pipe-able fields are expressions; `config` keeps the
+/// activity as written (for fields the engine reads rarely).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: String,
+    pub kind: ActivityKind,
+    pub graph: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub ancestors: Vec<String>,
+    pub transitions: Vec<Transition>,
+    /// A cycle activity re-enters this one.
+    #[serde(default)]
+    pub cycle_target: bool,
+    /// worker/await: the stream or child topic; interrupt: the target's topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<Expr>,
+    /// hook: the signal topic a `hooks` rule routes to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hook_topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Expr>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub job: Vec<JobMap>,
+    /// Scalar, pipe-able settings by name: sleep, emit, persist, statusThreshold,
+    /// expire, await, entity, stats.id, stats.key, target, reason, throw, code, …
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub settings: IndexMap<String, Expr>,
+    /// cycle: the activity it re-enters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ancestor: Option<String>,
+    /// Paths this activity's maps read, per activity (`output/data/x`).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub consumes: IndexMap<String, Vec<String>>,
+    /// The job data keys its `job.maps` write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub produces: Vec<String>,
+    pub config: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Graph {
+    pub subscribes: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publishes: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub persistent: Option<Expr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<serde_json::Value>,
+    pub trigger: String,
+    /// Activity ids of this graph, in manifest order.
+    pub activities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompiledApp {
+    pub id: String,
+    pub version: String,
+    #[serde(default)]
+    pub settings: serde_json::Value,
+    pub graphs: Vec<Graph>,
+    pub activities: IndexMap<String, Activity>,
+    pub hooks: Vec<HookRule>,
+    /// Things that deploy but are probably mistakes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The settings compiled as expressions, per activity type. Anything else stays in
+/// `config` as written.
+const SETTINGS: &[&str] = &[
+    "sleep",
+    "emit",
+    "persist",
+    "statusThreshold",
+    "statusThresholdType",
+    "expire",
+    "await",
+    "entity",
+    "target",
+    "reason",
+    "throw",
+    "code",
+    "status",
+    "key_name",
+    "key_value",
+    "scrub",
+    "stack",
+    "descend",
+    "telemetry",
+    "escalation",
+];
+
+const KNOWN_FIELDS: &[&str] = &[
+    "type", "title", "subtype", "topic", "input", "output", "job", "hook", "telemetry", "emit", "persist", "statusThreshold",
+    "statusThresholdType", "sleep", "expire", "retry", "cycle", "escalation", "stats", "entity", "await", "ancestor", "signal",
+    "status", "code", "key_name", "key_value", "resolver", "scrub", "target", "reason", "throw", "descend", "stack", "settings",
+    "collationInt", "consumes", "produces", "PRODUCES", "dependents", "ancestors", "parent", "trigger", "subscribes", "publishes",
+    "persistent", "schema", "description",
+];
+
+struct Ctx {
+    warnings: Vec<String>,
+}
+
+fn p(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.into()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn need_map<'a>(node: &'a Node, path: &str) -> Result<&'a [(String, Node)], ManifestError> {
+    node.as_map().ok_or_else(|| ManifestError::invalid(path, node.line, format!("expected a mapping, found {}", node.type_name())))
+}
+
+fn need_str(node: &Node, path: &str) -> Result<String, ManifestError> {
+    match &node.kind {
+        Kind::Str(s) if !s.is_empty() => Ok(s.clone()),
+        Kind::Int(_) | Kind::Float(_) => Ok(node.scalar_text().unwrap_or_default()),
+        Kind::Str(_) => Err(ManifestError::invalid(path, node.line, "must not be empty")),
+        _ => Err(ManifestError::invalid(path, node.line, format!("expected a string, found {}", node.type_name()))),
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn valid_activity_id(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('$') && !s.starts_with('@') && !s.contains(['.', '{', '}', '[', ']', '/', ',']) && !s.chars().any(char::is_whitespace)
+}
+
+/// Parses, validates and compiles a manifest (YAML or JSON text).
+pub fn compile_manifest(text: &str) -> Result<CompiledApp, ManifestError> {
+    let root = yaml::parse(text)?;
+    compile_node(&root)
+}
+
+pub fn compile_node(root: &Node) -> Result<CompiledApp, ManifestError> {
+    need_map(root, "")?;
+    let app = root.get("app").ok_or_else(|| ManifestError::invalid("app", root.line, "missing: a manifest starts with `app:`"))?;
+    need_map(app, "app")?;
+    let id_node = app.get("id").ok_or_else(|| ManifestError::invalid("app.id", app.line, "missing: the app needs an id"))?;
+    let id = need_str(id_node, "app.id")?;
+    if !valid_name(&id) {
+        return Err(ManifestError::invalid("app.id", id_node.line, format!("'{id}' is not a valid app id (letters, digits, '-' and '_', at most 63)")));
+    }
+    let v_node = app.get("version").ok_or_else(|| ManifestError::invalid("app.version", app.line, "missing: the app needs a version"))?;
+    let version = need_str(v_node, "app.version")?;
+    if version.len() > 63 || version.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ManifestError::invalid("app.version", v_node.line, format!("'{version}' is not a valid version")));
+    }
+    let graphs_node = app.get("graphs").ok_or_else(|| ManifestError::invalid("app.graphs", app.line, "missing: the app needs at least one graph"))?;
+    let graphs = graphs_node
+        .as_seq()
+        .ok_or_else(|| ManifestError::invalid("app.graphs", graphs_node.line, format!("expected a list of graphs, found {}", graphs_node.type_name())))?;
+    if graphs.is_empty() {
+        return Err(ManifestError::invalid("app.graphs", graphs_node.line, "the app needs at least one graph"));
+    }
+
+    let mut cx = Ctx { warnings: vec![] };
+    let mut out = CompiledApp {
+        id,
+        version,
+        settings: app.get("settings").map(Node::to_json).unwrap_or(serde_json::Value::Null),
+        graphs: vec![],
+        activities: IndexMap::new(),
+        hooks: vec![],
+        warnings: vec![],
+    };
+    // where each activity was declared, for duplicate reports
+    let mut declared: IndexMap<String, String> = IndexMap::new();
+    for (gi, g) in graphs.iter().enumerate() {
+        let gpath = format!("app.graphs[{gi}]");
+        if g.get("$ref").is_some() {
+            return Err(ManifestError::invalid(
+                &gpath,
+                g.line,
+                "`$ref` to another file is resolved by the client before deploy (hotmesh-client's deploy_file); hotmesh.deploy takes the merged manifest",
+            ));
+        }
+        compile_graph(g, gi, &gpath, &mut out, &mut declared, &mut cx)?;
+    }
+    let subscribed: Vec<(&str, usize)> = out.graphs.iter().enumerate().map(|(i, g)| (g.subscribes.as_str(), i)).collect();
+    for (i, (t, gi)) in subscribed.iter().enumerate() {
+        if let Some((_, gj)) = subscribed[..i].iter().find(|(u, _)| u == t) {
+            let node = graphs[*gi].get("subscribes").unwrap_or(&graphs[*gi]);
+            return Err(ManifestError::invalid(
+                format!("app.graphs[{gi}].subscribes"),
+                node.line,
+                format!("topic '{t}' is already subscribed by app.graphs[{gj}]"),
+            ));
+        }
+    }
+    out.warnings = cx.warnings;
+    Ok(out)
+}
+
+fn compile_graph(
+    g: &Node,
+    gi: usize,
+    gpath: &str,
+    out: &mut CompiledApp,
+    declared: &mut IndexMap<String, String>,
+    cx: &mut Ctx,
+) -> Result<(), ManifestError> {
+    need_map(g, gpath)?;
+    let sub_node = g.get("subscribes").ok_or_else(|| ManifestError::invalid(p(gpath, "subscribes"), g.line, "missing: a graph needs the topic it subscribes to"))?;
+    let subscribes = need_str(sub_node, &p(gpath, "subscribes"))?;
+    let publishes = g.get("publishes").map(|n| need_str(n, &p(gpath, "publishes"))).transpose()?;
+    let acts_node = g.get("activities").ok_or_else(|| ManifestError::invalid(p(gpath, "activities"), g.line, "missing: a graph needs activities"))?;
+    let acts = need_map(acts_node, &p(gpath, "activities"))?;
+
+    // 1. activities: type, id, maps
+    let mut ids: Vec<String> = vec![];
+    let mut triggers: Vec<(String, usize)> = vec![];
+    for (aid, a) in acts {
+        let apath = format!("{gpath}.activities.{aid}");
+        if !valid_activity_id(aid) {
+            return Err(ManifestError::invalid(&apath, a.line, format!("'{aid}' is not a valid activity id (no '.', braces, brackets, '/', ',' or spaces; not starting with '$' or '@')")));
+        }
+        if let Some(first) = declared.get(aid) {
+            return Err(ManifestError::invalid(&apath, a.line, format!("activity id '{aid}' is already used at {first}; ids must be unique across all graphs of the app")));
+        }
+        declared.insert(aid.clone(), apath.clone());
+        need_map(a, &apath)?;
+        let t_node = a.get("type").ok_or_else(|| ManifestError::invalid(p(&apath, "type"), a.line, "missing: every activity needs a type"))?;
+        let t = need_str(t_node, &p(&apath, "type"))?;
+        let kind = ActivityKind::parse(&t).ok_or_else(|| {
+            ManifestError::invalid(p(&apath, "type"), t_node.line, format!("unknown activity type '{t}' (expected trigger, worker, await, hook, cycle, signal or interrupt)"))
+        })?;
+        if kind == ActivityKind::Trigger {
+            triggers.push((aid.clone(), a.line));
+        }
+        let act = compile_activity(aid, a, kind, gi, &apath, g, cx)?;
+        ids.push(aid.clone());
+        out.activities.insert(aid.clone(), act);
+    }
+    let trigger = match triggers.as_slice() {
+        [(t, _)] => t.clone(),
+        [] => return Err(ManifestError::invalid(p(gpath, "activities"), acts_node.line, "the graph has no trigger; it needs exactly one activity of type trigger")),
+        [_, (second, line), ..] => {
+            return Err(ManifestError::invalid(
+                format!("{gpath}.activities.{second}"),
+                *line,
+                format!("the graph has {} triggers ({}); it needs exactly one", triggers.len(), triggers.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", ")),
+            ))
+        }
+    };
+
+    // 2. transitions: one parent each, only to activities of this graph
+    let mut parent: IndexMap<String, String> = IndexMap::new();
+    if let Some(tnode) = g.get("transitions") {
+        let tpath = p(gpath, "transitions");
+        if !matches!(tnode.kind, Kind::Null) {
+            for (from, list) in need_map(tnode, &tpath)? {
+                let fpath = format!("{tpath}.{from}");
+                if !ids.contains(from) {
+                    return Err(ManifestError::invalid(&fpath, list.line, format!("transition from unknown activity '{from}' (not in this graph)")));
+                }
+                let items: Vec<&Node> = match &list.kind {
+                    Kind::Seq(s) => s.iter().collect(),
+                    Kind::Map(_) => vec![list],
+                    _ => return Err(ManifestError::invalid(&fpath, list.line, format!("expected a list of {{to, conditions}}, found {}", list.type_name()))),
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let ipath = format!("{fpath}[{i}]");
+                    need_map(item, &ipath)?;
+                    let to_node = item.get("to").ok_or_else(|| ManifestError::invalid(p(&ipath, "to"), item.line, "missing: a transition needs `to`"))?;
+                    let to = need_str(to_node, &p(&ipath, "to"))?;
+                    if !ids.contains(&to) {
+                        let other = if declared.contains_key(&to) { " (it belongs to another graph)" } else { "" };
+                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("transition to unknown activity '{to}'{other}")));
+                    }
+                    if to == trigger {
+                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("'{to}' is the trigger; nothing can transition to it")));
+                    }
+                    if let Some(prev) = parent.get(&to) {
+                        return Err(ManifestError::invalid(
+                            p(&ipath, "to"),
+                            to_node.line,
+                            format!("activity '{to}' would have two parents ('{prev}' and '{from}'); a graph is a tree: join branches through job data"),
+                        ));
+                    }
+                    parent.insert(to.clone(), from.clone());
+                    let rule = compile_rule(item.get("conditions"), &p(&ipath, "conditions"))?;
+                    out.activities[from.as_str()].transitions.push(Transition { to, rule });
+                }
+            }
+        }
+    }
+
+    // 3. ancestors by walking parents; a loop of parents never reaches the trigger
+    for id in &ids {
+        let mut chain = vec![];
+        let mut cur = id.clone();
+        while let Some(par) = parent.get(&cur) {
+            if chain.contains(par) || par == id {
+                let n = acts.iter().find(|(k, _)| k == id).map(|(_, v)| v.line).unwrap_or(0);
+                return Err(ManifestError::invalid(format!("{gpath}.transitions"), n, format!("transitions form a loop through '{id}'; loops are written with a cycle activity")));
+            }
+            chain.push(par.clone());
+            cur = par.clone();
+        }
+        chain.reverse();
+        if id != &trigger && chain.first() != Some(&trigger) {
+            cx.warnings.push(format!("{gpath}.activities.{id}: not reachable from the trigger '{trigger}'; it never runs"));
+        }
+        let act = &mut out.activities[id.as_str()];
+        act.parent = parent.get(id).cloned();
+        act.ancestors = chain;
+    }
+
+    // 4. cycles: the ancestor must be an ancestor (and not the trigger)
+    for id in &ids {
+        let act = &out.activities[id.as_str()];
+        if act.kind != ActivityKind::Cycle {
+            continue;
+        }
+        let apath = format!("{gpath}.activities.{id}");
+        let anode = acts.iter().find(|(k, _)| k == id).map(|(_, v)| v).unwrap_or(g);
+        let Some(target) = act.ancestor.clone() else {
+            return Err(ManifestError::invalid(p(&apath, "ancestor"), anode.line, "missing: a cycle needs the `ancestor` it re-enters"));
+        };
+        let line = anode.get("ancestor").map(|n| n.line).unwrap_or(anode.line);
+        if !act.ancestors.contains(&target) {
+            let why = if ids.contains(&target) { "is not an ancestor of it" } else { "is not an activity of this graph" };
+            return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' {why}; a cycle re-enters an activity on its own path from the trigger")));
+        }
+        if target == trigger {
+            return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' is the trigger, which cannot run twice; cycle to a hook after it")));
+        }
+        if !act.transitions.is_empty() {
+            cx.warnings.push(format!("{apath}: a cycle activity has no children; its transitions never fire"));
+        }
+        out.activities[target.as_str()].cycle_target = true;
+    }
+
+    // 5. references: roots are $self, $job or an activity of this graph
+    for id in &ids {
+        let act = &out.activities[id.as_str()];
+        let apath = format!("{gpath}.activities.{id}");
+        let anode = acts.iter().find(|(k, _)| k == id).map(|(_, v)| v).unwrap_or(g);
+        let mut consumes: IndexMap<String, Vec<String>> = IndexMap::new();
+        for (field, e) in act.expressions() {
+            for r in e.refs() {
+                let root = &*r[0];
+                if root == "$self" || root == "$job" {
+                    continue;
+                }
+                let whole = format!("{{{}}}", r.iter().map(|s| &**s).collect::<Vec<_>>().join("."));
+                if !ids.iter().any(|i| i == root) {
+                    let line = find_line(anode, &whole).unwrap_or(anode.line);
+                    let elsewhere = if declared.contains_key(root) { " (it belongs to another graph; share data through a child job's output)" } else { "" };
+                    return Err(ManifestError::invalid(
+                        p(&apath, &field),
+                        line,
+                        format!("malformed reference {whole}: '{root}' is not an activity of this graph, nor $self or $job{elsewhere}"),
+                    ));
+                }
+                if root != id && !act.ancestors.iter().any(|a| a == root) {
+                    cx.warnings.push(format!("{apath}.{field}: {whole} reads '{root}', which is not an ancestor of '{id}'; only ancestors (and $job) are reliably readable"));
+                }
+                let path = r[1..].iter().map(|s| &**s).collect::<Vec<_>>().join("/");
+                let list = consumes.entry(root.to_string()).or_default();
+                if !list.contains(&path) {
+                    list.push(path);
+                }
+            }
+        }
+        out.activities[id.as_str()].consumes = consumes;
+    }
+
+    // 6. hook rules, attached to their hook activity
+    if let Some(hnode) = g.get("hooks") {
+        let hpath = p(gpath, "hooks");
+        if !matches!(hnode.kind, Kind::Null) {
+            for (topic, rules) in need_map(hnode, &hpath)? {
+                let rpath = format!("{hpath}.{topic}");
+                let list = rules.as_seq().ok_or_else(|| ManifestError::invalid(&rpath, rules.line, format!("expected a list of hook rules, found {}", rules.type_name())))?;
+                for (i, r) in list.iter().enumerate() {
+                    let ipath = format!("{rpath}[{i}]");
+                    need_map(r, &ipath)?;
+                    let to_node = r.get("to").ok_or_else(|| ManifestError::invalid(p(&ipath, "to"), r.line, "missing: a hook rule needs `to`"))?;
+                    let to = need_str(to_node, &p(&ipath, "to"))?;
+                    let Some(target) = out.activities.get_mut(&to).filter(|a| a.graph == gi) else {
+                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("hook rule to unknown activity '{to}'")));
+                    };
+                    if target.kind != ActivityKind::Hook {
+                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("hook rule to '{to}', a {} activity; signals reach hook activities", target.kind.name())));
+                    }
+                    if let Some(t) = target.hook_topic.as_ref().filter(|t| *t != topic) {
+                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("'{to}' already receives signals on topic '{t}'")));
+                    }
+                    target.hook_topic = Some(topic.clone());
+                    let m0 = r.get("conditions").and_then(|c| c.get("match")).and_then(|m| m.as_seq()).and_then(|m| m.first());
+                    let mpath = format!("{ipath}.conditions.match[0]");
+                    let expected = m0.and_then(|m| m.get("expected")).map(|n| expr::compile(n, &p(&mpath, "expected"))).transpose()?;
+                    let actual = m0.and_then(|m| m.get("actual")).map(|n| expr::compile(n, &p(&mpath, "actual"))).transpose()?;
+                    out.hooks.push(HookRule { topic: topic.clone(), to, expected, actual });
+                }
+            }
+        }
+    }
+
+    let expire = g.get("expire").map(|n| expr::compile(n, &p(gpath, "expire"))).transpose()?;
+    let persistent = g.get("persistent").map(|n| expr::compile(n, &p(gpath, "persistent"))).transpose()?;
+    out.graphs.push(Graph {
+        subscribes,
+        publishes,
+        expire,
+        persistent,
+        input_schema: g.get("input").and_then(|i| i.get("schema")).map(Node::to_json),
+        output_schema: g.get("output").and_then(|o| o.get("schema")).map(Node::to_json),
+        trigger,
+        activities: ids,
+    });
+    Ok(())
+}
+
+/// The line of the first scalar in `node` whose text contains `needle`.
+fn find_line(node: &Node, needle: &str) -> Option<usize> {
+    match &node.kind {
+        Kind::Str(s) if s.contains(needle) => Some(node.line),
+        Kind::Seq(items) => items.iter().find_map(|n| find_line(n, needle)),
+        Kind::Map(m) => m.iter().find_map(|(_, n)| find_line(n, needle)),
+        _ => None,
+    }
+}
+
+fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> {
+    let Some(c) = cond.filter(|c| !matches!(c.kind, Kind::Null)) else { return Ok(Rule::Always) };
+    need_map(c, path)?;
+    let codes = match c.get("code") {
+        None => vec![200],
+        Some(n) => {
+            let list: Vec<&Node> = match &n.kind {
+                Kind::Seq(s) => s.iter().collect(),
+                _ => vec![n],
+            };
+            list.iter()
+                .map(|n| match &n.kind {
+                    Kind::Int(i) => Ok(*i),
+                    Kind::Str(s) if s.parse::<i64>().is_ok() => Ok(s.parse().unwrap_or(0)),
+                    _ => Err(ManifestError::invalid(p(path, "code"), n.line, format!("a status code is an integer, not {}", n.type_name()))),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    let gate = match c.get("gate").and_then(Node::as_str) {
+        None | Some("and") => Gate::And,
+        Some("or") => Gate::Or,
+        Some(other) => {
+            return Err(ManifestError::invalid(p(path, "gate"), c.get("gate").map(|n| n.line).unwrap_or(c.line), format!("gate is 'and' or 'or', not '{other}'")));
+        }
+    };
+    let mut matches = vec![];
+    if let Some(m) = c.get("match") {
+        let list = m.as_seq().ok_or_else(|| ManifestError::invalid(p(path, "match"), m.line, format!("expected a list of {{expected, actual}}, found {}", m.type_name())))?;
+        for (i, item) in list.iter().enumerate() {
+            let ipath = format!("{path}.match[{i}]");
+            need_map(item, &ipath)?;
+            let expected = item.get("expected").map(|n| Value::from_json(&n.to_json())).unwrap_or_default();
+            let actual_node = item.get("actual").ok_or_else(|| ManifestError::invalid(p(&ipath, "actual"), item.line, "missing: a match needs `actual`"))?;
+            matches.push(Match { expected, actual: expr::compile(actual_node, &p(&ipath, "actual"))? });
+        }
+    }
+    Ok(Rule::Conditions { codes, gate, matches })
+}
+
+fn compile_maps(a: &Node, section: &str, apath: &str) -> Result<Option<Expr>, ManifestError> {
+    let Some(s) = a.get(section) else { return Ok(None) };
+    match s.get("maps") {
+        Some(m) if !matches!(m.kind, Kind::Null) => {
+            let path = format!("{apath}.{section}.maps");
+            need_map(m, &path)?;
+            Ok(Some(expr::compile(m, &path)?))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn compile_job_maps(a: &Node, apath: &str) -> Result<(Vec<JobMap>, Vec<String>), ManifestError> {
+    let Some(m) = a.get("job").and_then(|j| j.get("maps")).filter(|m| !matches!(m.kind, Kind::Null)) else { return Ok((vec![], vec![])) };
+    let path = format!("{apath}.job.maps");
+    let mut maps = vec![];
+    let mut produces = vec![];
+    for (k, v) in need_map(m, &path)? {
+        let expr = expr::compile(v, &p(&path, k))?;
+        let key = match k.find('[') {
+            Some(i) => {
+                let inner = k[i + 1..].split(']').next().unwrap_or("");
+                if inner == "-" || inner == "_" {
+                    JobKey::Spread
+                } else if inner.is_empty() || inner.trim().parse::<f64>().is_ok() {
+                    // `x[N]` writes x (N only told the original how many paths to reserve)
+                    JobKey::Plain(k[..i].to_string())
+                } else {
+                    JobKey::Plain(k.clone())
+                }
+            }
+            None => JobKey::Plain(k.clone()),
+        };
+        if let JobKey::Plain(name) = &key {
+            produces.push(name.clone());
+        }
+        maps.push(JobMap { key, expr });
+    }
+    Ok((maps, produces))
+}
+
+fn compile_activity(aid: &str, a: &Node, kind: ActivityKind, gi: usize, apath: &str, graph: &Node, cx: &mut Ctx) -> Result<Activity, ManifestError> {
+    for (k, v) in a.as_map().unwrap_or(&[]) {
+        if !KNOWN_FIELDS.contains(&k.as_str()) {
+            cx.warnings.push(format!("{apath}.{k} (line {}): unknown field, ignored", v.line));
+        }
+    }
+    let mut settings = IndexMap::new();
+    for name in SETTINGS {
+        if let Some(n) = a.get(name) {
+            settings.insert(name.to_string(), expr::compile(n, &p(apath, name))?);
+        }
+    }
+    // graph-level expire/persistent are copied onto activities that do not set them
+    for name in ["expire", "persistent"] {
+        if !settings.contains_key(name) {
+            if let Some(n) = graph.get(name) {
+                settings.insert(name.to_string(), expr::compile(n, &format!("app.graphs[{gi}].{name}"))?);
+            }
+        }
+    }
+    if let Some(stats) = a.get("stats") {
+        for k in ["id", "key"] {
+            if let Some(n) = stats.get(k) {
+                settings.insert(format!("stats.{k}"), expr::compile(n, &format!("{apath}.stats.{k}"))?);
+            }
+        }
+    }
+    let topic = match a.get("topic") {
+        Some(n) => Some(expr::compile(n, &p(apath, "topic"))?),
+        None => None,
+    };
+    if matches!(kind, ActivityKind::Worker | ActivityKind::Await | ActivityKind::Signal) && topic.is_none() {
+        return Err(ManifestError::invalid(p(apath, "topic"), a.line, format!("missing: a {} activity needs a topic", kind.name())));
+    }
+    let ancestor = match (kind, a.get("ancestor")) {
+        (ActivityKind::Cycle, Some(n)) => Some(need_str(n, &p(apath, "ancestor"))?),
+        _ => None,
+    };
+    let mut input = compile_maps(a, "input", apath)?;
+    if kind == ActivityKind::Signal {
+        // a signal's payload is its `signal.maps`; the resolver finds the targets
+        if let Some(m) = compile_maps(a, "signal", apath)? {
+            input = Some(m);
+        }
+        if let Some(r) = compile_maps(a, "resolver", apath)? {
+            settings.insert("resolver".into(), r);
+        }
+    }
+    let (job, produces) = compile_job_maps(a, apath)?;
+    let subtype = match kind {
+        ActivityKind::Worker | ActivityKind::Await => a.get("topic").and_then(Node::scalar_text),
+        _ => a.get("subtype").and_then(Node::scalar_text),
+    };
+    Ok(Activity {
+        id: aid.to_string(),
+        kind,
+        graph: gi,
+        title: a.get("title").and_then(Node::scalar_text),
+        subtype,
+        parent: None,
+        ancestors: vec![],
+        transitions: vec![],
+        cycle_target: false,
+        topic,
+        hook_topic: None,
+        input,
+        output: compile_maps(a, "output", apath)?,
+        job,
+        settings,
+        ancestor,
+        consumes: IndexMap::new(),
+        produces,
+        config: a.to_json(),
+    })
+}
+
+impl Activity {
+    /// Every compiled expression, with the field it came from.
+    pub fn expressions(&self) -> Vec<(String, &Expr)> {
+        let mut out: Vec<(String, &Expr)> = vec![];
+        if let Some(e) = &self.topic {
+            out.push(("topic".into(), e));
+        }
+        if let Some(e) = &self.input {
+            out.push(("input.maps".into(), e));
+        }
+        if let Some(e) = &self.output {
+            out.push(("output.maps".into(), e));
+        }
+        for m in &self.job {
+            out.push(("job.maps".into(), &m.expr));
+        }
+        for (k, e) in &self.settings {
+            out.push((k.clone(), e));
+        }
+        for t in &self.transitions {
+            if let Rule::Conditions { matches, .. } = &t.rule {
+                for m in matches {
+                    out.push((format!("transitions(to {})", t.to), &m.actual));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl CompiledApp {
+    /// The graph a topic starts, if any.
+    pub fn graph_for(&self, topic: &str) -> Option<&Graph> {
+        self.graphs.iter().find(|g| g.subscribes == topic)
+    }
+
+    /// A summary for hotmesh.deploy's answer and the catalog.
+    pub fn summary(&self) -> serde_json::Value {
+        let graphs: Vec<serde_json::Value> = self
+            .graphs
+            .iter()
+            .map(|g| {
+                let mut types: IndexMap<&str, usize> = IndexMap::new();
+                for id in &g.activities {
+                    *types.entry(self.activities[id.as_str()].kind.name()).or_default() += 1;
+                }
+                serde_json::json!({
+                    "subscribes": g.subscribes,
+                    "publishes": g.publishes,
+                    "trigger": g.trigger,
+                    "activities": g.activities.len(),
+                    "types": types,
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "app_id": self.id,
+            "version": self.version,
+            "graphs": graphs,
+            "activities": self.activities.len(),
+            "topics": self.topics().into_iter().map(|t| serde_json::json!({"topic": t.topic, "kind": t.kind, "activity": t.activity})).collect::<Vec<_>>(),
+            "hooks": self.hooks.len(),
+            "warnings": self.warnings,
+        })
+    }
+
+    /// Every literal topic the app uses: what it subscribes to, publishes, and the worker,
+    /// await and hook topics of its activities.
+    pub fn topics(&self) -> Vec<TopicUse> {
+        let mut out = vec![];
+        for g in &self.graphs {
+            out.push(TopicUse { topic: g.subscribes.clone(), kind: "subscribes", activity: Some(g.trigger.clone()), graph: g.subscribes.clone() });
+            if let Some(p) = &g.publishes {
+                out.push(TopicUse { topic: p.clone(), kind: "publishes", activity: None, graph: g.subscribes.clone() });
+            }
+            for id in &g.activities {
+                let a = &self.activities[id.as_str()];
+                let lit = a.topic.as_ref().and_then(Expr::as_literal).and_then(|v| v.as_str().map(str::to_string));
+                let kind = match a.kind {
+                    ActivityKind::Worker => Some("worker"),
+                    ActivityKind::Await => Some("await"),
+                    ActivityKind::Signal => Some("signal"),
+                    _ => None,
+                };
+                if let (Some(kind), Some(t)) = (kind, lit) {
+                    out.push(TopicUse { topic: t, kind, activity: Some(id.clone()), graph: g.subscribes.clone() });
+                }
+                if let Some(t) = &a.hook_topic {
+                    out.push(TopicUse { topic: t.clone(), kind: "hook", activity: Some(id.clone()), graph: g.subscribes.clone() });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TopicUse {
+    pub topic: String,
+    pub kind: &'static str,
+    pub activity: Option<String>,
+    /// The `subscribes` of the graph it belongs to.
+    pub graph: String,
+}
+
+/// A stable digest of a manifest's content: the same app written with other spacing,
+/// comments or key quoting gives the same digest.
+pub fn content_digest(root_json: &serde_json::Value) -> String {
+    use sha2::{Digest, Sha256};
+    fn canonical(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String((*k).clone()).to_string());
+                    out.push(':');
+                    canonical(&m[*k], out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, e) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(e, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canonical(root_json, &mut s);
+    let digest = Sha256::digest(s.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses a manifest and returns it compiled with its content digest.
+pub fn deploy_plan(text: &str) -> Result<(CompiledApp, String, serde_json::Value), ManifestError> {
+    let root = yaml::parse(text)?;
+    let app = compile_node(&root)?;
+    let json = root.to_json();
+    Ok((app, content_digest(&json), json))
+}
