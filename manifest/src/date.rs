@@ -147,7 +147,7 @@ pub fn to_date_string(t: f64, time: bool) -> String {
 }
 
 /// toLocaleDateString / toLocaleTimeString / toLocaleString for en-US, as Node (ICU)
-/// prints them: `11/21/2026, 3:04:05 PM` with a narrow no-break space before AM/PM.
+/// prints them: `11/21/2026, 3:04:05 PM`.
 pub fn locale_string(t: f64, date: bool, time: bool) -> String {
     let Some(p) = parts(t) else { return "Invalid Date".into() };
     let d = if p.year > 0 {
@@ -158,7 +158,7 @@ pub fn locale_string(t: f64, date: bool, time: bool) -> String {
     };
     let h12 = if p.hour % 12 == 0 { 12 } else { p.hour % 12 };
     let ampm = if p.hour < 12 { "AM" } else { "PM" };
-    let tm = format!("{h12}:{:02}:{:02}\u{202f}{ampm}", p.minute, p.second);
+    let tm = format!("{h12}:{:02}:{:02} {ampm}", p.minute, p.second);
     match (date, time) {
         (true, true) => format!("{d}, {tm}"),
         (true, false) => d,

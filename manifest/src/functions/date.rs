@@ -198,13 +198,10 @@ fn set(a: &[Value], unit: Unit) -> Result<Value, String> {
     n(time_clip(v))
 }
 
-/// Date.UTC: missing trailing fields default (month 0, day 1, the rest 0), as V8 does
-/// for an explicit undefined here.
+/// Date.UTC. The original passes all seven arguments, and an explicit undefined is NaN,
+/// so every field must be given (Date.UTC(2026, 0) is NaN in the original too).
 fn utc(a: &[Value]) -> Result<Value, String> {
-    let x = |i: usize, default: f64| match arg(a, i) {
-        Value::Undefined if i > 0 => default,
-        v => js::to_number(v),
-    };
+    let x = |i: usize, _default: f64| js::to_number(arg(a, i));
     let mut y = x(0, f64::NAN);
     if y.is_finite() && (0.0..=99.0).contains(&y.trunc()) {
         y = 1900.0 + y.trunc();

@@ -1,6 +1,7 @@
 //! `{@math.*}`: Math.* plus the variadic add/subtract/multiply/divide, which flatten
 //! array arguments one level. add uses JavaScript's `+`, so a string operand
-//! concatenates, as in the original.
+//! concatenates, as in the original. The transcendental functions come from the `libm`
+//! crate, a port of the same fdlibm code V8 uses, so results match to the last bit.
 
 use super::{arg, n, num, Func};
 use crate::js;
@@ -12,48 +13,106 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("multiply", multiply),
     ("divide", divide),
     ("abs", |a| n(num(a, 0).abs())),
-    ("acos", |a| n(num(a, 0).acos())),
-    ("acosh", |a| n(num(a, 0).acosh())),
-    ("asin", |a| n(num(a, 0).asin())),
+    ("acos", |a| n(libm::acos(num(a, 0)))),
+    ("acosh", |a| n(libm::acosh(num(a, 0)))),
+    ("asin", |a| n(libm::asin(num(a, 0)))),
     ("asinh", |a| n(asinh(num(a, 0)))),
-    ("atan", |a| n(num(a, 0).atan())),
-    ("atan2", |a| n(num(a, 0).atan2(num(a, 1)))),
-    ("atanh", |a| n(num(a, 0).atanh())),
-    ("cbrt", |a| n(num(a, 0).cbrt())),
+    ("atan", |a| n(libm::atan(num(a, 0)))),
+    ("atan2", |a| n(libm::atan2(num(a, 0), num(a, 1)))),
+    ("atanh", |a| n(libm::atanh(num(a, 0)))),
+    ("cbrt", |a| n(cbrt(num(a, 0)))),
     ("ceil", |a| n(num(a, 0).ceil())),
     ("clz32", |a| n(f64::from(js::to_uint32(arg(a, 0)).leading_zeros()))),
-    ("cos", |a| n(num(a, 0).cos())),
-    ("cosh", |a| n(num(a, 0).cosh())),
-    ("exp", |a| n(num(a, 0).exp())),
-    ("expm1", |a| n(num(a, 0).exp_m1())),
+    ("cos", |a| n(libm::cos(num(a, 0)))),
+    ("cosh", |a| n(cosh(num(a, 0)))),
+    ("exp", |a| n(exp(num(a, 0)))),
+    ("expm1", |a| n(libm::expm1(num(a, 0)))),
     ("floor", |a| n(num(a, 0).floor())),
     ("fround", |a| n(f64::from(num(a, 0) as f32))),
     ("hypot", hypot),
     ("imul", |a| n(f64::from(js::to_int32(arg(a, 0)).wrapping_mul(js::to_int32(arg(a, 1)))))),
-    ("log", |a| n(num(a, 0).ln())),
-    ("log10", |a| n(num(a, 0).log10())),
-    ("log1p", |a| n(num(a, 0).ln_1p())),
-    ("log2", |a| n(num(a, 0).log2())),
+    ("log", |a| n(libm::log(num(a, 0)))),
+    ("log10", |a| n(libm::log10(num(a, 0)))),
+    ("log1p", |a| n(libm::log1p(num(a, 0)))),
+    ("log2", |a| n(libm::log2(num(a, 0)))),
     ("max", max),
     ("min", min),
     ("pow", |a| n(pow(num(a, 0), num(a, 1)))),
     ("random", |_| n(crate::random())),
     ("round", |a| n(round(num(a, 0)))),
     ("sign", |a| n(sign(num(a, 0)))),
-    ("sin", |a| n(num(a, 0).sin())),
-    ("sinh", |a| n(num(a, 0).sinh())),
+    ("sin", |a| n(libm::sin(num(a, 0)))),
+    ("sinh", |a| n(libm::sinh(num(a, 0)))),
     ("sqrt", |a| n(num(a, 0).sqrt())),
-    ("tan", |a| n(num(a, 0).tan())),
-    ("tanh", |a| n(num(a, 0).tanh())),
+    ("tan", |a| n(libm::tan(num(a, 0)))),
+    ("tanh", |a| n(libm::tanh(num(a, 0)))),
     ("trunc", |a| n(num(a, 0).trunc())),
 ];
+
+/// V8 returns Math.E exactly for exp(1); fdlibm is one ulp above.
+fn exp(x: f64) -> f64 {
+    if x == 1.0 {
+        std::f64::consts::E
+    } else {
+        libm::exp(x)
+    }
+}
+
+/// fdlibm's cosh, on top of [`exp`] (so cosh(1) agrees with V8 too).
+fn cosh(x: f64) -> f64 {
+    let ax = x.abs();
+    if ax.is_nan() || ax < 0.5 * std::f64::consts::LN_2 || ax >= 22.0 {
+        return libm::cosh(x);
+    }
+    let t = exp(ax);
+    0.5 * t + 0.5 / t
+}
+
+/// fdlibm's cbrt (FreeBSD s_cbrt.c, as V8 has it): a bit-level first guess, one
+/// polynomial step and one Newton step. The `libm` crate's cbrt is correctly rounded
+/// and so differs from V8 in the last bit now and then.
+fn cbrt(x: f64) -> f64 {
+    const B1: u32 = 715_094_163;
+    const B2: u32 = 696_219_795;
+    const P0: f64 = 1.875_951_824_271_770_096_43;
+    const P1: f64 = -1.884_979_795_433_771_698_75;
+    const P2: f64 = 1.621_429_720_105_354_466_140;
+    const P3: f64 = -0.758_397_934_778_766_047_437;
+    const P4: f64 = 0.145_996_192_886_612_446_982;
+    let bits = x.to_bits();
+    let hx = (bits >> 32) as u32;
+    let low = bits as u32;
+    let sign = hx & 0x8000_0000;
+    let hx = hx & 0x7fff_ffff;
+    if hx >= 0x7ff0_0000 {
+        return x + x;
+    }
+    let mut t = if hx < 0x0010_0000 {
+        if (hx | low) == 0 {
+            return x;
+        }
+        let t = x * f64::from_bits(0x4350_0000_0000_0000); // 2**54
+        let high = ((t.to_bits() >> 32) as u32 & 0x7fff_ffff) / 3 + B2;
+        f64::from_bits(u64::from(sign | high) << 32)
+    } else {
+        f64::from_bits(u64::from(sign | (hx / 3 + B1)) << 32)
+    };
+    let r = (t * t) * (t / x);
+    t *= (P0 + r * (P1 + r * P2)) + ((r * r) * r) * (P3 + r * P4);
+    t = f64::from_bits((t.to_bits().wrapping_add(0x8000_0000)) & 0xffff_ffff_c000_0000);
+    let s = t * t;
+    let mut r = x / s;
+    let w = t + t;
+    r = (r - t) / (w + r);
+    t + t * r
+}
 
 fn asinh(x: f64) -> f64 {
     // keep the sign of -0 and avoid cancellation for large negatives
     if x == 0.0 || !x.is_finite() {
         x
     } else {
-        x.asinh()
+        libm::asinh(x)
     }
 }
 
@@ -62,7 +121,7 @@ pub(crate) fn pow(x: f64, y: f64) -> f64 {
     if y.is_nan() || (x.abs() == 1.0 && y.is_infinite()) {
         return f64::NAN;
     }
-    x.powf(y)
+    libm::pow(x, y)
 }
 
 /// Math.round: halves go up (-2.5 rounds to -2), and -0.4 gives -0.

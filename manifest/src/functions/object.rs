@@ -16,7 +16,11 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("entries", |a| Ok(Value::Arr(entries_of(arg(a, 0)).into_iter().map(|(k, v)| Value::Arr(vec![Value::Str(k), v])).collect()))),
     ("fromEntries", from_entries),
     ("assign", assign),
-    ("getOwnPropertyNames", |a| Ok(Value::Arr(own_keys(arg(a, 0), true).into_iter().map(Value::Str).collect()))),
+    ("getOwnPropertyNames", |a| {
+        // the wrapper reads `obj || {}`: a falsy value has no names
+        let v = if js::to_boolean(arg(a, 0)) { arg(a, 0) } else { &Value::Undefined };
+        Ok(Value::Arr(own_keys(v, true).into_iter().map(Value::Str).collect()))
+    }),
     ("getOwnPropertySymbols", |_| Ok(Value::Arr(vec![]))),
     ("getOwnPropertyDescriptor", descriptor),
     ("defineProperty", define_property),
@@ -171,13 +175,27 @@ fn descriptor(a: &[Value]) -> Result<Value, String> {
     ]))
 }
 
+/// Object.defineProperty: an existing property takes the new value; a new one is
+/// hidden (not enumerable, so absent from keys and JSON) unless the descriptor says
+/// `enumerable: true`, as in JavaScript.
 fn define_property(a: &[Value]) -> Result<Value, String> {
     let target = require_object(arg(a, 0), "defineProperty")?.clone();
     let key = js::property_key(arg(a, 1));
     let Value::Obj(desc) = arg(a, 2) else {
         return Err("Property description must be an object".into());
     };
-    set(&[target, Value::Str(key), desc.get("value").cloned().unwrap_or_default()])
+    let value = desc.get("value").cloned().unwrap_or_default();
+    let exists = matches!(&target, Value::Obj(o) if o.props.contains_key(&key));
+    let visible = desc.get("enumerable").is_some_and(js::to_boolean);
+    if !exists && !visible {
+        if let Value::Obj(o) = &target {
+            if o.integrity != Integrity::Extensible {
+                return Err(format!("Cannot define property {key}, object is not extensible"));
+            }
+        }
+        return Ok(target);
+    }
+    set(&[target, Value::Str(key), value])
 }
 
 fn define_properties(a: &[Value]) -> Result<Value, String> {
