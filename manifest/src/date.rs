@@ -202,7 +202,7 @@ fn parse_iso(s: &str) -> Option<f64> {
             i += 3;
         }
     }
-    if !(1..=12).contains(&month) || day < 1 || day > 31 {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return None;
     }
     let (mut h, mut mi, mut sec, mut ms) = (0, 0, 0, 0.0);

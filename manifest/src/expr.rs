@@ -340,32 +340,35 @@ impl<'a> Env<'a> {
     /// getNestedProperty does: arrays have their indices and `length`, and anything
     /// missing is undefined.
     pub fn resolve(&self, path: &[Box<str>]) -> Value {
-        let Some((root, rest)) = path.split_first() else { return Value::Undefined };
+        if let [.., last] = path {
+            if &**last == "length" {
+                // `length` of an array is a number that JSON does not hold
+                if let Some(serde_json::Value::Array(a)) = self.resolve_json(&path[..path.len() - 1]) {
+                    return Value::Num(a.len() as f64);
+                }
+            }
+        }
+        self.resolve_json(path).map(Value::from_json).unwrap_or_default()
+    }
+
+    /// The JSON a reference points at, if any (`length` of an array is not JSON: see
+    /// [`Env::resolve`]).
+    pub fn resolve_json(&self, path: &[Box<str>]) -> Option<&'a serde_json::Value> {
+        let (root, rest) = path.split_first()?;
         let start = match (&**root, self.self_id) {
             ("$self", Some(id)) => self.job.get(id),
             ("$job", _) => self.job.get("$job").or(Some(self.job)),
             (r, _) => self.job.get(r),
         };
-        let Some(mut cur) = start else { return Value::Undefined };
+        let mut cur = start?;
         for part in rest {
             cur = match cur {
-                serde_json::Value::Object(m) => match m.get(&**part) {
-                    Some(v) => v,
-                    None => return Value::Undefined,
-                },
-                serde_json::Value::Array(a) => {
-                    if &**part == "length" {
-                        return Value::Num(a.len() as f64);
-                    }
-                    match array_index(part).and_then(|i| a.get(i as usize)) {
-                        Some(v) => v,
-                        None => return Value::Undefined,
-                    }
-                }
-                _ => return Value::Undefined,
+                serde_json::Value::Object(m) => m.get(&**part)?,
+                serde_json::Value::Array(a) => a.get(array_index(part)? as usize)?,
+                _ => return None,
             };
         }
-        Value::from_json(cur)
+        Some(cur)
     }
 }
 
@@ -421,9 +424,29 @@ impl Expr {
         self.eval_in(env, None)
     }
 
-    /// Evaluates and converts to JSON (None when the result is undefined).
+    /// Evaluates and converts to JSON (None when the result is undefined). Mappings,
+    /// lists and references are built as JSON directly, without the intermediate
+    /// [`Value`]: this is the per-step path.
     pub fn eval_json(&self, env: &Env) -> Result<Option<serde_json::Value>, EvalError> {
-        Ok(self.eval(env)?.to_json())
+        Ok(match self {
+            Expr::Ref(p) => match env.resolve_json(p) {
+                Some(v) => Some(v.clone()),
+                None => env.resolve(p).to_json(),
+            },
+            Expr::Obj(m) => {
+                let mut out = serde_json::Map::new();
+                for (k, e) in m {
+                    if let Some(v) = e.eval_json(env)? {
+                        out.insert(k.clone(), v);
+                    }
+                }
+                Some(serde_json::Value::Object(out))
+            }
+            Expr::Arr(a) => Some(serde_json::Value::Array(
+                a.iter().map(|e| Ok(e.eval_json(env)?.unwrap_or(serde_json::Value::Null))).collect::<Result<_, EvalError>>()?,
+            )),
+            _ => self.eval(env)?.to_json(),
+        })
     }
 
     fn eval_in(&self, env: &Env, scope: Option<&Scope>) -> Result<Value, EvalError> {

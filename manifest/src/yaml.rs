@@ -182,6 +182,11 @@ impl Loader {
                     }
                 },
                 Some((k, key_line)) => {
+                    // a block value is reported at its key's line, where a reader looks
+                    let mut node = node;
+                    if matches!(node.kind, Kind::Map(_) | Kind::Seq(_)) {
+                        node.line = key_line;
+                    }
                     if k == "<<" {
                         // merge keys: copy what the mapping does not set itself
                         let sources: Vec<Node> = match node.kind {

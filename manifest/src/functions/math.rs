@@ -61,7 +61,7 @@ fn exp(x: f64) -> f64 {
 /// fdlibm's cosh, on top of [`exp`] (so cosh(1) agrees with V8 too).
 fn cosh(x: f64) -> f64 {
     let ax = x.abs();
-    if ax.is_nan() || ax < 0.5 * std::f64::consts::LN_2 || ax >= 22.0 {
+    if ax.is_nan() || !(0.5 * std::f64::consts::LN_2..22.0).contains(&ax) {
         return libm::cosh(x);
     }
     let t = exp(ax);
@@ -74,11 +74,11 @@ fn cosh(x: f64) -> f64 {
 fn cbrt(x: f64) -> f64 {
     const B1: u32 = 715_094_163;
     const B2: u32 = 696_219_795;
-    const P0: f64 = 1.875_951_824_271_770_096_43;
-    const P1: f64 = -1.884_979_795_433_771_698_75;
-    const P2: f64 = 1.621_429_720_105_354_466_140;
-    const P3: f64 = -0.758_397_934_778_766_047_437;
-    const P4: f64 = 0.145_996_192_886_612_446_982;
+    const P0: f64 = 1.875_951_824_271_77;
+    const P1: f64 = -1.884_979_795_433_771_7;
+    const P2: f64 = 1.621_429_720_105_354_5;
+    const P3: f64 = -0.758_397_934_778_766;
+    const P4: f64 = 0.145_996_192_886_612_45;
     let bits = x.to_bits();
     let hx = (bits >> 32) as u32;
     let low = bits as u32;
@@ -129,7 +129,7 @@ pub(crate) fn round(x: f64) -> f64 {
     if !x.is_finite() || x == x.trunc() {
         return x;
     }
-    if x < 0.0 && x >= -0.5 {
+    if (-0.5..0.0).contains(&x) {
         return -0.0;
     }
     let f = x.floor();

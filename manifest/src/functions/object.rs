@@ -55,6 +55,9 @@ fn set(a: &[Value]) -> Result<Value, String> {
         Value::Arr(items) => match array_index(&key) {
             Some(i) => {
                 let i = i as usize;
+                if i > 10_000_000 {
+                    return Err("RangeError: hotmesh caps arrays at 10,000,000 elements".into());
+                }
                 if i >= items.len() {
                     items.resize(i + 1, Value::Undefined);
                 }
