@@ -14,3 +14,9 @@ GRANT USAGE ON SCHEMA hotmesh TO PUBLIC;
 
 -- Start this database's engine worker once the CREATE EXTENSION commits.
 SELECT hotmesh._extension_created();
+
+-- The catalog: readable by everyone through the views; changed only through
+-- hotmesh.deploy / hotmesh.activate, by roles the owner grants them to.
+REVOKE ALL ON hotmesh.app_versions, hotmesh.app_active, hotmesh.app_topics FROM PUBLIC;
+GRANT SELECT ON hotmesh.apps, hotmesh.versions, hotmesh.graphs, hotmesh.topics TO PUBLIC;
+REVOKE ALL ON FUNCTION hotmesh.deploy(text), hotmesh.activate(text, text) FROM PUBLIC;

@@ -9,6 +9,20 @@ pub enum HotmeshError {
     NotPreloaded,
     #[error("invalid argument {name}: {problem}")]
     InvalidArgument { name: &'static str, problem: String },
+    /// A manifest that does not parse or breaks a rule; the message names the YAML path
+    /// and line.
+    #[error("{0}")]
+    Manifest(hotmesh_manifest::ManifestError),
+    #[error("version '{version}' of app '{app}' already exists with different content")]
+    VersionExists { app: String, version: String },
+    #[error("{path} (line {line}): topic '{topic}' is already subscribed by app '{app}' (active version '{version}')")]
+    TopicTaken { path: String, line: usize, topic: String, app: String, version: String },
+    #[error("app '{app}' has no version '{version}'")]
+    NoSuchVersion { app: String, version: String, app_known: bool },
+    #[error("map failed: {0}")]
+    Map(String),
+    #[error("hotmesh internal error: {0}")]
+    Internal(String),
 }
 
 impl HotmeshError {
@@ -16,6 +30,28 @@ impl HotmeshError {
         match self {
             HotmeshError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             HotmeshError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            HotmeshError::Manifest(hotmesh_manifest::ManifestError::Syntax { .. }) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            HotmeshError::Manifest(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            HotmeshError::VersionExists { .. } | HotmeshError::TopicTaken { .. } => PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+            HotmeshError::NoSuchVersion { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
+            HotmeshError::Map(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            HotmeshError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+
+    fn detail(&self) -> Option<String> {
+        match self {
+            HotmeshError::Manifest(e) => {
+                let mut d = vec![];
+                if !e.path().is_empty() {
+                    d.push(format!("path: {}", e.path()));
+                }
+                if e.line() > 0 {
+                    d.push(format!("line: {}", e.line()));
+                }
+                (!d.is_empty()).then(|| d.join(", "))
+            }
+            _ => None,
         }
     }
 
@@ -24,6 +60,10 @@ impl HotmeshError {
             HotmeshError::NotPreloaded => Some(
                 "Add this line to postgresql.conf and restart the server: shared_preload_libraries = 'hotmesh'",
             ),
+            HotmeshError::VersionExists { .. } => Some("A version is immutable: deploy the changed manifest under a new version."),
+            HotmeshError::TopicTaken { .. } => Some("Each topic starts jobs of one app: rename the topic or deactivate the other app's version."),
+            HotmeshError::NoSuchVersion { app_known: false, .. } => Some("No version of this app is deployed: run hotmesh.deploy first."),
+            HotmeshError::NoSuchVersion { .. } => Some("SELECT version FROM hotmesh.versions WHERE app_id = '…' lists the deployed versions."),
             _ => None,
         }
     }
@@ -33,6 +73,9 @@ impl HotmeshError {
         let mut report = ErrorReport::new(self.sqlstate(), self.to_string(), "hotmesh");
         if let Some(h) = self.hint() {
             report = report.set_hint(h);
+        }
+        if let Some(d) = self.detail() {
+            report = report.set_detail(d);
         }
         report.report(PgLogLevel::ERROR);
         unreachable!("ERROR does not return")

@@ -8,6 +8,7 @@
 use pgrx::prelude::*;
 
 mod api;
+mod apps;
 mod error;
 mod gucs;
 mod hooks;
@@ -17,6 +18,8 @@ mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// The app catalog: tables and views (sql/catalog.sql).
+extension_sql_file!("../sql/catalog.sql", name = "catalog", requires = [api::hotmesh::version]);
 // Privileges and the launcher's wake-up, run last by CREATE EXTENSION (sql/ holds the text).
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

@@ -552,6 +552,6 @@ impl Pipe {
 /// hotmesh.map's entry point: compile and evaluate one expression against a context.
 pub fn map_once(expression: &serde_json::Value, context: &serde_json::Value) -> Result<Option<serde_json::Value>, String> {
     let node = Node::from_json(expression).map_err(|e| e.to_string())?;
-    let expr = compile(&node, "").map_err(|e| e.to_string())?;
+    let expr = compile(&node, "expression").map_err(|e| e.to_string())?;
     expr.eval_json(&Env::new(context)).map_err(|e| e.to_string())
 }

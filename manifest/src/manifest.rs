@@ -198,6 +198,9 @@ pub struct Activity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Graph {
     pub subscribes: String,
+    /// The line of `subscribes` in the manifest (for errors found after compiling).
+    #[serde(default)]
+    pub line: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub publishes: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -570,6 +573,7 @@ fn compile_graph(
     let persistent = g.get("persistent").map(|n| expr::compile(n, &p(gpath, "persistent"))).transpose()?;
     out.graphs.push(Graph {
         subscribes,
+        line: sub_node.line,
         publishes,
         expire,
         persistent,
