@@ -123,17 +123,17 @@ mod hotmesh {
         if let Some(c) = topic_conflict(&app) {
             raise_topic_conflict(&app, c);
         }
+        let current = first_row::<String, String>("SELECT version FROM hotmesh.app_active WHERE app_id = $1", &[app_id.into()]).and_then(|r| r.0);
+        if current.as_deref() == Some(version) {
+            // already active: nothing changes, nobody needs telling
+            return true;
+        }
         spi(Spi::run_with_args(
             "INSERT INTO hotmesh.app_active (app_id, version, activated_at) VALUES ($1, $2, now())
-             ON CONFLICT (app_id) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at
-             WHERE hotmesh.app_active.version IS DISTINCT FROM excluded.version",
+             ON CONFLICT (app_id) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at",
             &[app_id.into(), version.into()],
         ));
-        spi(Spi::run_with_args(
-            "UPDATE hotmesh.app_versions SET activated_at = now() WHERE app_id = $1 AND version = $2 AND (activated_at IS NULL OR
-               NOT EXISTS (SELECT 1 FROM hotmesh.app_active a WHERE a.app_id = $1 AND a.version = $2 AND a.activated_at < now()))",
-            &[app_id.into(), version.into()],
-        ));
+        spi(Spi::run_with_args("UPDATE hotmesh.app_versions SET activated_at = now() WHERE app_id = $1 AND version = $2", &[app_id.into(), version.into()]));
         // one notice per activation, delivered at commit (clients refresh their caches)
         spi(Spi::run_with_args(
             "SELECT pg_notify('hotmesh_activated', json_build_object('app_id', $1::text, 'version', $2::text)::text)",
