@@ -37,23 +37,37 @@ mod hotmesh {
         }))
     }
 
-    /// Another app's active version that subscribes to one of `app`'s topics.
-    fn topic_conflict(app: &CompiledApp) -> Option<(usize, String, String, String)> {
-        for (i, g) in app.graphs.iter().enumerate() {
-            let hit = first_row::<String, String>(
-                "SELECT t.app_id, t.version FROM hotmesh.topics t WHERE t.topic = $1 AND t.kind = 'subscribes' AND t.app_id <> $2 LIMIT 1",
-                &[g.subscribes.as_str().into(), app.id.as_str().into()],
-            );
-            if let Some((Some(other), Some(version))) = hit {
-                return Some((i, g.subscribes.clone(), other, version));
-            }
-        }
-        None
+    /// Serializes catalog changes for the rest of the transaction.
+    fn lock_catalog() {
+        spi(Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[CATALOG_LOCK.into()]));
     }
 
-    fn raise_topic_conflict(app: &CompiledApp, c: (usize, String, String, String)) -> ! {
-        let (i, topic, other, version) = c;
-        HotmeshError::TopicTaken { path: format!("app.graphs[{i}].subscribes"), line: app.graphs[i].line, topic, app: other, version }.raise()
+    /// Raises when a topic that this stored version subscribes to belongs to another
+    /// app's active version. One query over the catalog, for deploy and activate alike;
+    /// the error points at the graph's `subscribes` line.
+    fn check_topics(app_id: &str, version: &str) {
+        let hit = spi(Spi::connect(|client| {
+            let t = client.select(
+                "SELECT g.ordinality::int - 1, (g.value->>'line')::int, mine.topic, other.app_id, other.version
+                   FROM hotmesh.app_topics mine
+                   JOIN hotmesh.topics other ON other.topic = mine.topic AND other.kind = 'subscribes' AND other.app_id <> mine.app_id
+                   JOIN hotmesh.app_versions v ON v.app_id = mine.app_id AND v.version = mine.version
+                  CROSS JOIN LATERAL jsonb_array_elements(v.compiled->'graphs') WITH ORDINALITY AS g(value, ordinality)
+                  WHERE mine.app_id = $1 AND mine.version = $2 AND mine.kind = 'subscribes' AND g.value->>'subscribes' = mine.topic
+                  ORDER BY 1 LIMIT 1",
+                Some(1),
+                &[app_id.into(), version.into()],
+            )?;
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let r = t.first();
+            Ok(Some((r.get::<i32>(1)?, r.get::<i32>(2)?, r.get::<String>(3)?, r.get::<String>(4)?, r.get::<String>(5)?)))
+        }));
+        if let Some((i, line, Some(topic), Some(app), Some(version))) = hit {
+            let i = i.unwrap_or(0);
+            HotmeshError::TopicTaken { path: format!("app.graphs[{i}].subscribes"), line: line.unwrap_or(0) as usize, topic, app, version }.raise();
+        }
     }
 
     /// Validates and compiles a manifest without storing it: the summary deploy would
@@ -72,7 +86,7 @@ mod hotmesh {
     #[pg_extern(volatile)]
     fn deploy(manifest: &str) -> JsonB {
         let (app, digest, json) = compile(manifest);
-        spi(Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[CATALOG_LOCK.into()]));
+        lock_catalog();
         let existing = first_row::<String, String>(
             "SELECT digest FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2",
             &[app.id.as_str().into(), app.version.as_str().into()],
@@ -87,9 +101,6 @@ mod hotmesh {
             }
             HotmeshError::VersionExists { app: app.id, version: app.version }.raise();
         }
-        if let Some(c) = topic_conflict(&app) {
-            raise_topic_conflict(&app, c);
-        }
         let compiled = serde_json::to_value(&app).unwrap_or_else(|e| HotmeshError::Internal(e.to_string()).raise());
         spi(Spi::run_with_args(
             "INSERT INTO hotmesh.app_versions (app_id, version, source, manifest, compiled, digest) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -101,6 +112,8 @@ mod hotmesh {
              SELECT $1, $2, t->>'topic', t->>'kind', t->>'activity', t->>'graph' FROM jsonb_array_elements($3) t",
             &[app.id.as_str().into(), app.version.as_str().into(), JsonB(topics).into()],
         ));
+        // an error here rolls the inserts back with the rest of the statement
+        check_topics(&app.id, &app.version);
         summary["status"] = "deployed".into();
         JsonB(summary)
     }
@@ -109,25 +122,22 @@ mod hotmesh {
     /// transaction commits use it; running jobs finish on the version they started with.
     #[pg_extern(volatile)]
     fn activate(app_id: &str, version: &str) -> bool {
-        spi(Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[CATALOG_LOCK.into()]));
-        let compiled = first_row::<JsonB, JsonB>(
-            "SELECT compiled FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2",
+        lock_catalog();
+        let exists = first_row::<bool, bool>(
+            "SELECT true, EXISTS (SELECT 1 FROM hotmesh.app_active WHERE app_id = $1 AND version = $2)
+               FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2",
             &[app_id.into(), version.into()],
-        )
-        .and_then(|r| r.0);
-        let Some(JsonB(compiled)) = compiled else {
-            let known = spi(Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM hotmesh.app_versions WHERE app_id = $1)", &[app_id.into()]));
-            HotmeshError::NoSuchVersion { app: app_id.into(), version: version.into(), app_known: known == Some(true) }.raise();
-        };
-        let app: CompiledApp = serde_json::from_value(compiled).unwrap_or_else(|e| HotmeshError::Internal(format!("stored app does not load: {e}")).raise());
-        if let Some(c) = topic_conflict(&app) {
-            raise_topic_conflict(&app, c);
-        }
-        let current = first_row::<String, String>("SELECT version FROM hotmesh.app_active WHERE app_id = $1", &[app_id.into()]).and_then(|r| r.0);
-        if current.as_deref() == Some(version) {
+        );
+        match exists {
+            None => {
+                let known = first_row::<bool, bool>("SELECT true FROM hotmesh.app_versions WHERE app_id = $1 LIMIT 1", &[app_id.into()]).is_some();
+                HotmeshError::NoSuchVersion { app: app_id.into(), version: version.into(), app_known: known }.raise();
+            }
             // already active: nothing changes, nobody needs telling
-            return true;
+            Some((_, Some(true))) => return true,
+            Some(_) => {}
         }
+        check_topics(app_id, version);
         spi(Spi::run_with_args(
             "INSERT INTO hotmesh.app_active (app_id, version, activated_at) VALUES ($1, $2, now())
              ON CONFLICT (app_id) DO UPDATE SET version = excluded.version, activated_at = excluded.activated_at",

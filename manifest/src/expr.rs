@@ -387,7 +387,8 @@ impl Scope {
             CtxVar::Input => &self.input,
             CtxVar::Output => &self.output,
             CtxVar::Item => &self.item,
-            CtxVar::Key => return if path.is_empty() { Value::Str(self.key.clone()) } else { walk(&Value::Str(self.key.clone()), path) },
+            // a key or an index has no properties to walk
+            CtxVar::Key => return if path.is_empty() { Value::Str(self.key.clone()) } else { Value::Undefined },
             CtxVar::Index => return if path.is_empty() { Value::Num(self.index as f64) } else { Value::Undefined },
         };
         walk(base, path)
@@ -431,7 +432,9 @@ impl Expr {
         Ok(match self {
             Expr::Ref(p) => match env.resolve_json(p) {
                 Some(v) => Some(v.clone()),
-                None => env.resolve(p).to_json(),
+                // only an array's `length` exists without being JSON
+                None if p.last().is_some_and(|l| &**l == "length") => env.resolve(p).to_json(),
+                None => None,
             },
             Expr::Obj(m) => {
                 let mut out = serde_json::Map::new();

@@ -456,14 +456,16 @@ fn compile_graph(
         }
     }
 
+    // the activity's node, for the lines of later errors
+    let node_of = |id: &str| acts.iter().find(|(k, _)| k == id).map(|(_, v)| v).unwrap_or(g);
+
     // 3. ancestors by walking parents; a loop of parents never reaches the trigger
     for id in &ids {
         let mut chain = vec![];
         let mut cur = id.clone();
         while let Some(par) = parent.get(&cur) {
             if chain.contains(par) || par == id {
-                let n = acts.iter().find(|(k, _)| k == id).map(|(_, v)| v.line).unwrap_or(0);
-                return Err(ManifestError::invalid(format!("{gpath}.transitions"), n, format!("transitions form a loop through '{id}'; loops are written with a cycle activity")));
+                return Err(ManifestError::invalid(format!("{gpath}.transitions"), node_of(id).line, format!("transitions form a loop through '{id}'; loops are written with a cycle activity")));
             }
             chain.push(par.clone());
             cur = par.clone();
@@ -484,7 +486,7 @@ fn compile_graph(
             continue;
         }
         let apath = format!("{gpath}.activities.{id}");
-        let anode = acts.iter().find(|(k, _)| k == id).map(|(_, v)| v).unwrap_or(g);
+        let anode = node_of(id);
         let Some(target) = act.ancestor.clone() else {
             return Err(ManifestError::invalid(p(&apath, "ancestor"), anode.line, "missing: a cycle needs the `ancestor` it re-enters"));
         };
@@ -506,7 +508,7 @@ fn compile_graph(
     for id in &ids {
         let act = &out.activities[id.as_str()];
         let apath = format!("{gpath}.activities.{id}");
-        let anode = acts.iter().find(|(k, _)| k == id).map(|(_, v)| v).unwrap_or(g);
+        let anode = node_of(id);
         let mut consumes: IndexMap<String, Vec<String>> = IndexMap::new();
         for (field, e) in act.expressions() {
             for r in e.refs() {

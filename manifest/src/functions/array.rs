@@ -74,7 +74,7 @@ pub(crate) fn str_search(s: &str, search: &Value, from: &Value, last: bool) -> f
     }
 }
 
-fn index_of(args: &[Value]) -> Result<Value, String> {
+pub(crate) fn index_of(args: &[Value]) -> Result<Value, String> {
     match arg(args, 0) {
         Value::Arr(a) => {
             let len = a.len() as f64;
@@ -87,7 +87,7 @@ fn index_of(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn last_index_of(args: &[Value]) -> Result<Value, String> {
+pub(crate) fn last_index_of(args: &[Value]) -> Result<Value, String> {
     match arg(args, 0) {
         Value::Arr(a) => {
             if a.is_empty() {

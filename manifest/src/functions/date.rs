@@ -201,12 +201,12 @@ fn set(a: &[Value], unit: Unit) -> Result<Value, String> {
 /// Date.UTC. The original passes all seven arguments, and an explicit undefined is NaN,
 /// so every field must be given (Date.UTC(2026, 0) is NaN in the original too).
 fn utc(a: &[Value]) -> Result<Value, String> {
-    let x = |i: usize, _default: f64| js::to_number(arg(a, i));
-    let mut y = x(0, f64::NAN);
+    let x = |i: usize| js::to_number(arg(a, i));
+    let mut y = x(0);
     if y.is_finite() && (0.0..=99.0).contains(&y.trunc()) {
         y = 1900.0 + y.trunc();
     }
-    n(time_clip(make_date(make_day(y, x(1, 0.0), x(2, 1.0)), make_time(x(3, 0.0), x(4, 0.0), x(5, 0.0), x(6, 0.0)))))
+    n(time_clip(make_date(make_day(y, x(1), x(2)), make_time(x(3), x(4), x(5), x(6)))))
 }
 
 fn next_delay(a: &[Value]) -> Result<Value, String> {

@@ -51,23 +51,20 @@ pub fn groups() -> &'static [Group] {
     })
 }
 
+/// Every function with its full name `group.name`.
+fn all() -> impl Iterator<Item = (String, Func)> {
+    groups().iter().flat_map(|g| g.functions.iter().map(move |(n, f)| (format!("{}.{n}", g.name), *f)))
+}
+
 /// Looks up `group.name`.
 pub fn lookup(name: &str) -> Option<Func> {
     static INDEX: OnceLock<HashMap<String, Func>> = OnceLock::new();
-    INDEX
-        .get_or_init(|| {
-            groups()
-                .iter()
-                .flat_map(|g| g.functions.iter().map(move |(n, f)| (format!("{}.{}", g.name, n), *f)))
-                .collect()
-        })
-        .get(name)
-        .copied()
+    INDEX.get_or_init(|| all().collect()).get(name).copied()
 }
 
 /// Every function's full name, for docs and the catalog test.
 pub fn names() -> Vec<String> {
-    groups().iter().flat_map(|g| g.functions.iter().map(move |(n, _)| format!("{}.{n}", g.name))).collect()
+    all().map(|(n, _)| n).collect()
 }
 
 // Helpers shared by the groups.

@@ -31,7 +31,8 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
 fn on_str_or_arr(a: &[Value], method: &str, last: bool) -> Result<Value, String> {
     match arg(a, 0) {
         Value::Str(st) => n(super::array::str_search(st, arg(a, 1), arg(a, 2), last)),
-        Value::Arr(_) => super::lookup(if last { "array.lastIndexOf" } else { "array.indexOf" }).map(|f| f(a)).unwrap_or(n(-1.0)),
+        Value::Arr(_) if last => super::array::last_index_of(a),
+        Value::Arr(_) => super::array::index_of(a),
         v => Err(not_a_function(v, method)),
     }
 }
