@@ -43,13 +43,20 @@ mod hotmesh {
         ),
     > {
         require_preloaded();
-        let slots: Vec<_> = shared::share().0.slots.iter().filter(|s| s.state != SlotState::Free).copied().collect();
+        let slots: Vec<_> = shared::share()
+            .0
+            .slots
+            .iter()
+            .filter(|s| s.state != SlotState::Free)
+            .copied()
+            .collect();
         let rows: Vec<_> = slots
             .into_iter()
             .map(|s| {
                 let name = unsafe {
                     let p = pg_sys::get_database_name(pg_sys::Oid::from(s.dboid));
-                    (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+                    (!p.is_null())
+                        .then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
                 };
                 (
                     name,
@@ -83,7 +90,11 @@ mod hotmesh {
         let deadline = Instant::now() + Duration::from_secs_f64(timeout_seconds);
         let dboid = shared::my_database();
         loop {
-            let running = shared::share().0.find(dboid).map(|s| s.state == SlotState::Running && s.pid != 0).unwrap_or(false);
+            let running = shared::share()
+                .0
+                .find(dboid)
+                .map(|s| s.state == SlotState::Running && s.pid != 0)
+                .unwrap_or(false);
             if running {
                 return true;
             }
@@ -93,7 +104,8 @@ mod hotmesh {
             unsafe {
                 pg_sys::WaitLatch(
                     pg_sys::MyLatch,
-                    (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                    (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH)
+                        as i32,
                     20,
                     pg_sys::PG_WAIT_EXTENSION,
                 );
@@ -109,7 +121,11 @@ mod hotmesh {
     fn wake_engine() -> i64 {
         require_preloaded();
         wake::engine_at_commit();
-        shared::share().0.find(shared::my_database()).map(|s| s.loops as i64).unwrap_or(-1)
+        shared::share()
+            .0
+            .find(shared::my_database())
+            .map(|s| s.loops as i64)
+            .unwrap_or(-1)
     }
 
     /// Makes this database's engine worker raise `message` as an ERROR in its next
@@ -119,7 +135,11 @@ mod hotmesh {
     fn debug_fail_worker(message: &str) -> bool {
         require_preloaded();
         if message.trim().is_empty() {
-            HotmeshError::InvalidArgument { name: "message", problem: "must not be empty".into() }.raise();
+            HotmeshError::InvalidArgument {
+                name: "message",
+                problem: "must not be empty".into(),
+            }
+            .raise();
         }
         let found = {
             let mut t = shared::exclusive();

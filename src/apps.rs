@@ -26,20 +26,33 @@ mod hotmesh {
     }
 
     /// The first row's first two columns, or None when there is no row.
-    fn first_row<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Option<(Option<A>, Option<B>)> {
+    fn first_row<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+        query: &str,
+        args: &[pgrx::datum::DatumWithOid],
+    ) -> Option<(Option<A>, Option<B>)> {
         spi(Spi::connect(|client| {
             let t = client.select(query, Some(1), args)?;
             if t.is_empty() {
                 return Ok(None);
             }
             let row = t.first();
-            Ok(Some((row.get::<A>(1)?, if row.columns()? > 1 { row.get::<B>(2)? } else { None })))
+            Ok(Some((
+                row.get::<A>(1)?,
+                if row.columns()? > 1 {
+                    row.get::<B>(2)?
+                } else {
+                    None
+                },
+            )))
         }))
     }
 
     /// Serializes catalog changes for the rest of the transaction.
     fn lock_catalog() {
-        spi(Spi::run_with_args("SELECT pg_advisory_xact_lock($1)", &[CATALOG_LOCK.into()]));
+        spi(Spi::run_with_args(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[CATALOG_LOCK.into()],
+        ));
     }
 
     /// Raises when a topic that this stored version subscribes to belongs to another
@@ -62,11 +75,24 @@ mod hotmesh {
                 return Ok(None);
             }
             let r = t.first();
-            Ok(Some((r.get::<i32>(1)?, r.get::<i32>(2)?, r.get::<String>(3)?, r.get::<String>(4)?, r.get::<String>(5)?)))
+            Ok(Some((
+                r.get::<i32>(1)?,
+                r.get::<i32>(2)?,
+                r.get::<String>(3)?,
+                r.get::<String>(4)?,
+                r.get::<String>(5)?,
+            )))
         }));
         if let Some((i, line, Some(topic), Some(app), Some(version))) = hit {
             let i = i.unwrap_or(0);
-            HotmeshError::TopicTaken { path: format!("app.graphs[{i}].subscribes"), line: line.unwrap_or(0) as usize, topic, app, version }.raise();
+            HotmeshError::TopicTaken {
+                path: format!("app.graphs[{i}].subscribes"),
+                line: line.unwrap_or(0) as usize,
+                topic,
+                app,
+                version,
+            }
+            .raise();
         }
     }
 
@@ -99,9 +125,14 @@ mod hotmesh {
                 summary["status"] = "unchanged".into();
                 return JsonB(summary);
             }
-            HotmeshError::VersionExists { app: app.id, version: app.version }.raise();
+            HotmeshError::VersionExists {
+                app: app.id,
+                version: app.version,
+            }
+            .raise();
         }
-        let compiled = serde_json::to_value(&app).unwrap_or_else(|e| HotmeshError::Internal(e.to_string()).raise());
+        let compiled = serde_json::to_value(&app)
+            .unwrap_or_else(|e| HotmeshError::Internal(e.to_string()).raise());
         spi(Spi::run_with_args(
             "INSERT INTO hotmesh.app_versions (app_id, version, source, manifest, compiled, digest) VALUES ($1, $2, $3, $4, $5, $6)",
             &[app.id.as_str().into(), app.version.as_str().into(), manifest.into(), JsonB(json).into(), JsonB(compiled).into(), digest.as_str().into()],
@@ -130,8 +161,17 @@ mod hotmesh {
         );
         match exists {
             None => {
-                let known = first_row::<bool, bool>("SELECT true FROM hotmesh.app_versions WHERE app_id = $1 LIMIT 1", &[app_id.into()]).is_some();
-                HotmeshError::NoSuchVersion { app: app_id.into(), version: version.into(), app_known: known }.raise();
+                let known = first_row::<bool, bool>(
+                    "SELECT true FROM hotmesh.app_versions WHERE app_id = $1 LIMIT 1",
+                    &[app_id.into()],
+                )
+                .is_some();
+                HotmeshError::NoSuchVersion {
+                    app: app_id.into(),
+                    version: version.into(),
+                    app_known: known,
+                }
+                .raise();
             }
             // already active: nothing changes, nobody needs telling
             Some((_, Some(true))) => return true,

@@ -16,11 +16,40 @@ pub enum HotmeshError {
     #[error("version '{version}' of app '{app}' already exists with different content")]
     VersionExists { app: String, version: String },
     #[error("{path} (line {line}): topic '{topic}' is already subscribed by app '{app}' (active version '{version}')")]
-    TopicTaken { path: String, line: usize, topic: String, app: String, version: String },
+    TopicTaken {
+        path: String,
+        line: usize,
+        topic: String,
+        app: String,
+        version: String,
+    },
     #[error("app '{app}' has no version '{version}'")]
-    NoSuchVersion { app: String, version: String, app_known: bool },
+    NoSuchVersion {
+        app: String,
+        version: String,
+        app_known: bool,
+    },
     #[error("map failed: {0}")]
     Map(String),
+    #[error("no subscription found for topic {0}")]
+    UnknownTopic(String),
+    #[error(
+        "app '{app}' is not active: topic {topic} belongs to a deployed version that is not active"
+    )]
+    AppNotActive { topic: String, app: String },
+    #[error("Duplicate job: {0}")]
+    DuplicateJob(String),
+    #[error("Job {0} not found")]
+    JobNotFound(String),
+    #[error("{0} Not Found")]
+    StateNotFound(String),
+    #[error("Job {0} already completed")]
+    JobCompleted(String),
+    #[error("no active app has a hook rule for signal topic {0}")]
+    NoHookRule(String),
+    #[error("timeout: job {job_id} did not complete within {ms} ms")]
+    Timeout { job_id: String, ms: i64 },
+
     #[error("hotmesh internal error: {0}")]
     Internal(String),
 }
@@ -30,11 +59,26 @@ impl HotmeshError {
         match self {
             HotmeshError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             HotmeshError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            HotmeshError::Manifest(hotmesh_manifest::ManifestError::Syntax { .. }) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            HotmeshError::Manifest(hotmesh_manifest::ManifestError::Syntax { .. }) => {
+                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
+            }
             HotmeshError::Manifest(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            HotmeshError::VersionExists { .. } | HotmeshError::TopicTaken { .. } => PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT,
+            HotmeshError::VersionExists { .. } | HotmeshError::TopicTaken { .. } => {
+                PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT
+            }
             HotmeshError::NoSuchVersion { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
             HotmeshError::Map(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+            HotmeshError::UnknownTopic(_) | HotmeshError::NoHookRule(_) => {
+                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
+            }
+            HotmeshError::AppNotActive { .. } | HotmeshError::JobCompleted(_) => {
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
+            HotmeshError::DuplicateJob(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            HotmeshError::JobNotFound(_) | HotmeshError::StateNotFound(_) => {
+                PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
+            }
+            HotmeshError::Timeout { .. } => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             HotmeshError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -51,6 +95,8 @@ impl HotmeshError {
                 }
                 (!d.is_empty()).then(|| d.join(", "))
             }
+            HotmeshError::StateNotFound(_) => Some("code: 404".into()),
+            HotmeshError::Timeout { .. } => Some("code: 504".into()),
             _ => None,
         }
     }
@@ -64,6 +110,10 @@ impl HotmeshError {
             HotmeshError::TopicTaken { .. } => Some("Each topic starts jobs of one app: rename the topic or deactivate the other app's version."),
             HotmeshError::NoSuchVersion { app_known: false, .. } => Some("No version of this app is deployed: run hotmesh.deploy first."),
             HotmeshError::NoSuchVersion { .. } => Some("SELECT version FROM hotmesh.versions WHERE app_id = '…' lists the deployed versions."),
+            HotmeshError::UnknownTopic(_) => Some("SELECT topic FROM hotmesh.topics WHERE kind = 'subscribes' lists the topics that start jobs."),
+            HotmeshError::AppNotActive { .. } => Some("Activate a version: SELECT hotmesh.activate(app, version)."),
+            HotmeshError::JobCompleted(_) => Some("Pass {\"suppress\": true} to ignore jobs that already ended."),
+            HotmeshError::Timeout { .. } => Some("The job keeps running: read it later with hotmesh.get_state or wait with hotmesh.wait_for_job."),
             _ => None,
         }
     }

@@ -7,6 +7,9 @@ use std::time::Duration;
 /// by latch at commit; the poll only bounds how late a missed one can be.
 pub static POLL_INTERVAL_MS: GucSetting<i32> = GucSetting::<i32>::new(1_000);
 
+/// Seconds an expired job is kept before the engine worker deletes it.
+pub static RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
+
 /// How many databases get an engine worker at once.
 pub static MAX_DATABASES: GucSetting<i32> = GucSetting::<i32>::new(16);
 
@@ -22,6 +25,16 @@ pub fn define(preloading: bool) {
         3_600_000,
         GucContext::Sighup,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"hotmesh.retention",
+        c"How long expired jobs are kept before they are deleted.",
+        c"A completed job expires after its graph's expire (soft delete: still readable); the engine worker deletes it this long after.",
+        &RETENTION_S,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
     );
     if !preloading {
         return;
@@ -40,4 +53,8 @@ pub fn define(preloading: bool) {
 
 pub fn poll_interval() -> Duration {
     Duration::from_millis(POLL_INTERVAL_MS.get().max(10) as u64)
+}
+
+pub fn retention_s() -> f64 {
+    RETENTION_S.get().max(0) as f64
 }

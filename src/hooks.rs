@@ -118,7 +118,9 @@ unsafe extern "C-unwind" fn hotmesh_process_utility(
 
     if let Some(oid) = effect.exclusive {
         let dboid = oid.to_u32();
-        let pid = shared::exclusive().0.pause(dboid, shared::now_ms() + PAUSE_MS);
+        let pid = shared::exclusive()
+            .0
+            .pause(dboid, shared::now_ms() + PAUSE_MS);
         if let Some(pid) = pid {
             shared::set_latch(pid);
         }
@@ -129,7 +131,16 @@ unsafe extern "C-unwind" fn hotmesh_process_utility(
 
     unsafe {
         match PREV_PROCESS_UTILITY {
-            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
+            Some(prev) => prev(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
             None => pg_sys::standard_ProcessUtility(
                 pstmt,
                 query_string,

@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 
 mod api;
 mod apps;
+mod engine;
 mod error;
 mod gucs;
 mod hooks;
@@ -19,7 +20,21 @@ mod workers;
 ::pgrx::pg_module_magic!(name, version);
 
 // The app catalog: tables and views (sql/catalog.sql).
-extension_sql_file!("../sql/catalog.sql", name = "catalog", requires = [api::hotmesh::version]);
+extension_sql_file!(
+    "../sql/catalog.sql",
+    name = "catalog",
+    requires = [api::hotmesh::version]
+);
+// The engine's tables (sql/engine.sql) and the pubsub procedure (sql/pubsub.sql).
+extension_sql_file!("../sql/engine.sql", name = "engine", requires = ["catalog"]);
+extension_sql_file!(
+    "../sql/pubsub.sql",
+    name = "pubsub",
+    requires = [
+        engine::api::hotmesh::pub_job,
+        engine::api::hotmesh::wait_for_job
+    ]
+);
 // Privileges and the launcher's wake-up, run last by CREATE EXTENSION (sql/ holds the text).
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 
@@ -49,6 +64,9 @@ pub mod pg_test {
     #[must_use]
     pub fn postgresql_conf_options() -> Vec<&'static str> {
         // preloading starts the launcher; a long poll proves that wake-ups use latches
-        vec!["shared_preload_libraries = 'hotmesh'", "hotmesh.poll_interval = 60000"]
+        vec![
+            "shared_preload_libraries = 'hotmesh'",
+            "hotmesh.poll_interval = 60000",
+        ]
     }
 }

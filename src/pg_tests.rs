@@ -26,7 +26,10 @@ mod tests {
 
     #[pg_test]
     fn version_matches_the_package() {
-        assert_eq!(Some(env!("CARGO_PKG_VERSION")), Spi::get_one::<&str>("SELECT hotmesh.version()").unwrap());
+        assert_eq!(
+            Some(env!("CARGO_PKG_VERSION")),
+            Spi::get_one::<&str>("SELECT hotmesh.version()").unwrap()
+        );
     }
 
     #[pg_test]
@@ -42,13 +45,20 @@ mod tests {
 
     #[pg_test]
     fn launcher_is_running() {
-        let n = wait_for("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'hotmesh launcher'", 1, 20);
+        let n = wait_for(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'hotmesh launcher'",
+            1,
+            20,
+        );
         assert_eq!(1, n);
     }
 
     #[pg_test]
     fn engine_worker_runs_in_this_database() {
-        assert_eq!(Some(true), Spi::get_one::<bool>("SELECT hotmesh.wait_for_engine(20)").unwrap());
+        assert_eq!(
+            Some(true),
+            Spi::get_one::<bool>("SELECT hotmesh.wait_for_engine(20)").unwrap()
+        );
         let n = wait_for(
             "SELECT count(*) FROM pg_stat_activity
               WHERE backend_type = 'hotmesh engine' AND datname = current_database()",
@@ -65,11 +75,19 @@ mod tests {
 
     #[pg_test]
     fn the_worker_survives_an_error() {
-        assert_eq!(Some(true), Spi::get_one::<bool>("SELECT hotmesh.wait_for_engine(20)").unwrap());
-        let pid = Spi::get_one::<i32>("SELECT pid FROM hotmesh.workers() WHERE database = current_database()")
-            .unwrap()
-            .unwrap();
-        assert_eq!(Some(true), Spi::get_one::<bool>("SELECT hotmesh.debug_fail_worker('injected by a test')").unwrap());
+        assert_eq!(
+            Some(true),
+            Spi::get_one::<bool>("SELECT hotmesh.wait_for_engine(20)").unwrap()
+        );
+        let pid = Spi::get_one::<i32>(
+            "SELECT pid FROM hotmesh.workers() WHERE database = current_database()",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            Some(true),
+            Spi::get_one::<bool>("SELECT hotmesh.debug_fail_worker('injected by a test')").unwrap()
+        );
         let errors = wait_for(
             "SELECT errors FROM hotmesh.workers() WHERE database = current_database()",
             1,

@@ -20,7 +20,9 @@ fn once_at_commit(flag: &'static std::thread::LocalKey<Cell<bool>>, f: fn()) {
         flag.with(|p| p.set(false));
         f();
     });
-    register_xact_callback(PgXactCallbackEvent::Abort, move || flag.with(|p| p.set(false)));
+    register_xact_callback(PgXactCallbackEvent::Abort, move || {
+        flag.with(|p| p.set(false))
+    });
 }
 
 pub fn launcher_now() {
@@ -36,7 +38,11 @@ pub fn launcher_at_commit() {
 
 /// Wakes this database's engine worker now.
 pub fn engine_now() {
-    let pid = shared::share().0.find(shared::my_database()).map(|s| s.pid).unwrap_or(0);
+    let pid = shared::share()
+        .0
+        .find(shared::my_database())
+        .map(|s| s.pid)
+        .unwrap_or(0);
     shared::set_latch(pid);
 }
 

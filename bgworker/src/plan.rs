@@ -57,14 +57,21 @@ pub struct PlanConfig {
 
 impl Default for PlanConfig {
     fn default() -> Self {
-        PlanConfig { max_databases: 16, backoff_base_ms: 1_000, backoff_max_ms: 60_000, stable_after_ms: 30_000 }
+        PlanConfig {
+            max_databases: 16,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 60_000,
+            stable_after_ms: 30_000,
+        }
     }
 }
 
 /// Delay before restart number `failures` (1-based): base, 2·base, 4·base … capped.
 pub fn backoff_ms(cfg: &PlanConfig, failures: u32) -> i64 {
     let shift = failures.saturating_sub(1).min(20);
-    cfg.backoff_base_ms.saturating_mul(1i64 << shift).min(cfg.backoff_max_ms)
+    cfg.backoff_base_ms
+        .saturating_mul(1i64 << shift)
+        .min(cfg.backoff_max_ms)
 }
 
 /// Updates `table` and `absent` in place and returns what the launcher must do.
@@ -82,7 +89,11 @@ pub fn reconcile(
     absent.retain(|oid| exists.contains(oid));
 
     // Databases that are gone (dropped, turned into templates, disallowed connections).
-    for slot in table.slots.iter_mut().filter(|s| s.state != SlotState::Free) {
+    for slot in table
+        .slots
+        .iter_mut()
+        .filter(|s| s.state != SlotState::Free)
+    {
         if !exists.contains(&slot.dboid) {
             match handle(slot.dboid, slot.pid) {
                 WorkerHandle::Alive => {
@@ -106,14 +117,22 @@ pub fn reconcile(
             continue;
         }
         if table.find_or_insert(db.oid).is_none() {
-            actions.push(Action::TableFull { dboid: db.oid, name: db.name.clone() });
+            actions.push(Action::TableFull {
+                dboid: db.oid,
+                name: db.name.clone(),
+            });
         }
     }
 
     // Workers that exited, and the liveness of the rest.
     let mut live = 0usize;
     let mut idle = Vec::new();
-    for (i, slot) in table.slots.iter_mut().enumerate().filter(|(_, s)| s.state != SlotState::Free) {
+    for (i, slot) in table
+        .slots
+        .iter_mut()
+        .enumerate()
+        .filter(|(_, s)| s.state != SlotState::Free)
+    {
         match handle(slot.dboid, slot.pid) {
             WorkerHandle::Alive => {
                 live += 1;
@@ -128,7 +147,11 @@ pub fn reconcile(
                     SlotState::Running | SlotState::Starting => {
                         // It left without saying why: a crash, a FATAL, pg_terminate_backend.
                         let ran = now_ms - slot.started_ms;
-                        slot.failures = if ran >= cfg.stable_after_ms { 1 } else { slot.failures + 1 };
+                        slot.failures = if ran >= cfg.stable_after_ms {
+                            1
+                        } else {
+                            slot.failures + 1
+                        };
                         slot.state = SlotState::Backoff;
                         slot.until_ms = now_ms + backoff_ms(cfg, slot.failures);
                     }
@@ -170,7 +193,11 @@ pub fn reconcile(
             slot.state = SlotState::Unknown;
             continue;
         }
-        let name = dbs.iter().find(|d| d.oid == slot.dboid).map(|d| d.name.clone()).unwrap_or_default();
+        let name = dbs
+            .iter()
+            .find(|d| d.oid == slot.dboid)
+            .map(|d| d.name.clone())
+            .unwrap_or_default();
         slot.state = SlotState::Starting;
         slot.pid = 0;
         slot.starts += 1;
@@ -178,7 +205,10 @@ pub fn reconcile(
         slot.until_ms = 0;
         slot.loops = 0;
         live += 1;
-        actions.push(Action::Start { dboid: slot.dboid, name });
+        actions.push(Action::Start {
+            dboid: slot.dboid,
+            name,
+        });
     }
     actions
 }
@@ -200,11 +230,22 @@ mod tests {
     use std::collections::HashMap;
 
     fn db(oid: u32) -> Database {
-        Database { oid, name: format!("db{oid}") }
+        Database {
+            oid,
+            name: format!("db{oid}"),
+        }
     }
 
     fn starts(a: &[Action]) -> Vec<u32> {
-        a.iter().filter_map(|x| if let Action::Start { dboid, .. } = x { Some(*dboid) } else { None }).collect()
+        a.iter()
+            .filter_map(|x| {
+                if let Action::Start { dboid, .. } = x {
+                    Some(*dboid)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
 
     /// A fake process table: dboid → liveness.
@@ -217,7 +258,12 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            World { table: SlotTable::default(), absent: HashSet::new(), procs: HashMap::new(), cfg: PlanConfig::default() }
+            World {
+                table: SlotTable::default(),
+                absent: HashSet::new(),
+                procs: HashMap::new(),
+                cfg: PlanConfig::default(),
+            }
         }
         fn tick(&mut self, now: i64, dbs: &[Database]) -> Vec<Action> {
             let procs = self.procs.clone();
@@ -261,7 +307,10 @@ mod tests {
         assert!(a.contains(&Action::Forget { dboid: 2 }));
         assert_eq!(w.state(2), None, "an absent database holds no slot");
         assert!(w.absent.contains(&2));
-        assert!(starts(&w.tick(20, &dbs)).is_empty(), "absent databases are not probed again");
+        assert!(
+            starts(&w.tick(20, &dbs)).is_empty(),
+            "absent databases are not probed again"
+        );
     }
 
     #[test]
@@ -287,7 +336,10 @@ mod tests {
             let s = *w.table.find(1).unwrap();
             assert_eq!(s.state, SlotState::Backoff);
             assert_eq!(s.until_ms - now, expect);
-            assert!(starts(&w.tick(s.until_ms - 1, &dbs)).is_empty(), "not before the back-off ends");
+            assert!(
+                starts(&w.tick(s.until_ms - 1, &dbs)).is_empty(),
+                "not before the back-off ends"
+            );
             now = s.until_ms;
             assert_eq!(starts(&w.tick(now, &dbs)), vec![1]);
             w.table.find_mut(1).unwrap().state = SlotState::Running;
@@ -327,7 +379,10 @@ mod tests {
         w.table.find_mut(1).unwrap().state = SlotState::Running;
         w.table.pause(1, 5_000);
         let a = w.tick(10, &dbs);
-        assert!(a.contains(&Action::Stop { dboid: 1 }), "a live worker of a paused db is stopped");
+        assert!(
+            a.contains(&Action::Stop { dboid: 1 }),
+            "a live worker of a paused db is stopped"
+        );
         w.procs.insert(1, WorkerHandle::Stopped);
         assert!(starts(&w.tick(20, &dbs)).is_empty());
         assert_eq!(w.state(1), Some(SlotState::Paused));

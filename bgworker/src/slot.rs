@@ -167,27 +167,42 @@ pub struct SlotTable {
 
 impl Default for SlotTable {
     fn default() -> Self {
-        SlotTable { slots: [Slot::default(); MAX_SLOTS], launcher_pid: 0 }
+        SlotTable {
+            slots: [Slot::default(); MAX_SLOTS],
+            launcher_pid: 0,
+        }
     }
 }
 
 impl SlotTable {
     pub fn find(&self, dboid: u32) -> Option<&Slot> {
-        self.slots.iter().find(|s| s.state != SlotState::Free && s.dboid == dboid)
+        self.slots
+            .iter()
+            .find(|s| s.state != SlotState::Free && s.dboid == dboid)
     }
 
     pub fn find_mut(&mut self, dboid: u32) -> Option<&mut Slot> {
-        self.slots.iter_mut().find(|s| s.state != SlotState::Free && s.dboid == dboid)
+        self.slots
+            .iter_mut()
+            .find(|s| s.state != SlotState::Free && s.dboid == dboid)
     }
 
     /// The slot of `dboid`, taking a free one in state `Unknown` if there is none yet.
     /// `None` when the table is full.
     pub fn find_or_insert(&mut self, dboid: u32) -> Option<&mut Slot> {
-        let idx = match self.slots.iter().position(|s| s.state != SlotState::Free && s.dboid == dboid) {
+        let idx = match self
+            .slots
+            .iter()
+            .position(|s| s.state != SlotState::Free && s.dboid == dboid)
+        {
             Some(i) => i,
             None => {
                 let i = self.slots.iter().position(|s| s.state == SlotState::Free)?;
-                self.slots[i] = Slot { dboid, state: SlotState::Unknown, ..Slot::default() };
+                self.slots[i] = Slot {
+                    dboid,
+                    state: SlotState::Unknown,
+                    ..Slot::default()
+                };
                 i
             }
         };
@@ -236,7 +251,10 @@ impl SlotTable {
             return None;
         }
         slot.loops += 1;
-        Some(Iteration { injected_error: slot.take_injected_error(), created: slot.created })
+        Some(Iteration {
+            injected_error: slot.take_injected_error(),
+            created: slot.created,
+        })
     }
 
     /// A statement needs `dboid` to itself until `until_ms`: the worker leaves.
@@ -260,7 +278,10 @@ impl SlotTable {
 
     /// How many slots are held by some database.
     pub fn used(&self) -> usize {
-        self.slots.iter().filter(|s| s.state != SlotState::Free).count()
+        self.slots
+            .iter()
+            .filter(|s| s.state != SlotState::Free)
+            .count()
     }
 }
 
@@ -311,8 +332,14 @@ mod tests {
             assert!(t.find_or_insert(oid).is_some());
         }
         assert_eq!(t.used(), MAX_SLOTS);
-        assert!(t.find_or_insert(5).is_some(), "an existing slot is found when full");
-        assert!(t.find_or_insert(10_000).is_none(), "a full table refuses new databases");
+        assert!(
+            t.find_or_insert(5).is_some(),
+            "an existing slot is found when full"
+        );
+        assert!(
+            t.find_or_insert(10_000).is_none(),
+            "a full table refuses new databases"
+        );
     }
 
     #[test]
@@ -323,8 +350,15 @@ mod tests {
         assert_eq!(t.find(7).unwrap().state, SlotState::Unknown);
         t.find_mut(7).unwrap().state = SlotState::Running;
         t.extension_created(7);
-        assert_eq!(t.find(7).unwrap().state, SlotState::Running, "a running worker is left alone");
-        assert!(t.extension_created(8), "a database not seen yet gets a slot");
+        assert_eq!(
+            t.find(7).unwrap().state,
+            SlotState::Running,
+            "a running worker is left alone"
+        );
+        assert!(
+            t.extension_created(8),
+            "a database not seen yet gets a slot"
+        );
         assert_eq!(t.find(8).unwrap().state, SlotState::Unknown);
     }
 
@@ -353,13 +387,25 @@ mod tests {
         put_text(&mut s.inject_error, "boom");
         let first = t.begin_iteration(4, 10).unwrap();
         assert_eq!(first.injected_error.as_deref(), Some("boom"));
-        assert_eq!(t.begin_iteration(4, 10).unwrap().injected_error, None, "the injected error fires once");
+        assert_eq!(
+            t.begin_iteration(4, 10).unwrap().injected_error,
+            None,
+            "the injected error fires once"
+        );
         t.extension_created(4);
         assert_eq!(t.begin_iteration(4, 10).unwrap().created, first.created + 1);
         assert_eq!(t.find(4).unwrap().loops, 3);
-        assert_eq!(t.begin_iteration(4, 11), None, "another pid owns nothing here");
+        assert_eq!(
+            t.begin_iteration(4, 11),
+            None,
+            "another pid owns nothing here"
+        );
         t.pause(4, 1_000);
-        assert_eq!(t.begin_iteration(4, 10), None, "a paused database sends its worker away");
+        assert_eq!(
+            t.begin_iteration(4, 10),
+            None,
+            "a paused database sends its worker away"
+        );
         assert_eq!(t.begin_iteration(5, 10), None, "no slot, no work");
         assert_eq!(t.find(4).unwrap().loops, 3);
     }
@@ -374,6 +420,10 @@ mod tests {
         assert_eq!(t.find(9).unwrap().state, SlotState::Paused);
         t.unpause(9);
         assert_eq!(t.find(9).unwrap().state, SlotState::Unknown);
-        assert_eq!(t.pause(99, 1000), None, "pausing an unknown database is a no-op");
+        assert_eq!(
+            t.pause(99, 1000),
+            None,
+            "pausing an unknown database is a no-op"
+        );
     }
 }

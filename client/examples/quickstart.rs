@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("HOTMESH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
+    let url = std::env::var("HOTMESH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
     let hm = HotMesh::connect(&url).await?;
     println!("hotmesh {} at {url}", hm.version().await?);
 
@@ -15,7 +16,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("\nengine workers:");
     for w in hm.workers().await? {
-        println!("  {:<20} {:<8} pid {:<8} loops {:<6} errors {}", w.database, w.state, w.pid.unwrap_or(0), w.loops, w.errors);
+        println!(
+            "  {:<20} {:<8} pid {:<8} loops {:<6} errors {}",
+            w.database,
+            w.state,
+            w.pid.unwrap_or(0),
+            w.loops,
+            w.errors
+        );
     }
 
     // A commit wakes the worker through its latch; time ten round trips.
@@ -36,6 +44,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         samples.push(t.elapsed());
     }
     samples.sort();
-    println!("\ncommit -> engine wake-up: median {:?}, max {:?} (10 samples)", samples[5], samples[9]);
+    println!(
+        "\ncommit -> engine wake-up: median {:?}, max {:?} (10 samples)",
+        samples[5], samples[9]
+    );
     Ok(())
 }

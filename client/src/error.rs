@@ -7,7 +7,9 @@ pub enum Error {
     #[error("cannot connect to PostgreSQL: {0}")]
     Connect(#[source] sqlx::Error),
     /// The extension is not installed in this database.
-    #[error("the hotmesh extension is not installed in this database (run CREATE EXTENSION hotmesh)")]
+    #[error(
+        "the hotmesh extension is not installed in this database (run CREATE EXTENSION hotmesh)"
+    )]
     NotInstalled,
     /// The engine's background workers are not running (the library is not preloaded).
     #[error("{message}")]
@@ -37,7 +39,9 @@ impl Error {
                     .and_then(|pg| pg.hint())
                     .map(|h| format!(". {h}"))
                     .unwrap_or_default();
-                return Error::NotPreloaded { message: format!("{message}{hint}") };
+                return Error::NotPreloaded {
+                    message: format!("{message}{hint}"),
+                };
             }
             return Error::Database { code, message };
         }

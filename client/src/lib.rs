@@ -56,7 +56,10 @@ impl HotMesh {
     /// The installed engine version (`hotmesh.version()`).
     #[tracing::instrument(skip(self))]
     pub async fn version(&self) -> Result<String, Error> {
-        let v: String = sqlx::query_scalar("SELECT hotmesh.version()").fetch_one(&self.pool).await.map_err(Error::from_sqlx)?;
+        let v: String = sqlx::query_scalar("SELECT hotmesh.version()")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(Error::from_sqlx)?;
         Ok(v)
     }
 }

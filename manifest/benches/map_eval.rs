@@ -41,7 +41,10 @@ fn main() {
         "data": {"region": "eu-west", "id": "o-1"},
         "t1": {"output": {"data": {"name": "widget", "qty": 12, "sku": "W-12", "price": 2.5, "customer": {"id": "c-9", "tier": "gold"}}}}
     });
-    let env = Env { job: &job, self_id: Some("t1") };
+    let env = Env {
+        job: &job,
+        self_id: Some("t1"),
+    };
     let first = expr.eval_json(&env).unwrap().unwrap();
     assert_eq!(first["total"], 30);
     assert_eq!(first["label"], "WIDGET-W-12");
@@ -59,5 +62,9 @@ fn main() {
         best = best.min(t.elapsed().as_secs_f64());
     }
     println!("map_eval: 10 fields (3 @pipe), {n} evaluations per round, best of 5");
-    println!("map_eval: {:.0} evaluations/s ({:.0} ns each)", n as f64 / best, best / n as f64 * 1e9);
+    println!(
+        "map_eval: {:.0} evaluations/s ({:.0} ns each)",
+        n as f64 / best,
+        best / n as f64 * 1e9
+    );
 }

@@ -17,18 +17,27 @@ pub struct Cron {
     weekdays_any: bool,
 }
 
-const MONTH_NAMES: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTH_NAMES: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const DAY_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 fn value(s: &str, names: &[&str], offset: u32) -> Result<u32, String> {
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(s)) {
         return Ok(i as u32 + offset);
     }
-    s.parse::<u32>().map_err(|_| format!("invalid cron value '{s}'"))
+    s.parse::<u32>()
+        .map_err(|_| format!("invalid cron value '{s}'"))
 }
 
 /// One field into a table of allowed values `lo..=hi`; `any` tells whether it was `*`/`?`.
-fn field(spec: &str, lo: u32, hi: u32, names: &[&str], name_offset: u32) -> Result<(Vec<bool>, bool), String> {
+fn field(
+    spec: &str,
+    lo: u32,
+    hi: u32,
+    names: &[&str],
+    name_offset: u32,
+) -> Result<(Vec<bool>, bool), String> {
     let mut table = vec![false; hi as usize + 1];
     let any = spec == "*" || spec == "?";
     for part in spec.split(',') {
@@ -79,7 +88,16 @@ impl Cron {
         if weekdays[7] {
             weekdays[0] = true;
         }
-        Ok(Cron { seconds, minutes, hours, days, months, weekdays, days_any, weekdays_any })
+        Ok(Cron {
+            seconds,
+            minutes,
+            hours,
+            days,
+            months,
+            weekdays,
+            days_any,
+            weekdays_any,
+        })
     }
 
     fn day_matches(&self, day: i64, month: i64, weekday: i64) -> bool {
@@ -135,7 +153,9 @@ pub const FIDELITY_SECONDS: f64 = 5.0;
 /// Seconds from `now_ms` to the next fire of `expr`, at least FIDELITY_SECONDS.
 pub fn next_delay(expr: &str, now_ms: i64) -> Result<f64, String> {
     let cron = Cron::parse(expr)?;
-    let Some(next) = cron.next_after(now_ms) else { return Ok(-1.0) };
+    let Some(next) = cron.next_after(now_ms) else {
+        return Ok(-1.0);
+    };
     let delay = (next - now_ms) as f64 / 1000.0;
     Ok(if delay <= 0.0 {
         -1.0
@@ -154,7 +174,9 @@ mod tests {
 
     #[test]
     fn next_fire_times() {
-        let at = |e: &str| crate::date::iso_string(Cron::parse(e).unwrap().next_after(T0).unwrap() as f64).unwrap();
+        let at = |e: &str| {
+            crate::date::iso_string(Cron::parse(e).unwrap().next_after(T0).unwrap() as f64).unwrap()
+        };
         assert_eq!(at("* * * * *"), "2025-11-21T00:06:00.000Z");
         assert_eq!(at("0 0 * * *"), "2025-11-22T00:00:00.000Z");
         assert_eq!(at("*/15 * * * *"), "2025-11-21T00:15:00.000Z");
@@ -162,7 +184,10 @@ mod tests {
         assert_eq!(at("0 0 1 JAN *"), "2026-01-01T00:00:00.000Z");
         assert_eq!(at("*/10 * * * * *"), "2025-11-21T00:05:10.000Z");
         assert_eq!(at("0 0 13 * 5"), "2025-11-28T00:00:00.000Z");
-        assert!(Cron::parse("0 0 31 2 *").unwrap().next_after(T0).is_none(), "unreachable");
+        assert!(
+            Cron::parse("0 0 31 2 *").unwrap().next_after(T0).is_none(),
+            "unreachable"
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 const MS_PER_DAY: f64 = 86_400_000.0;
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (month 1..=12).
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
@@ -138,18 +140,31 @@ pub fn iso_string(t: f64) -> Option<String> {
 
 /// toString (with `time`) or toDateString.
 pub fn to_date_string(t: f64, time: bool) -> String {
-    let Some(p) = parts(t) else { return "Invalid Date".into() };
-    let date = format!("{} {} {:02} {}", DAYS[p.weekday as usize], MONTHS[p.month as usize], p.day, year_plain(p.year));
+    let Some(p) = parts(t) else {
+        return "Invalid Date".into();
+    };
+    let date = format!(
+        "{} {} {:02} {}",
+        DAYS[p.weekday as usize],
+        MONTHS[p.month as usize],
+        p.day,
+        year_plain(p.year)
+    );
     if !time {
         return date;
     }
-    format!("{date} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)", p.hour, p.minute, p.second)
+    format!(
+        "{date} {:02}:{:02}:{:02} GMT+0000 (Coordinated Universal Time)",
+        p.hour, p.minute, p.second
+    )
 }
 
 /// toLocaleDateString / toLocaleTimeString / toLocaleString for en-US, as Node (ICU)
 /// prints them: `11/21/2026, 3:04:05 PM`.
 pub fn locale_string(t: f64, date: bool, time: bool) -> String {
-    let Some(p) = parts(t) else { return "Invalid Date".into() };
+    let Some(p) = parts(t) else {
+        return "Invalid Date".into();
+    };
     let d = if p.year > 0 {
         format!("{}/{}/{}", p.month + 1, p.day, p.year)
     } else {
@@ -178,7 +193,10 @@ fn digits(s: &str, at: usize, n: usize) -> Option<i64> {
 /// Date.parse: the ECMAScript date-time format (date-only forms are UTC; local is UTC
 /// here anyway) and the forms toString/toUTCString print. Anything else is NaN.
 pub fn parse(s: &str) -> f64 {
-    parse_iso(s).or_else(|| parse_printed(s)).map(time_clip).unwrap_or(f64::NAN)
+    parse_iso(s)
+        .or_else(|| parse_printed(s))
+        .map(time_clip)
+        .unwrap_or(f64::NAN)
 }
 
 fn parse_iso(s: &str) -> Option<f64> {
@@ -262,13 +280,31 @@ fn parse_iso(s: &str) -> Option<f64> {
 fn parse_printed(s: &str) -> Option<f64> {
     let cleaned: String = s.split('(').next()?.replace(',', " ");
     let mut words: Vec<&str> = cleaned.split_whitespace().collect();
-    if words.first().map(|w| DAYS.iter().any(|d| w.eq_ignore_ascii_case(d))) == Some(true) {
+    if words
+        .first()
+        .map(|w| DAYS.iter().any(|d| w.eq_ignore_ascii_case(d)))
+        == Some(true)
+    {
         words.remove(0);
     }
-    let month_of = |w: &str| MONTHS.iter().position(|m| w.len() >= 3 && m.eq_ignore_ascii_case(&w[..3]));
+    let month_of = |w: &str| {
+        MONTHS
+            .iter()
+            .position(|m| w.len() >= 3 && m.eq_ignore_ascii_case(&w[..3]))
+    };
     let (month, day, year, rest) = match words.as_slice() {
-        [m, d, y, rest @ ..] if month_of(m).is_some() => (month_of(m)?, d.parse::<i64>().ok()?, y.parse::<i64>().ok()?, rest),
-        [d, m, y, rest @ ..] if month_of(m).is_some() => (month_of(m)?, d.parse::<i64>().ok()?, y.parse::<i64>().ok()?, rest),
+        [m, d, y, rest @ ..] if month_of(m).is_some() => (
+            month_of(m)?,
+            d.parse::<i64>().ok()?,
+            y.parse::<i64>().ok()?,
+            rest,
+        ),
+        [d, m, y, rest @ ..] if month_of(m).is_some() => (
+            month_of(m)?,
+            d.parse::<i64>().ok()?,
+            y.parse::<i64>().ok()?,
+            rest,
+        ),
         _ => return None,
     };
     let (mut h, mut mi, mut sec, mut off) = (0i64, 0i64, 0i64, 0i64);
@@ -278,7 +314,11 @@ fn parse_printed(s: &str) -> Option<f64> {
             h = f.first()?.parse().ok()?;
             mi = f.get(1)?.parse().ok()?;
             sec = f.get(2).map(|x| x.parse().ok()).unwrap_or(Some(0))?;
-        } else if let Some(z) = w.strip_prefix("GMT").or_else(|| w.strip_prefix("UTC")).or_else(|| (*w == "Z").then_some("")) {
+        } else if let Some(z) = w
+            .strip_prefix("GMT")
+            .or_else(|| w.strip_prefix("UTC"))
+            .or_else(|| (*w == "Z").then_some(""))
+        {
             if !z.is_empty() {
                 let sign = if z.starts_with('-') { -1 } else { 1 };
                 let n: i64 = z[1..].replace(':', "").parse().ok()?;
@@ -303,15 +343,24 @@ mod tests {
             assert_eq!(days_from_civil(y, m, dd), d);
         }
         assert_eq!(iso_string(0.0).unwrap(), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_string(-62198755200000.0).unwrap(), "-000001-01-01T00:00:00.000Z");
-        assert_eq!(to_date_string(1_763_683_509_007.0, true), "Fri Nov 21 2025 00:05:09 GMT+0000 (Coordinated Universal Time)");
+        assert_eq!(
+            iso_string(-62198755200000.0).unwrap(),
+            "-000001-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            to_date_string(1_763_683_509_007.0, true),
+            "Fri Nov 21 2025 00:05:09 GMT+0000 (Coordinated Universal Time)"
+        );
     }
 
     #[test]
     fn parses_what_it_prints() {
         for t in [0.0, 1_763_683_509_007.0, -1.0e12] {
             assert_eq!(parse(&iso_string(t).unwrap()), t);
-            assert_eq!(parse(&to_date_string(t, true)), (t / 1000.0).floor() * 1000.0);
+            assert_eq!(
+                parse(&to_date_string(t, true)),
+                (t / 1000.0).floor() * 1000.0
+            );
         }
         assert_eq!(parse("2020-01-01"), 1_577_836_800_000.0);
         assert_eq!(parse("2020-01-01T00:00:00+01:00"), 1_577_833_200_000.0);

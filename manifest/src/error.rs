@@ -6,11 +6,19 @@ use thiserror::Error;
 pub enum ManifestError {
     /// The text is not YAML (or JSON).
     #[error("YAML syntax error at line {line}{}: {message}", column_text(*.column))]
-    Syntax { line: usize, column: usize, message: String },
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// The manifest parses but breaks a rule. `path` is the YAML path
     /// (`app.graphs[0].activities.t1.type`), `line` is 0 when unknown.
     #[error("{}{}: {message}", path_text(path), line_text(*line))]
-    Invalid { path: String, line: usize, message: String },
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
 }
 
 fn column_text(c: usize) -> String {
@@ -39,7 +47,11 @@ fn line_text(l: usize) -> String {
 
 impl ManifestError {
     pub fn invalid(path: impl Into<String>, line: usize, message: impl Into<String>) -> Self {
-        ManifestError::Invalid { path: path.into(), line, message: message.into() }
+        ManifestError::Invalid {
+            path: path.into(),
+            line,
+            message: message.into(),
+        }
     }
 
     pub fn line(&self) -> usize {

@@ -45,14 +45,20 @@ impl Serialize for Callee {
 impl<'de> Deserialize<'de> for Callee {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        let f = functions::lookup(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown function {name}")))?;
-        Ok(Callee { name: name.into(), f })
+        let f = functions::lookup(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown function {name}")))?;
+        Ok(Callee {
+            name: name.into(),
+            f,
+        })
     }
 }
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().unwrap_or(serde_json::Value::Null).serialize(s)
+        self.to_json()
+            .unwrap_or(serde_json::Value::Null)
+            .serialize(s)
     }
 }
 
@@ -134,12 +140,21 @@ pub fn compile(node: &Node, path: &str) -> Result<Expr, ManifestError> {
 
 fn compile_map(node: &Node, path: String, depth: usize) -> Result<Expr, ManifestError> {
     if depth > MAX_DEPTH {
-        return Err(err(&path, node, format!("nested deeper than {MAX_DEPTH} levels")));
+        return Err(err(
+            &path,
+            node,
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
     }
     match &node.kind {
         Kind::Map(m) => {
             if let Some(p) = node.get("@pipe") {
-                return Ok(Expr::Pipe(compile_pipe(p, format!("{path}.@pipe"), false, depth + 1)?));
+                return Ok(Expr::Pipe(compile_pipe(
+                    p,
+                    format!("{path}.@pipe"),
+                    false,
+                    depth + 1,
+                )?));
             }
             let mut out = Vec::with_capacity(m.len());
             for (k, v) in m {
@@ -148,7 +163,11 @@ fn compile_map(node: &Node, path: String, depth: usize) -> Result<Expr, Manifest
             Ok(Expr::Obj(out))
         }
         Kind::Seq(items) => Ok(Expr::Arr(
-            items.iter().enumerate().map(|(i, v)| compile_map(v, format!("{path}[{i}]"), depth + 1)).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| compile_map(v, format!("{path}[{i}]"), depth + 1))
+                .collect::<Result<_, _>>()?,
         )),
         _ => compile_cell(node, &path),
     }
@@ -169,7 +188,9 @@ fn literal(node: &Node) -> Value {
 /// A cell: a string may be a function, a context variable or a reference; anything
 /// else (and objects inside pipe rows) is a literal.
 fn compile_cell(node: &Node, path: &str) -> Result<Expr, ManifestError> {
-    let Kind::Str(s) = &node.kind else { return Ok(Expr::Lit(literal(node))) };
+    let Kind::Str(s) = &node.kind else {
+        return Ok(Expr::Lit(literal(node)));
+    };
     if !(s.starts_with('{') && s.ends_with('}') && s.len() >= 2) {
         return Ok(Expr::Lit(literal(node)));
     }
@@ -186,14 +207,27 @@ fn compile_cell(node: &Node, path: &str) -> Result<Expr, ManifestError> {
 
 fn callee(name: &str, node: &Node, path: &str) -> Result<Callee, ManifestError> {
     match functions::lookup(name) {
-        Some(f) => Ok(Callee { name: name.into(), f }),
-        None => Err(err(path, node, format!("unknown @pipe function {{@{name}}}"))),
+        Some(f) => Ok(Callee {
+            name: name.into(),
+            f,
+        }),
+        None => Err(err(
+            path,
+            node,
+            format!("unknown @pipe function {{@{name}}}"),
+        )),
     }
 }
 
 /// `$item.a.b` → (Item, "a.b"); the original recognises these by prefix.
 fn ctx_var(inner: &str) -> Option<(CtxVar, &str)> {
-    for (name, v) in [("$item", CtxVar::Item), ("$key", CtxVar::Key), ("$index", CtxVar::Index), ("$input", CtxVar::Input), ("$output", CtxVar::Output)] {
+    for (name, v) in [
+        ("$item", CtxVar::Item),
+        ("$key", CtxVar::Key),
+        ("$index", CtxVar::Index),
+        ("$input", CtxVar::Input),
+        ("$output", CtxVar::Output),
+    ] {
         if let Some(rest) = inner.strip_prefix(name) {
             if rest.is_empty() {
                 return Some((v, ""));
@@ -206,7 +240,12 @@ fn ctx_var(inner: &str) -> Option<(CtxVar, &str)> {
     None
 }
 
-fn split_path(inner: &str, node: &Node, path: &str, whole: &str) -> Result<Vec<Box<str>>, ManifestError> {
+fn split_path(
+    inner: &str,
+    node: &Node,
+    path: &str,
+    whole: &str,
+) -> Result<Vec<Box<str>>, ManifestError> {
     if inner.is_empty() {
         return Ok(vec![]);
     }
@@ -215,20 +254,41 @@ fn split_path(inner: &str, node: &Node, path: &str, whole: &str) -> Result<Vec<B
     }
     let parts: Vec<Box<str>> = inner.split('.').map(Into::into).collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(err(path, node, format!("malformed reference {whole}: empty path segment")));
+        return Err(err(
+            path,
+            node,
+            format!("malformed reference {whole}: empty path segment"),
+        ));
     }
     if parts.iter().any(|p| p.chars().any(char::is_whitespace)) {
-        return Err(err(path, node, format!("malformed reference {whole}: a path has no spaces")));
+        return Err(err(
+            path,
+            node,
+            format!("malformed reference {whole}: a path has no spaces"),
+        ));
     }
     Ok(parts)
 }
 
-fn compile_pipe(node: &Node, path: String, reduce_body: bool, depth: usize) -> Result<Pipe, ManifestError> {
+fn compile_pipe(
+    node: &Node,
+    path: String,
+    reduce_body: bool,
+    depth: usize,
+) -> Result<Pipe, ManifestError> {
     if depth > MAX_DEPTH {
-        return Err(err(&path, node, format!("nested deeper than {MAX_DEPTH} levels")));
+        return Err(err(
+            &path,
+            node,
+            format!("nested deeper than {MAX_DEPTH} levels"),
+        ));
     }
     let Some(rows) = node.as_seq() else {
-        return Err(err(&path, node, format!("@pipe takes a list of rows, not {}", node.type_name())));
+        return Err(err(
+            &path,
+            node,
+            format!("@pipe takes a list of rows, not {}", node.type_name()),
+        ));
     };
     if rows.is_empty() {
         return Err(err(&path, node, "@pipe needs at least one row"));
@@ -237,26 +297,57 @@ fn compile_pipe(node: &Node, path: String, reduce_body: bool, depth: usize) -> R
     for (i, row) in rows.iter().enumerate() {
         let rpath = format!("{path}[{i}]");
         if let Some(sub) = row.get("@pipe") {
-            out.push(Row::Sub(compile_pipe(sub, format!("{rpath}.@pipe"), false, depth + 1)?));
+            out.push(Row::Sub(compile_pipe(
+                sub,
+                format!("{rpath}.@pipe"),
+                false,
+                depth + 1,
+            )?));
             continue;
         }
         if let Some(body) = row.get("@reduce") {
             if i == 0 && !reduce_body {
-                return Err(err(&rpath, row, "@reduce needs a row before it (the collection and the initial value)"));
+                return Err(err(
+                    &rpath,
+                    row,
+                    "@reduce needs a row before it (the collection and the initial value)",
+                ));
             }
-            out.push(Row::Reduce(compile_pipe(body, format!("{rpath}.@reduce"), true, depth + 1)?));
+            out.push(Row::Reduce(compile_pipe(
+                body,
+                format!("{rpath}.@reduce"),
+                true,
+                depth + 1,
+            )?));
             continue;
         }
         let Some(cells) = row.as_seq() else {
-            return Err(err(&rpath, row, format!("a @pipe row is a list of cells, a @pipe or a @reduce, not {}", row.type_name())));
+            return Err(err(
+                &rpath,
+                row,
+                format!(
+                    "a @pipe row is a list of cells, a @pipe or a @reduce, not {}",
+                    row.type_name()
+                ),
+            ));
         };
         let function_row = i > 0 || reduce_body;
         if !function_row {
-            out.push(Row::Cells(cells.iter().enumerate().map(|(c, n)| compile_cell(n, &format!("{rpath}[{c}]"))).collect::<Result<_, _>>()?));
+            out.push(Row::Cells(
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(c, n)| compile_cell(n, &format!("{rpath}[{c}]")))
+                    .collect::<Result<_, _>>()?,
+            ));
             continue;
         }
         let Some(first) = cells.first() else {
-            return Err(err(&rpath, row, "this row needs a {@function} (or a context variable) in its first cell"));
+            return Err(err(
+                &rpath,
+                row,
+                "this row needs a {@function} (or a context variable) in its first cell",
+            ));
         };
         let head = match compile_cell(first, &format!("{rpath}[0]"))? {
             Expr::Call(c) => Head::Func(c),
@@ -269,10 +360,17 @@ fn compile_pipe(node: &Node, path: String, reduce_body: bool, depth: usize) -> R
                 ))
             }
         };
-        let rest = cells[1..].iter().enumerate().map(|(c, n)| compile_cell(n, &format!("{rpath}[{}]", c + 1))).collect::<Result<_, _>>()?;
+        let rest = cells[1..]
+            .iter()
+            .enumerate()
+            .map(|(c, n)| compile_cell(n, &format!("{rpath}[{}]", c + 1)))
+            .collect::<Result<_, _>>()?;
         out.push(Row::Call(head, rest));
     }
-    Ok(Pipe { rows: out, reduce_body })
+    Ok(Pipe {
+        rows: out,
+        reduce_body,
+    })
 }
 
 fn describe(n: &Node) -> String {
@@ -343,12 +441,16 @@ impl<'a> Env<'a> {
         if let [.., last] = path {
             if &**last == "length" {
                 // `length` of an array is a number that JSON does not hold
-                if let Some(serde_json::Value::Array(a)) = self.resolve_json(&path[..path.len() - 1]) {
+                if let Some(serde_json::Value::Array(a)) =
+                    self.resolve_json(&path[..path.len() - 1])
+                {
                     return Value::Num(a.len() as f64);
                 }
             }
         }
-        self.resolve_json(path).map(Value::from_json).unwrap_or_default()
+        self.resolve_json(path)
+            .map(Value::from_json)
+            .unwrap_or_default()
     }
 
     /// The JSON a reference points at, if any (`length` of an array is not JSON: see
@@ -388,8 +490,20 @@ impl Scope {
             CtxVar::Output => &self.output,
             CtxVar::Item => &self.item,
             // a key or an index has no properties to walk
-            CtxVar::Key => return if path.is_empty() { Value::Str(self.key.clone()) } else { Value::Undefined },
-            CtxVar::Index => return if path.is_empty() { Value::Num(self.index as f64) } else { Value::Undefined },
+            CtxVar::Key => {
+                return if path.is_empty() {
+                    Value::Str(self.key.clone())
+                } else {
+                    Value::Undefined
+                }
+            }
+            CtxVar::Index => {
+                return if path.is_empty() {
+                    Value::Num(self.index as f64)
+                } else {
+                    Value::Undefined
+                }
+            }
         };
         walk(base, path)
     }
@@ -446,7 +560,9 @@ impl Expr {
                 Some(serde_json::Value::Object(out))
             }
             Expr::Arr(a) => Some(serde_json::Value::Array(
-                a.iter().map(|e| Ok(e.eval_json(env)?.unwrap_or(serde_json::Value::Null))).collect::<Result<_, EvalError>>()?,
+                a.iter()
+                    .map(|e| Ok(e.eval_json(env)?.unwrap_or(serde_json::Value::Null)))
+                    .collect::<Result<_, EvalError>>()?,
             )),
             _ => self.eval(env)?.to_json(),
         })
@@ -467,24 +583,40 @@ impl Expr {
                 }
                 Value::Obj(o)
             }
-            Expr::Arr(a) => Value::Arr(a.iter().map(|e| e.eval_in(env, scope)).collect::<Result<_, _>>()?),
+            Expr::Arr(a) => Value::Arr(
+                a.iter()
+                    .map(|e| e.eval_in(env, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
         })
     }
 }
 
 fn fn_error(c: &Callee, message: String) -> EvalError {
-    EvalError { message: format!("{{@{}}}: {message}", c.name) }
+    EvalError {
+        message: format!("{{@{}}}: {message}", c.name),
+    }
 }
 
 impl Pipe {
-    fn cells(cells: &[Expr], env: &Env, scope: Option<&Scope>, out: &mut Vec<Value>) -> Result<(), EvalError> {
+    fn cells(
+        cells: &[Expr],
+        env: &Env,
+        scope: Option<&Scope>,
+        out: &mut Vec<Value>,
+    ) -> Result<(), EvalError> {
         for c in cells {
             out.push(c.eval_in(env, scope)?);
         }
         Ok(())
     }
 
-    fn process(&self, env: &Env, scope: Option<&Scope>, seed: Option<Vec<Value>>) -> Result<Value, EvalError> {
+    fn process(
+        &self,
+        env: &Env,
+        scope: Option<&Scope>,
+        seed: Option<Vec<Value>>,
+    ) -> Result<Value, EvalError> {
         let mut resolved = seed;
         let mut rows = self.rows.iter();
         if resolved.is_none() {
@@ -501,7 +633,9 @@ impl Pipe {
                 Row::Sub(p) => queue.push(p.process(env, scope, None)?),
                 Row::Reduce(body) => {
                     let Some(prior) = resolved.take() else {
-                        return Err(EvalError { message: "@reduce has no row before it to fold".into() });
+                        return Err(EvalError {
+                            message: "@reduce has no row before it to fold".into(),
+                        });
                     };
                     resolved = Some(vec![body.reduce(env, prior)?]);
                 }
@@ -511,7 +645,11 @@ impl Pipe {
                     resolved = Some(v);
                 }
                 Row::Call(head, rest) => {
-                    let args = if queue.is_empty() { resolved.take().unwrap_or_default() } else { std::mem::take(&mut queue) };
+                    let args = if queue.is_empty() {
+                        resolved.take().unwrap_or_default()
+                    } else {
+                        std::mem::take(&mut queue)
+                    };
                     let first = match head {
                         Head::Func(c) => (c.f)(&args).map_err(|m| fn_error(c, m))?,
                         Head::Ctx(var, p) => scope.map(|s| s.get(*var, p)).unwrap_or_default(),
@@ -525,7 +663,9 @@ impl Pipe {
         }
         match resolved {
             Some(v) => Ok(v.into_iter().next().unwrap_or_default()),
-            None => Err(EvalError { message: "the @pipe ends in a nested @pipe: nothing takes its result".into() }),
+            None => Err(EvalError {
+                message: "the @pipe ends in a nested @pipe: nothing takes its result".into(),
+            }),
         }
     }
 
@@ -539,13 +679,31 @@ impl Pipe {
             Some(v) => v,
         };
         let items: Vec<(String, Value)> = match &collection {
-            Value::Arr(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v.clone())).collect(),
-            Value::Obj(o) => o.keys().into_iter().map(|k| (k.clone(), o.props[k].clone())).collect(),
-            Value::Str(s) => js::utf16(s).iter().enumerate().map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u])))).collect(),
+            Value::Arr(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), v.clone()))
+                .collect(),
+            Value::Obj(o) => o
+                .keys()
+                .into_iter()
+                .map(|k| (k.clone(), o.props[k].clone()))
+                .collect(),
+            Value::Str(s) => js::utf16(s)
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u]))))
+                .collect(),
             _ => vec![],
         };
         for (index, (key, item)) in items.into_iter().enumerate() {
-            let scope = Scope { input: collection.clone(), output: acc.clone(), item, key, index };
+            let scope = Scope {
+                input: collection.clone(),
+                output: acc.clone(),
+                item,
+                key,
+                index,
+            };
             acc = self.process(env, Some(&scope), Some(vec![acc]))?;
         }
         Ok(acc)
@@ -553,8 +711,12 @@ impl Pipe {
 }
 
 /// hotmesh.map's entry point: compile and evaluate one expression against a context.
-pub fn map_once(expression: &serde_json::Value, context: &serde_json::Value) -> Result<Option<serde_json::Value>, String> {
+pub fn map_once(
+    expression: &serde_json::Value,
+    context: &serde_json::Value,
+) -> Result<Option<serde_json::Value>, String> {
     let node = Node::from_json(expression).map_err(|e| e.to_string())?;
     let expr = compile(&node, "expression").map_err(|e| e.to_string())?;
-    expr.eval_json(&Env::new(context)).map_err(|e| e.to_string())
+    expr.eval_json(&Env::new(context))
+        .map_err(|e| e.to_string())
 }

@@ -34,7 +34,11 @@ pub fn number_to_string(x: f64) -> String {
         return "0".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     if x < 0.0 {
         return format!("-{}", number_to_string(-x));
@@ -50,7 +54,11 @@ pub fn shortest_digits(x: f64) -> (String, i32) {
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let digits = digits.trim_end_matches('0');
-    let digits = if digits.is_empty() { "0".to_string() } else { digits.to_string() };
+    let digits = if digits.is_empty() {
+        "0".to_string()
+    } else {
+        digits.to_string()
+    };
     (digits, exp.parse::<i32>().unwrap_or(0) + 1)
 }
 
@@ -81,12 +89,21 @@ pub fn string_to_number(s: &str) -> f64 {
     if t.is_empty() {
         return 0.0;
     }
-    for (prefix, radix) in [("0x", 16), ("0X", 16), ("0o", 8), ("0O", 8), ("0b", 2), ("0B", 2)] {
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0o", 8),
+        ("0O", 8),
+        ("0b", 2),
+        ("0B", 2),
+    ] {
         if let Some(rest) = t.strip_prefix(prefix) {
             if rest.is_empty() || !rest.chars().all(|c| c.is_digit(radix)) {
                 return f64::NAN;
             }
-            return rest.chars().fold(0.0, |acc, c| acc * radix as f64 + c.to_digit(radix).unwrap_or(0) as f64);
+            return rest.chars().fold(0.0, |acc, c| {
+                acc * radix as f64 + c.to_digit(radix).unwrap_or(0) as f64
+            });
         }
     }
     match decimal_prefix(t) {
@@ -112,7 +129,11 @@ pub fn decimal_prefix(s: &str) -> Option<(f64, usize)> {
         _ => false,
     };
     if s[i..].starts_with("Infinity") {
-        let v = if neg { f64::NEG_INFINITY } else { f64::INFINITY };
+        let v = if neg {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
         return Some((v, i + 8));
     }
     let start = i;
@@ -149,7 +170,11 @@ pub fn decimal_prefix(s: &str) -> Option<(f64, usize)> {
         }
     }
     let text = &s[start..i];
-    let text = if text.starts_with('.') { format!("0{text}") } else { text.to_string() };
+    let text = if text.starts_with('.') {
+        format!("0{text}")
+    } else {
+        text.to_string()
+    };
     let text = text.replace(".e", ".0e").replace(".E", ".0E");
     let v: f64 = text.trim_end_matches('.').parse().ok()?;
     Some((if neg { -v } else { v }, i))
@@ -177,7 +202,13 @@ pub fn to_string(v: &Value) -> String {
         Value::Str(s) => s.clone(),
         Value::Arr(a) => a
             .iter()
-            .map(|e| if e.is_nullish() { String::new() } else { to_string(e) })
+            .map(|e| {
+                if e.is_nullish() {
+                    String::new()
+                } else {
+                    to_string(e)
+                }
+            })
             .collect::<Vec<_>>()
             .join(","),
         Value::Obj(_) => "[object Object]".into(),
@@ -311,13 +342,19 @@ pub fn get_property(v: &Value, key: &Value) -> Result<Value, String> {
     let k = property_key(key);
     Ok(match v {
         Value::Undefined | Value::Null => {
-            return Err(format!("Cannot read properties of {} (reading '{k}')", to_string(v)));
+            return Err(format!(
+                "Cannot read properties of {} (reading '{k}')",
+                to_string(v)
+            ));
         }
         Value::Arr(a) => {
             if k == "length" {
                 Value::Num(a.len() as f64)
             } else {
-                array_index(&k).and_then(|i| a.get(i as usize)).cloned().unwrap_or_default()
+                array_index(&k)
+                    .and_then(|i| a.get(i as usize))
+                    .cloned()
+                    .unwrap_or_default()
             }
         }
         Value::Str(s) => {
@@ -327,7 +364,9 @@ pub fn get_property(v: &Value, key: &Value) -> Result<Value, String> {
                 match array_index(&k) {
                     Some(i) => {
                         let u: Vec<u16> = s.encode_utf16().collect();
-                        u.get(i as usize).map(|c| Value::Str(from_utf16(&[*c]))).unwrap_or_default()
+                        u.get(i as usize)
+                            .map(|c| Value::Str(from_utf16(&[*c])))
+                            .unwrap_or_default()
                     }
                     None => Value::Undefined,
                 }
@@ -387,10 +426,27 @@ mod tests {
 
     #[test]
     fn strings_convert_to_numbers_as_javascript_does() {
-        for (s, x) in [(" 12 ", 12.0), ("", 0.0), ("0x1F", 31.0), ("1e3", 1000.0), (".5", 0.5), ("5.", 5.0), ("-Infinity", f64::NEG_INFINITY)] {
+        for (s, x) in [
+            (" 12 ", 12.0),
+            ("", 0.0),
+            ("0x1F", 31.0),
+            ("1e3", 1000.0),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("-Infinity", f64::NEG_INFINITY),
+        ] {
             assert_eq!(string_to_number(s), x, "{s}");
         }
-        for s in ["abc", "1,2", "inf", "nan", "-0x1", "1e", "1_000", "Infinityx"] {
+        for s in [
+            "abc",
+            "1,2",
+            "inf",
+            "nan",
+            "-0x1",
+            "1e",
+            "1_000",
+            "Infinityx",
+        ] {
             assert!(string_to_number(s).is_nan(), "{s}");
         }
     }

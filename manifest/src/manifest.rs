@@ -72,13 +72,24 @@ pub enum Rule {
     /// No conditions: fires for any result code, errors included.
     Always,
     /// Fires when the result code is one of `codes` and the matches pass.
-    Conditions { codes: Vec<i64>, gate: Gate, matches: Vec<Match> },
+    Conditions {
+        codes: Vec<i64>,
+        gate: Gate,
+        matches: Vec<Match>,
+    },
 }
 
 impl Rule {
     /// Whether the transition fires for a result `code` in the job context.
     pub fn passes(&self, code: i64, env: &Env) -> Result<bool, crate::EvalError> {
-        let Rule::Conditions { codes, gate, matches } = self else { return Ok(true) };
+        let Rule::Conditions {
+            codes,
+            gate,
+            matches,
+        } = self
+        else {
+            return Ok(true);
+        };
         if !codes.contains(&code) {
             return Ok(false);
         }
@@ -129,7 +140,10 @@ pub struct JobMap {
 }
 
 /// Applies compiled `job.maps`: the job data fields they write (undefined ones dropped).
-pub fn apply_job_maps(maps: &[JobMap], env: &Env) -> Result<serde_json::Map<String, serde_json::Value>, crate::EvalError> {
+pub fn apply_job_maps(
+    maps: &[JobMap],
+    env: &Env,
+) -> Result<serde_json::Map<String, serde_json::Value>, crate::EvalError> {
     let mut out = serde_json::Map::new();
     for m in maps {
         let v = m.expr.eval(env)?;
@@ -256,11 +270,54 @@ const SETTINGS: &[&str] = &[
 ];
 
 const KNOWN_FIELDS: &[&str] = &[
-    "type", "title", "subtype", "topic", "input", "output", "job", "hook", "telemetry", "emit", "persist", "statusThreshold",
-    "statusThresholdType", "sleep", "expire", "retry", "cycle", "escalation", "stats", "entity", "await", "ancestor", "signal",
-    "status", "code", "key_name", "key_value", "resolver", "scrub", "target", "reason", "throw", "descend", "stack", "settings",
-    "collationInt", "consumes", "produces", "PRODUCES", "dependents", "ancestors", "parent", "trigger", "subscribes", "publishes",
-    "persistent", "schema", "description",
+    "type",
+    "title",
+    "subtype",
+    "topic",
+    "input",
+    "output",
+    "job",
+    "hook",
+    "telemetry",
+    "emit",
+    "persist",
+    "statusThreshold",
+    "statusThresholdType",
+    "sleep",
+    "expire",
+    "retry",
+    "cycle",
+    "escalation",
+    "stats",
+    "entity",
+    "await",
+    "ancestor",
+    "signal",
+    "status",
+    "code",
+    "key_name",
+    "key_value",
+    "resolver",
+    "scrub",
+    "target",
+    "reason",
+    "throw",
+    "descend",
+    "stack",
+    "settings",
+    "collationInt",
+    "consumes",
+    "produces",
+    "PRODUCES",
+    "dependents",
+    "ancestors",
+    "parent",
+    "trigger",
+    "subscribes",
+    "publishes",
+    "persistent",
+    "schema",
+    "description",
 ];
 
 struct Ctx {
@@ -276,7 +333,13 @@ fn p(path: &str, key: &str) -> String {
 }
 
 fn need_map<'a>(node: &'a Node, path: &str) -> Result<&'a [(String, Node)], ManifestError> {
-    node.as_map().ok_or_else(|| ManifestError::invalid(path, node.line, format!("expected a mapping, found {}", node.type_name())))
+    node.as_map().ok_or_else(|| {
+        ManifestError::invalid(
+            path,
+            node.line,
+            format!("expected a mapping, found {}", node.type_name()),
+        )
+    })
 }
 
 fn need_str(node: &Node, path: &str) -> Result<String, ManifestError> {
@@ -284,16 +347,27 @@ fn need_str(node: &Node, path: &str) -> Result<String, ManifestError> {
         Kind::Str(s) if !s.is_empty() => Ok(s.clone()),
         Kind::Int(_) | Kind::Float(_) => Ok(node.scalar_text().unwrap_or_default()),
         Kind::Str(_) => Err(ManifestError::invalid(path, node.line, "must not be empty")),
-        _ => Err(ManifestError::invalid(path, node.line, format!("expected a string, found {}", node.type_name()))),
+        _ => Err(ManifestError::invalid(
+            path,
+            node.line,
+            format!("expected a string, found {}", node.type_name()),
+        )),
     }
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn valid_activity_id(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with('$') && !s.starts_with('@') && !s.contains(['.', '{', '}', '[', ']', '/', ',']) && !s.chars().any(char::is_whitespace)
+    !s.is_empty()
+        && !s.starts_with('$')
+        && !s.starts_with('@')
+        && !s.contains(['.', '{', '}', '[', ']', '/', ','])
+        && !s.chars().any(char::is_whitespace)
 }
 
 /// Parses, validates and compiles a manifest (YAML or JSON text).
@@ -304,31 +378,65 @@ pub fn compile_manifest(text: &str) -> Result<CompiledApp, ManifestError> {
 
 pub fn compile_node(root: &Node) -> Result<CompiledApp, ManifestError> {
     need_map(root, "")?;
-    let app = root.get("app").ok_or_else(|| ManifestError::invalid("app", root.line, "missing: a manifest starts with `app:`"))?;
+    let app = root.get("app").ok_or_else(|| {
+        ManifestError::invalid("app", root.line, "missing: a manifest starts with `app:`")
+    })?;
     need_map(app, "app")?;
-    let id_node = app.get("id").ok_or_else(|| ManifestError::invalid("app.id", app.line, "missing: the app needs an id"))?;
+    let id_node = app.get("id").ok_or_else(|| {
+        ManifestError::invalid("app.id", app.line, "missing: the app needs an id")
+    })?;
     let id = need_str(id_node, "app.id")?;
     if !valid_name(&id) {
-        return Err(ManifestError::invalid("app.id", id_node.line, format!("'{id}' is not a valid app id (letters, digits, '-' and '_', at most 63)")));
+        return Err(ManifestError::invalid(
+            "app.id",
+            id_node.line,
+            format!("'{id}' is not a valid app id (letters, digits, '-' and '_', at most 63)"),
+        ));
     }
-    let v_node = app.get("version").ok_or_else(|| ManifestError::invalid("app.version", app.line, "missing: the app needs a version"))?;
+    let v_node = app.get("version").ok_or_else(|| {
+        ManifestError::invalid("app.version", app.line, "missing: the app needs a version")
+    })?;
     let version = need_str(v_node, "app.version")?;
     if version.len() > 63 || version.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ManifestError::invalid("app.version", v_node.line, format!("'{version}' is not a valid version")));
+        return Err(ManifestError::invalid(
+            "app.version",
+            v_node.line,
+            format!("'{version}' is not a valid version"),
+        ));
     }
-    let graphs_node = app.get("graphs").ok_or_else(|| ManifestError::invalid("app.graphs", app.line, "missing: the app needs at least one graph"))?;
-    let graphs = graphs_node
-        .as_seq()
-        .ok_or_else(|| ManifestError::invalid("app.graphs", graphs_node.line, format!("expected a list of graphs, found {}", graphs_node.type_name())))?;
+    let graphs_node = app.get("graphs").ok_or_else(|| {
+        ManifestError::invalid(
+            "app.graphs",
+            app.line,
+            "missing: the app needs at least one graph",
+        )
+    })?;
+    let graphs = graphs_node.as_seq().ok_or_else(|| {
+        ManifestError::invalid(
+            "app.graphs",
+            graphs_node.line,
+            format!(
+                "expected a list of graphs, found {}",
+                graphs_node.type_name()
+            ),
+        )
+    })?;
     if graphs.is_empty() {
-        return Err(ManifestError::invalid("app.graphs", graphs_node.line, "the app needs at least one graph"));
+        return Err(ManifestError::invalid(
+            "app.graphs",
+            graphs_node.line,
+            "the app needs at least one graph",
+        ));
     }
 
     let mut cx = Ctx { warnings: vec![] };
     let mut out = CompiledApp {
         id,
         version,
-        settings: app.get("settings").map(Node::to_json).unwrap_or(serde_json::Value::Null),
+        settings: app
+            .get("settings")
+            .map(Node::to_json)
+            .unwrap_or(serde_json::Value::Null),
         graphs: vec![],
         activities: IndexMap::new(),
         hooks: vec![],
@@ -347,7 +455,12 @@ pub fn compile_node(root: &Node) -> Result<CompiledApp, ManifestError> {
         }
         compile_graph(g, gi, &gpath, &mut out, &mut declared, &mut cx)?;
     }
-    let subscribed: Vec<(&str, usize)> = out.graphs.iter().enumerate().map(|(i, g)| (g.subscribes.as_str(), i)).collect();
+    let subscribed: Vec<(&str, usize)> = out
+        .graphs
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.subscribes.as_str(), i))
+        .collect();
     for (i, (t, gi)) in subscribed.iter().enumerate() {
         if let Some((_, gj)) = subscribed[..i].iter().find(|(u, _)| u == t) {
             let node = graphs[*gi].get("subscribes").unwrap_or(&graphs[*gi]);
@@ -371,10 +484,25 @@ fn compile_graph(
     cx: &mut Ctx,
 ) -> Result<(), ManifestError> {
     need_map(g, gpath)?;
-    let sub_node = g.get("subscribes").ok_or_else(|| ManifestError::invalid(p(gpath, "subscribes"), g.line, "missing: a graph needs the topic it subscribes to"))?;
+    let sub_node = g.get("subscribes").ok_or_else(|| {
+        ManifestError::invalid(
+            p(gpath, "subscribes"),
+            g.line,
+            "missing: a graph needs the topic it subscribes to",
+        )
+    })?;
     let subscribes = need_str(sub_node, &p(gpath, "subscribes"))?;
-    let publishes = g.get("publishes").map(|n| need_str(n, &p(gpath, "publishes"))).transpose()?;
-    let acts_node = g.get("activities").ok_or_else(|| ManifestError::invalid(p(gpath, "activities"), g.line, "missing: a graph needs activities"))?;
+    let publishes = g
+        .get("publishes")
+        .map(|n| need_str(n, &p(gpath, "publishes")))
+        .transpose()?;
+    let acts_node = g.get("activities").ok_or_else(|| {
+        ManifestError::invalid(
+            p(gpath, "activities"),
+            g.line,
+            "missing: a graph needs activities",
+        )
+    })?;
     let acts = need_map(acts_node, &p(gpath, "activities"))?;
 
     // 1. activities: type, id, maps
@@ -390,7 +518,13 @@ fn compile_graph(
         }
         declared.insert(aid.clone(), apath.clone());
         need_map(a, &apath)?;
-        let t_node = a.get("type").ok_or_else(|| ManifestError::invalid(p(&apath, "type"), a.line, "missing: every activity needs a type"))?;
+        let t_node = a.get("type").ok_or_else(|| {
+            ManifestError::invalid(
+                p(&apath, "type"),
+                a.line,
+                "missing: every activity needs a type",
+            )
+        })?;
         let t = need_str(t_node, &p(&apath, "type"))?;
         let kind = ActivityKind::parse(&t).ok_or_else(|| {
             ManifestError::invalid(p(&apath, "type"), t_node.line, format!("unknown activity type '{t}' (expected trigger, worker, await, hook, cycle, signal or interrupt)"))
@@ -404,12 +538,26 @@ fn compile_graph(
     }
     let trigger = match triggers.as_slice() {
         [(t, _)] => t.clone(),
-        [] => return Err(ManifestError::invalid(p(gpath, "activities"), acts_node.line, "the graph has no trigger; it needs exactly one activity of type trigger")),
+        [] => {
+            return Err(ManifestError::invalid(
+                p(gpath, "activities"),
+                acts_node.line,
+                "the graph has no trigger; it needs exactly one activity of type trigger",
+            ))
+        }
         [_, (second, line), ..] => {
             return Err(ManifestError::invalid(
                 format!("{gpath}.activities.{second}"),
                 *line,
-                format!("the graph has {} triggers ({}); it needs exactly one", triggers.len(), triggers.iter().map(|t| t.0.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "the graph has {} triggers ({}); it needs exactly one",
+                    triggers.len(),
+                    triggers
+                        .iter()
+                        .map(|t| t.0.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ))
         }
     };
@@ -422,24 +570,55 @@ fn compile_graph(
             for (from, list) in need_map(tnode, &tpath)? {
                 let fpath = format!("{tpath}.{from}");
                 if !ids.contains(from) {
-                    return Err(ManifestError::invalid(&fpath, list.line, format!("transition from unknown activity '{from}' (not in this graph)")));
+                    return Err(ManifestError::invalid(
+                        &fpath,
+                        list.line,
+                        format!("transition from unknown activity '{from}' (not in this graph)"),
+                    ));
                 }
                 let items: Vec<&Node> = match &list.kind {
                     Kind::Seq(s) => s.iter().collect(),
                     Kind::Map(_) => vec![list],
-                    _ => return Err(ManifestError::invalid(&fpath, list.line, format!("expected a list of {{to, conditions}}, found {}", list.type_name()))),
+                    _ => {
+                        return Err(ManifestError::invalid(
+                            &fpath,
+                            list.line,
+                            format!(
+                                "expected a list of {{to, conditions}}, found {}",
+                                list.type_name()
+                            ),
+                        ))
+                    }
                 };
                 for (i, item) in items.iter().enumerate() {
                     let ipath = format!("{fpath}[{i}]");
                     need_map(item, &ipath)?;
-                    let to_node = item.get("to").ok_or_else(|| ManifestError::invalid(p(&ipath, "to"), item.line, "missing: a transition needs `to`"))?;
+                    let to_node = item.get("to").ok_or_else(|| {
+                        ManifestError::invalid(
+                            p(&ipath, "to"),
+                            item.line,
+                            "missing: a transition needs `to`",
+                        )
+                    })?;
                     let to = need_str(to_node, &p(&ipath, "to"))?;
                     if !ids.contains(&to) {
-                        let other = if declared.contains_key(&to) { " (it belongs to another graph)" } else { "" };
-                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("transition to unknown activity '{to}'{other}")));
+                        let other = if declared.contains_key(&to) {
+                            " (it belongs to another graph)"
+                        } else {
+                            ""
+                        };
+                        return Err(ManifestError::invalid(
+                            p(&ipath, "to"),
+                            to_node.line,
+                            format!("transition to unknown activity '{to}'{other}"),
+                        ));
                     }
                     if to == trigger {
-                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("'{to}' is the trigger; nothing can transition to it")));
+                        return Err(ManifestError::invalid(
+                            p(&ipath, "to"),
+                            to_node.line,
+                            format!("'{to}' is the trigger; nothing can transition to it"),
+                        ));
                     }
                     if let Some(prev) = parent.get(&to) {
                         return Err(ManifestError::invalid(
@@ -450,14 +629,21 @@ fn compile_graph(
                     }
                     parent.insert(to.clone(), from.clone());
                     let rule = compile_rule(item.get("conditions"), &p(&ipath, "conditions"))?;
-                    out.activities[from.as_str()].transitions.push(Transition { to, rule });
+                    out.activities[from.as_str()]
+                        .transitions
+                        .push(Transition { to, rule });
                 }
             }
         }
     }
 
     // the activity's node, for the lines of later errors
-    let node_of = |id: &str| acts.iter().find(|(k, _)| k == id).map(|(_, v)| v).unwrap_or(g);
+    let node_of = |id: &str| {
+        acts.iter()
+            .find(|(k, _)| k == id)
+            .map(|(_, v)| v)
+            .unwrap_or(g)
+    };
 
     // 3. ancestors by walking parents; a loop of parents never reaches the trigger
     for id in &ids {
@@ -488,18 +674,28 @@ fn compile_graph(
         let apath = format!("{gpath}.activities.{id}");
         let anode = node_of(id);
         let Some(target) = act.ancestor.clone() else {
-            return Err(ManifestError::invalid(p(&apath, "ancestor"), anode.line, "missing: a cycle needs the `ancestor` it re-enters"));
+            return Err(ManifestError::invalid(
+                p(&apath, "ancestor"),
+                anode.line,
+                "missing: a cycle needs the `ancestor` it re-enters",
+            ));
         };
         let line = anode.get("ancestor").map(|n| n.line).unwrap_or(anode.line);
         if !act.ancestors.contains(&target) {
-            let why = if ids.contains(&target) { "is not an ancestor of it" } else { "is not an activity of this graph" };
+            let why = if ids.contains(&target) {
+                "is not an ancestor of it"
+            } else {
+                "is not an activity of this graph"
+            };
             return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' {why}; a cycle re-enters an activity on its own path from the trigger")));
         }
         if target == trigger {
             return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' is the trigger, which cannot run twice; cycle to a hook after it")));
         }
         if !act.transitions.is_empty() {
-            cx.warnings.push(format!("{apath}: a cycle activity has no children; its transitions never fire"));
+            cx.warnings.push(format!(
+                "{apath}: a cycle activity has no children; its transitions never fire"
+            ));
         }
         out.activities[target.as_str()].cycle_target = true;
     }
@@ -516,10 +712,17 @@ fn compile_graph(
                 if root == "$self" || root == "$job" {
                     continue;
                 }
-                let whole = format!("{{{}}}", r.iter().map(|s| &**s).collect::<Vec<_>>().join("."));
+                let whole = format!(
+                    "{{{}}}",
+                    r.iter().map(|s| &**s).collect::<Vec<_>>().join(".")
+                );
                 if !ids.iter().any(|i| i == root) {
                     let line = find_line(anode, &whole).unwrap_or(anode.line);
-                    let elsewhere = if declared.contains_key(root) { " (it belongs to another graph; share data through a child job's output)" } else { "" };
+                    let elsewhere = if declared.contains_key(root) {
+                        " (it belongs to another graph; share data through a child job's output)"
+                    } else {
+                        ""
+                    };
                     return Err(ManifestError::invalid(
                         p(&apath, &field),
                         line,
@@ -545,42 +748,96 @@ fn compile_graph(
         if !matches!(hnode.kind, Kind::Null) {
             for (topic, rules) in need_map(hnode, &hpath)? {
                 let rpath = format!("{hpath}.{topic}");
-                let list = rules.as_seq().ok_or_else(|| ManifestError::invalid(&rpath, rules.line, format!("expected a list of hook rules, found {}", rules.type_name())))?;
+                let list = rules.as_seq().ok_or_else(|| {
+                    ManifestError::invalid(
+                        &rpath,
+                        rules.line,
+                        format!("expected a list of hook rules, found {}", rules.type_name()),
+                    )
+                })?;
                 for (i, r) in list.iter().enumerate() {
                     let ipath = format!("{rpath}[{i}]");
                     need_map(r, &ipath)?;
-                    let to_node = r.get("to").ok_or_else(|| ManifestError::invalid(p(&ipath, "to"), r.line, "missing: a hook rule needs `to`"))?;
+                    let to_node = r.get("to").ok_or_else(|| {
+                        ManifestError::invalid(
+                            p(&ipath, "to"),
+                            r.line,
+                            "missing: a hook rule needs `to`",
+                        )
+                    })?;
                     let to = need_str(to_node, &p(&ipath, "to"))?;
                     let Some(target) = out.activities.get_mut(&to).filter(|a| a.graph == gi) else {
-                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("hook rule to unknown activity '{to}'")));
+                        return Err(ManifestError::invalid(
+                            p(&ipath, "to"),
+                            to_node.line,
+                            format!("hook rule to unknown activity '{to}'"),
+                        ));
                     };
                     if target.kind != ActivityKind::Hook {
-                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("hook rule to '{to}', a {} activity; signals reach hook activities", target.kind.name())));
+                        return Err(ManifestError::invalid(
+                            p(&ipath, "to"),
+                            to_node.line,
+                            format!(
+                                "hook rule to '{to}', a {} activity; signals reach hook activities",
+                                target.kind.name()
+                            ),
+                        ));
                     }
                     if let Some(t) = target.hook_topic.as_ref().filter(|t| *t != topic) {
-                        return Err(ManifestError::invalid(p(&ipath, "to"), to_node.line, format!("'{to}' already receives signals on topic '{t}'")));
+                        return Err(ManifestError::invalid(
+                            p(&ipath, "to"),
+                            to_node.line,
+                            format!("'{to}' already receives signals on topic '{t}'"),
+                        ));
                     }
                     target.hook_topic = Some(topic.clone());
-                    let m0 = r.get("conditions").and_then(|c| c.get("match")).and_then(|m| m.as_seq()).and_then(|m| m.first());
+                    let m0 = r
+                        .get("conditions")
+                        .and_then(|c| c.get("match"))
+                        .and_then(|m| m.as_seq())
+                        .and_then(|m| m.first());
                     let mpath = format!("{ipath}.conditions.match[0]");
-                    let expected = m0.and_then(|m| m.get("expected")).map(|n| expr::compile(n, &p(&mpath, "expected"))).transpose()?;
-                    let actual = m0.and_then(|m| m.get("actual")).map(|n| expr::compile(n, &p(&mpath, "actual"))).transpose()?;
-                    out.hooks.push(HookRule { topic: topic.clone(), to, expected, actual });
+                    let expected = m0
+                        .and_then(|m| m.get("expected"))
+                        .map(|n| expr::compile(n, &p(&mpath, "expected")))
+                        .transpose()?;
+                    let actual = m0
+                        .and_then(|m| m.get("actual"))
+                        .map(|n| expr::compile(n, &p(&mpath, "actual")))
+                        .transpose()?;
+                    out.hooks.push(HookRule {
+                        topic: topic.clone(),
+                        to,
+                        expected,
+                        actual,
+                    });
                 }
             }
         }
     }
 
-    let expire = g.get("expire").map(|n| expr::compile(n, &p(gpath, "expire"))).transpose()?;
-    let persistent = g.get("persistent").map(|n| expr::compile(n, &p(gpath, "persistent"))).transpose()?;
+    let expire = g
+        .get("expire")
+        .map(|n| expr::compile(n, &p(gpath, "expire")))
+        .transpose()?;
+    let persistent = g
+        .get("persistent")
+        .map(|n| expr::compile(n, &p(gpath, "persistent")))
+        .transpose()?;
     out.graphs.push(Graph {
         subscribes,
         line: sub_node.line,
         publishes,
         expire,
         persistent,
-        input_schema: g.get("input").and_then(|i| i.get("schema")).map(Node::to_json),
-        output_schema: g.get("output").and_then(|o| o.get("schema")).map(Node::to_json),
+        input_schema: g
+            .get("input")
+            .and_then(|i| i.get("schema"))
+            .map(Node::to_json),
+        output_schema: g
+            .get("output")
+            .and_then(|o| o.get("schema"))
+            .map(Node::to_json),
         trigger,
         activities: ids,
     });
@@ -598,7 +855,9 @@ fn find_line(node: &Node, needle: &str) -> Option<usize> {
 }
 
 fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> {
-    let Some(c) = cond.filter(|c| !matches!(c.kind, Kind::Null)) else { return Ok(Rule::Always) };
+    let Some(c) = cond.filter(|c| !matches!(c.kind, Kind::Null)) else {
+        return Ok(Rule::Always);
+    };
     need_map(c, path)?;
     let codes = match c.get("code") {
         None => vec![200],
@@ -611,7 +870,11 @@ fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> 
                 .map(|n| match &n.kind {
                     Kind::Int(i) => Ok(*i),
                     Kind::Str(s) if s.parse::<i64>().is_ok() => Ok(s.parse().unwrap_or(0)),
-                    _ => Err(ManifestError::invalid(p(path, "code"), n.line, format!("a status code is an integer, not {}", n.type_name()))),
+                    _ => Err(ManifestError::invalid(
+                        p(path, "code"),
+                        n.line,
+                        format!("a status code is an integer, not {}", n.type_name()),
+                    )),
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
@@ -620,25 +883,56 @@ fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> 
         None | Some("and") => Gate::And,
         Some("or") => Gate::Or,
         Some(other) => {
-            return Err(ManifestError::invalid(p(path, "gate"), c.get("gate").map(|n| n.line).unwrap_or(c.line), format!("gate is 'and' or 'or', not '{other}'")));
+            return Err(ManifestError::invalid(
+                p(path, "gate"),
+                c.get("gate").map(|n| n.line).unwrap_or(c.line),
+                format!("gate is 'and' or 'or', not '{other}'"),
+            ));
         }
     };
     let mut matches = vec![];
     if let Some(m) = c.get("match") {
-        let list = m.as_seq().ok_or_else(|| ManifestError::invalid(p(path, "match"), m.line, format!("expected a list of {{expected, actual}}, found {}", m.type_name())))?;
+        let list = m.as_seq().ok_or_else(|| {
+            ManifestError::invalid(
+                p(path, "match"),
+                m.line,
+                format!(
+                    "expected a list of {{expected, actual}}, found {}",
+                    m.type_name()
+                ),
+            )
+        })?;
         for (i, item) in list.iter().enumerate() {
             let ipath = format!("{path}.match[{i}]");
             need_map(item, &ipath)?;
-            let expected = item.get("expected").map(|n| Value::from_json(&n.to_json())).unwrap_or_default();
-            let actual_node = item.get("actual").ok_or_else(|| ManifestError::invalid(p(&ipath, "actual"), item.line, "missing: a match needs `actual`"))?;
-            matches.push(Match { expected, actual: expr::compile(actual_node, &p(&ipath, "actual"))? });
+            let expected = item
+                .get("expected")
+                .map(|n| Value::from_json(&n.to_json()))
+                .unwrap_or_default();
+            let actual_node = item.get("actual").ok_or_else(|| {
+                ManifestError::invalid(
+                    p(&ipath, "actual"),
+                    item.line,
+                    "missing: a match needs `actual`",
+                )
+            })?;
+            matches.push(Match {
+                expected,
+                actual: expr::compile(actual_node, &p(&ipath, "actual"))?,
+            });
         }
     }
-    Ok(Rule::Conditions { codes, gate, matches })
+    Ok(Rule::Conditions {
+        codes,
+        gate,
+        matches,
+    })
 }
 
 fn compile_maps(a: &Node, section: &str, apath: &str) -> Result<Option<Expr>, ManifestError> {
-    let Some(s) = a.get(section) else { return Ok(None) };
+    let Some(s) = a.get(section) else {
+        return Ok(None);
+    };
     match s.get("maps") {
         Some(m) if !matches!(m.kind, Kind::Null) => {
             let path = format!("{apath}.{section}.maps");
@@ -650,7 +944,13 @@ fn compile_maps(a: &Node, section: &str, apath: &str) -> Result<Option<Expr>, Ma
 }
 
 fn compile_job_maps(a: &Node, apath: &str) -> Result<(Vec<JobMap>, Vec<String>), ManifestError> {
-    let Some(m) = a.get("job").and_then(|j| j.get("maps")).filter(|m| !matches!(m.kind, Kind::Null)) else { return Ok((vec![], vec![])) };
+    let Some(m) = a
+        .get("job")
+        .and_then(|j| j.get("maps"))
+        .filter(|m| !matches!(m.kind, Kind::Null))
+    else {
+        return Ok((vec![], vec![]));
+    };
     let path = format!("{apath}.job.maps");
     let mut maps = vec![];
     let mut produces = vec![];
@@ -678,10 +978,21 @@ fn compile_job_maps(a: &Node, apath: &str) -> Result<(Vec<JobMap>, Vec<String>),
     Ok((maps, produces))
 }
 
-fn compile_activity(aid: &str, a: &Node, kind: ActivityKind, gi: usize, apath: &str, graph: &Node, cx: &mut Ctx) -> Result<Activity, ManifestError> {
+fn compile_activity(
+    aid: &str,
+    a: &Node,
+    kind: ActivityKind,
+    gi: usize,
+    apath: &str,
+    graph: &Node,
+    cx: &mut Ctx,
+) -> Result<Activity, ManifestError> {
     for (k, v) in a.as_map().unwrap_or(&[]) {
         if !KNOWN_FIELDS.contains(&k.as_str()) {
-            cx.warnings.push(format!("{apath}.{k} (line {}): unknown field, ignored", v.line));
+            cx.warnings.push(format!(
+                "{apath}.{k} (line {}): unknown field, ignored",
+                v.line
+            ));
         }
     }
     let mut settings = IndexMap::new();
@@ -694,14 +1005,20 @@ fn compile_activity(aid: &str, a: &Node, kind: ActivityKind, gi: usize, apath: &
     for name in ["expire", "persistent"] {
         if !settings.contains_key(name) {
             if let Some(n) = graph.get(name) {
-                settings.insert(name.to_string(), expr::compile(n, &format!("app.graphs[{gi}].{name}"))?);
+                settings.insert(
+                    name.to_string(),
+                    expr::compile(n, &format!("app.graphs[{gi}].{name}"))?,
+                );
             }
         }
     }
     if let Some(stats) = a.get("stats") {
         for k in ["id", "key"] {
             if let Some(n) = stats.get(k) {
-                settings.insert(format!("stats.{k}"), expr::compile(n, &format!("{apath}.stats.{k}"))?);
+                settings.insert(
+                    format!("stats.{k}"),
+                    expr::compile(n, &format!("{apath}.stats.{k}"))?,
+                );
             }
         }
     }
@@ -709,8 +1026,16 @@ fn compile_activity(aid: &str, a: &Node, kind: ActivityKind, gi: usize, apath: &
         Some(n) => Some(expr::compile(n, &p(apath, "topic"))?),
         None => None,
     };
-    if matches!(kind, ActivityKind::Worker | ActivityKind::Await | ActivityKind::Signal) && topic.is_none() {
-        return Err(ManifestError::invalid(p(apath, "topic"), a.line, format!("missing: a {} activity needs a topic", kind.name())));
+    if matches!(
+        kind,
+        ActivityKind::Worker | ActivityKind::Await | ActivityKind::Signal
+    ) && topic.is_none()
+    {
+        return Err(ManifestError::invalid(
+            p(apath, "topic"),
+            a.line,
+            format!("missing: a {} activity needs a topic", kind.name()),
+        ));
     }
     let ancestor = match (kind, a.get("ancestor")) {
         (ActivityKind::Cycle, Some(n)) => Some(need_str(n, &p(apath, "ancestor"))?),
@@ -798,7 +1123,9 @@ impl CompiledApp {
             .map(|g| {
                 let mut types: IndexMap<&str, usize> = IndexMap::new();
                 for id in &g.activities {
-                    *types.entry(self.activities[id.as_str()].kind.name()).or_default() += 1;
+                    *types
+                        .entry(self.activities[id.as_str()].kind.name())
+                        .or_default() += 1;
                 }
                 serde_json::json!({
                     "subscribes": g.subscribes,
@@ -825,13 +1152,27 @@ impl CompiledApp {
     pub fn topics(&self) -> Vec<TopicUse> {
         let mut out = vec![];
         for g in &self.graphs {
-            out.push(TopicUse { topic: g.subscribes.clone(), kind: "subscribes", activity: Some(g.trigger.clone()), graph: g.subscribes.clone() });
+            out.push(TopicUse {
+                topic: g.subscribes.clone(),
+                kind: "subscribes",
+                activity: Some(g.trigger.clone()),
+                graph: g.subscribes.clone(),
+            });
             if let Some(p) = &g.publishes {
-                out.push(TopicUse { topic: p.clone(), kind: "publishes", activity: None, graph: g.subscribes.clone() });
+                out.push(TopicUse {
+                    topic: p.clone(),
+                    kind: "publishes",
+                    activity: None,
+                    graph: g.subscribes.clone(),
+                });
             }
             for id in &g.activities {
                 let a = &self.activities[id.as_str()];
-                let lit = a.topic.as_ref().and_then(Expr::as_literal).and_then(|v| v.as_str().map(str::to_string));
+                let lit = a
+                    .topic
+                    .as_ref()
+                    .and_then(Expr::as_literal)
+                    .and_then(|v| v.as_str().map(str::to_string));
                 let kind = match a.kind {
                     ActivityKind::Worker => Some("worker"),
                     ActivityKind::Await => Some("await"),
@@ -839,10 +1180,20 @@ impl CompiledApp {
                     _ => None,
                 };
                 if let (Some(kind), Some(t)) = (kind, lit) {
-                    out.push(TopicUse { topic: t, kind, activity: Some(id.clone()), graph: g.subscribes.clone() });
+                    out.push(TopicUse {
+                        topic: t,
+                        kind,
+                        activity: Some(id.clone()),
+                        graph: g.subscribes.clone(),
+                    });
                 }
                 if let Some(t) = &a.hook_topic {
-                    out.push(TopicUse { topic: t.clone(), kind: "hook", activity: Some(id.clone()), graph: g.subscribes.clone() });
+                    out.push(TopicUse {
+                        topic: t.clone(),
+                        kind: "hook",
+                        activity: Some(id.clone()),
+                        graph: g.subscribes.clone(),
+                    });
                 }
             }
         }

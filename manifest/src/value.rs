@@ -58,10 +58,17 @@ impl From<bool> for Value {
 /// A property name JavaScript orders first: a canonical array index.
 pub fn array_index(key: &str) -> Option<u32> {
     let b = key.as_bytes();
-    if b.is_empty() || b.len() > 10 || (b.len() > 1 && b[0] == b'0') || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty()
+        || b.len() > 10
+        || (b.len() > 1 && b[0] == b'0')
+        || !b.iter().all(u8::is_ascii_digit)
+    {
         return None;
     }
-    key.parse::<u64>().ok().filter(|n| *n < u32::MAX as u64).map(|n| n as u32)
+    key.parse::<u64>()
+        .ok()
+        .filter(|n| *n < u32::MAX as u64)
+        .map(|n| n as u32)
 }
 
 impl Object {
@@ -70,14 +77,20 @@ impl Object {
     }
 
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, Value)>) -> Self {
-        Object { props: pairs.into_iter().collect(), integrity: Integrity::Extensible }
+        Object {
+            props: pairs.into_iter().collect(),
+            integrity: Integrity::Extensible,
+        }
     }
 
     /// Keys in JavaScript's enumeration order: array indices ascending, then the rest
     /// in insertion order.
     pub fn keys(&self) -> Vec<&String> {
-        let mut idx: Vec<(u32, &String)> =
-            self.props.keys().filter_map(|k| array_index(k).map(|i| (i, k))).collect();
+        let mut idx: Vec<(u32, &String)> = self
+            .props
+            .keys()
+            .filter_map(|k| array_index(k).map(|i| (i, k)))
+            .collect();
         if idx.is_empty() {
             return self.props.keys().collect();
         }
@@ -96,10 +109,14 @@ impl Object {
     pub fn set(&mut self, key: String, value: Value) -> Result<(), String> {
         match self.integrity {
             Integrity::Frozen => {
-                return Err(format!("Cannot assign to read only property '{key}' of object"));
+                return Err(format!(
+                    "Cannot assign to read only property '{key}' of object"
+                ));
             }
             Integrity::Sealed | Integrity::NonExtensible if !self.props.contains_key(&key) => {
-                return Err(format!("Cannot add property {key}, object is not extensible"));
+                return Err(format!(
+                    "Cannot add property {key}, object is not extensible"
+                ));
             }
             _ => {}
         }
@@ -162,7 +179,9 @@ impl Value {
             Value::Num(n) => number_to_json(*n),
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::Arr(a) => serde_json::Value::Array(
-                a.iter().map(|v| v.to_json().unwrap_or(serde_json::Value::Null)).collect(),
+                a.iter()
+                    .map(|v| v.to_json().unwrap_or(serde_json::Value::Null))
+                    .collect(),
             ),
             Value::Obj(o) => {
                 let mut m = serde_json::Map::with_capacity(o.props.len());
@@ -189,5 +208,7 @@ pub fn number_to_json(n: f64) -> serde_json::Value {
     if n == n.trunc() && n.abs() < 9_007_199_254_740_992.0 {
         return serde_json::Value::from(n as i64);
     }
-    serde_json::Number::from_f64(n).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+    serde_json::Number::from_f64(n)
+        .map(serde_json::Value::Number)
+        .unwrap_or(serde_json::Value::Null)
 }

@@ -96,7 +96,9 @@ impl Node {
             Kind::Float(f) => crate::value::number_to_json(*f),
             Kind::Str(s) => serde_json::Value::String(s.clone()),
             Kind::Seq(s) => serde_json::Value::Array(s.iter().map(Node::to_json).collect()),
-            Kind::Map(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Kind::Map(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -104,7 +106,11 @@ impl Node {
     pub fn from_json(j: &serde_json::Value) -> Result<Node, ManifestError> {
         fn go(j: &serde_json::Value, depth: usize) -> Result<Node, ManifestError> {
             if depth > MAX_DEPTH {
-                return Err(ManifestError::invalid("", 0, format!("nested deeper than {MAX_DEPTH} levels")));
+                return Err(ManifestError::invalid(
+                    "",
+                    0,
+                    format!("nested deeper than {MAX_DEPTH} levels"),
+                ));
             }
             let kind = match j {
                 serde_json::Value::Null => Kind::Null,
@@ -114,10 +120,16 @@ impl Node {
                     None => Kind::Float(n.as_f64().unwrap_or(f64::NAN)),
                 },
                 serde_json::Value::String(s) => Kind::Str(s.clone()),
-                serde_json::Value::Array(a) => Kind::Seq(a.iter().map(|v| go(v, depth + 1)).collect::<Result<_, _>>()?),
-                serde_json::Value::Object(o) => {
-                    Kind::Map(o.iter().map(|(k, v)| Ok((k.clone(), go(v, depth + 1)?))).collect::<Result<_, ManifestError>>()?)
-                }
+                serde_json::Value::Array(a) => Kind::Seq(
+                    a.iter()
+                        .map(|v| go(v, depth + 1))
+                        .collect::<Result<_, _>>()?,
+                ),
+                serde_json::Value::Object(o) => Kind::Map(
+                    o.iter()
+                        .map(|(k, v)| Ok((k.clone(), go(v, depth + 1)?)))
+                        .collect::<Result<_, ManifestError>>()?,
+                ),
             };
             Ok(Node::new(kind, 0))
         }
@@ -128,7 +140,13 @@ impl Node {
 enum Frame {
     Seq(Vec<Node>, usize, usize),
     /// entries, pending key (with its line), line, anchor, keys written explicitly
-    Map(Vec<(String, Node)>, Option<(String, usize)>, usize, usize, Vec<String>),
+    Map(
+        Vec<(String, Node)>,
+        Option<(String, usize)>,
+        usize,
+        usize,
+        Vec<String>,
+    ),
 }
 
 struct Loader {
@@ -160,14 +178,21 @@ fn resolve_plain(text: &str) -> Kind {
 impl Loader {
     fn fail(&mut self, line: usize, message: String) {
         if self.error.is_none() {
-            self.error = Some(ManifestError::Syntax { line, column: 0, message });
+            self.error = Some(ManifestError::Syntax {
+                line,
+                column: 0,
+                message,
+            });
         }
     }
 
     fn push_value(&mut self, node: Node) {
         self.nodes += 1;
         if self.nodes > MAX_NODES {
-            self.fail(node.line, format!("the document expands to more than {MAX_NODES} nodes"));
+            self.fail(
+                node.line,
+                format!("the document expands to more than {MAX_NODES} nodes"),
+            );
             return;
         }
         match self.stack.last_mut() {
@@ -206,7 +231,11 @@ impl Loader {
                     } else if explicit.contains(&k) {
                         if self.error.is_none() {
                             let msg = format!("duplicated mapping key '{k}'");
-                            self.error = Some(ManifestError::Syntax { line: key_line, column: 0, message: msg });
+                            self.error = Some(ManifestError::Syntax {
+                                line: key_line,
+                                column: 0,
+                                message: msg,
+                            });
                         }
                     } else {
                         explicit.push(k.clone());
@@ -239,7 +268,8 @@ impl MarkedEventReceiver for Loader {
                 if self.stack.len() >= MAX_DEPTH {
                     return self.fail(line, format!("nested deeper than {MAX_DEPTH} levels"));
                 }
-                self.stack.push(Frame::Map(vec![], None, line, anchor, vec![]));
+                self.stack
+                    .push(Frame::Map(vec![], None, line, anchor, vec![]));
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(items, l, anchor)) = self.stack.pop() {
@@ -300,19 +330,37 @@ fn count(n: &Node) -> usize {
 
 /// Parses one YAML (or JSON) document.
 pub fn parse(text: &str) -> Result<Node, ManifestError> {
-    let mut loader = Loader { stack: vec![], docs: vec![], anchors: Default::default(), nodes: 0, error: None };
+    let mut loader = Loader {
+        stack: vec![],
+        docs: vec![],
+        anchors: Default::default(),
+        nodes: 0,
+        error: None,
+    };
     let mut parser = Parser::new_from_str(text);
     if let Err(e) = parser.load(&mut loader, true) {
         let m = e.marker();
-        return Err(ManifestError::Syntax { line: m.line(), column: m.col() + 1, message: e.info().to_string() });
+        return Err(ManifestError::Syntax {
+            line: m.line(),
+            column: m.col() + 1,
+            message: e.info().to_string(),
+        });
     }
     if let Some(e) = loader.error {
         return Err(e);
     }
     match loader.docs.len() {
-        0 => Err(ManifestError::Syntax { line: 1, column: 1, message: "the manifest is empty".into() }),
+        0 => Err(ManifestError::Syntax {
+            line: 1,
+            column: 1,
+            message: "the manifest is empty".into(),
+        }),
         1 => Ok(loader.docs.remove(0)),
-        _ => Err(ManifestError::Syntax { line: loader.docs[1].line, column: 1, message: "expected a single document".into() }),
+        _ => Err(ManifestError::Syntax {
+            line: loader.docs[1].line,
+            column: 1,
+            message: "expected a single document".into(),
+        }),
     }
 }
 
@@ -329,7 +377,10 @@ mod tests {
         assert_eq!(app.get("n").unwrap().kind, Kind::Int(12));
         assert_eq!(app.get("t").unwrap().kind, Kind::Bool(true));
         assert_eq!(app.get("z").unwrap().kind, Kind::Null);
-        assert_eq!(app.get("ext").unwrap().to_json(), serde_json::json!({"x": 1, "y": 3}));
+        assert_eq!(
+            app.get("ext").unwrap().to_json(),
+            serde_json::json!({"x": 1, "y": 3})
+        );
     }
 
     #[test]
@@ -347,6 +398,9 @@ mod tests {
     #[test]
     fn json_is_yaml() {
         let doc = parse(r#"{"app": {"id": "x", "version": "2", "list": [1, 2.5, null]}}"#).unwrap();
-        assert_eq!(doc.to_json(), serde_json::json!({"app": {"id": "x", "version": "2", "list": [1, 2.5, null]}}));
+        assert_eq!(
+            doc.to_json(),
+            serde_json::json!({"app": {"id": "x", "version": "2", "list": [1, 2.5, null]}})
+        );
     }
 }

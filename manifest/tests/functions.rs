@@ -11,20 +11,28 @@ use hotmesh_manifest::value::{Object, Value};
 fn decode(j: &serde_json::Value) -> Value {
     match j {
         serde_json::Value::Object(m) if m.contains_key("$undefined") => Value::Undefined,
-        serde_json::Value::Object(m) if m.contains_key("$number") => Value::Num(match m["$number"].as_str().unwrap() {
-            "NaN" => f64::NAN,
-            "Infinity" => f64::INFINITY,
-            "-Infinity" => f64::NEG_INFINITY,
-            "-0" => -0.0,
-            other => panic!("bad number {other}"),
-        }),
+        serde_json::Value::Object(m) if m.contains_key("$number") => {
+            Value::Num(match m["$number"].as_str().unwrap() {
+                "NaN" => f64::NAN,
+                "Infinity" => f64::INFINITY,
+                "-Infinity" => f64::NEG_INFINITY,
+                "-0" => -0.0,
+                other => panic!("bad number {other}"),
+            })
+        }
         serde_json::Value::Object(m) if m.contains_key("$date") => match decode(&m["$date"]) {
             Value::Num(t) => Value::Date(t),
             other => panic!("bad date {other:?}"),
         },
-        serde_json::Value::Object(m) if m.contains_key("$object") => Value::Obj(Object::from_pairs(
-            m["$object"].as_array().unwrap().iter().map(|kv| (kv[0].as_str().unwrap().to_string(), decode(&kv[1]))),
-        )),
+        serde_json::Value::Object(m) if m.contains_key("$object") => {
+            Value::Obj(Object::from_pairs(
+                m["$object"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|kv| (kv[0].as_str().unwrap().to_string(), decode(&kv[1]))),
+            ))
+        }
         serde_json::Value::Array(a) => Value::Arr(a.iter().map(decode).collect()),
         other => Value::from_json(other),
     }
@@ -36,7 +44,9 @@ fn same(a: &Value, b: &Value) -> bool {
         (Value::Num(x), Value::Num(y)) | (Value::Date(x), Value::Date(y)) => {
             (x.is_nan() && y.is_nan()) || (x == y && x.is_sign_negative() == y.is_sign_negative())
         }
-        (Value::Arr(x), Value::Arr(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Arr(x), Value::Arr(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (Value::Obj(x), Value::Obj(y)) => {
             let (kx, ky) = (x.keys(), y.keys());
             kx == ky && kx.iter().all(|k| same(&x.props[*k], &y.props[*k]))
@@ -47,7 +57,8 @@ fn same(a: &Value, b: &Value) -> bool {
 
 #[test]
 fn every_function_matches_javascript() {
-    let table: serde_json::Value = serde_json::from_str(include_str!("functions/table.json")).unwrap();
+    let table: serde_json::Value =
+        serde_json::from_str(include_str!("functions/table.json")).unwrap();
     let cases = table["cases"].as_array().unwrap();
     let mut failures = vec![];
     for c in cases {
@@ -61,25 +72,48 @@ fn every_function_matches_javascript() {
             (Some(_), Ok(_)) | (None, Err(_)) => false,
             (None, Ok(v)) => {
                 // cron.nextDelay of a string is checked by the cron unit tests
-                name == "cron.nextDelay" && expected.as_str() == Some("checked in Rust") || same(v, &decode(expected))
+                name == "cron.nextDelay" && expected.as_str() == Some("checked in Rust")
+                    || same(v, &decode(expected))
             }
         };
         if !ok {
-            failures.push(format!("{name}({}) = {got:?}, JavaScript gives {expected}", c["args"]));
+            failures.push(format!(
+                "{name}({}) = {got:?}, JavaScript gives {expected}",
+                c["args"]
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn the_table_covers_the_whole_catalog() {
-    let table: serde_json::Value = serde_json::from_str(include_str!("functions/table.json")).unwrap();
-    let tested: BTreeSet<&str> = table["cases"].as_array().unwrap().iter().map(|c| c["fn"].as_str().unwrap()).collect();
+    let table: serde_json::Value =
+        serde_json::from_str(include_str!("functions/table.json")).unwrap();
+    let tested: BTreeSet<&str> = table["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["fn"].as_str().unwrap())
+        .collect();
     // nondeterministic: checked for their type below
     let clocked = ["date.now", "math.random", "symbol.date"];
-    let missing: Vec<String> = functions::names().into_iter().filter(|n| !tested.contains(n.as_str()) && !clocked.contains(&n.as_str())).collect();
+    let missing: Vec<String> = functions::names()
+        .into_iter()
+        .filter(|n| !tested.contains(n.as_str()) && !clocked.contains(&n.as_str()))
+        .collect();
     assert!(missing.is_empty(), "functions without cases: {missing:?}");
     assert!(matches!(functions::lookup("date.now").unwrap()(&[]), Ok(Value::Num(t)) if t > 1.7e12));
-    assert!(matches!(functions::lookup("math.random").unwrap()(&[]), Ok(Value::Num(r)) if (0.0..1.0).contains(&r)));
-    assert!(matches!(functions::lookup("symbol.date").unwrap()(&[]), Ok(Value::Date(t)) if t > 1.7e12));
+    assert!(
+        matches!(functions::lookup("math.random").unwrap()(&[]), Ok(Value::Num(r)) if (0.0..1.0).contains(&r))
+    );
+    assert!(
+        matches!(functions::lookup("symbol.date").unwrap()(&[]), Ok(Value::Date(t)) if t > 1.7e12)
+    );
 }

@@ -1,7 +1,9 @@
 //! Manifests: a multi-graph app with every activity type compiles; each rule a
 //! manifest can break is reported with its YAML path and line.
 
-use hotmesh_manifest::manifest::{apply_job_maps, compile_manifest, deploy_plan, ActivityKind, Rule};
+use hotmesh_manifest::manifest::{
+    apply_job_maps, compile_manifest, deploy_plan, ActivityKind, Rule,
+};
 use hotmesh_manifest::{Env, ManifestError};
 use serde_json::json;
 
@@ -12,16 +14,27 @@ fn every_activity_type_compiles() {
     let app = compile_manifest(EVERYTHING).unwrap();
     assert_eq!((app.id.as_str(), app.version.as_str()), ("everything", "1"));
     assert_eq!(app.graphs.len(), 2);
-    let kinds: std::collections::BTreeSet<&str> = app.activities.values().map(|a| a.kind.name()).collect();
+    let kinds: std::collections::BTreeSet<&str> =
+        app.activities.values().map(|a| a.kind.name()).collect();
     assert_eq!(kinds.len(), 7, "{kinds:?}");
     let g = &app.graphs[0];
-    assert_eq!((g.subscribes.as_str(), g.publishes.as_deref(), g.trigger.as_str()), ("order.placed", Some("order.done"), "t1"));
+    assert_eq!(
+        (
+            g.subscribes.as_str(),
+            g.publishes.as_deref(),
+            g.trigger.as_str()
+        ),
+        ("order.placed", Some("order.done"), "t1")
+    );
     // parents, ancestors, cycle targets, hook topics
     let ship = &app.activities["ship"];
     assert_eq!(ship.parent.as_deref(), Some("approve"));
     assert_eq!(ship.ancestors, ["t1", "price", "approve"]);
     assert!(app.activities["approve"].cycle_target);
-    assert_eq!(app.activities["approve"].hook_topic.as_deref(), Some("order.approve"));
+    assert_eq!(
+        app.activities["approve"].hook_topic.as_deref(),
+        Some("order.approve")
+    );
     assert_eq!(app.activities["retry"].ancestor.as_deref(), Some("approve"));
     // transitions: unconditional, code lists, gates
     assert_eq!(app.activities["t1"].transitions[0].rule, Rule::Always);
@@ -30,13 +43,21 @@ fn every_activity_type_compiles() {
         r => panic!("{r:?}"),
     }
     // consumes: what each activity reads
-    assert_eq!(app.activities["price"].consumes["t1"], ["output/data/qty", "output/data/sku"]);
+    assert_eq!(
+        app.activities["price"].consumes["t1"],
+        ["output/data/qty", "output/data/sku"]
+    );
     // the compiled form survives storage as JSON
-    let back: hotmesh_manifest::CompiledApp = serde_json::from_value(serde_json::to_value(&app).unwrap()).unwrap();
+    let back: hotmesh_manifest::CompiledApp =
+        serde_json::from_value(serde_json::to_value(&app).unwrap()).unwrap();
     assert_eq!(back, app);
     let summary = app.summary();
     assert_eq!(summary["activities"], 13);
-    assert!(summary["topics"].as_array().unwrap().iter().any(|t| t["topic"] == "pricing.quote" && t["kind"] == "worker"));
+    assert!(summary["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["topic"] == "pricing.quote" && t["kind"] == "worker"));
 }
 
 #[test]
@@ -49,32 +70,56 @@ fn transitions_evaluate_code_match_and_gate() {
     assert!(!price[0].rule.passes(500, &env).unwrap());
     assert!(price[1].rule.passes(422, &env).unwrap());
     let approve = &app.activities["approve"].transitions;
-    assert!(approve[0].rule.passes(200, &env).unwrap(), "or-gate: the second match passes");
+    assert!(
+        approve[0].rule.passes(200, &env).unwrap(),
+        "or-gate: the second match passes"
+    );
     assert!(approve[1].rule.passes(200, &env).unwrap());
-    assert!(app.activities["t1"].transitions[0].rule.passes(500, &env).unwrap(), "no conditions fire for errors too");
+    assert!(
+        app.activities["t1"].transitions[0]
+            .rule
+            .passes(500, &env)
+            .unwrap(),
+        "no conditions fire for errors too"
+    );
 }
 
 #[test]
 fn job_maps_write_index_and_spread_keys() {
     let app = compile_manifest(EVERYTHING).unwrap();
     let job = json!({"t1": {"input": {"data": {"id": "o1", "qty": 2, "customer": "c9"}}}});
-    let env = Env { job: &job, self_id: Some("t1") };
+    let env = Env {
+        job: &job,
+        self_id: Some("t1"),
+    };
     let data = apply_job_maps(&app.activities["t1"].job, &env).unwrap();
-    assert_eq!(serde_json::Value::Object(data), json!({"id": "o1", "qty": 2, "-placed-": 1, "_customer": "c9"}));
+    assert_eq!(
+        serde_json::Value::Object(data),
+        json!({"id": "o1", "qty": 2, "-placed-": 1, "_customer": "c9"})
+    );
     let job = json!({"t1": {"output": {"data": {"qty": 2}}}, "price": {"output": {"data": {"unit": 2.5, "lines": [1, 2, 3]}}}});
-    let env = Env { job: &job, self_id: Some("price") };
+    let env = Env {
+        job: &job,
+        self_id: Some("price"),
+    };
     let data = apply_job_maps(&app.activities["price"].job, &env).unwrap();
-    assert_eq!(serde_json::Value::Object(data), json!({"total": "5.00", "lines": [1, 2, 3]}));
+    assert_eq!(
+        serde_json::Value::Object(data),
+        json!({"total": "5.00", "lines": [1, 2, 3]})
+    );
     assert_eq!(app.activities["price"].produces, ["total", "lines"]);
 }
 
 #[test]
 fn the_same_content_has_the_same_digest() {
     let (_, a, _) = deploy_plan(EVERYTHING).unwrap();
-    let reformatted = EVERYTHING.replace("# Every activity type", "# reformatted").replace("  id: everything", "  \"id\": \"everything\"");
+    let reformatted = EVERYTHING
+        .replace("# Every activity type", "# reformatted")
+        .replace("  id: everything", "  \"id\": \"everything\"");
     let (_, b, _) = deploy_plan(&reformatted).unwrap();
     assert_eq!(a, b);
-    let (_, c, _) = deploy_plan(&EVERYTHING.replace("reason: declined", "reason: refused")).unwrap();
+    let (_, c, _) =
+        deploy_plan(&EVERYTHING.replace("reason: declined", "reason: refused")).unwrap();
     assert_ne!(a, c);
 }
 
@@ -94,18 +139,38 @@ const BASE: &str = "app:\n  id: v\n  version: '1'\n  graphs:\n    - subscribes: 
 #[test]
 fn bad_manifests_are_rejected_with_path_and_line() {
     rejects("app:\n  id: [oops\n", "", 3, "YAML syntax error");
-    rejects("app:\n  version: '1'\n  graphs: []\n", "app.id", 1, "the app needs an id");
-    rejects("app:\n  id: v\n  graphs: []\n", "app.version", 1, "needs a version");
+    rejects(
+        "app:\n  version: '1'\n  graphs: []\n",
+        "app.id",
+        1,
+        "the app needs an id",
+    );
+    rejects(
+        "app:\n  id: v\n  graphs: []\n",
+        "app.version",
+        1,
+        "needs a version",
+    );
     rejects("app:\n  id: v\n  id: w\n", "", 3, "duplicated mapping key");
     rejects("nothing: here\n", "app", 1, "starts with `app:`");
-    rejects(&format!("{BASE}        w:\n          type: workr\n          topic: x\n"), "app.graphs[0].activities.w.type", 10, "unknown activity type 'workr'");
+    rejects(
+        &format!("{BASE}        w:\n          type: workr\n          topic: x\n"),
+        "app.graphs[0].activities.w.type",
+        10,
+        "unknown activity type 'workr'",
+    );
     rejects(
         &format!("{BASE}    - subscribes: v.other\n      activities:\n        t:\n          type: trigger\n"),
         "app.graphs[1].activities.t",
         11,
         "already used at app.graphs[0].activities.t",
     );
-    rejects(&format!("{BASE}      transitions:\n        t:\n          - to: nowhere\n"), "app.graphs[0].transitions.t[0].to", 11, "transition to unknown activity 'nowhere'");
+    rejects(
+        &format!("{BASE}      transitions:\n        t:\n          - to: nowhere\n"),
+        "app.graphs[0].transitions.t[0].to",
+        11,
+        "transition to unknown activity 'nowhere'",
+    );
     rejects(
         &format!("{BASE}        a:\n          type: hook\n        b:\n          type: hook\n        c:\n          type: hook\n      transitions:\n        t:\n          - to: a\n          - to: b\n        a:\n          - to: c\n        b:\n          - to: c\n"),
         "app.graphs[0].transitions.b[0].to",
@@ -113,7 +178,12 @@ fn bad_manifests_are_rejected_with_path_and_line() {
         "two parents",
     );
     rejects("app:\n  id: v\n  version: '1'\n  graphs:\n    - subscribes: v.start\n      activities:\n        h:\n          type: hook\n", "app.graphs[0].activities", 6, "no trigger");
-    rejects(&format!("{BASE}        t2:\n          type: trigger\n"), "app.graphs[0].activities.t2", 9, "2 triggers");
+    rejects(
+        &format!("{BASE}        t2:\n          type: trigger\n"),
+        "app.graphs[0].activities.t2",
+        9,
+        "2 triggers",
+    );
     rejects(
         &format!("{BASE}        a:\n          type: hook\n        b:\n          type: hook\n        c:\n          type: cycle\n          ancestor: b\n      transitions:\n        t:\n          - to: a\n          - to: b\n        a:\n          - to: c\n"),
         "app.graphs[0].activities.c.ancestor",
@@ -128,25 +198,64 @@ fn bad_manifests_are_rejected_with_path_and_line() {
         11,
         "unknown @pipe function {@string.upper}",
     );
-    rejects(&format!("{BASE}          job:\n            maps:\n              x: '{{a..b}}'\n"), "app.graphs[0].activities.t.job.maps.x", 11, "malformed reference {a..b}");
-    rejects(&format!("{BASE}          job:\n            maps:\n              x: '{{a}} and {{b}}'\n"), "app.graphs[0].activities.t.job.maps.x", 11, "no string interpolation");
-    rejects(&format!("{BASE}          job:\n            maps:\n              x: '{{ghost.output.data.y}}'\n"), "app.graphs[0].activities.t.job.maps", 11, "'ghost' is not an activity");
+    rejects(
+        &format!("{BASE}          job:\n            maps:\n              x: '{{a..b}}'\n"),
+        "app.graphs[0].activities.t.job.maps.x",
+        11,
+        "malformed reference {a..b}",
+    );
+    rejects(
+        &format!("{BASE}          job:\n            maps:\n              x: '{{a}} and {{b}}'\n"),
+        "app.graphs[0].activities.t.job.maps.x",
+        11,
+        "no string interpolation",
+    );
+    rejects(
+        &format!(
+            "{BASE}          job:\n            maps:\n              x: '{{ghost.output.data.y}}'\n"
+        ),
+        "app.graphs[0].activities.t.job.maps",
+        11,
+        "'ghost' is not an activity",
+    );
     rejects(&format!("{BASE}          job:\n            maps:\n              x: {{ '@pipe': [['a'], [5]] }}\n"), "app.graphs[0].activities.t.job.maps.x.@pipe[1][0]", 11, "must be a {@function}");
     rejects(&format!("{BASE}    - subscribes: v.start\n      activities:\n        t2:\n          type: trigger\n"), "app.graphs[1].subscribes", 9, "already subscribed");
-    rejects(&format!("{BASE}        w:\n          type: worker\n"), "app.graphs[0].activities.w.topic", 9, "needs a topic");
-    rejects(&format!("{BASE}      hooks:\n        v.sig:\n          - to: t\n"), "app.graphs[0].hooks.v.sig[0].to", 11, "signals reach hook activities");
+    rejects(
+        &format!("{BASE}        w:\n          type: worker\n"),
+        "app.graphs[0].activities.w.topic",
+        9,
+        "needs a topic",
+    );
+    rejects(
+        &format!("{BASE}      hooks:\n        v.sig:\n          - to: t\n"),
+        "app.graphs[0].hooks.v.sig[0].to",
+        11,
+        "signals reach hook activities",
+    );
 }
 
 #[test]
 fn warnings_do_not_block_a_deploy() {
-    let app = compile_manifest(&format!("{BASE}        orphan:\n          type: hook\n          colour: blue\n")).unwrap();
-    assert!(app.warnings.iter().any(|w| w.contains("not reachable")), "{:?}", app.warnings);
-    assert!(app.warnings.iter().any(|w| w.contains("unknown field")), "{:?}", app.warnings);
+    let app = compile_manifest(&format!(
+        "{BASE}        orphan:\n          type: hook\n          colour: blue\n"
+    ))
+    .unwrap();
+    assert!(
+        app.warnings.iter().any(|w| w.contains("not reachable")),
+        "{:?}",
+        app.warnings
+    );
+    assert!(
+        app.warnings.iter().any(|w| w.contains("unknown field")),
+        "{:?}",
+        app.warnings
+    );
 }
 
 #[test]
 fn json_manifests_deploy_too() {
-    let text = serde_json::to_string(&hotmesh_manifest::yaml::parse(EVERYTHING).unwrap().to_json()).unwrap();
+    let text = serde_json::to_string(&hotmesh_manifest::yaml::parse(EVERYTHING).unwrap().to_json())
+        .unwrap();
     let app = compile_manifest(&text).unwrap();
     assert_eq!(app.activities.len(), 13);
     assert!(matches!(app.activities["ship"].kind, ActivityKind::Await));
@@ -154,7 +263,21 @@ fn json_manifests_deploy_too() {
 
 #[test]
 fn errors_are_values_not_panics() {
-    for text in ["", "[]", "app: 5", "app: {id: x, version: '1', graphs: 7}", "app: {id: x, version: '1', graphs: [5]}", "\u{0}", "app:\n  id: !!binary AAAA\n"] {
-        assert!(matches!(compile_manifest(text), Err(ManifestError::Syntax { .. } | ManifestError::Invalid { .. })), "{text:?}");
+    for text in [
+        "",
+        "[]",
+        "app: 5",
+        "app: {id: x, version: '1', graphs: 7}",
+        "app: {id: x, version: '1', graphs: [5]}",
+        "\u{0}",
+        "app:\n  id: !!binary AAAA\n",
+    ] {
+        assert!(
+            matches!(
+                compile_manifest(text),
+                Err(ManifestError::Syntax { .. } | ManifestError::Invalid { .. })
+            ),
+            "{text:?}"
+        );
     }
 }

@@ -19,7 +19,11 @@ fn eval(yaml_text: &str) -> Option<J> {
     let node = yaml::parse(yaml_text).unwrap();
     let expr = compile(&node, "test").unwrap();
     let j = job();
-    expr.eval_json(&Env { job: &j, self_id: Some("b") }).unwrap()
+    expr.eval_json(&Env {
+        job: &j,
+        self_id: Some("b"),
+    })
+    .unwrap()
 }
 
 #[test]
@@ -27,12 +31,24 @@ fn references_and_literals() {
     assert_eq!(eval("'{a.output.data.x}'"), Some(json!(5)));
     assert_eq!(eval("'{a.output.data.items.1}'"), Some(json!(20)));
     assert_eq!(eval("'{a.output.data.items.length}'"), Some(json!(3)));
-    assert_eq!(eval("'{a.output.data.missing}'"), None, "missing is undefined");
-    assert_eq!(eval("'{a.output.data.s.length}'"), None, "strings have no own properties here");
+    assert_eq!(
+        eval("'{a.output.data.missing}'"),
+        None,
+        "missing is undefined"
+    );
+    assert_eq!(
+        eval("'{a.output.data.s.length}'"),
+        None,
+        "strings have no own properties here"
+    );
     assert_eq!(eval("'{$job.data.name}'"), Some(json!("ann")));
     assert_eq!(eval("'{$job.metadata.jid}'"), Some(json!("j1")));
     assert_eq!(eval("'{$self.hook.data.ok}'"), Some(json!(true)));
-    assert_eq!(eval("'hello {a.output.data.x}'"), Some(json!("hello {a.output.data.x}")), "no interpolation");
+    assert_eq!(
+        eval("'hello {a.output.data.x}'"),
+        Some(json!("hello {a.output.data.x}")),
+        "no interpolation"
+    );
     assert_eq!(eval("42"), Some(json!(42)));
     assert_eq!(eval("~"), Some(json!(null)));
     assert_eq!(eval("'{@symbol.whitespace}'"), Some(json!(" ")));
@@ -40,18 +56,29 @@ fn references_and_literals() {
 
 #[test]
 fn nested_objects_and_lists() {
-    let got = eval("{ a: '{a.output.data.x}', b: { c: [1, '{b.output.data.y}'], d: '{nope.x}' }, e: literal }");
-    assert_eq!(got, Some(json!({"a": 5, "b": {"c": [1, "Y"]}, "e": "literal"})));
+    let got = eval(
+        "{ a: '{a.output.data.x}', b: { c: [1, '{b.output.data.y}'], d: '{nope.x}' }, e: literal }",
+    );
+    assert_eq!(
+        got,
+        Some(json!({"a": 5, "b": {"c": [1, "Y"]}, "e": "literal"}))
+    );
 }
 
 #[test]
 fn pipes_rows_and_extra_cells() {
-    assert_eq!(eval("{'@pipe': [['{a.output.data.x}', 2], ['{@math.multiply}']]}"), Some(json!(10)));
+    assert_eq!(
+        eval("{'@pipe': [['{a.output.data.x}', 2], ['{@math.multiply}']]}"),
+        Some(json!(10))
+    );
     assert_eq!(eval("{'@pipe': [['{a.output.data.s}'], ['{@string.toUpperCase}', ' world'], ['{@string.concat}']]}"), Some(json!("HELLO world")));
     // a function in a later cell is called with no arguments
     assert_eq!(eval("{'@pipe': [['x'], ['{@string.concat}', '{@symbol.whitespace}', 'y'], ['{@string.concat}']]}"), Some(json!("x y")));
     // objects inside a row are literals, not maps
-    assert_eq!(eval("{'@pipe': [[{k: '{a.output.data.x}'}, 'k'], ['{@object.get}']]}"), Some(json!("{a.output.data.x}")));
+    assert_eq!(
+        eval("{'@pipe': [[{k: '{a.output.data.x}'}, 'k'], ['{@object.get}']]}"),
+        Some(json!("{a.output.data.x}"))
+    );
 }
 
 #[test]
@@ -78,14 +105,20 @@ fn reduce_with_context_variables() {
 #[test]
 fn compile_errors_name_the_place() {
     for (text, words) in [
-        ("'{@nope.nothing}'", "unknown @pipe function {@nope.nothing}"),
+        (
+            "'{@nope.nothing}'",
+            "unknown @pipe function {@nope.nothing}",
+        ),
         ("'{a..b}'", "empty path segment"),
         ("'{a} {b}'", "no string interpolation"),
         ("{'@pipe': []}", "at least one row"),
         ("{'@pipe': 5}", "a list of rows"),
         ("{'@pipe': [['a'], []]}", "needs a {@function}"),
         ("{'@pipe': [['a'], ['{a.b}']]}", "must be a {@function}"),
-        ("{'@pipe': [{'@reduce': [['{$output}']]}]}", "needs a row before it"),
+        (
+            "{'@pipe': [{'@reduce': [['{$output}']]}]}",
+            "needs a row before it",
+        ),
         ("{'@pipe': [['a'], 'b']}", "a @pipe row is a list of cells"),
     ] {
         let node = yaml::parse(text).unwrap();
@@ -98,19 +131,33 @@ fn compile_errors_name_the_place() {
 #[test]
 fn runtime_errors_are_errors() {
     let j = job();
-    let node = yaml::parse("{'@pipe': [['{a.output.data.missing}'], ['{@string.toUpperCase}']]}").unwrap();
+    let node =
+        yaml::parse("{'@pipe': [['{a.output.data.missing}'], ['{@string.toUpperCase}']]}").unwrap();
     let e = compile(&node, "").unwrap().eval(&Env::new(&j)).unwrap_err();
-    assert!(e.message.contains("{@string.toUpperCase}") && e.message.contains("undefined"), "{}", e.message);
+    assert!(
+        e.message.contains("{@string.toUpperCase}") && e.message.contains("undefined"),
+        "{}",
+        e.message
+    );
     let node = yaml::parse("{'@pipe': [{'@pipe': [['a']]}]}").unwrap();
     assert!(compile(&node, "").unwrap().eval(&Env::new(&j)).is_err());
 }
 
 #[test]
 fn map_once_is_the_sql_helper() {
-    let got = map_once(&json!({"@pipe": [["{a.b}", 1], ["{@math.add}"]]}), &json!({"a": {"b": 41}})).unwrap();
+    let got = map_once(
+        &json!({"@pipe": [["{a.b}", 1], ["{@math.add}"]]}),
+        &json!({"a": {"b": 41}}),
+    )
+    .unwrap();
     assert_eq!(got, Some(json!(42)));
-    assert_eq!(map_once(&json!("{$job.data.x}"), &json!({"data": {"x": 1}})).unwrap(), Some(json!(1)));
-    assert!(map_once(&json!("{@no.such}"), &json!({})).unwrap_err().contains("unknown @pipe function"));
+    assert_eq!(
+        map_once(&json!("{$job.data.x}"), &json!({"data": {"x": 1}})).unwrap(),
+        Some(json!(1))
+    );
+    assert!(map_once(&json!("{@no.such}"), &json!({}))
+        .unwrap_err()
+        .contains("unknown @pipe function"));
 }
 
 #[test]
@@ -121,5 +168,8 @@ fn compiled_maps_survive_storage() {
     let back: hotmesh_manifest::Expr = serde_json::from_str(&stored).unwrap();
     assert_eq!(back, expr);
     let j = job();
-    assert_eq!(back.eval_json(&Env::new(&j)).unwrap(), expr.eval_json(&Env::new(&j)).unwrap());
+    assert_eq!(
+        back.eval_json(&Env::new(&j)).unwrap(),
+        expr.eval_json(&Env::new(&j)).unwrap()
+    );
 }

@@ -14,17 +14,30 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         any::<i32>().prop_map(|i| serde_json::json!(i)),
         (-1e6f64..1e6).prop_map(|f| serde_json::json!(f)),
         "[a-z{}@$.\\[\\]0-9 _-]{0,12}".prop_map(serde_json::Value::String),
-        prop::sample::select(functions::names()).prop_map(|n| serde_json::Value::String(format!("{{@{n}}}"))),
-        prop::sample::select(vec!["{a.b}", "{$job.data.x}", "{$self.output.data}", "{$item}", "{$output.k}", "{$key}", "{$index}", "{a.b.0}", "{a.b.length}"])
-            .prop_map(|s| serde_json::Value::String(s.into())),
+        prop::sample::select(functions::names())
+            .prop_map(|n| serde_json::Value::String(format!("{{@{n}}}"))),
+        prop::sample::select(vec![
+            "{a.b}",
+            "{$job.data.x}",
+            "{$self.output.data}",
+            "{$item}",
+            "{$output.k}",
+            "{$key}",
+            "{$index}",
+            "{a.b.0}",
+            "{a.b.length}"
+        ])
+        .prop_map(|s| serde_json::Value::String(s.into())),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
             prop::collection::vec(prop::collection::vec(inner.clone(), 0..4), 1..4)
                 .prop_map(|rows| serde_json::json!({"@pipe": rows})),
-            prop::collection::vec(inner.clone(), 0..3).prop_map(|body| serde_json::json!({"@pipe": [body.clone(), {"@reduce": [body]}]})),
-            prop::collection::btree_map("[a-z@]{1,5}", inner, 0..4).prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            prop::collection::vec(inner.clone(), 0..3)
+                .prop_map(|body| serde_json::json!({"@pipe": [body.clone(), {"@reduce": [body]}]})),
+            prop::collection::btree_map("[a-z@]{1,5}", inner, 0..4)
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
         ]
     })
 }

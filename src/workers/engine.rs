@@ -2,11 +2,12 @@
 //! extension is installed (if not, it says so and leaves), then loops: one iteration per
 //! latch wake-up or poll, each in its own transaction, surviving ERRORs.
 //!
-//! Later issues give the iteration its real work (the stream router and the time scout);
-//! the life cycle here is what they run in.
+//! Each iteration runs the router, the time scout and housekeeping
+//! (`engine::router`), then sleeps on the latch until the next due time or a wake-up
+//! at commit, whichever comes first.
 
 use super::txn;
-use crate::{gucs, shared};
+use crate::{engine, gucs, shared};
 use hotmesh_bgworker::SlotState;
 use pgrx::bgworkers::*;
 use pgrx::prelude::*;
@@ -16,18 +17,35 @@ fn extension_installed() -> bool {
 }
 
 enum Step {
-    Continue,
+    /// Sleep until this unix ms (None: the poll interval), unless woken.
+    Continue {
+        due_ms: Option<i64>,
+        busy: bool,
+    },
     ExtensionGone,
 }
 
-fn iteration(injected: Option<String>) -> Step {
+/// Housekeeping runs at most this often.
+const HOUSEKEEPING_MS: i64 = 5_000;
+
+/// One pass: route due engine messages (a full batch means more wait: `busy`), then the
+/// time scout's look at what comes due next, and now and then housekeeping.
+fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
     if !extension_installed() {
         return Step::ExtensionGone;
     }
     if let Some(msg) = injected {
         error!("{msg}");
     }
-    Step::Continue
+    let routed = engine::router::route();
+    if housekeep {
+        engine::router::housekeeping(gucs::retention_s());
+    }
+    let due_ms = engine::router::scout(since_ms);
+    Step::Continue {
+        due_ms,
+        busy: routed as i64 >= engine::router::BATCH,
+    }
 }
 
 /// Records that the extension is not installed here, unless a `CREATE EXTENSION`
@@ -38,7 +56,11 @@ fn absent(dboid: u32, seen: u32, me: i32) -> bool {
 
 /// The slot's `created` counter, read before looking at `pg_extension`.
 fn created(dboid: u32) -> u32 {
-    shared::share().0.find(dboid).map(|s| s.created).unwrap_or(0)
+    shared::share()
+        .0
+        .find(dboid)
+        .map(|s| s.created)
+        .unwrap_or(0)
 }
 
 #[pg_guard]
@@ -52,7 +74,9 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     // the launcher that started us.
     {
         let mut t = shared::exclusive();
-        let Some(slot) = t.0.find_mut(dboid) else { return };
+        let Some(slot) = t.0.find_mut(dboid) else {
+            return;
+        };
         if slot.pid != 0 && slot.pid != me && shared::proc_alive(slot.pid) {
             return;
         }
@@ -82,7 +106,9 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     }
     {
         let mut t = shared::exclusive();
-        let Some(slot) = t.0.find_mut(dboid) else { return };
+        let Some(slot) = t.0.find_mut(dboid) else {
+            return;
+        };
         if slot.pid != me || slot.state == SlotState::Paused {
             return;
         }
@@ -97,12 +123,29 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     // One lock per iteration: ownership check, loop count and injected error together.
     // Bound in a `let` statement so the guard drops here; as a `while let` scrutinee it
     // would be held through the whole iteration, latch wait included.
+    let mut since_ms = shared::now_ms();
+    let mut last_housekeeping = 0;
     loop {
         let it = shared::exclusive().0.begin_iteration(dboid, me);
         let Some(it) = it else { break };
         let injected = it.injected_error;
-        match txn::run(move || iteration(injected)) {
-            Ok(Step::Continue) => {}
+        let started = shared::now_ms();
+        let housekeep = started - last_housekeeping >= HOUSEKEEPING_MS;
+        if housekeep {
+            last_housekeeping = started;
+        }
+        let mut wait = gucs::poll_interval();
+        match txn::run(move || iteration(injected, since_ms, housekeep)) {
+            Ok(Step::Continue { due_ms, busy }) => {
+                since_ms = started;
+                if busy {
+                    continue;
+                }
+                if let Some(due) = due_ms {
+                    let ms = (due - shared::now_ms()).max(0) as u64;
+                    wait = wait.min(std::time::Duration::from_millis(ms));
+                }
+            }
             Ok(Step::ExtensionGone) => {
                 if absent(dboid, it.created, me) {
                     log!("hotmesh engine: extension dropped, exiting");
@@ -116,7 +159,7 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 }
             }
         }
-        if !BackgroundWorker::wait_latch(Some(gucs::poll_interval())) {
+        if !BackgroundWorker::wait_latch(Some(wait)) {
             break; // SIGTERM or postmaster death
         }
         if BackgroundWorker::sighup_received() {

@@ -37,9 +37,17 @@ fn list_databases() -> Vec<Database> {
                 break;
             }
             let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tup);
-            if (*form).datallowconn && !(*form).datistemplate && (*form).datconnlimit != pg_sys::DATCONNLIMIT_INVALID_DB {
-                let name = CStr::from_ptr((*form).datname.data.as_ptr()).to_string_lossy().into_owned();
-                out.push(Database { oid: (*form).oid.to_u32(), name });
+            if (*form).datallowconn
+                && !(*form).datistemplate
+                && (*form).datconnlimit != pg_sys::DATCONNLIMIT_INVALID_DB
+            {
+                let name = CStr::from_ptr((*form).datname.data.as_ptr())
+                    .to_string_lossy()
+                    .into_owned();
+                out.push(Database {
+                    oid: (*form).oid.to_u32(),
+                    name,
+                });
             }
         }
         pg_sys::table_endscan(scan);
@@ -51,7 +59,9 @@ fn list_databases() -> Vec<Database> {
 fn liveness(handles: &HashMap<u32, DynamicBackgroundWorker>, dboid: u32, pid: i32) -> WorkerHandle {
     match handles.get(&dboid) {
         Some(h) => match h.pid() {
-            Err(BackgroundWorkerStatus::Stopped) | Err(BackgroundWorkerStatus::PostmasterDied) => WorkerHandle::Stopped,
+            Err(BackgroundWorkerStatus::Stopped) | Err(BackgroundWorkerStatus::PostmasterDied) => {
+                WorkerHandle::Stopped
+            }
             // running, or registered and not forked yet
             Ok(_) | Err(_) => WorkerHandle::Alive,
         },
@@ -97,7 +107,10 @@ pub extern "C-unwind" fn hotmesh_launcher_main(_arg: pg_sys::Datum) {
     shared::exclusive().0.launcher_pid = shared::my_pid();
     log!("hotmesh launcher started");
 
-    let cfg = PlanConfig { max_databases: gucs::MAX_DATABASES.get().max(1) as usize, ..PlanConfig::default() };
+    let cfg = PlanConfig {
+        max_databases: gucs::MAX_DATABASES.get().max(1) as usize,
+        ..PlanConfig::default()
+    };
     let mut handles: HashMap<u32, DynamicBackgroundWorker> = HashMap::new();
     let mut absent: HashSet<u32> = HashSet::new();
     let mut warned: HashSet<u32> = HashSet::new();
@@ -111,7 +124,14 @@ pub extern "C-unwind" fn hotmesh_launcher_main(_arg: pg_sys::Datum) {
                 let now = shared::now_ms();
                 let actions = {
                     let mut t = shared::exclusive();
-                    plan::reconcile(now, &dbs, &mut t.0, &mut absent, |oid, pid| liveness(&handles, oid, pid), &cfg)
+                    plan::reconcile(
+                        now,
+                        &dbs,
+                        &mut t.0,
+                        &mut absent,
+                        |oid, pid| liveness(&handles, oid, pid),
+                        &cfg,
+                    )
                 };
                 for action in actions {
                     apply(action, &mut handles, &mut warned);
@@ -136,7 +156,11 @@ pub extern "C-unwind" fn hotmesh_launcher_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::proc_exit(1) };
 }
 
-fn apply(action: Action, handles: &mut HashMap<u32, DynamicBackgroundWorker>, warned: &mut HashSet<u32>) {
+fn apply(
+    action: Action,
+    handles: &mut HashMap<u32, DynamicBackgroundWorker>,
+    warned: &mut HashSet<u32>,
+) {
     match action {
         Action::Start { dboid, name } => match start_engine(dboid, &name) {
             Some(h) => {

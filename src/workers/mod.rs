@@ -3,7 +3,7 @@
 
 pub mod engine;
 pub mod launcher;
-mod txn;
+pub mod txn;
 
 /// `backend_type` shown in `pg_stat_activity`.
 pub const LAUNCHER_TYPE: &str = "hotmesh launcher";

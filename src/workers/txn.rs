@@ -13,7 +13,9 @@ where
     PgTryBuilder::new(|| Ok(BackgroundWorker::transaction(f)))
         .catch_others(|e| {
             let msg = match &e {
-                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r.message().to_string(),
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
+                    r.message().to_string()
+                }
                 CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
             };
             unsafe {
@@ -24,4 +26,41 @@ where
             Err(msg)
         })
         .execute()
+}
+
+/// Runs `f` in a subtransaction of the current transaction. On ERROR only the
+/// subtransaction is rolled back, and the message returned: one bad router message does
+/// not undo the batch it came in.
+pub fn sub<R, F>(f: F) -> Result<R, String>
+where
+    F: FnOnce() -> R + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+{
+    unsafe {
+        let context = pg_sys::CurrentMemoryContext;
+        let owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(context);
+        PgTryBuilder::new(|| {
+            let r = f();
+            pg_sys::ReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+            Ok(r)
+        })
+        .catch_others(|e| {
+            let msg = match &e {
+                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => {
+                    r.message().to_string()
+                }
+                CaughtError::RustPanic { ereport, .. } => ereport.message().to_string(),
+            };
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::FlushErrorState();
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            pg_sys::MemoryContextSwitchTo(context);
+            pg_sys::CurrentResourceOwner = owner;
+            Err(msg)
+        })
+        .execute()
+    }
 }

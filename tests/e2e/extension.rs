@@ -22,12 +22,29 @@ async fn drop_extension_leaves_nothing_behind() {
                   || '/' || (SELECT count(*) FROM pg_class) || '/' || (SELECT count(*) FROM pg_depend)";
     let before: String = scalar("e2e_drop", census).await;
     exec("e2e_drop", "CREATE EXTENSION hotmesh").await;
-    let functions: i64 = scalar("e2e_drop", "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hotmesh%'").await;
-    assert!(functions > 0, "the extension's functions exist before the drop");
+    let functions: i64 = scalar(
+        "e2e_drop",
+        "SELECT count(*) FROM pg_proc WHERE probin LIKE '%hotmesh%'",
+    )
+    .await;
+    assert!(
+        functions > 0,
+        "the extension's functions exist before the drop"
+    );
     exec("e2e_drop", "DROP EXTENSION hotmesh").await;
     let after: String = scalar("e2e_drop", census).await;
-    assert_eq!(before, after, "namespaces/functions/relations/dependencies must be as before");
-    assert_eq!(scalar::<i64>("e2e_drop", "SELECT count(*) FROM pg_namespace WHERE nspname = 'hotmesh'").await, 0);
+    assert_eq!(
+        before, after,
+        "namespaces/functions/relations/dependencies must be as before"
+    );
+    assert_eq!(
+        scalar::<i64>(
+            "e2e_drop",
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'hotmesh'"
+        )
+        .await,
+        0
+    );
     exec("postgres", "DROP DATABASE e2e_drop WITH (FORCE)").await;
 }
 
@@ -46,7 +63,10 @@ async fn client_reports_a_missing_extension() {
 #[tokio::test]
 async fn bad_arguments_get_a_named_error_with_sqlstate() {
     let hm = hotmesh(&db()).await;
-    let err = hm.wait_for_engine(Duration::from_secs(4000)).await.unwrap_err();
+    let err = hm
+        .wait_for_engine(Duration::from_secs(4000))
+        .await
+        .unwrap_err();
     assert_eq!(err.sqlstate(), Some("22023"), "{err}");
     assert!(err.to_string().contains("timeout_seconds"), "{err}");
 }
@@ -54,7 +74,10 @@ async fn bad_arguments_get_a_named_error_with_sqlstate() {
 #[tokio::test]
 async fn without_preloading_create_extension_works_and_workers_say_what_is_missing() {
     // a second, throw-away cluster without shared_preload_libraries
-    let dir = format!("{}/no-preload", std::env::var("HOTMESH_RUN_DIR").unwrap_or("/tmp/hotmesh-run".into()));
+    let dir = format!(
+        "{}/no-preload",
+        std::env::var("HOTMESH_RUN_DIR").unwrap_or("/tmp/hotmesh-run".into())
+    );
     let env = [
         ("HOTMESH_PG_DIR", dir.as_str()),
         ("HOTMESH_PG_PORT", "28830"),
@@ -95,7 +118,16 @@ async fn a_rolled_back_create_extension_starts_no_worker() {
     fresh_database("e2e_rollback").await;
     exec("e2e_rollback", "BEGIN; CREATE EXTENSION hotmesh; ROLLBACK;").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(pids("hotmesh engine", Some("e2e_rollback")).await.is_empty());
-    assert_eq!(scalar::<i64>("e2e_rollback", "SELECT count(*) FROM pg_namespace WHERE nspname = 'hotmesh'").await, 0);
+    assert!(pids("hotmesh engine", Some("e2e_rollback"))
+        .await
+        .is_empty());
+    assert_eq!(
+        scalar::<i64>(
+            "e2e_rollback",
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'hotmesh'"
+        )
+        .await,
+        0
+    );
     exec("postgres", "DROP DATABASE e2e_rollback WITH (FORCE)").await;
 }

@@ -23,17 +23,35 @@ async fn engine_pid(db: &str) -> i32 {
 }
 
 async fn loops(db: &str) -> i64 {
-    scalar(db, "SELECT loops FROM hotmesh.workers() WHERE database = current_database()").await
+    scalar(
+        db,
+        "SELECT loops FROM hotmesh.workers() WHERE database = current_database()",
+    )
+    .await
 }
 
 #[tokio::test]
 async fn launcher_plus_one_engine_per_database_with_the_extension() {
-    assert_eq!(pids(LAUNCHER, None).await.len(), 1, "one launcher per cluster");
+    assert_eq!(
+        pids(LAUNCHER, None).await.len(),
+        1,
+        "one launcher per cluster"
+    );
     engine_pid(&test_db()).await;
     // databases without the extension have no worker (only a short probe when created)
-    eventually(10, "no worker in postgres", || async { pids(ENGINE, Some("postgres")).await.is_empty().then_some(()) }).await;
+    eventually(10, "no worker in postgres", || async {
+        pids(ENGINE, Some("postgres"))
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
     let hm = hotmesh(&test_db()).await;
-    let me = hm.my_worker().await.unwrap().expect("a row for this database");
+    let me = hm
+        .my_worker()
+        .await
+        .unwrap()
+        .expect("a row for this database");
     assert_eq!(me.state, "running");
     assert!(me.pid.is_some() && me.started_at.is_some());
 }
@@ -44,12 +62,23 @@ async fn a_second_database_gets_its_own_worker_and_loses_it() {
     let t = Instant::now();
     exec("e2e_second", "CREATE EXTENSION hotmesh").await;
     let pid = engine_pid("e2e_second").await;
-    assert!(t.elapsed() < Duration::from_secs(5), "worker took {:?}", t.elapsed());
-    assert_ne!(pid, engine_pid(&test_db()).await, "each database has its own worker");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "worker took {:?}",
+        t.elapsed()
+    );
+    assert_ne!(
+        pid,
+        engine_pid(&test_db()).await,
+        "each database has its own worker"
+    );
 
     exec("e2e_second", "DROP EXTENSION hotmesh").await;
     eventually(5, "the worker to leave after DROP EXTENSION", || async {
-        pids(ENGINE, Some("e2e_second")).await.is_empty().then_some(())
+        pids(ENGINE, Some("e2e_second"))
+            .await
+            .is_empty()
+            .then_some(())
     })
     .await;
 
@@ -58,9 +87,17 @@ async fn a_second_database_gets_its_own_worker_and_loses_it() {
     engine_pid("e2e_second").await;
     let t = Instant::now();
     exec("postgres", "DROP DATABASE e2e_second").await;
-    assert!(t.elapsed() < Duration::from_secs(3), "DROP DATABASE took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "DROP DATABASE took {:?}",
+        t.elapsed()
+    );
     assert!(pids(ENGINE, Some("e2e_second")).await.is_empty());
-    let rows: i64 = scalar(&test_db(), "SELECT count(*) FROM hotmesh.workers() WHERE database IS NULL OR database = 'e2e_second'").await;
+    let rows: i64 = scalar(
+        &test_db(),
+        "SELECT count(*) FROM hotmesh.workers() WHERE database IS NULL OR database = 'e2e_second'",
+    )
+    .await;
     assert_eq!(rows, 0, "the dropped database's slot is freed");
 }
 
@@ -73,10 +110,19 @@ async fn a_failed_drop_database_gives_the_worker_back() {
     let mut holder = connect("e2e_busy").await;
     sqlx::query("SELECT 1").execute(&mut holder).await.unwrap();
     let mut c = connect("postgres").await;
-    let err = sqlx::raw_sql("DROP DATABASE e2e_busy").execute(&mut c).await.unwrap_err();
-    assert!(err.to_string().contains("being accessed by other users"), "{err}");
+    let err = sqlx::raw_sql("DROP DATABASE e2e_busy")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("being accessed by other users"),
+        "{err}"
+    );
     let after = engine_pid("e2e_busy").await;
-    assert_ne!(before, after, "a new worker once the failed DROP DATABASE is over");
+    assert_ne!(
+        before, after,
+        "a new worker once the failed DROP DATABASE is over"
+    );
     drop(holder);
     exec("postgres", "DROP DATABASE e2e_busy WITH (FORCE)").await;
 }
@@ -88,22 +134,40 @@ async fn the_worker_is_woken_by_a_latch_at_commit_not_before() {
     assert!(hm.wait_for_engine(Duration::from_secs(10)).await.unwrap());
     let mut c = connect(&db).await;
     sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
-    let before: i64 = sqlx::query_scalar("SELECT hotmesh.wake_engine()").fetch_one(&mut c).await.unwrap();
+    let before: i64 = sqlx::query_scalar("SELECT hotmesh.wake_engine()")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(loops(&db).await, before, "no wake-up before the commit");
     let t = Instant::now();
     sqlx::raw_sql("COMMIT").execute(&mut c).await.unwrap();
-    eventually(2, "a wake-up after commit", || async { (loops(&db).await > before).then_some(()) }).await;
+    eventually(2, "a wake-up after commit", || async {
+        (loops(&db).await > before).then_some(())
+    })
+    .await;
     // the poll is 60 s: this was the latch
-    assert!(t.elapsed() < Duration::from_secs(1), "woken after {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "woken after {:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_rolled_back_transaction_wakes_nobody() {
     let db = test_db();
-    hotmesh(&db).await.wait_for_engine(Duration::from_secs(10)).await.unwrap();
+    hotmesh(&db)
+        .await
+        .wait_for_engine(Duration::from_secs(10))
+        .await
+        .unwrap();
     let before = loops(&db).await;
-    exec(&db, "BEGIN; SELECT hotmesh.wake_engine(); SELECT hotmesh.wake_engine(); ROLLBACK;").await;
+    exec(
+        &db,
+        "BEGIN; SELECT hotmesh.wake_engine(); SELECT hotmesh.wake_engine(); ROLLBACK;",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(loops(&db).await, before);
 }
@@ -114,7 +178,11 @@ async fn the_worker_survives_an_error_and_reports_it() {
     let pid = engine_pid(&db).await;
     let hm = hotmesh(&db).await;
     let errors_before = hm.my_worker().await.unwrap().unwrap().errors;
-    exec(&db, "SELECT hotmesh.debug_fail_worker('e2e: simulated failure')").await;
+    exec(
+        &db,
+        "SELECT hotmesh.debug_fail_worker('e2e: simulated failure')",
+    )
+    .await;
     let w = eventually(5, "the error to be counted", || async {
         let w = hm.my_worker().await.unwrap().unwrap();
         (w.errors > errors_before).then_some(w)
@@ -126,7 +194,10 @@ async fn the_worker_survives_an_error_and_reports_it() {
     // and it still works
     let before = loops(&db).await;
     exec(&db, "SELECT hotmesh.wake_engine()").await;
-    eventually(2, "a wake-up after the error", || async { (loops(&db).await > before).then_some(()) }).await;
+    eventually(2, "a wake-up after the error", || async {
+        (loops(&db).await > before).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -140,7 +211,11 @@ async fn a_terminated_worker_is_restarted() {
     })
     .await;
     assert_ne!(new, pid);
-    hotmesh(&db).await.wait_for_engine(Duration::from_secs(5)).await.unwrap();
+    hotmesh(&db)
+        .await
+        .wait_for_engine(Duration::from_secs(5))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -148,13 +223,21 @@ async fn a_terminated_launcher_comes_back_and_keeps_the_workers() {
     let db = test_db();
     let engine = engine_pid(&db).await;
     let launcher = pids(LAUNCHER, None).await[0];
-    exec("postgres", &format!("SELECT pg_terminate_backend({launcher})")).await;
+    exec(
+        "postgres",
+        &format!("SELECT pg_terminate_backend({launcher})"),
+    )
+    .await;
     eventually(10, "a new launcher", || async {
         let p = pids(LAUNCHER, None).await;
         (p.len() == 1 && p[0] != launcher).then_some(())
     })
     .await;
-    assert_eq!(pids(ENGINE, Some(&db)).await, vec![engine], "the engine worker was not disturbed");
+    assert_eq!(
+        pids(ENGINE, Some(&db)).await,
+        vec![engine],
+        "the engine worker was not disturbed"
+    );
     // the new launcher still manages databases
     fresh_database("e2e_after_launcher").await;
     exec("e2e_after_launcher", "CREATE EXTENSION hotmesh").await;
@@ -168,7 +251,11 @@ async fn kill_9_of_a_worker_brings_it_back() {
     let pid = engine_pid(&db).await;
     // SIGKILL of any backend makes the postmaster reset the whole cluster; the launcher
     // then starts the worker again
-    let ok = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success();
+    let ok = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok, "kill -9 {pid}");
     let new = eventually(30, "a worker after the crash", || async {
         let p = pids(ENGINE, Some(&db)).await;
@@ -187,7 +274,10 @@ async fn fast_shutdown_takes_under_5_seconds() {
     cluster("stop", &[]);
     let took = t.elapsed();
     cluster("start", &[]);
-    assert!(took < Duration::from_secs(5), "pg_ctl stop -m fast took {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "pg_ctl stop -m fast took {took:?}"
+    );
     engine_pid(&db).await;
 }
 
@@ -197,5 +287,9 @@ async fn workers_come_back_after_a_restart() {
     engine_pid(&db).await;
     cluster("restart", &[]);
     engine_pid(&db).await;
-    assert!(hotmesh(&db).await.wait_for_engine(Duration::from_secs(10)).await.unwrap());
+    assert!(hotmesh(&db)
+        .await
+        .wait_for_engine(Duration::from_secs(10))
+        .await
+        .unwrap());
 }

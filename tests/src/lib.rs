@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 /// URL of the test database (which has the extension).
 pub fn url() -> String {
-    std::env::var("HOTMESH_TEST_URL").expect("HOTMESH_TEST_URL is not set: run the end-to-end tests through scripts/test.sh")
+    std::env::var("HOTMESH_TEST_URL")
+        .expect("HOTMESH_TEST_URL is not set: run the end-to-end tests through scripts/test.sh")
 }
 
 /// URL of another database of the same cluster.
@@ -43,7 +44,10 @@ pub async fn hotmesh(db: &str) -> HotMesh {
 /// Runs one statement on a fresh connection.
 pub async fn exec(db: &str, sql: &str) {
     let mut c = connect(db).await;
-    sqlx::raw_sql(sql).execute(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    sqlx::raw_sql(sql)
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 /// One value of the first row, on a fresh connection.
@@ -52,7 +56,10 @@ where
     T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
 {
     let mut c = connect(db).await;
-    sqlx::query_scalar::<_, T>(sql).fetch_one(&mut c).await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    sqlx::query_scalar::<_, T>(sql)
+        .fetch_one(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// Polls `check` until it returns `Some`, or panics after `secs` seconds.
@@ -89,14 +96,24 @@ pub async fn pids(backend_type: &str, datname: Option<&str>) -> Vec<i32> {
 
 /// A fresh database, dropped first if a failed run left it behind.
 pub async fn fresh_database(name: &str) {
-    exec("postgres", &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+    exec(
+        "postgres",
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )
+    .await;
     exec("postgres", &format!("CREATE DATABASE \"{name}\"")).await;
 }
 
 /// Runs `scripts/pg-cluster.sh <cmd>` for the test cluster (or, with `env`, another).
 pub fn cluster(cmd: &str, env: &[(&str, &str)]) -> std::process::Output {
-    let script = std::env::var("HOTMESH_CLUSTER_SCRIPT").expect("HOTMESH_CLUSTER_SCRIPT is not set");
-    let out = Command::new("bash").arg(script).arg(cmd).envs(env.iter().copied()).output().expect("run cluster script");
+    let script =
+        std::env::var("HOTMESH_CLUSTER_SCRIPT").expect("HOTMESH_CLUSTER_SCRIPT is not set");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(cmd)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run cluster script");
     assert!(
         out.status.success() || cmd == "status",
         "pg-cluster.sh {cmd} failed: {}\n{}",

@@ -67,10 +67,17 @@ pub(crate) fn str_search(s: &str, search: &Value, from: &Value, last: bool) -> f
         let start = if n.is_nan() { f64::INFINITY } else { n.trunc() };
         let start = start.clamp(0.0, len as f64) as usize;
         let max = len.saturating_sub(needle.len());
-        (0..=start.min(max)).rev().find(|&i| matches_at(i)).map(|i| i as f64).unwrap_or(-1.0)
+        (0..=start.min(max))
+            .rev()
+            .find(|&i| matches_at(i))
+            .map(|i| i as f64)
+            .unwrap_or(-1.0)
     } else {
         let start = js::to_integer(from).clamp(0.0, len as f64) as usize;
-        (start..=len).find(|&i| matches_at(i)).map(|i| i as f64).unwrap_or(-1.0)
+        (start..=len)
+            .find(|&i| matches_at(i))
+            .map(|i| i as f64)
+            .unwrap_or(-1.0)
     }
 }
 
@@ -80,7 +87,12 @@ pub(crate) fn index_of(args: &[Value]) -> Result<Value, String> {
             let len = a.len() as f64;
             let k = js::to_integer(arg(args, 2));
             let start = if k < 0.0 { (len + k).max(0.0) } else { k } as usize;
-            n(a.iter().enumerate().skip(start).find(|(_, v)| js::strict_eq(v, arg(args, 1))).map(|(i, _)| i as f64).unwrap_or(-1.0))
+            n(a.iter()
+                .enumerate()
+                .skip(start)
+                .find(|(_, v)| js::strict_eq(v, arg(args, 1)))
+                .map(|(i, _)| i as f64)
+                .unwrap_or(-1.0))
         }
         Value::Str(s) => n(str_search(s, arg(args, 1), arg(args, 2), false)),
         v => Err(not_a_function(v, "indexOf")),
@@ -100,7 +112,11 @@ pub(crate) fn last_index_of(args: &[Value]) -> Result<Value, String> {
             if from < 0.0 {
                 return n(-1.0);
             }
-            n((0..=from as usize).rev().find(|&i| js::strict_eq(&a[i], arg(args, 1))).map(|i| i as f64).unwrap_or(-1.0))
+            n((0..=from as usize)
+                .rev()
+                .find(|&i| js::strict_eq(&a[i], arg(args, 1)))
+                .map(|i| i as f64)
+                .unwrap_or(-1.0))
         }
         Value::Str(s) => n(str_search(s, arg(args, 1), arg(args, 2), true)),
         v => Err(not_a_function(v, "lastIndexOf")),
@@ -113,7 +129,18 @@ fn join(args: &[Value]) -> Result<Value, String> {
         Value::Undefined => ",".to_string(),
         v => js::to_string(v),
     };
-    Ok(Value::Str(a.iter().map(|e| if e.is_nullish() { String::new() } else { js::to_string(e) }).collect::<Vec<_>>().join(&sep)))
+    Ok(Value::Str(
+        a.iter()
+            .map(|e| {
+                if e.is_nullish() {
+                    String::new()
+                } else {
+                    js::to_string(e)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&sep),
+    ))
 }
 
 fn pop(args: &[Value]) -> Result<Value, String> {
@@ -132,7 +159,10 @@ fn reverse(args: &[Value]) -> Result<Value, String> {
 }
 
 fn shift(args: &[Value]) -> Result<Value, String> {
-    Ok(this_arr(args, "shift")?.first().cloned().unwrap_or_default())
+    Ok(this_arr(args, "shift")?
+        .first()
+        .cloned()
+        .unwrap_or_default())
 }
 
 fn slice(args: &[Value]) -> Result<Value, String> {
@@ -140,7 +170,11 @@ fn slice(args: &[Value]) -> Result<Value, String> {
         Value::Arr(a) => {
             let start = js::relative_index(arg(args, 1), a.len(), 0);
             let end = js::relative_index(arg(args, 2), a.len(), a.len());
-            Ok(Value::Arr(if start < end { a[start..end].to_vec() } else { vec![] }))
+            Ok(Value::Arr(if start < end {
+                a[start..end].to_vec()
+            } else {
+                vec![]
+            }))
         }
         Value::Str(_) => super::string::slice(args),
         v => Err(not_a_function(v, "slice")),
@@ -190,4 +224,3 @@ fn splice(args: &[Value]) -> Result<Value, String> {
 fn unshift(args: &[Value]) -> Result<Value, String> {
     push(args).map_err(|_| not_a_function(arg(args, 0), "unshift"))
 }
-

@@ -11,7 +11,9 @@ use crate::value::Value;
 pub const CRON_FUNCTIONS: &[(&str, Func)] = &[("nextDelay", next_delay)];
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
-    ("fromISOString", |a| Ok(Value::Date(d::parse(&js::to_string(arg(a, 0)))))),
+    ("fromISOString", |a| {
+        Ok(Value::Date(d::parse(&js::to_string(arg(a, 0)))))
+    }),
     ("now", |_| n(crate::now_ms())),
     ("yyyymmdd", yyyymmdd),
     ("parse", |a| n(d::parse(&js::to_string(arg(a, 0))))),
@@ -54,7 +56,9 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("setUTCMinutes", |a| set(a, Unit::Minutes)),
     ("setUTCMonth", |a| set(a, Unit::Month)),
     ("setUTCSeconds", |a| set(a, Unit::Seconds)),
-    ("toDateString", |a| s(d::to_date_string(instance(arg(a, 0))?, false))),
+    ("toDateString", |a| {
+        s(d::to_date_string(instance(arg(a, 0))?, false))
+    }),
     ("toISOString", |a| iso(instance(arg(a, 0))?).map(Value::Str)),
     ("toISOXString", to_isox_string),
     ("toJSON", |a| {
@@ -64,7 +68,9 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("toLocaleDateString", |a| locale(a, true, false)),
     ("toLocaleString", |a| locale(a, true, true)),
     ("toLocaleTimeString", |a| locale(a, false, true)),
-    ("toString", |a| s(d::to_date_string(instance(arg(a, 0))?, true))),
+    ("toString", |a| {
+        s(d::to_date_string(instance(arg(a, 0))?, true))
+    }),
     ("UTC", utc),
     ("valueOf", |a| n(instance(arg(a, 0))?)),
 ];
@@ -92,8 +98,10 @@ fn instance(v: &Value) -> Result<f64, String> {
 /// `^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{3})?Z)?$`
 fn iso_shaped(st: &str) -> bool {
     let b = st.as_bytes();
-    let dig = |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
-    if !(dig(0..4) && b.get(4) == Some(&b'-') && dig(5..7) && b.get(7) == Some(&b'-') && dig(8..10)) {
+    let dig =
+        |r: std::ops::Range<usize>| r.clone().all(|i| b.get(i).is_some_and(u8::is_ascii_digit));
+    if !(dig(0..4) && b.get(4) == Some(&b'-') && dig(5..7) && b.get(7) == Some(&b'-') && dig(8..10))
+    {
         return false;
     }
     match b.len() {
@@ -121,7 +129,13 @@ fn parse_int10(st: &str) -> f64 {
     };
     let digits = &t[..t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len())];
     match digits.parse::<f64>() {
-        Ok(v) if !digits.is_empty() => if neg { -v } else { v },
+        Ok(v) if !digits.is_empty() => {
+            if neg {
+                -v
+            } else {
+                v
+            }
+        }
         _ => f64::NAN,
     }
 }
@@ -145,8 +159,15 @@ fn yyyymmdd(a: &[Value]) -> Result<Value, String> {
 }
 
 fn to_isox_string(a: &[Value]) -> Result<Value, String> {
-    let t = if js::to_boolean(arg(a, 0)) { instance(arg(a, 0))? } else { crate::now_ms() };
-    s(iso(t)?.chars().filter(|c| !matches!(c, ':' | 'T' | 'Z' | '-')).collect())
+    let t = if js::to_boolean(arg(a, 0)) {
+        instance(arg(a, 0))?
+    } else {
+        crate::now_ms()
+    };
+    s(iso(t)?
+        .chars()
+        .filter(|c| !matches!(c, ':' | 'T' | 'Z' | '-'))
+        .collect())
 }
 
 fn locale(a: &[Value], date: bool, time: bool) -> Result<Value, String> {
@@ -154,11 +175,19 @@ fn locale(a: &[Value], date: bool, time: bool) -> Result<Value, String> {
     match arg(a, 1) {
         Value::Undefined => {}
         Value::Str(l) if l.eq_ignore_ascii_case("en-US") || l.eq_ignore_ascii_case("en") => {}
-        other => return Err(format!("unsupported locale {} (hotmesh formats dates for en-US)", js::to_string(other))),
+        other => {
+            return Err(format!(
+                "unsupported locale {} (hotmesh formats dates for en-US)",
+                js::to_string(other)
+            ))
+        }
     }
     match arg(a, 2) {
         Value::Undefined => {}
-        Value::Obj(o) if o.props.iter().all(|(k, v)| k == "timeZone" && matches!(v, Value::Str(z) if z == "UTC")) => {}
+        Value::Obj(o)
+            if o.props
+                .iter()
+                .all(|(k, v)| k == "timeZone" && matches!(v, Value::Str(z) if z == "UTC")) => {}
         _ => return Err("unsupported date format options (only { timeZone: 'UTC' })".into()),
     }
     s(d::locale_string(t, date, time))
@@ -181,8 +210,18 @@ enum Unit {
 fn set(a: &[Value], unit: Unit) -> Result<Value, String> {
     let t = instance(arg(a, 0))?;
     let x = |i: usize| js::to_number(arg(a, i));
-    let Some(p) = parts(if t.is_nan() { 0.0 } else { t }) else { return n(f64::NAN) };
-    let (y, mo, dd, h, mi, sec, ms) = (p.year as f64, p.month as f64, p.day as f64, p.hour as f64, p.minute as f64, p.second as f64, p.ms as f64);
+    let Some(p) = parts(if t.is_nan() { 0.0 } else { t }) else {
+        return n(f64::NAN);
+    };
+    let (y, mo, dd, h, mi, sec, ms) = (
+        p.year as f64,
+        p.month as f64,
+        p.day as f64,
+        p.hour as f64,
+        p.minute as f64,
+        p.second as f64,
+        p.ms as f64,
+    );
     if t.is_nan() && !matches!(unit, Unit::Year) {
         return n(f64::NAN);
     }
@@ -206,7 +245,10 @@ fn utc(a: &[Value]) -> Result<Value, String> {
     if y.is_finite() && (0.0..=99.0).contains(&y.trunc()) {
         y = 1900.0 + y.trunc();
     }
-    n(time_clip(make_date(make_day(y, x(1), x(2)), make_time(x(3), x(4), x(5), x(6)))))
+    n(time_clip(make_date(
+        make_day(y, x(1), x(2)),
+        make_time(x(3), x(4), x(5), x(6)),
+    )))
 }
 
 fn next_delay(a: &[Value]) -> Result<Value, String> {

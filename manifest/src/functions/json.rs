@@ -68,7 +68,11 @@ fn write_value(v: &Value, indent: &str, depth: usize, out: &mut String) {
             out.push(']');
         }
         Value::Obj(o) => {
-            let keys: Vec<&String> = o.keys().into_iter().filter(|k| !matches!(o.props[*k], Value::Undefined)).collect();
+            let keys: Vec<&String> = o
+                .keys()
+                .into_iter()
+                .filter(|k| !matches!(o.props[*k], Value::Undefined))
+                .collect();
             if keys.is_empty() {
                 out.push_str("{}");
                 return;

@@ -4,6 +4,20 @@ use super::{arg, Func};
 use crate::js::to_boolean;
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
-    ("and", |a| Ok(if to_boolean(arg(a, 0)) { arg(a, 1) } else { arg(a, 0) }.clone())),
-    ("or", |a| Ok(if to_boolean(arg(a, 0)) { arg(a, 0) } else { arg(a, 1) }.clone())),
+    ("and", |a| {
+        Ok(if to_boolean(arg(a, 0)) {
+            arg(a, 1)
+        } else {
+            arg(a, 0)
+        }
+        .clone())
+    }),
+    ("or", |a| {
+        Ok(if to_boolean(arg(a, 0)) {
+            arg(a, 0)
+        } else {
+            arg(a, 1)
+        }
+        .clone())
+    }),
 ];

@@ -22,7 +22,9 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("atanh", |a| n(libm::atanh(num(a, 0)))),
     ("cbrt", |a| n(cbrt(num(a, 0)))),
     ("ceil", |a| n(num(a, 0).ceil())),
-    ("clz32", |a| n(f64::from(js::to_uint32(arg(a, 0)).leading_zeros()))),
+    ("clz32", |a| {
+        n(f64::from(js::to_uint32(arg(a, 0)).leading_zeros()))
+    }),
     ("cos", |a| n(libm::cos(num(a, 0)))),
     ("cosh", |a| n(cosh(num(a, 0)))),
     ("exp", |a| n(exp(num(a, 0)))),
@@ -30,7 +32,11 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("floor", |a| n(num(a, 0).floor())),
     ("fround", |a| n(f64::from(num(a, 0) as f32))),
     ("hypot", hypot),
-    ("imul", |a| n(f64::from(js::to_int32(arg(a, 0)).wrapping_mul(js::to_int32(arg(a, 1)))))),
+    ("imul", |a| {
+        n(f64::from(
+            js::to_int32(arg(a, 0)).wrapping_mul(js::to_int32(arg(a, 1))),
+        ))
+    }),
     ("log", |a| n(libm::log(num(a, 0)))),
     ("log10", |a| n(libm::log10(num(a, 0)))),
     ("log1p", |a| n(libm::log1p(num(a, 0)))),
@@ -165,7 +171,11 @@ fn hypot(a: &[Value]) -> Result<Value, String> {
 
 /// Math.max / Math.min: NaN wins, +0 is above -0, no arguments give ∓Infinity.
 pub(crate) fn extreme(a: &[Value], want_max: bool) -> f64 {
-    let mut best = if want_max { f64::NEG_INFINITY } else { f64::INFINITY };
+    let mut best = if want_max {
+        f64::NEG_INFINITY
+    } else {
+        f64::INFINITY
+    };
     let mut nan = false;
     for x in a.iter().map(js::to_number) {
         if x.is_nan() {
@@ -211,7 +221,9 @@ pub(crate) fn multiply(a: &[Value]) -> Result<Value, String> {
     let mut acc = 1.0;
     for v in a {
         acc *= match v {
-            Value::Arr(inner) if inner.is_empty() => return Err("At least one operand is required.".into()),
+            Value::Arr(inner) if inner.is_empty() => {
+                return Err("At least one operand is required.".into())
+            }
             Value::Arr(inner) => js::to_number(&multiply(inner)?),
             v => js::to_number(v),
         };
@@ -242,7 +254,9 @@ fn flatten(a: &[Value]) -> Result<Vec<Value>, String> {
 pub(crate) fn subtract(a: &[Value]) -> Result<Value, String> {
     let mut f = flatten(a)?.into_iter();
     let first = f.next().unwrap_or_default();
-    Ok(f.fold(first, |acc, x| Value::Num(js::to_number(&acc) - js::to_number(&x))))
+    Ok(f.fold(first, |acc, x| {
+        Value::Num(js::to_number(&acc) - js::to_number(&x))
+    }))
 }
 
 /// divide: a divisor that is the number 0 makes the result NaN (the original's rule; the

@@ -34,26 +34,69 @@ pub fn groups() -> &'static [Group] {
     static GROUPS: OnceLock<Vec<Group>> = OnceLock::new();
     GROUPS.get_or_init(|| {
         vec![
-            Group { name: "array", functions: array::FUNCTIONS },
-            Group { name: "bitwise", functions: bitwise::FUNCTIONS },
-            Group { name: "conditional", functions: conditional::FUNCTIONS },
-            Group { name: "cron", functions: date::CRON_FUNCTIONS },
-            Group { name: "date", functions: date::FUNCTIONS },
-            Group { name: "json", functions: json::FUNCTIONS },
-            Group { name: "logical", functions: logical::FUNCTIONS },
-            Group { name: "math", functions: math::FUNCTIONS },
-            Group { name: "number", functions: number::FUNCTIONS },
-            Group { name: "object", functions: object::FUNCTIONS },
-            Group { name: "string", functions: string::FUNCTIONS },
-            Group { name: "symbol", functions: symbol::FUNCTIONS },
-            Group { name: "unary", functions: unary::FUNCTIONS },
+            Group {
+                name: "array",
+                functions: array::FUNCTIONS,
+            },
+            Group {
+                name: "bitwise",
+                functions: bitwise::FUNCTIONS,
+            },
+            Group {
+                name: "conditional",
+                functions: conditional::FUNCTIONS,
+            },
+            Group {
+                name: "cron",
+                functions: date::CRON_FUNCTIONS,
+            },
+            Group {
+                name: "date",
+                functions: date::FUNCTIONS,
+            },
+            Group {
+                name: "json",
+                functions: json::FUNCTIONS,
+            },
+            Group {
+                name: "logical",
+                functions: logical::FUNCTIONS,
+            },
+            Group {
+                name: "math",
+                functions: math::FUNCTIONS,
+            },
+            Group {
+                name: "number",
+                functions: number::FUNCTIONS,
+            },
+            Group {
+                name: "object",
+                functions: object::FUNCTIONS,
+            },
+            Group {
+                name: "string",
+                functions: string::FUNCTIONS,
+            },
+            Group {
+                name: "symbol",
+                functions: symbol::FUNCTIONS,
+            },
+            Group {
+                name: "unary",
+                functions: unary::FUNCTIONS,
+            },
         ]
     })
 }
 
 /// Every function with its full name `group.name`.
 fn all() -> impl Iterator<Item = (String, Func)> {
-    groups().iter().flat_map(|g| g.functions.iter().map(move |(n, f)| (format!("{}.{n}", g.name), *f)))
+    groups().iter().flat_map(|g| {
+        g.functions
+            .iter()
+            .map(move |(n, f)| (format!("{}.{n}", g.name), *f))
+    })
 }
 
 /// Looks up `group.name`.
@@ -94,7 +137,10 @@ pub(crate) fn s(x: String) -> Result<Value, String> {
 /// The TypeError JavaScript throws when a method is called on the wrong kind of value.
 pub(crate) fn not_a_function(v: &Value, method: &str) -> String {
     if v.is_nullish() {
-        format!("Cannot read properties of {} (reading '{method}')", js::to_string(v))
+        format!(
+            "Cannot read properties of {} (reading '{method}')",
+            js::to_string(v)
+        )
     } else {
         format!("{method} is not a function on a {}", v.type_name())
     }

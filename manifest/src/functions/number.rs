@@ -1,16 +1,27 @@
 //! `{@number.*}`: Number.* predicates, parsing and formatting (toFixed, toExponential
 //! and toPrecision round the exact binary value half up, as JavaScript does).
 
-use super::{arg, b, n, num, not_a_function, s, Func};
+use super::{arg, b, n, not_a_function, num, s, Func};
 use crate::js;
 use crate::value::Value;
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
-    ("isFinite", |a| b(matches!(arg(a, 0), Value::Num(x) if x.is_finite()))),
-    ("isEven", |a| b(!num(a, 0).is_nan() && num(a, 0) % 2.0 == 0.0)),
-    ("isOdd", |a| b(!num(a, 0).is_nan() && num(a, 0) % 2.0 != 0.0)),
-    ("isInteger", |a| b(matches!(arg(a, 0), Value::Num(x) if x.is_finite() && *x == x.trunc()))),
-    ("isNaN", |a| b(matches!(arg(a, 0), Value::Num(x) if x.is_nan()))),
+    ("isFinite", |a| {
+        b(matches!(arg(a, 0), Value::Num(x) if x.is_finite()))
+    }),
+    ("isEven", |a| {
+        b(!num(a, 0).is_nan() && num(a, 0) % 2.0 == 0.0)
+    }),
+    (
+        "isOdd",
+        |a| b(!num(a, 0).is_nan() && num(a, 0) % 2.0 != 0.0),
+    ),
+    ("isInteger", |a| {
+        b(matches!(arg(a, 0), Value::Num(x) if x.is_finite() && *x == x.trunc()))
+    }),
+    ("isNaN", |a| {
+        b(matches!(arg(a, 0), Value::Num(x) if x.is_nan()))
+    }),
     ("parseFloat", parse_float),
     ("parseInt", parse_int),
     ("toFixed", to_fixed),
@@ -57,14 +68,18 @@ fn parse_int(a: &[Value]) -> Result<Value, String> {
         t = &t[2..];
         radix = 16;
     }
-    let digits: &str = &t[..t.find(|c: char| !c.is_digit(radix as u32)).unwrap_or(t.len())];
+    let digits: &str = &t[..t
+        .find(|c: char| !c.is_digit(radix as u32))
+        .unwrap_or(t.len())];
     if digits.is_empty() {
         return n(f64::NAN);
     }
     let v = if radix == 10 {
         digits.parse::<f64>().unwrap_or(f64::NAN)
     } else {
-        digits.chars().fold(0.0, |acc, c| acc * radix as f64 + c.to_digit(radix as u32).unwrap_or(0) as f64)
+        digits.chars().fold(0.0, |acc, c| {
+            acc * radix as f64 + c.to_digit(radix as u32).unwrap_or(0) as f64
+        })
     };
     n(if neg { -v } else { v })
 }
@@ -112,7 +127,9 @@ fn round_digits(all: &str, keep: usize) -> (String, bool) {
 
 fn range_check(v: f64, lo: f64, method: &str) -> Result<usize, String> {
     if !(lo..=100.0).contains(&v) {
-        return Err(format!("RangeError: {method}() digits argument must be between {lo} and 100"));
+        return Err(format!(
+            "RangeError: {method}() digits argument must be between {lo} and 100"
+        ));
     }
     Ok(v as usize)
 }
@@ -129,7 +146,11 @@ fn to_fixed(a: &[Value]) -> Result<Value, String> {
     let (ip, fp) = digits.split_at(digits.len() - f);
     let ip = ip.trim_start_matches('0');
     let ip = if ip.is_empty() { "0" } else { ip };
-    let body = if f == 0 { ip.to_string() } else { format!("{ip}.{fp}") };
+    let body = if f == 0 {
+        ip.to_string()
+    } else {
+        format!("{ip}.{fp}")
+    };
     s(if x < 0.0 { format!("-{body}") } else { body })
 }
 
@@ -146,7 +167,11 @@ fn significant(x: f64) -> (String, i32) {
 }
 
 fn exp_form(d: &str, e: i32) -> String {
-    let mant = if d.len() > 1 { format!("{}.{}", &d[..1], &d[1..]) } else { d.to_string() };
+    let mant = if d.len() > 1 {
+        format!("{}.{}", &d[..1], &d[1..])
+    } else {
+        d.to_string()
+    };
     format!("{mant}e{}{}", if e < 0 { '-' } else { '+' }, e.abs())
 }
 

@@ -11,15 +11,39 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("get", get),
     ("set", set),
     ("create", create),
-    ("keys", |a| Ok(Value::Arr(own_keys(arg(a, 0), false).into_iter().map(Value::Str).collect()))),
-    ("values", |a| Ok(Value::Arr(entries_of(arg(a, 0)).into_iter().map(|(_, v)| v).collect()))),
-    ("entries", |a| Ok(Value::Arr(entries_of(arg(a, 0)).into_iter().map(|(k, v)| Value::Arr(vec![Value::Str(k), v])).collect()))),
+    ("keys", |a| {
+        Ok(Value::Arr(
+            own_keys(arg(a, 0), false)
+                .into_iter()
+                .map(Value::Str)
+                .collect(),
+        ))
+    }),
+    ("values", |a| {
+        Ok(Value::Arr(
+            entries_of(arg(a, 0)).into_iter().map(|(_, v)| v).collect(),
+        ))
+    }),
+    ("entries", |a| {
+        Ok(Value::Arr(
+            entries_of(arg(a, 0))
+                .into_iter()
+                .map(|(k, v)| Value::Arr(vec![Value::Str(k), v]))
+                .collect(),
+        ))
+    }),
     ("fromEntries", from_entries),
     ("assign", assign),
     ("getOwnPropertyNames", |a| {
         // the wrapper reads `obj || {}`: a falsy value has no names
-        let v = if js::to_boolean(arg(a, 0)) { arg(a, 0) } else { &Value::Undefined };
-        Ok(Value::Arr(own_keys(v, true).into_iter().map(Value::Str).collect()))
+        let v = if js::to_boolean(arg(a, 0)) {
+            arg(a, 0)
+        } else {
+            &Value::Undefined
+        };
+        Ok(Value::Arr(
+            own_keys(v, true).into_iter().map(Value::Str).collect(),
+        ))
     }),
     ("getOwnPropertySymbols", |_| Ok(Value::Arr(vec![]))),
     ("getOwnPropertyDescriptor", descriptor),
@@ -30,7 +54,12 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("seal", |a| lock(a, Integrity::Sealed)),
     ("isSealed", |a| is_locked(a, Integrity::Sealed)),
     ("preventExtensions", |a| lock(a, Integrity::NonExtensible)),
-    ("isExtensible", |a| b(matches!(arg(a, 0), Value::Obj(o) if o.integrity == Integrity::Extensible) || matches!(arg(a, 0), Value::Arr(_) | Value::Date(_)))),
+    ("isExtensible", |a| {
+        b(
+            matches!(arg(a, 0), Value::Obj(o) if o.integrity == Integrity::Extensible)
+                || matches!(arg(a, 0), Value::Arr(_) | Value::Date(_)),
+        )
+    }),
     ("hasOwnProperty", has_own),
     ("isPrototypeOf", is_prototype_of),
     ("propertyIsEnumerable", is_enumerable),
@@ -74,7 +103,13 @@ fn set(a: &[Value]) -> Result<Value, String> {
             None => {}
         },
         Value::Date(_) => {}
-        v => return Err(format!("Cannot create property '{key}' on {} '{}'", v.type_name(), js::to_string(v))),
+        v => {
+            return Err(format!(
+                "Cannot create property '{key}' on {} '{}'",
+                v.type_name(),
+                js::to_string(v)
+            ))
+        }
     }
     Ok(target)
 }
@@ -82,7 +117,10 @@ fn set(a: &[Value]) -> Result<Value, String> {
 fn create(a: &[Value]) -> Result<Value, String> {
     let mut o = Object::new();
     for pair in a.chunks(2) {
-        o.props.insert(js::property_key(&pair[0]), pair.get(1).cloned().unwrap_or_default());
+        o.props.insert(
+            js::property_key(&pair[0]),
+            pair.get(1).cloned().unwrap_or_default(),
+        );
     }
     Ok(Value::Obj(o))
 }
@@ -94,7 +132,9 @@ fn own_keys(v: &Value, with_length: bool) -> Vec<String> {
     let mut keys: Vec<String> = match v {
         Value::Obj(o) => o.keys().into_iter().cloned().collect(),
         Value::Arr(items) => (0..items.len()).map(|i| i.to_string()).collect(),
-        Value::Str(st) => (0..st.encode_utf16().count()).map(|i| i.to_string()).collect(),
+        Value::Str(st) => (0..st.encode_utf16().count())
+            .map(|i| i.to_string())
+            .collect(),
         _ => vec![],
     };
     if with_length && matches!(v, Value::Arr(_) | Value::Str(_)) {
@@ -128,7 +168,12 @@ fn from_entries(a: &[Value]) -> Result<Value, String> {
                 let v = js::get_property(item, &Value::Num(1.0))?;
                 o.props.insert(js::property_key(&k), v);
             }
-            other => return Err(format!("Iterator value {} is not an entry object", js::to_string(other))),
+            other => {
+                return Err(format!(
+                    "Iterator value {} is not an entry object",
+                    js::to_string(other)
+                ))
+            }
         }
     }
     Ok(Value::Obj(o))
@@ -167,11 +212,15 @@ fn descriptor(a: &[Value]) -> Result<Value, String> {
     if !own {
         return Ok(Value::Undefined);
     }
-    let frozen = matches!(target, Value::Obj(o) if o.integrity == Integrity::Frozen) || matches!(target, Value::Str(_));
+    let frozen = matches!(target, Value::Obj(o) if o.integrity == Integrity::Frozen)
+        || matches!(target, Value::Str(_));
     let sealed = frozen || matches!(target, Value::Obj(o) if o.integrity == Integrity::Sealed);
     let length = key == "length" && matches!(target, Value::Arr(_) | Value::Str(_));
     Ok(Value::obj([
-        ("value".to_string(), js::get_property(target, &Value::Str(key))?),
+        (
+            "value".to_string(),
+            js::get_property(target, &Value::Str(key))?,
+        ),
         ("writable".to_string(), Value::Bool(!frozen)),
         ("enumerable".to_string(), Value::Bool(!length)),
         ("configurable".to_string(), Value::Bool(!sealed && !length)),
@@ -193,7 +242,9 @@ fn define_property(a: &[Value]) -> Result<Value, String> {
     if !exists && !visible {
         if let Value::Obj(o) = &target {
             if o.integrity != Integrity::Extensible {
-                return Err(format!("Cannot define property {key}, object is not extensible"));
+                return Err(format!(
+                    "Cannot define property {key}, object is not extensible"
+                ));
             }
         }
         return Ok(target);
@@ -222,7 +273,9 @@ fn lock(a: &[Value], level: Integrity) -> Result<Value, String> {
 
 fn is_locked(a: &[Value], level: Integrity) -> Result<Value, String> {
     b(match arg(a, 0) {
-        Value::Obj(o) => o.integrity >= level || (o.props.is_empty() && o.integrity != Integrity::Extensible),
+        Value::Obj(o) => {
+            o.integrity >= level || (o.props.is_empty() && o.integrity != Integrity::Extensible)
+        }
         Value::Arr(_) | Value::Date(_) => false,
         _ => true,
     })

@@ -8,16 +8,38 @@ use crate::value::Value;
 pub const FUNCTIONS: &[(&str, Func)] = &[
     ("split", split),
     ("charAt", char_at),
-    ("concat", |a| s(a.iter().map(|v| if v.is_nullish() { String::new() } else { js::to_string(v) }).collect())),
+    ("concat", |a| {
+        s(a.iter()
+            .map(|v| {
+                if v.is_nullish() {
+                    String::new()
+                } else {
+                    js::to_string(v)
+                }
+            })
+            .collect())
+    }),
     ("includes", includes),
     ("indexOf", |a| on_str_or_arr(a, "indexOf", false)),
     ("lastIndexOf", |a| on_str_or_arr(a, "lastIndexOf", true)),
     ("slice", slice),
-    ("toLowerCase", |a| s(this_str(a, "toLowerCase")?.to_lowercase())),
-    ("toUpperCase", |a| s(this_str(a, "toUpperCase")?.to_uppercase())),
+    ("toLowerCase", |a| {
+        s(this_str(a, "toLowerCase")?.to_lowercase())
+    }),
+    ("toUpperCase", |a| {
+        s(this_str(a, "toUpperCase")?.to_uppercase())
+    }),
     ("trim", |a| s(js::trim(this_str(a, "trim")?).to_string())),
-    ("trimStart", |a| s(this_str(a, "trimStart")?.trim_start_matches(js::is_js_space).to_string())),
-    ("trimEnd", |a| s(this_str(a, "trimEnd")?.trim_end_matches(js::is_js_space).to_string())),
+    ("trimStart", |a| {
+        s(this_str(a, "trimStart")?
+            .trim_start_matches(js::is_js_space)
+            .to_string())
+    }),
+    ("trimEnd", |a| {
+        s(this_str(a, "trimEnd")?
+            .trim_end_matches(js::is_js_space)
+            .to_string())
+    }),
     ("padStart", |a| pad(a, true)),
     ("padEnd", |a| pad(a, false)),
     ("replace", replace),
@@ -44,7 +66,10 @@ fn split(a: &[Value]) -> Result<Value, String> {
         sep => {
             let sep = js::to_string(sep);
             if sep.is_empty() {
-                utf16(st).iter().map(|u| Value::Str(from_utf16(&[*u]))).collect()
+                utf16(st)
+                    .iter()
+                    .map(|u| Value::Str(from_utf16(&[*u])))
+                    .collect()
             } else {
                 st.split(sep.as_str()).map(Value::from).collect()
             }
@@ -56,14 +81,16 @@ fn split(a: &[Value]) -> Result<Value, String> {
 fn char_at(a: &[Value]) -> Result<Value, String> {
     let u = utf16(this_str(a, "charAt")?);
     let i = js::to_integer(arg(a, 1));
-    s(if i >= 0.0 && (i as usize) < u.len() { from_utf16(&u[i as usize..i as usize + 1]) } else { String::new() })
+    s(if i >= 0.0 && (i as usize) < u.len() {
+        from_utf16(&u[i as usize..i as usize + 1])
+    } else {
+        String::new()
+    })
 }
 
 fn includes(a: &[Value]) -> Result<Value, String> {
     match arg(a, 0) {
-        Value::Str(st) => {
-            b(super::array::str_search(st, arg(a, 1), arg(a, 2), false) >= 0.0)
-        }
+        Value::Str(st) => b(super::array::str_search(st, arg(a, 1), arg(a, 2), false) >= 0.0),
         Value::Arr(items) => {
             let start = js::relative_index(arg(a, 2), items.len(), 0);
             let want = arg(a, 1);
@@ -77,12 +104,22 @@ pub(crate) fn slice(a: &[Value]) -> Result<Value, String> {
     let u = utf16(this_str(a, "slice")?);
     let start = js::relative_index(arg(a, 1), u.len(), 0);
     let end = js::relative_index(arg(a, 2), u.len(), u.len());
-    s(if start < end { from_utf16(&u[start..end]) } else { String::new() })
+    s(if start < end {
+        from_utf16(&u[start..end])
+    } else {
+        String::new()
+    })
 }
 
 fn substring(a: &[Value]) -> Result<Value, String> {
     let u = utf16(this_str(a, "substring")?);
-    let clamp = |v: &Value, d: usize| if matches!(v, Value::Undefined) { d } else { js::to_integer(v).clamp(0.0, u.len() as f64) as usize };
+    let clamp = |v: &Value, d: usize| {
+        if matches!(v, Value::Undefined) {
+            d
+        } else {
+            js::to_integer(v).clamp(0.0, u.len() as f64) as usize
+        }
+    };
     let (x, y) = (clamp(arg(a, 1), 0), clamp(arg(a, 2), u.len()));
     let (lo, hi) = (x.min(y), x.max(y));
     s(from_utf16(&u[lo..hi]))
@@ -104,7 +141,11 @@ fn pad(a: &[Value], start: bool) -> Result<Value, String> {
     }
     let fill_len = target as usize - u.len();
     let fill: Vec<u16> = filler.iter().copied().cycle().take(fill_len).collect();
-    let out = if start { [fill, u].concat() } else { [u, fill].concat() };
+    let out = if start {
+        [fill, u].concat()
+    } else {
+        [u, fill].concat()
+    };
     s(from_utf16(&out))
 }
 
@@ -114,7 +155,9 @@ fn replace(a: &[Value]) -> Result<Value, String> {
     let st = this_str(a, "replace")?;
     let pat = js::to_string(arg(a, 1));
     let rep = js::to_string(arg(a, 2));
-    let Some(at) = st.find(pat.as_str()) else { return s(st.to_string()) };
+    let Some(at) = st.find(pat.as_str()) else {
+        return s(st.to_string());
+    };
     let (before, after) = (&st[..at], &st[at + pat.len()..]);
     let mut out = String::with_capacity(st.len() + rep.len());
     out.push_str(before);
@@ -154,7 +197,9 @@ fn search(a: &[Value]) -> Result<Value, String> {
         Value::Undefined => String::new(),
         v => js::to_string(v),
     };
-    let re = regress::Regex::with_flags(&pattern, "u").or_else(|_| regress::Regex::new(&pattern)).map_err(|e| format!("SyntaxError: Invalid regular expression: /{pattern}/: {e}"))?;
+    let re = regress::Regex::with_flags(&pattern, "u")
+        .or_else(|_| regress::Regex::new(&pattern))
+        .map_err(|e| format!("SyntaxError: Invalid regular expression: /{pattern}/: {e}"))?;
     n(match re.find(st) {
         Some(m) => st[..m.start()].encode_utf16().count() as f64,
         None => -1.0,
@@ -168,7 +213,11 @@ fn starts_ends(a: &[Value], starts: bool) -> Result<Value, String> {
         let pos = js::to_integer(arg(a, 2)).clamp(0.0, u.len() as f64) as usize;
         b(u[pos..].starts_with(&needle))
     } else {
-        let end = if matches!(arg(a, 2), Value::Undefined) { u.len() } else { js::to_integer(arg(a, 2)).clamp(0.0, u.len() as f64) as usize };
+        let end = if matches!(arg(a, 2), Value::Undefined) {
+            u.len()
+        } else {
+            js::to_integer(arg(a, 2)).clamp(0.0, u.len() as f64) as usize
+        };
         b(u[..end].ends_with(&needle))
     }
 }

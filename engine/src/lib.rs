@@ -1,0 +1,12 @@
+//! The engine's rules that need no database, so plain tests cover them:
+//! - [`dad`]: dimensional addresses (`,0,1`), which keep each cycle iteration apart;
+//! - [`retry`]: worker retry policies (structured and the legacy per-code form);
+//! - [`status`]: the job status semaphore's constants;
+//! - [`channel`]: NOTIFY channel names and payloads that fit;
+//! - [`ids`]: job ids and generations, and the compact timestamps in job metadata.
+
+pub mod channel;
+pub mod dad;
+pub mod ids;
+pub mod retry;
+pub mod status;

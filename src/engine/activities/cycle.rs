@@ -1,0 +1,64 @@
+//! cycle: sends its mapped input to its ancestor, which runs again in a new dimension
+//! (`,…,k`), so the iteration's descendants get fresh rows and earlier ones stay. The
+//! cycle's own count passes to the ancestor's re-entry (status delta 0).
+
+use crate::engine::step::{Engine, Failure, Kind, Status, Work};
+use hotmesh_engine::dad;
+use hotmesh_manifest::manifest::Activity;
+use serde_json::{json, Value};
+
+/// Iterations allowed per ancestor and dimension (the original's HMSH_MAX_CYCLES).
+pub const MAX_CYCLES: i32 = 10_000;
+
+impl Engine {
+    pub(crate) fn cycle_leg1(
+        &mut self,
+        def: &Activity,
+        w: &Work,
+        ctx: &Value,
+    ) -> Result<(), Failure> {
+        let data = match &def.input {
+            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or(json!({})),
+            None => json!({}),
+        };
+        let app = self.app(&w.job_id);
+        let ancestor = def.ancestor.clone().unwrap_or_default();
+        let depth = app
+            .activities
+            .get(&ancestor)
+            .map(|a| a.ancestors.len())
+            .ok_or_else(|| format!("cycle ancestor {ancestor} not found"))?;
+        // the ancestor's first dimension in this branch keeps the iteration count
+        let base = dad::with_index(dad::ancestor(&w.dad, depth), 0);
+        let n = {
+            let Some(a) = self.act(&w.job_id, &ancestor, &base) else {
+                return Err(format!("cycle ancestor {ancestor} has not run at {base}").into());
+            };
+            if a.iterations >= MAX_CYCLES {
+                return Err(
+                    format!("cycle limit reached: {ancestor} ran {MAX_CYCLES} iterations").into(),
+                );
+            }
+            a.iterations += 1;
+            a.dirty = true;
+            a.iterations
+        };
+        let me = self
+            .act(&w.job_id, &w.aid, &w.dad)
+            .expect("created by leg1");
+        me.input = Some(data.clone());
+        me.status = "done".into();
+        self.push(Work {
+            kind: Kind::Cycle,
+            job_id: w.job_id.clone(),
+            gid: w.gid.clone(),
+            aid: ancestor,
+            dad: dad::with_index(&base, n as u32),
+            token: None,
+            data,
+            status: Status::Success,
+            code: 200,
+        });
+        Ok(())
+    }
+}

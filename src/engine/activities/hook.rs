@@ -1,0 +1,94 @@
+//! hook: four flavours chosen when it runs. `sleep` > 0: a timer; a `hooks` rule routes
+//! a signal topic to it: it waits for a signal; both: the first to arrive wins (the
+//! other is removed in the same transaction, and the job row lock orders the two);
+//! neither: a passthrough that maps and goes on.
+
+use crate::engine::db;
+use crate::engine::step::{Engine, Failure, Kind, Status, Work};
+use hotmesh_manifest::manifest::Activity;
+use serde_json::Value;
+
+impl Engine {
+    pub(crate) fn hook_leg1(
+        &mut self,
+        def: &Activity,
+        w: &Work,
+        ctx: &Value,
+    ) -> Result<(), Failure> {
+        let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
+        let sleep = Self::setting_num(ctx, def, "sleep")?.filter(|s| *s > 0.0 && s.is_finite());
+        let topic = def.hook_topic.clone();
+        if sleep.is_none() && topic.is_none() {
+            let a = self.act(jid, &def.id, d).expect("created by leg1");
+            a.status = "done".into();
+            self.output_maps(def, jid, d)?;
+            return self.finish(def, jid, d, 200, false);
+        }
+        if let Some(s) = sleep {
+            let timer = Work {
+                kind: Kind::Timer,
+                token: None,
+                data: Value::Null,
+                status: Status::Success,
+                code: 200,
+                ..w.clone()
+            };
+            let id = self.spill(timer, s);
+            let a = self.act(jid, &def.id, d).expect("created by leg1");
+            a.wait_token = Some(id.to_string());
+            a.dirty = true;
+        }
+        if let Some(t) = topic {
+            self.register_hook(def, w, ctx, &t)?;
+        }
+        Ok(())
+    }
+
+    /// The timer fired first: the hook no longer takes signals.
+    pub(crate) fn hook_timer(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
+        let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
+        if def.hook_topic.is_some() {
+            db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
+        }
+        let a = self.act(jid, &def.id, d).expect("checked by leg2");
+        a.status = "done".into();
+        a.dirty = true;
+        self.output_maps(def, jid, d)?;
+        self.finish(def, jid, d, 200, false)
+    }
+
+    /// A signal arrived: its data is `hook.data`. 202 keeps the hook open for more.
+    pub(crate) fn hook_signal(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
+        let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
+        let keep_open = w.status == Status::Pending || w.code == 202;
+        let now = self.now_ms;
+        let a = self.act(jid, &def.id, d).expect("checked by leg2");
+        a.hook = Some(w.data.clone());
+        a.updated_ms = now;
+        a.dirty = true;
+        let timer = a.wait_token.clone();
+        if !keep_open {
+            a.status = "done".into();
+            db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
+            if let Some(t) = timer.and_then(|t| t.parse::<i64>().ok()) {
+                db::exec(
+                    "DELETE FROM hotmesh.engine_stream WHERE id = $1",
+                    &[t.into()],
+                );
+            }
+        } else {
+            a.status = "pending".into();
+        }
+        if w.status == Status::Error {
+            let mut err = w.data.clone();
+            if !err.is_object() {
+                err = serde_json::json!({ "message": err });
+            }
+            err["code"] = w.code.into();
+            self.fail(def, jid, d, w.code, err);
+            return Ok(());
+        }
+        self.output_maps(def, jid, d)?;
+        self.finish(def, jid, d, if keep_open { 202 } else { w.code }, keep_open)
+    }
+}

@@ -1,0 +1,140 @@
+//! interrupt: ends a job now. Without `target` it interrupts its own job (and has no
+//! children); with one, it interrupts that job and goes on to its own children. The
+//! same code serves hotmesh.interrupt.
+
+use crate::engine::step::{Engine, Failure, Work};
+use crate::error::HotmeshError;
+use hotmesh_engine::status;
+use hotmesh_manifest::manifest::Activity;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    pub reason: Option<String>,
+    /// Record an error on the job (the parent and waiters see it). Default true.
+    pub throw: bool,
+    pub code: i64,
+    /// Seconds to keep the job; None: its own expire.
+    pub expire: Option<f64>,
+    /// An already-ended job is not an error.
+    pub suppress: bool,
+    /// Interrupt its running child jobs too (the original parses but ignores this).
+    pub descend: bool,
+}
+
+impl Default for Interrupt {
+    fn default() -> Self {
+        Interrupt {
+            reason: None,
+            throw: true,
+            code: 410,
+            expire: None,
+            suppress: false,
+            descend: false,
+        }
+    }
+}
+
+impl Engine {
+    /// Interrupts job `jid`: status minus a billion, the error recorded (unless `throw`
+    /// is false), its pending messages cancelled, the parent told (410) and waiters
+    /// woken. Returns false when it had already ended (and `suppress` was given).
+    pub fn interrupt_job(&mut self, jid: &str, o: &Interrupt) -> Result<bool, HotmeshError> {
+        if !self.lock(jid, None) {
+            return Err(HotmeshError::JobNotFound(jid.into()));
+        }
+        if !status::running(self.jobs[jid].status) {
+            return if o.suppress {
+                Ok(false)
+            } else {
+                Err(HotmeshError::JobCompleted(jid.into()))
+            };
+        }
+        let job = self.job(jid);
+        job.status += status::INTERRUPT;
+        if o.throw {
+            let message = o
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("job [{jid}] interrupted"));
+            job.error = Some(json!({"code": o.code, "message": message, "job_id": jid}));
+        }
+        if o.expire.is_some() {
+            job.expire = o.expire;
+        }
+        self.cancel_messages(jid);
+        if o.descend {
+            let children: Vec<String> = crate::engine::db::query(
+                "SELECT id FROM hotmesh.jobs WHERE parent_job_id = $1 AND status > 0 ORDER BY id",
+                &[jid.into()],
+                |t| {
+                    let mut v = vec![];
+                    for r in t {
+                        v.push(r.get::<String>(1)?.unwrap_or_default());
+                    }
+                    Ok(v)
+                },
+            );
+            for c in children {
+                let o = Interrupt {
+                    suppress: true,
+                    reason: Some(format!("parent job [{jid}] interrupted")),
+                    ..o.clone()
+                };
+                self.interrupt_job(&c, &o)?;
+            }
+        }
+        self.complete(jid, false);
+        Ok(true)
+    }
+
+    pub(crate) fn interrupt_leg1(
+        &mut self,
+        def: &Activity,
+        w: &Work,
+        ctx: &Value,
+    ) -> Result<(), Failure> {
+        let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
+        let target = match Self::setting(ctx, def, "target")? {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        let o = Interrupt {
+            reason: Self::setting(ctx, def, "reason")?.and_then(|v| v.as_str().map(str::to_string)),
+            throw: !matches!(Self::setting(ctx, def, "throw")?, Some(Value::Bool(false))),
+            code: Self::setting_num(ctx, def, "code")?
+                .map(|c| c as i64)
+                .unwrap_or(410),
+            expire: Self::setting_num(ctx, def, "expire")?,
+            suppress: true,
+            descend: Self::setting_bool(ctx, def, "descend")?,
+        };
+        let a = self.act(jid, &def.id, d).expect("created by leg1");
+        a.status = "done".into();
+        a.dirty = true;
+        match target.filter(|t| t != jid) {
+            None => {
+                // its own job: end it, and release this activity's count
+                self.interrupt_job(jid, &o).map_err(|e| Failure {
+                    code: 500,
+                    message: e.to_string(),
+                })?;
+                self.job(jid).status -= 1;
+                Ok(())
+            }
+            Some(t) => {
+                match self.interrupt_job(&t, &o) {
+                    Ok(_) | Err(HotmeshError::JobNotFound(_)) => {}
+                    Err(e) => {
+                        return Err(Failure {
+                            code: 500,
+                            message: e.to_string(),
+                        })
+                    }
+                }
+                self.output_maps(def, jid, d)?;
+                self.finish(def, jid, d, 200, false)
+            }
+        }
+    }
+}

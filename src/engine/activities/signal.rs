@@ -1,0 +1,70 @@
+//! signal: sends its `signal.maps` payload to the hook(s) of its topic, in the same
+//! transaction, then goes on to its own children. `subtype: one` (default) reaches one
+//! hook by key; `all` reaches every job whose search field `key_name` is `key_value`.
+
+use crate::engine::step::{key_text, Engine, Failure, Status, Work};
+use hotmesh_manifest::manifest::Activity;
+use serde_json::{json, Value};
+
+impl Engine {
+    pub(crate) fn signal_leg1(
+        &mut self,
+        def: &Activity,
+        w: &Work,
+        ctx: &Value,
+    ) -> Result<(), Failure> {
+        let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
+        let payload = match &def.input {
+            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or(json!({})),
+            None => json!({}),
+        };
+        let topic = match def
+            .topic
+            .as_ref()
+            .map(|e| Self::eval(ctx, &def.id, e))
+            .transpose()?
+            .flatten()
+        {
+            Some(Value::String(s)) if !s.is_empty() => s,
+            _ => {
+                return Err("signal topic must resolve to a non-empty string"
+                    .to_string()
+                    .into())
+            }
+        };
+        let code = Self::setting_num(ctx, def, "code")?
+            .map(|c| c as i64)
+            .unwrap_or(200);
+        let st = match Self::setting(ctx, def, "status")? {
+            Some(Value::String(s)) => Status::parse(&s).unwrap_or(Status::Success),
+            _ if code == 202 => Status::Pending,
+            _ => Status::Success,
+        };
+        let err = |e: crate::error::HotmeshError| Failure {
+            code: 500,
+            message: e.to_string(),
+        };
+        let reached = if def.subtype.as_deref() == Some("all") {
+            let name = Self::setting(ctx, def, "key_name")?
+                .map(|v| key_text(&v))
+                .unwrap_or_default();
+            let value = Self::setting(ctx, def, "key_value")?
+                .map(|v| key_text(&v))
+                .unwrap_or_default();
+            json!(self
+                .signal_all(&topic, &payload, &name, &value)
+                .map_err(err)?)
+        } else {
+            json!(self
+                .signal(&topic, payload.clone(), st, code)
+                .map_err(err)?)
+        };
+        let a = self.act(jid, &def.id, d).expect("created by leg1");
+        a.input = Some(payload);
+        a.output = Some(json!({ "signaled": reached }));
+        a.status = "done".into();
+        a.dirty = true;
+        self.output_maps(def, jid, d)?;
+        self.finish(def, jid, d, 200, false)
+    }
+}

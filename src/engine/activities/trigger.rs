@@ -1,0 +1,160 @@
+//! trigger: creates the job (hotmesh.pub, or an await activity's child). The job id is
+//! the `id` option, else the trigger's `stats.id`, else a new guid. The input becomes the
+//! trigger's input and output; job maps write the job data; the status starts at the
+//! number of children that start (0: the job is complete at once).
+
+use crate::engine::apps;
+use crate::engine::state::{self, Act, Job, Parent};
+use crate::engine::step::{key_text, Engine};
+use crate::error::HotmeshError;
+use hotmesh_engine::{dad, ids, status};
+use hotmesh_manifest::CompiledApp;
+use serde_json::{Map, Value};
+use std::rc::Rc;
+
+#[derive(Default)]
+pub struct Start {
+    pub data: Value,
+    pub id: Option<String>,
+    /// Seconds: create the job pending (status -1), expiring then.
+    pub pending: Option<f64>,
+    pub search: Map<String, Value>,
+    pub marker: Map<String, Value>,
+    pub entity: Option<String>,
+    pub expire: Option<f64>,
+    pub parent: Option<Parent>,
+    pub severed: bool,
+}
+
+impl Engine {
+    /// Starts a job of the active app that subscribes to `topic`.
+    pub fn start(&mut self, topic: &str, s: Start) -> Result<String, HotmeshError> {
+        let Some((app_id, version, digest)) = apps::for_topic(topic) else {
+            return Err(match apps::inactive_owner(topic) {
+                Some(app) => HotmeshError::AppNotActive {
+                    topic: topic.into(),
+                    app,
+                },
+                None => HotmeshError::UnknownTopic(topic.into()),
+            });
+        };
+        let app = apps::get(&app_id, &version, &digest);
+        self.start_in(app, &app_id, &version, topic, s)
+    }
+
+    pub fn start_in(
+        &mut self,
+        app: Rc<CompiledApp>,
+        app_id: &str,
+        version: &str,
+        topic: &str,
+        s: Start,
+    ) -> Result<String, HotmeshError> {
+        let graph = app
+            .graph_for(topic)
+            .ok_or_else(|| HotmeshError::UnknownTopic(topic.into()))?;
+        let tid = graph.trigger.clone();
+        let def = app
+            .activities
+            .get(&tid)
+            .ok_or_else(|| HotmeshError::Internal(format!("trigger {tid} missing")))?;
+        if !s.data.is_object() {
+            return Err(HotmeshError::InvalidArgument {
+                name: "data",
+                problem: format!("must be a JSON object, got {}", s.data),
+            });
+        }
+        // what the trigger's maps see before the job exists: its own input and output
+        let mut ctx = Map::new();
+        ctx.insert(
+            tid.clone(),
+            serde_json::json!({"input": {"data": s.data}, "output": {"data": s.data}}),
+        );
+        ctx.insert("data".into(), Value::Object(Map::new()));
+        let ctx = Value::Object(ctx);
+        let fail = |e: crate::engine::step::Failure| {
+            HotmeshError::Map(format!("trigger {tid}: {}", e.message))
+        };
+        let id = match &s.id {
+            Some(id) => id.clone(),
+            None => match Self::setting(&ctx, def, "stats.id").map_err(fail)? {
+                Some(Value::Null) | None if def.settings.contains_key("stats.id") => {
+                    return Err(HotmeshError::InvalidArgument {
+                        name: "data",
+                        problem: format!(
+                            "the trigger's stats.id of topic {topic} resolved to nothing"
+                        ),
+                    });
+                }
+                Some(v) => key_text(&v),
+                None => ids::guid(),
+            },
+        };
+        if !ids::valid_job_id(&id) {
+            return Err(HotmeshError::InvalidArgument {
+                name: "id",
+                problem: "a job id has 1 to 255 characters and no control characters".into(),
+            });
+        }
+        let key = Self::setting(&ctx, def, "stats.key")
+            .map_err(fail)?
+            .map(|v| key_text(&v));
+        let entity = match s.entity.clone() {
+            Some(e) => Some(e),
+            None => Self::setting(&ctx, def, "entity")
+                .map_err(fail)?
+                .map(|v| key_text(&v)),
+        };
+        let expire = match s.expire {
+            Some(e) => Some(e),
+            None => Self::setting_num(&ctx, def, "expire").map_err(fail)?,
+        };
+        let job = Job {
+            id: id.clone(),
+            gid: ids::guid(),
+            app_id: app_id.to_string(),
+            version: version.to_string(),
+            topic: topic.to_string(),
+            key,
+            entity,
+            status: 0,
+            data: Map::new(),
+            search: s.search.clone(),
+            marks: s.marker.clone(),
+            error: None,
+            parent: s.parent.clone(),
+            severed: s.severed,
+            expire,
+            created_ms: self.now_ms,
+            updated_ms: self.now_ms,
+            app: app.clone(),
+            completed: false,
+            expire_in: None,
+            dirty: true,
+        };
+        if !state::insert_job(&job) {
+            return Err(HotmeshError::DuplicateJob(id));
+        }
+        self.jobs.insert(id.clone(), job);
+        let mut a = Act::new("trigger", self.now_ms);
+        a.input = Some(s.data.clone());
+        a.output = Some(s.data.clone());
+        a.status = "done".into();
+        self.put_act(&id, &tid, dad::ROOT, a);
+        if let Some(p) = s.pending {
+            let job = self.job(&id);
+            job.status = status::PENDING;
+            job.expire_in = Some(p.max(0.0));
+            let r = self.output_maps(def, &id, dad::ROOT).and_then(|_| {
+                let ctx = self.context(&id, &tid, dad::ROOT);
+                self.job_maps(def, &id, &ctx)
+            });
+            return r.map(|_| id.clone()).map_err(fail);
+        }
+        // status 1 stands for the trigger itself until finish() releases it
+        self.job(&id).status = 1;
+        self.output_maps(def, &id, dad::ROOT).map_err(fail)?;
+        self.finish(def, &id, dad::ROOT, 200, false).map_err(fail)?;
+        Ok(id)
+    }
+}

@@ -1,0 +1,401 @@
+//! The engine's SQL functions, `hotmesh.<name>`: starting jobs, the worker protocol,
+//! signals and interrupts, and reading jobs. Each is SECURITY DEFINER with a fixed
+//! search_path; EXECUTE is revoked from PUBLIC (sql/finalize.sql), so the owner grants
+//! them role by role (a worker role needs only dequeue/respond/retry/fail/heartbeat).
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod hotmesh {
+    use crate::engine::activities::interrupt::Interrupt;
+    use crate::engine::activities::trigger::Start;
+    use crate::engine::step::{Engine, Status};
+    use crate::engine::{db, queries, stream};
+    use crate::error::HotmeshError;
+    use pgrx::prelude::*;
+    use pgrx::JsonB;
+    use serde_json::{Map, Value};
+    use std::time::{Duration, Instant};
+
+    fn bad(name: &'static str, problem: impl Into<String>) -> ! {
+        HotmeshError::InvalidArgument {
+            name,
+            problem: problem.into(),
+        }
+        .raise()
+    }
+
+    fn status_arg(s: &str) -> Status {
+        Status::parse(s).unwrap_or_else(|| {
+            bad(
+                "status",
+                format!("must be 'success', 'error' or 'pending', got '{s}'"),
+            )
+        })
+    }
+
+    fn seconds_arg(name: &'static str, v: &Value) -> f64 {
+        match v.as_f64() {
+            Some(s) if s.is_finite() && s >= 0.0 => s,
+            _ => bad(name, format!("must be a number of seconds >= 0, got {v}")),
+        }
+    }
+
+    fn object_arg(name: &'static str, v: &Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m.clone(),
+            other => bad(name, format!("must be a JSON object, got {other}")),
+        }
+    }
+
+    /// Starts a job of the active app whose graph subscribes to `topic`, in the caller's
+    /// transaction (a rollback leaves no job and no message). Returns the job id.
+    /// Options: `id`, `pending` (seconds), `search` (object), `marker` (object of `-x`
+    /// keys), `entity`, `expire` (seconds).
+    #[pg_extern(security_definer, name = "pub")]
+    #[search_path(pg_catalog, pg_temp)]
+    fn pub_job(
+        topic: &str,
+        data: default!(JsonB, "'{}'"),
+        options: default!(JsonB, "'{}'"),
+    ) -> String {
+        let Value::Object(opts) = options.0 else {
+            bad("options", "must be a JSON object")
+        };
+        let mut s = Start {
+            data: data.0,
+            ..Default::default()
+        };
+        for (k, v) in &opts {
+            match k.as_str() {
+                "id" => match v {
+                    Value::String(id) => s.id = Some(id.clone()),
+                    Value::Null => {}
+                    other => bad("options.id", format!("must be a string, got {other}")),
+                },
+                "pending" => s.pending = Some(seconds_arg("options.pending", v)),
+                "expire" => s.expire = Some(v.as_f64().unwrap_or_else(|| bad("options.expire", format!("must be a number of seconds, got {v}")))),
+                "entity" => s.entity = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
+                "search" => s.search = object_arg("options.search", v),
+                "marker" => {
+                    s.marker = object_arg("options.marker", v);
+                    if let Some(k) = s.marker.keys().find(|k| !k.starts_with('-')) {
+                        bad("options.marker", format!("marker keys start with '-', got '{k}'"));
+                    }
+                }
+                other => bad("options", format!("unknown option '{other}' (known: id, pending, search, marker, entity, expire)")),
+            }
+        }
+        let mut e = Engine::new();
+        let id = e.start(topic, s).unwrap_or_else(|err| err.raise());
+        e.run();
+        id
+    }
+
+    /// Reserves up to `batch` messages of worker topic `topic` for
+    /// `reservation_seconds` (then they are handed out again unless answered).
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    #[allow(clippy::type_complexity)]
+    fn dequeue(
+        topic: &str,
+        batch: default!(i32, 1),
+        reservation_seconds: default!(f64, 30.0),
+        consumer: default!(Option<String>, "NULL"),
+    ) -> TableIterator<
+        'static,
+        (
+            name!(id, i64),
+            name!(job_id, String),
+            name!(activity_id, String),
+            name!(dad, String),
+            name!(data, JsonB),
+            name!(attempt, i32),
+            name!(deliveries, i32),
+        ),
+    > {
+        if !(1..=1000).contains(&batch) {
+            bad("batch", format!("must be between 1 and 1000, got {batch}"));
+        }
+        if !(reservation_seconds.is_finite() && (0.1..=86400.0).contains(&reservation_seconds)) {
+            bad(
+                "reservation_seconds",
+                format!("must be between 0.1 and 86400, got {reservation_seconds}"),
+            );
+        }
+        let rows = db::query(
+            "WITH c AS MATERIALIZED (
+                 SELECT id FROM hotmesh.worker_stream
+                  WHERE topic = $1 AND dead_lettered_at IS NULL AND visible_at <= now()
+                    AND (reserved_until IS NULL OR reserved_until < now())
+                    AND deliveries < greatest(max_attempts, $4)
+                  ORDER BY priority DESC, visible_at, id
+                  LIMIT $2 FOR UPDATE SKIP LOCKED)
+             UPDATE hotmesh.worker_stream w
+                SET reserved_until = now() + make_interval(secs => $3), reserved_by = $5, deliveries = w.deliveries + 1
+               FROM c WHERE w.id = c.id
+             RETURNING w.id, w.job_id, w.activity_id, w.dad, w.data, w.attempt, w.deliveries",
+            &[topic.into(), (batch as i64).into(), reservation_seconds.into(), hotmesh_engine::retry::POISON_DELIVERIES.into(), consumer.into()],
+            |t| {
+                let mut v = vec![];
+                for r in t {
+                    v.push((
+                        r.get::<i64>(1)?.unwrap_or(0),
+                        r.get::<String>(2)?.unwrap_or_default(),
+                        r.get::<String>(3)?.unwrap_or_default(),
+                        r.get::<String>(4)?.unwrap_or_default(),
+                        r.get::<JsonB>(5)?.unwrap_or(JsonB(Value::Null)),
+                        r.get::<i32>(6)?.unwrap_or(0),
+                        r.get::<i32>(7)?.unwrap_or(0),
+                    ));
+                }
+                Ok(v)
+            },
+        );
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.0);
+        TableIterator::new(rows)
+    }
+
+    /// A worker's answer to message `message_id`: `success` (the activity's output),
+    /// `error` (with `code`; retried if its policy says so) or `pending` (202: the
+    /// activity stays open for more answers). Applied in this transaction. False when the
+    /// message is gone (already answered, or its job ended).
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn respond(
+        message_id: i64,
+        data: default!(JsonB, "'{}'"),
+        status: default!(&str, "'success'"),
+        code: default!(Option<i32>, "NULL"),
+    ) -> bool {
+        let st = status_arg(status);
+        let code = code.map(i64::from).unwrap_or(match st {
+            Status::Success => 200,
+            Status::Pending => 202,
+            Status::Error => 500,
+        });
+        if !(100..=999).contains(&code) {
+            bad("code", format!("must be between 100 and 999, got {code}"));
+        }
+        stream::respond(message_id, data.0, st, code).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Asks for another attempt of a message, after `delay_seconds` (default: its retry
+    /// policy). With no attempt left it becomes an error answer (code 597).
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn retry(
+        message_id: i64,
+        delay_seconds: default!(Option<f64>, "NULL"),
+        error: default!(JsonB, "'{}'"),
+    ) -> bool {
+        if let Some(d) = delay_seconds {
+            if !(d.is_finite() && (0.0..=31_536_000.0).contains(&d)) {
+                bad(
+                    "delay_seconds",
+                    format!("must be between 0 and 31536000, got {d}"),
+                );
+            }
+        }
+        stream::retry(message_id, delay_seconds, error.0).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Fails a message now, without retries: the activity gets the error with `code`.
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn fail(message_id: i64, error: default!(JsonB, "'{}'"), code: default!(i32, 500)) -> bool {
+        if !(100..=999).contains(&code) {
+            bad("code", format!("must be between 100 and 999, got {code}"));
+        }
+        let mut data = error.0;
+        if !data.is_object() {
+            data = serde_json::json!({ "message": data });
+        }
+        // no retry: answer as an error with a code the policy does not retry
+        stream::respond_final(message_id, data, code as i64).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Extends the reservation of a message whose callback still runs.
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn heartbeat(message_id: i64, reservation_seconds: default!(f64, 30.0)) -> bool {
+        if !(reservation_seconds.is_finite() && (0.1..=86400.0).contains(&reservation_seconds)) {
+            bad(
+                "reservation_seconds",
+                format!("must be between 0.1 and 86400, got {reservation_seconds}"),
+            );
+        }
+        stream::heartbeat(message_id, reservation_seconds)
+    }
+
+    /// Sends a signal to the hook waiting on `topic` whose key the signal's data
+    /// resolves to. Returns the job it reached; NULL when no hook waits yet (the signal
+    /// is kept for 600 s, or `$expire` seconds, and delivered when one registers).
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn signal(
+        topic: &str,
+        data: default!(JsonB, "'{}'"),
+        status: default!(&str, "'success'"),
+        code: default!(Option<i32>, "NULL"),
+    ) -> Option<String> {
+        let st = status_arg(status);
+        let code = code
+            .map(i64::from)
+            .unwrap_or(if st == Status::Pending { 202 } else { 200 });
+        let mut e = Engine::new();
+        let r = e
+            .signal(topic, data.0, st, code)
+            .unwrap_or_else(|err| err.raise());
+        e.run();
+        r
+    }
+
+    /// Signals every job waiting on `topic` whose search field `key_name` is
+    /// `key_value`. Returns the job ids.
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn signal_all(topic: &str, data: JsonB, key_name: &str, key_value: &str) -> Vec<String> {
+        if !data.0.is_object() {
+            bad("data", "must be a JSON object");
+        }
+        let mut e = Engine::new();
+        let ids = e
+            .signal_all(topic, &data.0, key_name, key_value)
+            .unwrap_or_else(|err| err.raise());
+        e.run();
+        ids
+    }
+
+    /// Interrupts a running job of the graph `topic`. Options: `reason`, `throw`
+    /// (default true: the job ends with an error), `code` (410), `expire` (seconds),
+    /// `suppress` (an ended job is not an error), `descend` (its child jobs too).
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn interrupt(topic: &str, job_id: &str, options: default!(JsonB, "'{}'")) -> bool {
+        let Value::Object(opts) = options.0 else {
+            bad("options", "must be a JSON object")
+        };
+        let mut o = Interrupt::default();
+        for (k, v) in &opts {
+            match k.as_str() {
+                "reason" => o.reason = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
+                "throw" => o.throw = v.as_bool().unwrap_or_else(|| bad("options.throw", "must be true or false")),
+                "code" => o.code = v.as_i64().filter(|c| (100..=999).contains(c)).unwrap_or_else(|| bad("options.code", format!("must be a code between 100 and 999, got {v}"))),
+                "expire" => o.expire = Some(v.as_f64().unwrap_or_else(|| bad("options.expire", "must be a number of seconds"))),
+                "suppress" => o.suppress = v.as_bool().unwrap_or_else(|| bad("options.suppress", "must be true or false")),
+                "descend" => o.descend = v.as_bool().unwrap_or_else(|| bad("options.descend", "must be true or false")),
+                other => bad("options", format!("unknown option '{other}' (known: reason, throw, code, expire, suppress, descend)")),
+            }
+        }
+        let mut e = Engine::new();
+        if !e.lock(job_id, None) {
+            HotmeshError::JobNotFound(job_id.into()).raise();
+        }
+        if e.jobs[job_id].topic != topic {
+            bad(
+                "topic",
+                format!(
+                    "job {job_id} runs topic '{}', not '{topic}'",
+                    e.jobs[job_id].topic
+                ),
+            );
+        }
+        let r = e
+            .interrupt_job(job_id, &o)
+            .unwrap_or_else(|err| err.raise());
+        e.run();
+        r
+    }
+
+    /// The job's status semaphore: > 0 running, 0 done, -1 pending, <= -100000000
+    /// interrupted.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn get_status(job_id: &str) -> i64 {
+        queries::status(job_id).unwrap_or_else(|e| e.raise())
+    }
+
+    /// The job's `{metadata, data}` (the original's JobOutput; `metadata.js` is the
+    /// status). `topic` may be NULL.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn get_state(topic: Option<&str>, job_id: &str) -> JsonB {
+        let s = queries::state(job_id).unwrap_or_else(|e| e.raise());
+        if let Some(t) = topic {
+            if s["metadata"]["tpc"].as_str() != Some(t) {
+                HotmeshError::StateNotFound(job_id.into()).raise();
+            }
+        }
+        JsonB(s)
+    }
+
+    /// The job's search fields named in `fields`.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn get_query_state(job_id: &str, fields: Vec<String>) -> JsonB {
+        JsonB(queries::query_state(job_id, fields).unwrap_or_else(|e| e.raise()))
+    }
+
+    /// Everything stored about a job, for debugging.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn get_raw(job_id: &str) -> JsonB {
+        JsonB(queries::raw(job_id).unwrap_or_else(|e| e.raise()))
+    }
+
+    /// The job with its activity timeline.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn export(job_id: &str) -> JsonB {
+        JsonB(queries::export(job_id).unwrap_or_else(|e| e.raise()))
+    }
+
+    /// Deletes a job with its activity rows and messages now. False if there was none.
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn scrub(job_id: &str) -> bool {
+        queries::scrub(job_id)
+    }
+
+    /// Blocks until the job ends (completes, fails or is interrupted) or `timeout_ms`
+    /// pass; returns its `{metadata, data}`. A timeout is an error (code 504). Each check
+    /// sees what committed since the last, so this works on a job another session runs.
+    #[pg_extern(volatile, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn wait_for_job(job_id: &str, timeout_ms: default!(i32, 10000)) -> JsonB {
+        if !(0..=3_600_000).contains(&timeout_ms) {
+            bad(
+                "timeout_ms",
+                format!("must be between 0 and 3600000, got {timeout_ms}"),
+            );
+        }
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
+        let mut nap = 1;
+        loop {
+            if let Some(s) = queries::ended(job_id).unwrap_or_else(|e| e.raise()) {
+                return JsonB(s);
+            }
+            if Instant::now() >= deadline {
+                HotmeshError::Timeout {
+                    job_id: job_id.into(),
+                    ms: timeout_ms as i64,
+                }
+                .raise();
+            }
+            unsafe {
+                pg_sys::WaitLatch(
+                    pg_sys::MyLatch,
+                    (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH)
+                        as i32,
+                    nap,
+                    pg_sys::PG_WAIT_EXTENSION,
+                );
+                pg_sys::ResetLatch(pg_sys::MyLatch);
+            }
+            pgrx::check_for_interrupts!();
+            nap = (nap * 2).min(20);
+        }
+    }
+}

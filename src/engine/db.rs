@@ -1,0 +1,69 @@
+//! SPI with plans prepared once per backend: the step path runs the same few
+//! statements over and over, so each is parsed and planned only on first use.
+
+use crate::error::HotmeshError;
+use pgrx::datum::DatumWithOid;
+use pgrx::prelude::*;
+use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+thread_local! {
+    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+}
+
+fn plan(
+    client: &SpiClient,
+    sql: &'static str,
+    args: &[DatumWithOid],
+) -> SpiResult<Rc<OwnedPreparedStatement>> {
+    if let Some(p) = PLANS.with(|m| m.borrow().get(sql).cloned()) {
+        return Ok(p);
+    }
+    let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
+    let p = Rc::new(client.prepare_mut(sql, &oids)?.keep());
+    PLANS.with(|m| m.borrow_mut().insert(sql, p.clone()));
+    Ok(p)
+}
+
+/// Runs `sql` (prepared once) with `args`, and reads the result with `read`.
+pub fn query<R>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
+) -> R {
+    Spi::connect_mut(|client| {
+        let p = plan(client, sql, args)?;
+        let t = client.update(&*p, None, args)?;
+        read(t)
+    })
+    .unwrap_or_else(|e: pgrx::spi::Error| {
+        HotmeshError::Internal(format!(
+            "{e} in: {}",
+            sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        ))
+        .raise()
+    })
+}
+
+/// Runs `sql` for its effect; returns the number of rows it touched.
+pub fn exec(sql: &'static str, args: &[DatumWithOid]) -> usize {
+    query(sql, args, |t| Ok(t.len()))
+}
+
+/// The first column of the first row, if any.
+pub fn one<T: FromDatum + IntoDatum>(sql: &'static str, args: &[DatumWithOid]) -> Option<T> {
+    query(sql, args, |t| {
+        if t.is_empty() {
+            Ok(None)
+        } else {
+            t.first().get::<T>(1)
+        }
+    })
+}
+
+/// JSON out of a jsonb column.
+pub fn json(v: Option<pgrx::JsonB>) -> Option<serde_json::Value> {
+    v.map(|j| j.0)
+}

@@ -1,0 +1,137 @@
+//! Notifications, sent at commit: at most one NOTIFY per channel per transaction. Job
+//! completions on one channel are combined into one payload (`hotmesh_engine::channel`);
+//! a later state of the same job replaces an earlier one (an emit, then the end).
+//! Nothing is sent if the transaction rolls back, and a rolled-back subtransaction
+//! (one router message) takes its notifications with it.
+
+use hotmesh_engine::channel;
+use indexmap::IndexMap;
+use pgrx::{register_xact_callback, IntoDatum, PgXactCallbackEvent};
+use serde_json::Value;
+use std::cell::RefCell;
+
+enum Pending {
+    /// Job outputs by job id, for a topic: `{type: 'job'|'jobs', …}`.
+    Jobs {
+        topic: String,
+        outputs: IndexMap<String, Value>,
+    },
+    /// A fixed payload (work available, activation …).
+    Text(String),
+}
+
+thread_local! {
+    static QUEUE: RefCell<Option<IndexMap<String, Pending>>> = const { RefCell::new(None) };
+    /// How many entries each mark saw, to undo a subtransaction's additions.
+    static LOG: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_queue<R>(f: impl FnOnce(&mut IndexMap<String, Pending>) -> R) -> R {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        if q.is_none() {
+            *q = Some(IndexMap::new());
+            register_xact_callback(PgXactCallbackEvent::PreCommit, send);
+            register_xact_callback(PgXactCallbackEvent::Abort, || {
+                QUEUE.with(|q| q.borrow_mut().take());
+                LOG.with(|l| l.borrow_mut().clear());
+            });
+        }
+        f(q.as_mut().expect("just set"))
+    })
+}
+
+/// Announces a job's output on `channel` (of `topic`) at commit.
+pub fn job(channel_name: String, topic: &str, job_id: &str, output: Value) {
+    LOG.with(|l| {
+        l.borrow_mut()
+            .push((channel_name.clone(), Some(job_id.to_string())))
+    });
+    with_queue(|q| {
+        let e = q.entry(channel_name).or_insert_with(|| Pending::Jobs {
+            topic: topic.to_string(),
+            outputs: IndexMap::new(),
+        });
+        if let Pending::Jobs { outputs, .. } = e {
+            outputs.insert(job_id.to_string(), output);
+        }
+    });
+}
+
+/// Sends `payload` on `channel` at commit (once, however often this is called).
+pub fn text(channel_name: String, payload: &str) {
+    LOG.with(|l| l.borrow_mut().push((channel_name.clone(), None)));
+    with_queue(|q| {
+        q.entry(channel_name)
+            .or_insert_with(|| Pending::Text(payload.to_string()));
+    });
+}
+
+/// A point to roll back to (see [`rollback_to`]).
+pub fn mark() -> usize {
+    LOG.with(|l| l.borrow().len())
+}
+
+/// Forgets what was queued since `mark` (its subtransaction rolled back). Entries queued
+/// earlier for the same channel and job are dropped too: rare, and a later step
+/// announces the job again.
+pub fn rollback_to(mark: usize) {
+    let undone: Vec<(String, Option<String>)> = LOG.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.len() > mark {
+            l.split_off(mark)
+        } else {
+            vec![]
+        }
+    });
+    if undone.is_empty() {
+        return;
+    }
+    QUEUE.with(|q| {
+        if let Some(q) = q.borrow_mut().as_mut() {
+            for (ch, job) in undone {
+                match (q.get_mut(&ch), job) {
+                    (Some(Pending::Jobs { outputs, .. }), Some(j)) => {
+                        outputs.shift_remove(&j);
+                        if outputs.is_empty() {
+                            q.shift_remove(&ch);
+                        }
+                    }
+                    (Some(Pending::Text(_)), None) => {
+                        q.shift_remove(&ch);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+}
+
+/// Pre-commit: hands every queued notification to Postgres (delivered at commit).
+fn send() {
+    let Some(q) = QUEUE.with(|q| q.borrow_mut().take()) else {
+        return;
+    };
+    LOG.with(|l| l.borrow_mut().clear());
+    for (ch, p) in q {
+        match p {
+            Pending::Text(t) => pg_notify(&ch, &t),
+            Pending::Jobs { topic, outputs } => {
+                let outs: Vec<Value> = outputs.into_values().collect();
+                for payload in channel::jobs_payloads(&topic, &outs) {
+                    pg_notify(&ch, &payload);
+                }
+            }
+        }
+    }
+}
+
+/// `pg_notify(channel, payload)` without SPI (we are inside commit processing).
+fn pg_notify(ch: &str, payload: &str) {
+    unsafe {
+        pgrx::direct_function_call::<()>(
+            pgrx::pg_sys::pg_notify,
+            &[ch.into_datum(), payload.into_datum()],
+        );
+    }
+}

@@ -1,0 +1,142 @@
+//! The engine worker's duties, one call per loop iteration:
+//! - the router applies due engine-stream messages in batches: one transaction for the
+//!   batch, a subtransaction per message (an ERROR undoes only that message, which is
+//!   tried again later and dead-lettered after a few failures);
+//! - the time scout finds the next due time (timers, delayed retries, reservations
+//!   that lapse), so the worker sleeps on its latch exactly until then, and wakes the
+//!   listeners of worker topics whose messages just became available;
+//! - housekeeping: poison messages, expired jobs past retention, stale early signals.
+
+use super::db;
+use super::notify;
+use super::step::{Engine, Kind, Status, Work};
+use crate::workers::txn;
+use hotmesh_engine::channel;
+use pgrx::JsonB;
+use serde_json::Value;
+
+/// Messages per router transaction.
+pub const BATCH: i64 = 200;
+/// Failed tries before an engine message is dead-lettered.
+const MAX_ENGINE_ATTEMPTS: i32 = 5;
+
+struct Row {
+    id: i64,
+    work: Work,
+}
+
+/// Applies up to [`BATCH`] due engine messages. Returns how many it took.
+pub fn route() -> usize {
+    let rows: Vec<Row> = db::query(
+        "SELECT id, type, job_id, gid, activity_id, dad, token, data, status, code
+           FROM hotmesh.engine_stream
+          WHERE dead_lettered_at IS NULL AND visible_at <= now()
+          ORDER BY priority DESC, visible_at, id
+          LIMIT $1 FOR UPDATE SKIP LOCKED",
+        &[BATCH.into()],
+        |t| {
+            let mut v = vec![];
+            for r in t {
+                let id = r.get::<i64>(1)?.unwrap_or(0);
+                let Some(kind) = Kind::parse(&r.get::<String>(2)?.unwrap_or_default()) else {
+                    continue;
+                };
+                let token = if kind == Kind::Timer {
+                    Some(id.to_string())
+                } else {
+                    r.get::<String>(7)?
+                };
+                v.push(Row {
+                    id,
+                    work: Work {
+                        kind,
+                        job_id: r.get::<String>(3)?.unwrap_or_default(),
+                        gid: r.get::<String>(4)?.unwrap_or_default(),
+                        aid: r.get::<String>(5)?.unwrap_or_default(),
+                        dad: r.get::<String>(6)?.unwrap_or_default(),
+                        token,
+                        data: db::json(r.get::<JsonB>(8)?).unwrap_or(Value::Null),
+                        status: Status::parse(&r.get::<String>(9)?.unwrap_or_default())
+                            .unwrap_or(Status::Success),
+                        code: r.get::<i32>(10)?.unwrap_or(200) as i64,
+                    },
+                });
+            }
+            Ok(v)
+        },
+    );
+    let n = rows.len();
+    for Row { id, work } in rows {
+        let mark = notify::mark();
+        let r = txn::sub(move || {
+            db::exec(
+                "DELETE FROM hotmesh.engine_stream WHERE id = $1",
+                &[id.into()],
+            );
+            let mut e = Engine::new();
+            e.push(work);
+            e.run();
+        });
+        if let Err(msg) = r {
+            notify::rollback_to(mark);
+            pgrx::warning!("hotmesh router: message {id}: {msg}");
+            db::exec(
+                "UPDATE hotmesh.engine_stream
+                    SET attempts = attempts + 1, last_error = $2,
+                        visible_at = now() + make_interval(secs => power(2, attempts)),
+                        dead_lettered_at = CASE WHEN attempts + 1 >= $3 THEN now() END
+                  WHERE id = $1",
+                &[id.into(), msg.into(), MAX_ENGINE_ATTEMPTS.into()],
+            );
+        }
+    }
+    n
+}
+
+/// Wakes the listeners of worker topics with messages that became available since
+/// `since_ms` (a retry's delay passed, a reservation lapsed). Returns the next time
+/// anything is due (engine timers, delayed worker messages, reservations), in unix ms.
+pub fn scout(since_ms: i64) -> Option<i64> {
+    let since = since_ms as f64 / 1000.0;
+    let topics: Vec<String> = db::query(
+        "SELECT DISTINCT topic FROM hotmesh.worker_stream
+          WHERE dead_lettered_at IS NULL
+            AND ((visible_at > created_at AND visible_at > to_timestamp($1) AND visible_at <= now())
+              OR (reserved_until > to_timestamp($1) AND reserved_until <= now()))",
+        &[since.into()],
+        |t| {
+            let mut v = vec![];
+            for r in t {
+                v.push(r.get::<String>(1)?.unwrap_or_default());
+            }
+            Ok(v)
+        },
+    );
+    for t in topics {
+        notify::text(channel::work(&t), &t);
+    }
+    db::one::<f64>(
+        "SELECT (extract(epoch FROM least(
+                    (SELECT min(visible_at) FROM hotmesh.engine_stream WHERE dead_lettered_at IS NULL AND visible_at > now()),
+                    (SELECT min(visible_at) FROM hotmesh.worker_stream WHERE dead_lettered_at IS NULL AND visible_at > now()),
+                    (SELECT min(reserved_until) FROM hotmesh.worker_stream
+                      WHERE dead_lettered_at IS NULL AND reserved_until > now() AND reserved_until < 'infinity'))) * 1000)::float8",
+        &[],
+    )
+    .map(|ms| ms.ceil() as i64)
+}
+
+/// Poison messages, jobs expired longer than `retention_s`, early signals that
+/// expired.
+pub fn housekeeping(retention_s: f64) {
+    super::stream::sweep_poison();
+    db::exec(
+        "DELETE FROM hotmesh.jobs WHERE id IN
+           (SELECT id FROM hotmesh.jobs WHERE expired_at < now() - make_interval(secs => $1) LIMIT 1000 FOR UPDATE SKIP LOCKED)",
+        &[retention_s.into()],
+    );
+    db::exec(
+        "DELETE FROM hotmesh.pending_signals WHERE expires_at < now()",
+        &[],
+    );
+}

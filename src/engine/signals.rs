@@ -1,0 +1,245 @@
+//! Signals: hooks register under `topic` + a resolved key (the rule's `expected`,
+//! resolved against the whole job context); `hotmesh.signal` resolves the rule's
+//! `actual` against the signal data and finds the hook. A signal that comes first is
+//! kept (600 s, or `$expire` seconds in its data) and delivered when the hook registers.
+
+use super::apps;
+use super::db;
+use super::step::{key_text, Engine, Failure, Kind, Status, Work};
+use crate::error::HotmeshError;
+use hotmesh_manifest::manifest::{Activity, HookRule};
+use hotmesh_manifest::{CompiledApp, Env};
+use pgrx::JsonB;
+use serde_json::{json, Value};
+use std::rc::Rc;
+
+/// How long a signal waits for its hook, unless its data says `$expire`.
+pub const PENDING_TTL: f64 = 600.0;
+
+/// The rule for hook `aid` on `topic`: the one that names it, else the first.
+fn rule<'a>(app: &'a CompiledApp, topic: &str, aid: &str) -> Option<&'a HookRule> {
+    let mut rules = app.hooks.iter().filter(|r| r.topic == topic);
+    let first = rules.clone().next();
+    rules.find(|r| r.to == aid).or(first)
+}
+
+/// The key a hook registers under (default: the job id).
+fn expected_key(rule: Option<&HookRule>, ctx: &Value, aid: &str) -> Result<String, Failure> {
+    match rule.and_then(|r| r.expected.as_ref()) {
+        Some(e) => match Engine::eval(ctx, aid, e)? {
+            Some(v) if !v.is_null() => Ok(key_text(&v)),
+            _ => Err("the hook rule's expected value resolved to nothing"
+                .to_string()
+                .into()),
+        },
+        None => Ok(ctx["metadata"]["jid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()),
+    }
+}
+
+/// The key a signal looks for (default: `id` in its data).
+fn actual_key(rule: &HookRule, data: &Value) -> Result<Option<String>, HotmeshError> {
+    let ctx = json!({"$self": {"hook": {"data": data}}, "$hook": {"data": data}});
+    match &rule.actual {
+        Some(e) => e
+            .eval_json(&Env {
+                job: &ctx,
+                self_id: None,
+            })
+            .map(|v| v.filter(|v| !v.is_null()).map(|v| key_text(&v)))
+            .map_err(|e| HotmeshError::Map(format!("hook rule for {}: {e}", rule.topic))),
+        None => Ok(data.get("id").map(key_text)),
+    }
+}
+
+impl Engine {
+    /// Leg 1 of a signal hook: register, then take any signal that came first.
+    pub(crate) fn register_hook(
+        &mut self,
+        def: &Activity,
+        w: &Work,
+        ctx: &Value,
+        topic: &str,
+    ) -> Result<(), Failure> {
+        let app = self.app(&w.job_id);
+        let key = expected_key(rule(&app, topic, &def.id), ctx, &def.id)?;
+        let app_id = app.id.clone();
+        db::exec(
+            "INSERT INTO hotmesh.signal_hooks (app_id, topic, key, job_id, gid, activity_id, dad, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'infinity')
+             ON CONFLICT (app_id, topic, key) DO UPDATE
+                SET job_id = excluded.job_id, gid = excluded.gid, activity_id = excluded.activity_id, dad = excluded.dad,
+                    created_at = now(), expires_at = excluded.expires_at",
+            &[app_id.as_str().into(), topic.into(), key.as_str().into(), w.job_id.as_str().into(), w.gid.as_str().into(), def.id.as_str().into(), w.dad.as_str().into()],
+        );
+        let early: Vec<(Value, String, i32)> = db::query(
+            "DELETE FROM hotmesh.pending_signals WHERE id IN (
+                 SELECT id FROM hotmesh.pending_signals
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() ORDER BY id FOR UPDATE)
+             RETURNING data, status, code",
+            &[app_id.as_str().into(), topic.into(), key.as_str().into()],
+            |t| {
+                let mut v = vec![];
+                for r in t {
+                    v.push((db::json(r.get::<JsonB>(1)?).unwrap_or(Value::Null), r.get::<String>(2)?.unwrap_or_default(), r.get::<i32>(3)?.unwrap_or(200)));
+                }
+                Ok(v)
+            },
+        );
+        for (data, st, code) in early {
+            self.push(Work {
+                kind: Kind::Signal,
+                token: None,
+                data,
+                status: Status::parse(&st).unwrap_or(Status::Success),
+                code: code as i64,
+                ..w.clone()
+            });
+        }
+        Ok(())
+    }
+
+    /// Delivers a signal on `topic`. Returns the job it reached, or None when no hook
+    /// waits for it yet (it is kept for one).
+    pub fn signal(
+        &mut self,
+        topic: &str,
+        data: Value,
+        st: Status,
+        code: i64,
+    ) -> Result<Option<String>, HotmeshError> {
+        let owners = hook_apps(topic);
+        if owners.is_empty() {
+            return Err(HotmeshError::NoHookRule(topic.into()));
+        }
+        let mut first_key: Option<(String, String)> = None;
+        for (app_id, app) in &owners {
+            for r in app.hooks.iter().filter(|r| r.topic == topic) {
+                let Some(k) = actual_key(r, &data)? else {
+                    continue;
+                };
+                if first_key.is_none() {
+                    first_key = Some((app_id.clone(), k.clone()));
+                }
+                let hit = db::query(
+                    "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+                      WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
+                    &[app_id.as_str().into(), topic.into(), k.as_str().into()],
+                    |t| {
+                        if t.is_empty() {
+                            return Ok(None);
+                        }
+                        let r = t.first();
+                        Ok(Some((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default(), r.get::<String>(4)?.unwrap_or_default())))
+                    },
+                );
+                if let Some((job_id, gid, aid, dad)) = hit {
+                    self.push(Work {
+                        kind: Kind::Signal,
+                        job_id: job_id.clone(),
+                        gid,
+                        aid,
+                        dad,
+                        token: None,
+                        data: data.clone(),
+                        status: st,
+                        code,
+                    });
+                    return Ok(Some(job_id));
+                }
+            }
+        }
+        let Some((app_id, k)) = first_key else {
+            return Err(HotmeshError::InvalidArgument {
+                name: "data",
+                problem: format!("no hook rule of topic {topic} resolves a key from this data"),
+            });
+        };
+        let ttl = data
+            .get("$expire")
+            .and_then(hotmesh_engine::retry::seconds)
+            .unwrap_or(PENDING_TTL);
+        db::exec(
+            "INSERT INTO hotmesh.pending_signals (app_id, topic, key, data, status, code, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+            &[app_id.as_str().into(), topic.into(), k.as_str().into(), JsonB(data).into(), st.name().into(), (code as i32).into(), ttl.into()],
+        );
+        Ok(None)
+    }
+
+    /// Signals every hook on `topic` whose job has the search field `key_name` equal to
+    /// `key_value` (`data` gets `id`: each job's id). Returns the jobs reached.
+    pub fn signal_all(
+        &mut self,
+        topic: &str,
+        data: &Value,
+        key_name: &str,
+        key_value: &str,
+    ) -> Result<Vec<String>, HotmeshError> {
+        if hook_apps(topic).is_empty() {
+            return Err(HotmeshError::NoHookRule(topic.into()));
+        }
+        let targets: Vec<(String, String, String, String)> = db::query(
+            "SELECT h.job_id, h.gid, h.activity_id, h.dad
+               FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
+              WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0
+              ORDER BY h.job_id FOR UPDATE OF h",
+            &[topic.into(), key_name.into(), key_value.into()],
+            |t| {
+                let mut v = vec![];
+                for r in t {
+                    v.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default(), r.get::<String>(4)?.unwrap_or_default()));
+                }
+                Ok(v)
+            },
+        );
+        let mut ids = vec![];
+        for (job_id, gid, aid, dad) in targets {
+            let mut d = data.clone();
+            if let Value::Object(m) = &mut d {
+                m.insert("id".into(), job_id.clone().into());
+            }
+            self.push(Work {
+                kind: Kind::Signal,
+                job_id: job_id.clone(),
+                gid,
+                aid,
+                dad,
+                token: None,
+                data: d,
+                status: Status::Success,
+                code: 200,
+            });
+            ids.push(job_id);
+        }
+        Ok(ids)
+    }
+}
+
+/// The active apps with a hook rule on `topic`.
+fn hook_apps(topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
+    let rows: Vec<(String, String, String)> = db::query(
+        "SELECT DISTINCT t.app_id, t.version, v.digest
+           FROM hotmesh.app_topics t
+           JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
+           JOIN hotmesh.app_versions v ON v.app_id = t.app_id AND v.version = t.version
+          WHERE t.topic = $1 AND t.kind = 'hook'",
+        &[topic.into()],
+        |t| {
+            let mut v = vec![];
+            for r in t {
+                v.push((
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get::<String>(3)?.unwrap_or_default(),
+                ));
+            }
+            Ok(v)
+        },
+    );
+    rows.into_iter()
+        .map(|(a, v, d)| (a.clone(), apps::get(&a, &v, &d)))
+        .collect()
+}

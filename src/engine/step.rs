@@ -1,0 +1,730 @@
+//! One transaction's engine: a queue of work items (activity legs) applied in order,
+//! with the jobs and activity rows they touch held in memory and written back once at
+//! the end. Children of a finished activity run in the same transaction (no stream
+//! hop); past a budget, the rest is handed to the engine stream (`spill`), so one
+//! transaction stays small.
+
+use super::state::{self, Act, Job};
+use super::{db, notify};
+use hotmesh_engine::{channel, dad, status};
+use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::{CompiledApp, Env, Expr};
+use pgrx::JsonB;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+
+/// Steps one transaction applies before the rest goes to the engine stream.
+const BUDGET: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Leg 1 of an activity (its parent finished).
+    Transition,
+    /// A worker's answer.
+    Response,
+    /// A child job's result, for an await activity.
+    Result,
+    /// A hook's timer fired.
+    Timer,
+    /// A signal reached a hook.
+    Signal,
+    /// A cycle re-enters its ancestor.
+    Cycle,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Transition => "transition",
+            Kind::Response => "response",
+            Kind::Result => "result",
+            Kind::Timer => "timehook",
+            Kind::Signal => "webhook",
+            Kind::Cycle => "cycle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "transition" => Kind::Transition,
+            "response" => Kind::Response,
+            "result" => Kind::Result,
+            "timehook" => Kind::Timer,
+            "webhook" => Kind::Signal,
+            "cycle" => Kind::Cycle,
+            _ => return None,
+        })
+    }
+
+    /// Engine stream priority (the original's order: signals and timers first).
+    pub fn priority(self) -> i32 {
+        match self {
+            Kind::Timer | Kind::Signal => 5,
+            Kind::Transition | Kind::Cycle => 4,
+            Kind::Result => 3,
+            Kind::Response => 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Success,
+    Error,
+    Pending,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Error => "error",
+            Status::Pending => "pending",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "success" => Status::Success,
+            "error" => Status::Error,
+            "pending" => Status::Pending,
+            _ => return None,
+        })
+    }
+}
+
+/// One unit of engine work: a leg of activity `aid` at `dad` of job `job_id`.
+#[derive(Debug, Clone)]
+pub struct Work {
+    pub kind: Kind,
+    pub job_id: String,
+    pub gid: String,
+    pub aid: String,
+    pub dad: String,
+    /// What the activity waits for (worker message id, child job id, timer id).
+    pub token: Option<String>,
+    pub data: Value,
+    pub status: Status,
+    pub code: i64,
+}
+
+impl Work {
+    pub fn transition(job_id: &str, gid: &str, aid: &str, dad: &str) -> Work {
+        Work {
+            kind: Kind::Transition,
+            job_id: job_id.into(),
+            gid: gid.into(),
+            aid: aid.into(),
+            dad: dad.into(),
+            token: None,
+            data: Value::Null,
+            status: Status::Success,
+            code: 200,
+        }
+    }
+}
+
+pub type ActKey = (String, String, String);
+
+/// A failure while running an activity: becomes the activity's error (code 500 unless
+/// told otherwise) and follows the error path.
+pub struct Failure {
+    pub code: i64,
+    pub message: String,
+}
+
+impl From<hotmesh_manifest::EvalError> for Failure {
+    fn from(e: hotmesh_manifest::EvalError) -> Self {
+        Failure {
+            code: 500,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { code: 500, message }
+    }
+}
+
+pub struct Engine {
+    pub jobs: HashMap<String, Job>,
+    pub acts: HashMap<ActKey, Act>,
+    /// Activity rows known not to exist.
+    absent: HashSet<ActKey>,
+    queue: VecDeque<Work>,
+    pub now_ms: i64,
+    steps: usize,
+    /// Engine stream rows written (the engine worker is woken at commit).
+    pub wrote_stream: bool,
+}
+
+pub fn now_ms() -> i64 {
+    // the transaction's start, as now() in SQL: one clock for a whole step
+    let ts = unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() };
+    ts / 1000 + 946_684_800_000
+}
+
+fn key(job: &str, aid: &str, dad: &str) -> ActKey {
+    (job.to_string(), aid.to_string(), dad.to_string())
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine {
+            jobs: HashMap::new(),
+            acts: HashMap::new(),
+            absent: HashSet::new(),
+            queue: VecDeque::new(),
+            now_ms: now_ms(),
+            steps: 0,
+            wrote_stream: false,
+        }
+    }
+
+    pub fn push(&mut self, w: Work) {
+        self.queue.push_back(w);
+    }
+
+    /// Applies every queued item (spilling past the budget), then writes state back.
+    pub fn run(&mut self) {
+        while let Some(w) = self.queue.pop_front() {
+            if self.steps >= BUDGET {
+                self.spill(w, 0.0);
+                continue;
+            }
+            self.steps += 1;
+            self.step(w);
+        }
+        self.flush();
+    }
+
+    /// Puts a work item on the engine stream, due in `delay` seconds. Returns its id.
+    pub fn spill(&mut self, w: Work, delay: f64) -> i64 {
+        self.wrote_stream = true;
+        db::one::<i64>(
+            "INSERT INTO hotmesh.engine_stream (type, job_id, gid, activity_id, dad, token, data, status, code, priority, visible_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
+             RETURNING id",
+            &[
+                w.kind.name().into(),
+                w.job_id.as_str().into(),
+                w.gid.as_str().into(),
+                w.aid.as_str().into(),
+                w.dad.as_str().into(),
+                w.token.clone().into(),
+                JsonB(w.data.clone()).into(),
+                w.status.name().into(),
+                (w.code as i32).into(),
+                w.kind.priority().into(),
+                delay.into(),
+            ],
+        )
+        .unwrap_or(0)
+    }
+
+    fn flush(&mut self) {
+        for (k, a) in self.acts.iter_mut() {
+            if a.dirty {
+                state::flush_act(&k.0, &k.1, &k.2, a);
+                a.dirty = false;
+            }
+        }
+        for j in self.jobs.values_mut() {
+            if j.dirty {
+                state::flush_job(j);
+                j.dirty = false;
+            }
+        }
+        if self.wrote_stream {
+            crate::wake::engine_at_commit();
+        }
+    }
+
+    /// The job, loaded and locked on first use; None if it is gone or `gid` is stale.
+    pub fn lock(&mut self, job_id: &str, gid: Option<&str>) -> bool {
+        if !self.jobs.contains_key(job_id) {
+            match state::load_job(job_id) {
+                Some(j) => {
+                    self.jobs.insert(job_id.to_string(), j);
+                }
+                None => return false,
+            }
+        }
+        gid.is_none_or(|g| self.jobs[job_id].gid == g)
+    }
+
+    pub fn job(&mut self, id: &str) -> &mut Job {
+        let j = self.jobs.get_mut(id).expect("job locked before use");
+        j.dirty = true;
+        j
+    }
+
+    pub fn app(&self, job_id: &str) -> Rc<CompiledApp> {
+        self.jobs[job_id].app.clone()
+    }
+
+    /// Loads the activity rows in `keys` that are not in memory yet.
+    fn ensure(&mut self, job_id: &str, keys: Vec<(String, String)>) {
+        let missing: Vec<(String, String)> = keys
+            .into_iter()
+            .filter(|(a, d)| {
+                let k = key(job_id, a, d);
+                !self.acts.contains_key(&k) && !self.absent.contains(&k)
+            })
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let found = state::load_acts(job_id, &missing);
+        for (a, d) in &missing {
+            self.absent.insert(key(job_id, a, d));
+        }
+        for (a, d, act) in found {
+            let k = key(job_id, &a, &d);
+            self.absent.remove(&k);
+            self.acts.insert(k, act);
+        }
+    }
+
+    pub fn act(&mut self, job_id: &str, aid: &str, dad: &str) -> Option<&mut Act> {
+        self.ensure(job_id, vec![(aid.to_string(), dad.to_string())]);
+        self.acts.get_mut(&key(job_id, aid, dad))
+    }
+
+    pub fn put_act(&mut self, job_id: &str, aid: &str, dad: &str, a: Act) {
+        let k = key(job_id, aid, dad);
+        self.absent.remove(&k);
+        self.acts.insert(k, a);
+    }
+
+    /// What maps of activity `aid` at `dad` read: the job's metadata and data, and each
+    /// ancestor's state in the dimension of this activity, and its own.
+    pub fn context(&mut self, job_id: &str, aid: &str, dad: &str) -> Value {
+        let app = self.app(job_id);
+        let Some(def) = app.activities.get(aid) else {
+            return json!({});
+        };
+        let mut keys: Vec<(String, String)> = def
+            .ancestors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.clone(), dad::ancestor(dad, i).to_string()))
+            .collect();
+        keys.push((aid.to_string(), dad.to_string()));
+        self.ensure(job_id, keys.clone());
+        let job = &self.jobs[job_id];
+        let mut ctx = Map::new();
+        ctx.insert("metadata".into(), job.metadata());
+        ctx.insert("data".into(), Value::Object(job.data.clone()));
+        for (a, d) in keys {
+            if let Some(act) = self.acts.get(&key(job_id, &a, &d)) {
+                let sub = app.activities.get(&a).and_then(|x| x.subtype.as_deref());
+                ctx.insert(a.clone(), act.context(&a, &d, sub));
+            }
+        }
+        Value::Object(ctx)
+    }
+
+    /// Evaluates an expression of activity `aid` (undefined: None).
+    pub fn eval(ctx: &Value, aid: &str, e: &Expr) -> Result<Option<Value>, Failure> {
+        Ok(e.eval_json(&Env {
+            job: ctx,
+            self_id: Some(aid),
+        })?)
+    }
+
+    pub fn setting(ctx: &Value, def: &Activity, name: &str) -> Result<Option<Value>, Failure> {
+        match def.settings.get(name) {
+            Some(e) => Self::eval(ctx, &def.id, e),
+            None => Ok(None),
+        }
+    }
+
+    pub fn setting_bool(ctx: &Value, def: &Activity, name: &str) -> Result<bool, Failure> {
+        Ok(match Self::setting(ctx, def, name)? {
+            Some(Value::Bool(b)) => b,
+            Some(Value::String(s)) => s == "true",
+            Some(Value::Number(n)) => n.as_f64().is_some_and(|x| x != 0.0),
+            _ => false,
+        })
+    }
+
+    pub fn setting_num(ctx: &Value, def: &Activity, name: &str) -> Result<Option<f64>, Failure> {
+        Ok(match Self::setting(ctx, def, name)? {
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        })
+    }
+
+    /// Applies one work item. Stale items (job gone, another generation, job closed,
+    /// activity no longer waiting) are dropped: that is what makes redelivery harmless.
+    fn step(&mut self, w: Work) {
+        if !self.lock(&w.job_id, Some(&w.gid)) {
+            return;
+        }
+        if !status::running(self.jobs[&w.job_id].status) {
+            return;
+        }
+        let app = self.app(&w.job_id);
+        let Some(def) = app.activities.get(&w.aid) else {
+            return;
+        };
+        let r = match w.kind {
+            Kind::Transition => self.leg1(def, &w),
+            Kind::Cycle => self.reenter(def, &w),
+            _ => self.leg2(def, &w),
+        };
+        if let Err(f) = r {
+            self.fail(
+                def,
+                &w.job_id,
+                &w.dad,
+                f.code,
+                json!({"message": f.message, "code": f.code}),
+            );
+        }
+    }
+
+    fn leg1(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
+        use hotmesh_manifest::manifest::ActivityKind as K;
+        let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
+        // a transition applied twice finds its row: nothing to do
+        if self.act(jid, aid, d).is_some() {
+            return Ok(());
+        }
+        self.put_act(jid, aid, d, Act::new(def.kind.name(), self.now_ms));
+        let ctx = self.context(jid, aid, d);
+        if let Some(t) = Self::setting_num(&ctx, def, "statusThreshold")? {
+            let t = t as i64;
+            if t > 0 && self.jobs[jid].status <= t {
+                // only the open channel(s) remain: close them and maybe the job
+                let job = self.job(jid);
+                job.status -= t;
+                if let Some(a) = self.act(jid, aid, d) {
+                    a.status = "done".into();
+                    a.dirty = true;
+                }
+                if self.jobs[jid].status == 0 {
+                    self.complete(jid, false);
+                }
+                return Ok(());
+            }
+        }
+        match def.kind {
+            K::Worker => self.worker_leg1(def, w, &ctx),
+            K::Await => self.await_leg1(def, w, &ctx),
+            K::Hook => self.hook_leg1(def, w, &ctx),
+            K::Cycle => self.cycle_leg1(def, w, &ctx),
+            K::Signal => self.signal_leg1(def, w, &ctx),
+            K::Interrupt => self.interrupt_leg1(def, w, &ctx),
+            K::Trigger => Ok(()),
+        }
+    }
+
+    fn leg2(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
+        let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
+        let Some(a) = self.act(jid, aid, d) else {
+            return Ok(());
+        };
+        if !matches!(a.status.as_str(), "waiting" | "pending") {
+            return Ok(()); // already answered: a duplicate or a loser of a race
+        }
+        if w.kind != Kind::Signal && a.wait_token != w.token {
+            return Ok(()); // an answer to an earlier wait
+        }
+        match w.kind {
+            Kind::Timer => self.hook_timer(def, w),
+            Kind::Signal => self.hook_signal(def, w),
+            _ => self.answer(def, w),
+        }
+    }
+
+    /// A worker's response or a child's result: the activity's output, then its
+    /// transitions.
+    pub fn answer(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
+        let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
+        if w.status == Status::Error {
+            let mut err = match &w.data {
+                Value::Object(m) => Value::Object(m.clone()),
+                other => json!({ "message": other }),
+            };
+            err["code"] = w.code.into();
+            return {
+                self.fail(def, jid, d, w.code, err);
+                Ok(())
+            };
+        }
+        let pending = w.status == Status::Pending;
+        let now = self.now_ms;
+        let a = self.act(jid, aid, d).expect("checked by leg2");
+        a.output = Some(w.data.clone());
+        a.status = if pending { "pending" } else { "done" }.into();
+        a.updated_ms = now;
+        a.dirty = true;
+        self.output_maps(def, jid, d)?;
+        self.finish(def, jid, d, if pending { 202 } else { w.code }, pending)
+    }
+
+    /// Merges the activity's `output.maps` into its output data.
+    pub fn output_maps(&mut self, def: &Activity, jid: &str, d: &str) -> Result<(), Failure> {
+        let Some(e) = &def.output else { return Ok(()) };
+        let ctx = self.context(jid, &def.id, d);
+        if let Some(Value::Object(m)) = Self::eval(&ctx, &def.id, e)? {
+            let a = self.act(jid, &def.id, d).expect("activity in memory");
+            let mut out = match a.output.take() {
+                Some(Value::Object(o)) => o,
+                _ => Map::new(),
+            };
+            out.extend(m);
+            a.output = Some(Value::Object(out));
+            a.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Writes job maps into the job: `_x` keys are search fields, `-x` keys markers.
+    pub(crate) fn job_maps(
+        &mut self,
+        def: &Activity,
+        jid: &str,
+        ctx: &Value,
+    ) -> Result<(), Failure> {
+        if def.job.is_empty() {
+            return Ok(());
+        }
+        let maps = hotmesh_manifest::manifest::apply_job_maps(
+            &def.job,
+            &Env {
+                job: ctx,
+                self_id: Some(&def.id),
+            },
+        )?;
+        let job = self.job(jid);
+        for (k, v) in maps {
+            if let Some(name) = k.strip_prefix('_') {
+                job.search.insert(name.to_string(), v);
+            } else if k.starts_with('-') {
+                job.marks.insert(k, v);
+            } else {
+                job.data.insert(k, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// The activity produced its result with `code`: job maps, then every transition
+    /// that passes starts a child. `pending` (202): the activity stays open, so its own
+    /// count is not released.
+    pub fn finish(
+        &mut self,
+        def: &Activity,
+        jid: &str,
+        d: &str,
+        code: i64,
+        pending: bool,
+    ) -> Result<(), Failure> {
+        let mut ctx = self.context(jid, &def.id, d);
+        self.job_maps(def, jid, &ctx)?;
+        ctx["data"] = Value::Object(self.jobs[jid].data.clone());
+        let children = self.children(def, &ctx, code)?;
+        let emit = Self::setting_bool(&ctx, def, "emit")?;
+        let persist = Self::setting_bool(&ctx, def, "persist")?;
+        self.open(jid, d, &children, if pending { 0 } else { 1 });
+        if self.jobs[jid].status == 0 {
+            self.complete(jid, false);
+        } else if emit || persist {
+            self.complete(jid, true);
+            if persist {
+                let e = self.jobs[jid].expire;
+                self.job(jid).expire_in = expiry(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The ids of the activities whose transition from `def` passes for `code`.
+    fn children(&self, def: &Activity, ctx: &Value, code: i64) -> Result<Vec<String>, Failure> {
+        let env = Env {
+            job: ctx,
+            self_id: Some(&def.id),
+        };
+        let mut out = vec![];
+        for t in &def.transitions {
+            if t.rule.passes(code, &env)? {
+                out.push(t.to.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Starts `children` under `d` and applies `children - released` to the status.
+    fn open(&mut self, jid: &str, d: &str, children: &[String], released: i64) {
+        let gid = self.jobs[jid].gid.clone();
+        let child_dad = dad::child(d);
+        for c in children {
+            self.push(Work::transition(jid, &gid, c, &child_dad));
+        }
+        self.job(jid).status += children.len() as i64 - released;
+    }
+
+    /// The activity failed with `code`: the error is kept on it, and transitions that
+    /// accept the code run. If none does, the job ends with the error.
+    pub fn fail(&mut self, def: &Activity, jid: &str, d: &str, code: i64, err: Value) {
+        if let Some(a) = self.act(jid, &def.id, d) {
+            a.status = "error".into();
+            a.error = Some(err.clone());
+            a.dirty = true;
+        }
+        let ctx = self.context(jid, &def.id, d);
+        let children = match self.children(def, &ctx, code) {
+            Ok(c) => c,
+            Err(_) => vec![],
+        };
+        if children.is_empty() {
+            let mut e = err;
+            e["job_id"] = jid.into();
+            if e.get("is_stream_error").is_none()
+                && def.kind == hotmesh_manifest::manifest::ActivityKind::Worker
+            {
+                e["is_stream_error"] = true.into();
+            }
+            self.close(jid, e);
+            return;
+        }
+        self.open(jid, d, &children, 1);
+        if self.jobs[jid].status == 0 {
+            self.complete(jid, false);
+        }
+    }
+
+    /// Ends a job now with `err` (unhandled error): status 0, its other messages
+    /// cancelled, completion announced.
+    pub fn close(&mut self, jid: &str, err: Value) {
+        let job = self.job(jid);
+        job.error = Some(err);
+        job.status = 0;
+        self.cancel_messages(jid);
+        self.complete(jid, false);
+    }
+
+    /// Removes the job's messages that have not run (worker messages, timers, hook
+    /// registrations) and marks its open activities cancelled.
+    pub fn cancel_messages(&mut self, jid: &str) {
+        // rows another transaction holds (an answer, a router batch) are skipped: that
+        // transaction finds the job ended once it gets the job row, and drops its work
+        db::exec(
+            "DELETE FROM hotmesh.worker_stream WHERE id IN
+               (SELECT id FROM hotmesh.worker_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
+            &[jid.into()],
+        );
+        db::exec(
+            "DELETE FROM hotmesh.engine_stream WHERE id IN
+               (SELECT id FROM hotmesh.engine_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
+            &[jid.into()],
+        );
+        db::exec(
+            "DELETE FROM hotmesh.signal_hooks WHERE (app_id, topic, key) IN
+               (SELECT app_id, topic, key FROM hotmesh.signal_hooks WHERE job_id = $1 FOR UPDATE SKIP LOCKED)",
+            &[jid.into()],
+        );
+        db::exec("UPDATE hotmesh.activities SET status = 'cancelled', updated_at = now() WHERE job_id = $1 AND status IN ('waiting', 'pending')", &[jid.into()]);
+        for (k, a) in self.acts.iter_mut() {
+            if k.0 == jid && matches!(a.status.as_str(), "waiting" | "pending") {
+                a.status = "cancelled".into();
+                a.dirty = true;
+            }
+        }
+        self.queue.retain(|w| w.job_id != jid);
+    }
+
+    /// Completion tasks: tell the parent, announce the output, start the expiry. With
+    /// `interim` (emit, persist) the job stays open: the parent hears 202.
+    pub fn complete(&mut self, jid: &str, interim: bool) {
+        let now = self.now_ms;
+        let job = self.job(jid);
+        job.updated_ms = now;
+        if !interim {
+            job.completed = true;
+            job.expire_in = expiry(job.expire);
+        }
+        let job = &self.jobs[jid];
+        let output = job.output();
+        let publishes = job.graph().publishes.clone();
+        if let (Some(p), false) = (job.parent.clone(), job.severed) {
+            let (st, code, data) = match &job.error {
+                Some(e) if !interim => (
+                    Status::Error,
+                    e.get("code").and_then(Value::as_i64).unwrap_or(500),
+                    e.clone(),
+                ),
+                _ if interim => (Status::Pending, 202, Value::Object(job.data.clone())),
+                _ => (Status::Success, 200, Value::Object(job.data.clone())),
+            };
+            self.push(Work {
+                kind: Kind::Result,
+                job_id: p.job_id,
+                gid: p.gid,
+                aid: p.activity_id,
+                dad: p.dad,
+                token: Some(jid.to_string()),
+                data,
+                status: st,
+                code,
+            });
+        }
+        let topic = publishes
+            .clone()
+            .unwrap_or_else(|| self.jobs[jid].topic.clone());
+        notify::job(
+            channel::job(publishes.as_deref(), jid),
+            &topic,
+            jid,
+            output.clone(),
+        );
+        if let Some(p) = &publishes {
+            notify::job(channel::name(p), p, jid, output);
+        }
+    }
+
+    /// Leg 2 of a cycle: the ancestor runs again in dimension `w.dad`, its output the
+    /// cycle's input.
+    fn reenter(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
+        let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
+        if self.act(jid, aid, d).is_some() {
+            return Ok(());
+        }
+        let mut a = Act::new(def.kind.name(), self.now_ms);
+        a.input = Some(w.data.clone());
+        a.output = Some(w.data.clone());
+        a.status = "done".into();
+        self.put_act(jid, aid, d, a);
+        self.finish(def, jid, d, 200, false)
+    }
+}
+
+/// Seconds until a completed job expires (None: never): `expire` or 1 s; <= 0 never.
+pub fn expiry(expire: Option<f64>) -> Option<f64> {
+    match expire {
+        Some(e) if e <= 0.0 => None,
+        Some(e) => Some(e),
+        None => Some(1.0),
+    }
+}
+
+/// A value as a lookup key: strings as they are, anything else as JSON.
+pub fn key_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

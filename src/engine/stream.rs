@@ -1,0 +1,236 @@
+//! The worker protocol, in SQL: `dequeue` reserves messages of a topic (SKIP LOCKED,
+//! with a visibility timeout); `respond` applies the answer as the activity's Leg 2 in
+//! the same transaction; `retry`, `fail` and `heartbeat` do what they say. A reservation
+//! that lapses makes the message available again; one handed out too often without an
+//! answer is dead-lettered and the job hears code 999.
+
+use super::db;
+use super::step::{Engine, Kind, Status, Work};
+use crate::error::HotmeshError;
+use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
+use pgrx::JsonB;
+use serde_json::{json, Value};
+
+/// A worker message as the engine needs it to answer.
+struct Message {
+    job_id: String,
+    gid: String,
+    aid: String,
+    dad: String,
+    attempt: i32,
+    policy: Policy,
+}
+
+/// Reads a message. The job row is locked first (by [`Engine::lock`]), then the
+/// message: the same order as every other path, so answers and interrupts cannot
+/// deadlock.
+fn load(engine: &mut Engine, id: i64) -> Option<Message> {
+    let job_id = db::one::<String>(
+        "SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL",
+        &[id.into()],
+    )?;
+    engine.lock(&job_id, None);
+    db::query(
+        "SELECT job_id, gid, activity_id, dad, attempt, max_attempts, backoff_coefficient, maximum_interval, initial_interval, retry_codes
+           FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL FOR UPDATE",
+        &[id.into()],
+        |t| {
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let r = t.first();
+            let codes = match db::json(r.get::<JsonB>(10)?) {
+                Some(Value::Object(m)) => Some(m),
+                _ => None,
+            };
+            Ok(Some(Message {
+                job_id: r.get::<String>(1)?.unwrap_or_default(),
+                gid: r.get::<String>(2)?.unwrap_or_default(),
+                aid: r.get::<String>(3)?.unwrap_or_default(),
+                dad: r.get::<String>(4)?.unwrap_or_default(),
+                attempt: r.get::<i32>(5)?.unwrap_or(0),
+                policy: Policy {
+                    max_attempts: r.get::<i32>(6)?.unwrap_or(1),
+                    backoff_coefficient: r.get::<f64>(7)?.unwrap_or(10.0),
+                    maximum_interval: r.get::<f64>(8)?.unwrap_or(120.0),
+                    initial_interval: r.get::<f64>(9)?.unwrap_or(1.0),
+                    codes,
+                },
+            }))
+        },
+    )
+}
+
+fn remove(id: i64) {
+    db::exec(
+        "DELETE FROM hotmesh.worker_stream WHERE id = $1",
+        &[id.into()],
+    );
+}
+
+/// Schedules another attempt after `delay` seconds.
+fn requeue(id: i64, delay: f64, error: &Value) {
+    db::exec(
+        "UPDATE hotmesh.worker_stream
+            SET attempt = attempt + 1, deliveries = 0, visible_at = now() + make_interval(secs => $2),
+                reserved_by = NULL, reserved_until = NULL, last_error = $3
+          WHERE id = $1",
+        &[id.into(), delay.into(), JsonB(error.clone()).into()],
+    );
+    // the engine worker wakes the topic's listeners when the retry is due
+    crate::wake::engine_at_commit();
+}
+
+/// Applies a worker's answer. False when the message is gone (answered already, or its
+/// job ended): a duplicate answer changes nothing.
+pub fn respond(id: i64, data: Value, st: Status, code: i64) -> Result<bool, HotmeshError> {
+    let mut engine = Engine::new();
+    let Some(m) = load(&mut engine, id) else {
+        return Ok(false);
+    };
+    match st {
+        Status::Pending => {
+            // parked: more answers will come for it; it is not handed out again
+            db::exec(
+                "UPDATE hotmesh.worker_stream SET reserved_until = 'infinity' WHERE id = $1",
+                &[id.into()],
+            );
+        }
+        Status::Error => {
+            if let Some(delay) = m.policy.next(code, m.attempt) {
+                requeue(id, delay, &json!({"code": code, "data": data}));
+                return Ok(true);
+            }
+            remove(id);
+        }
+        Status::Success => remove(id),
+    }
+    engine.push(Work {
+        kind: Kind::Response,
+        job_id: m.job_id,
+        gid: m.gid,
+        aid: m.aid,
+        dad: m.dad,
+        token: Some(id.to_string()),
+        data,
+        status: st,
+        code,
+    });
+    engine.run();
+    Ok(true)
+}
+
+/// The worker asks for another attempt: after `delay` seconds, or the policy's delay
+/// (at least 1 s without a policy). With no attempt left, it is an error answer.
+pub fn retry(id: i64, delay: Option<f64>, error: Value) -> Result<bool, HotmeshError> {
+    let mut engine = Engine::new();
+    let Some(m) = load(&mut engine, id) else {
+        return Ok(false);
+    };
+    let next = match delay {
+        Some(d) => Some(d.max(0.0)),
+        None => m
+            .policy
+            .next(500, m.attempt)
+            .or((m.policy.max_attempts <= 1).then_some(1.0)),
+    };
+    match next {
+        Some(d) => {
+            requeue(id, d, &error);
+            Ok(true)
+        }
+        None => {
+            drop(engine);
+            respond_final(id, error, 597)
+        }
+    }
+}
+
+/// Extends a reservation (a long callback still runs). False if the message is gone.
+pub fn heartbeat(id: i64, seconds: f64) -> bool {
+    db::exec(
+        "UPDATE hotmesh.worker_stream SET reserved_until = now() + make_interval(secs => $2)
+          WHERE id = $1 AND dead_lettered_at IS NULL AND reserved_until IS NOT NULL AND reserved_until <> 'infinity'",
+        &[id.into(), seconds.into()],
+    ) == 1
+}
+
+/// Dead-letters messages whose reservations lapsed too often (their worker keeps
+/// dying), and tells each job with code 999. Returns how many.
+pub fn sweep_poison() -> usize {
+    let rows: Vec<(i64, i32)> = db::query(
+        "UPDATE hotmesh.worker_stream
+            SET dead_lettered_at = now(),
+                last_error = jsonb_build_object('code', 999, 'message', format('no answer after %s deliveries', deliveries))
+          WHERE id IN (SELECT id FROM hotmesh.worker_stream
+                        WHERE dead_lettered_at IS NULL AND reserved_until < now()
+                          AND deliveries >= greatest(max_attempts, $1)
+                        LIMIT 100 FOR UPDATE SKIP LOCKED)
+          RETURNING id, deliveries",
+        &[POISON_DELIVERIES.into()],
+        |t| {
+            let mut v = vec![];
+            for r in t {
+                v.push((r.get::<i64>(1)?.unwrap_or(0), r.get::<i32>(2)?.unwrap_or(0)));
+            }
+            Ok(v)
+        },
+    );
+    for (id, n) in &rows {
+        let row: Option<(String, String, String, String)> = db::query(
+            "SELECT job_id, gid, activity_id, dad FROM hotmesh.worker_stream WHERE id = $1",
+            &[(*id).into()],
+            |t| {
+                if t.is_empty() {
+                    return Ok(None);
+                }
+                let r = t.first();
+                Ok(Some((
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get::<String>(3)?.unwrap_or_default(),
+                    r.get::<String>(4)?.unwrap_or_default(),
+                )))
+            },
+        );
+        if let Some((job_id, gid, aid, dad)) = row {
+            let mut e = Engine::new();
+            let data = json!({"message": format!("message {id} dead-lettered: no answer after {n} deliveries"), "code": 999});
+            e.push(Work {
+                kind: Kind::Response,
+                job_id,
+                gid,
+                aid,
+                dad,
+                token: Some(id.to_string()),
+                data,
+                status: Status::Error,
+                code: 999,
+            });
+            e.run();
+        }
+    }
+    rows.len()
+}
+
+/// An error answer that is not retried (hotmesh.fail).
+pub fn respond_final(id: i64, data: Value, code: i64) -> Result<bool, HotmeshError> {
+    let mut engine = Engine::new();
+    let Some(m) = load(&mut engine, id) else {
+        return Ok(false);
+    };
+    remove(id);
+    engine.push(Work {
+        kind: Kind::Response,
+        job_id: m.job_id,
+        gid: m.gid,
+        aid: m.aid,
+        dad: m.dad,
+        token: Some(id.to_string()),
+        data,
+        status: Status::Error,
+        code,
+    });
+    engine.run();
+    Ok(true)
+}
