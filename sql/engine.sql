@@ -52,6 +52,7 @@ CREATE TABLE hotmesh.activities (
     error       jsonb,
     wait_token  text,                              -- the message, timer or child this activity waits for
     iterations  integer     NOT NULL DEFAULT 0,    -- cycle target: iterations so far
+    answers     integer     NOT NULL DEFAULT 0,    -- results it took (several with 202): its children's dimension
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,

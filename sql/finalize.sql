@@ -20,3 +20,19 @@ SELECT hotmesh._extension_created();
 REVOKE ALL ON hotmesh.app_versions, hotmesh.app_active, hotmesh.app_topics FROM PUBLIC;
 GRANT SELECT ON hotmesh.apps, hotmesh.versions, hotmesh.graphs, hotmesh.topics TO PUBLIC;
 REVOKE ALL ON FUNCTION hotmesh.deploy(text), hotmesh.activate(text, text) FROM PUBLIC;
+
+-- The engine: its tables are written only by its functions. Those are SECURITY DEFINER
+-- with a fixed search_path, and not for PUBLIC: the owner grants them role by role,
+-- e.g. a worker role gets dequeue, respond, retry, fail and heartbeat, nothing else.
+REVOKE ALL ON hotmesh.jobs, hotmesh.activities, hotmesh.engine_stream, hotmesh.worker_stream,
+              hotmesh.signal_hooks, hotmesh.pending_signals, hotmesh.dead_letters, hotmesh.streams FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    hotmesh.pub(text, jsonb, jsonb), hotmesh.dequeue(text, integer, double precision, text),
+    hotmesh.respond(bigint, jsonb, text, integer), hotmesh.retry(bigint, double precision, jsonb),
+    hotmesh.fail(bigint, jsonb, integer), hotmesh.heartbeat(bigint, double precision),
+    hotmesh.signal(text, jsonb, text, integer), hotmesh.signal_all(text, jsonb, text, text),
+    hotmesh.interrupt(text, text, jsonb), hotmesh.get_status(text), hotmesh.get_state(text, text),
+    hotmesh.get_query_state(text, text[]), hotmesh.get_raw(text), hotmesh.export(text),
+    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer)
+  FROM PUBLIC;
+REVOKE ALL ON PROCEDURE hotmesh.pubsub(text, jsonb, integer, jsonb) FROM PUBLIC;

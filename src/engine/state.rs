@@ -248,6 +248,8 @@ pub struct Act {
     pub error: Option<Value>,
     pub wait_token: Option<String>,
     pub iterations: i32,
+    /// Results taken so far; the children of the k-th go under dimension k.
+    pub answers: i32,
     pub created_ms: i64,
     pub updated_ms: i64,
     pub dirty: bool,
@@ -264,6 +266,7 @@ impl Act {
             error: None,
             wait_token: None,
             iterations: 0,
+            answers: 0,
             created_ms: now_ms,
             updated_ms: now_ms,
             dirty: true,
@@ -312,7 +315,7 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
     let aids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
     let dads: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
     db::query(
-        "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations,
+        "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
                 (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8
            FROM unnest($2::text[], $3::text[]) k(aid, dad)
            JOIN hotmesh.activities a ON a.job_id = $1 AND a.activity_id = k.aid AND a.dad = k.dad",
@@ -333,8 +336,9 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
                         error: db::json(r.get::<JsonB>(8)?),
                         wait_token: r.get::<String>(9)?,
                         iterations: r.get::<i32>(10)?.unwrap_or(0),
-                        created_ms: r.get::<i64>(11)?.unwrap_or(0),
-                        updated_ms: r.get::<i64>(12)?.unwrap_or(0),
+                        answers: r.get::<i32>(11)?.unwrap_or(0),
+                        created_ms: r.get::<i64>(12)?.unwrap_or(0),
+                        updated_ms: r.get::<i64>(13)?.unwrap_or(0),
                         dirty: false,
                     },
                 ));
@@ -348,11 +352,11 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
 pub fn flush_act(job_id: &str, aid: &str, dad: &str, a: &Act) {
     let finished = matches!(a.status.as_str(), "done" | "error" | "cancelled");
     db::exec(
-        "INSERT INTO hotmesh.activities AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END)
+        "INSERT INTO hotmesh.activities AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, answers, finished_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, CASE WHEN $12 THEN now() END)
          ON CONFLICT (job_id, activity_id, dad) DO UPDATE
             SET status = excluded.status, input = excluded.input, output = excluded.output, hook = excluded.hook,
-                error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations,
+                error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations, answers = excluded.answers,
                 updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)",
         &[
             job_id.into(),
@@ -367,6 +371,7 @@ pub fn flush_act(job_id: &str, aid: &str, dad: &str, a: &Act) {
             a.wait_token.clone().into(),
             a.iterations.into(),
             finished.into(),
+            a.answers.into(),
         ],
     );
 }

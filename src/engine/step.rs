@@ -539,7 +539,22 @@ impl Engine {
         let children = self.children(def, &ctx, code)?;
         let emit = Self::setting_bool(&ctx, def, "emit")?;
         let persist = Self::setting_bool(&ctx, def, "persist")?;
-        self.open(jid, d, &children, if pending { 0 } else { 1 });
+        // the k-th result of an activity (202s, then the last) starts its children in
+        // dimension k, so each answer's branch has its own rows
+        let k = match self.act(jid, &def.id, d) {
+            Some(a) => {
+                a.answers += 1;
+                a.dirty = true;
+                a.answers - 1
+            }
+            None => 0,
+        };
+        self.open_at(
+            jid,
+            &dad::with_index(&dad::child(d), k as u32),
+            &children,
+            if pending { 0 } else { 1 },
+        );
         if self.jobs[jid].status == 0 {
             self.complete(jid, false);
         } else if emit || persist {
@@ -569,10 +584,13 @@ impl Engine {
 
     /// Starts `children` under `d` and applies `children - released` to the status.
     fn open(&mut self, jid: &str, d: &str, children: &[String], released: i64) {
+        self.open_at(jid, &dad::child(d), children, released)
+    }
+
+    fn open_at(&mut self, jid: &str, child_dad: &str, children: &[String], released: i64) {
         let gid = self.jobs[jid].gid.clone();
-        let child_dad = dad::child(d);
         for c in children {
-            self.push(Work::transition(jid, &gid, c, &child_dad));
+            self.push(Work::transition(jid, &gid, c, child_dad));
         }
         self.job(jid).status += children.len() as i64 - released;
     }

@@ -16,6 +16,30 @@ fn extension_installed() -> bool {
     unsafe { pg_sys::get_extension_oid(c"hotmesh".as_ptr(), true) != pg_sys::InvalidOid }
 }
 
+/// Whether the installed extension's SQL matches this library (after a library
+/// upgrade the tables may be missing until ALTER EXTENSION UPDATE). Said once.
+fn schema_current() -> bool {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let v = Spi::get_one::<String>(
+        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'hotmesh'",
+    )
+    .ok()
+    .flatten();
+    let ok = v.as_deref() == Some(env!("CARGO_PKG_VERSION"));
+    if !ok && !WARNED.swap(true, Ordering::Relaxed) {
+        warning!(
+            "hotmesh engine: the extension in this database is version {}, the library {}: run ALTER EXTENSION hotmesh UPDATE",
+            v.unwrap_or_default(),
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    if ok {
+        WARNED.store(false, Ordering::Relaxed);
+    }
+    ok
+}
+
 enum Step {
     /// Sleep until this unix ms (None: the poll interval), unless woken.
     Continue {
@@ -36,6 +60,13 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
     }
     if let Some(msg) = injected {
         error!("{msg}");
+    }
+    if !schema_current() {
+        // the library was upgraded, the database not yet (ALTER EXTENSION hotmesh UPDATE)
+        return Step::Continue {
+            due_ms: None,
+            busy: false,
+        };
     }
     let routed = engine::router::route();
     if housekeep {

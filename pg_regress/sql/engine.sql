@@ -1,0 +1,264 @@
+-- The engine: jobs, every activity type, the worker protocol, signals, timers,
+-- interrupts and the queries. Asynchronous results (timers, the router) are awaited
+-- with hotmesh.wait_for_job, so the output is deterministic.
+CREATE EXTENSION hotmesh;
+\set SHOW_CONTEXT never
+SELECT hotmesh.wait_for_engine();
+
+SELECT hotmesh.deploy($yaml$
+app:
+  id: eng
+  version: '1'
+  graphs:
+    # worker, then a branch on its answer
+    - subscribes: sq.start
+      publishes: sq.done
+      expire: 120
+      activities:
+        t: { type: trigger, stats: { key: '{$self.input.data.group}' } }
+        sq:
+          type: worker
+          topic: sq.work
+          input: { maps: { n: '{t.output.data.n}' } }
+          job: { maps: { sq: '{$self.output.data.sq}', _group: '{t.output.data.group}' } }
+        big: { type: hook, job: { maps: { size: large } } }
+        small: { type: hook, job: { maps: { size: small } } }
+      transitions:
+        t: [ { to: sq } ]
+        sq:
+          - to: big
+            conditions: { match: [ { expected: true, actual: { '@pipe': [['{sq.output.data.sq}', 100], ['{@number.gte}']] } } ] }
+          - to: small
+            conditions: { match: [ { expected: true, actual: { '@pipe': [['{sq.output.data.sq}', 100], ['{@number.lt}']] } } ] }
+    # a worker with a legacy retry policy and an error branch for code 422
+    - subscribes: risky.start
+      activities:
+        r0: { type: trigger }
+        try:
+          type: worker
+          topic: risky.work
+          retry: { '500': [2] }
+          job: { maps: { result: '{$self.output.data.v}' } }
+        rescue: { type: hook, job: { maps: { rescued: '{try.output.metadata.$error.message}' } } }
+      transitions:
+        r0: [ { to: try } ]
+        try: [ { to: rescue, conditions: { code: 422 } } ]
+    # a hook: signal with a timeout (first wins), keyed by job id
+    - subscribes: ask.start
+      expire: 0
+      activities:
+        a0: { type: trigger, stats: { id: '{$self.input.data.id}' } }
+        wait:
+          type: hook
+          sleep: '{a0.output.data.timeout}'
+          job: { maps: { answer: { '@pipe': [['{$self.hook.data.answer}', 'timeout'], ['{@conditional.nullish}']] } } }
+      transitions:
+        a0: [ { to: wait } ]
+      hooks:
+        ask.reply:
+          - to: wait
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
+    # a cycle: pivot runs again until i reaches n
+    - subscribes: count.start
+      activities:
+        c0: { type: trigger }
+        pivot: { type: hook, cycle: true, output: { maps: { i: 0 } }, job: { maps: { i: '{$self.output.data.i}' } } }
+        next:
+          type: cycle
+          ancestor: pivot
+          input: { maps: { i: { '@pipe': [['{pivot.output.data.i}', 1], ['{@math.add}']] } } }
+      transitions:
+        c0: [ { to: pivot } ]
+        pivot:
+          - to: next
+            conditions: { match: [ { expected: true, actual: { '@pipe': [['{pivot.output.data.i}', '{c0.output.data.n}'], ['{@number.lt}']] } } ] }
+    # await a child graph (or not), and a child that fails
+    - subscribes: parent.start
+      activities:
+        p0: { type: trigger }
+        call:
+          type: await
+          topic: '{p0.output.data.child}'
+          await: '{p0.output.data.wait}'
+          input: { maps: { x: '{p0.output.data.x}' } }
+          job: { maps: { child: '{$self.output.data}' } }
+      transitions:
+        p0: [ { to: call } ]
+    - subscribes: child.double
+      activities:
+        d0: { type: trigger, job: { maps: { doubled: { '@pipe': [['{$self.output.data.x}', 2], ['{@math.multiply}']] } } } }
+    - subscribes: child.slow
+      activities:
+        s0: { type: trigger }
+        s1: { type: worker, topic: slow.work, job: { maps: { slow: '{$self.output.data.v}' } } }
+      transitions:
+        s0: [ { to: s1 } ]
+    # interrupt: itself, or another job
+    - subscribes: stop.self
+      activities:
+        i0: { type: trigger }
+        halt: { type: interrupt, reason: 'stopped on purpose', code: 499 }
+      transitions:
+        i0: [ { to: halt } ]
+    - subscribes: stop.other
+      activities:
+        o0: { type: trigger }
+        kill: { type: interrupt, target: '{o0.output.data.target}', topic: child.slow }
+        after: { type: hook, job: { maps: { went_on: true } } }
+      transitions:
+        o0: [ { to: kill } ]
+        kill: [ { to: after } ]
+    # signal: one hook, and every hook whose job has a search field
+    - subscribes: notify.start
+      activities:
+        n0: { type: trigger }
+        tell:
+          type: signal
+          topic: ask.reply
+          signal: { maps: { id: '{n0.output.data.target}', answer: 'from a signal activity' } }
+      transitions:
+        n0: [ { to: tell } ]
+$yaml$)->>'status' AS deployed;
+SELECT hotmesh.activate('eng', '1');
+
+-- 1. worker: pub, dequeue, respond; the branch follows the answer
+SELECT hotmesh.pub('sq.start', '{"n": 12, "group": "g1"}', '{"id": "w1"}');
+SELECT id, status, key, data FROM hotmesh.jobs WHERE id = 'w1';
+SELECT job_id, activity_id, dad, data, attempt, deliveries FROM hotmesh.dequeue('sq.work', 10);
+SELECT id AS w1_message FROM hotmesh.worker_stream WHERE job_id = 'w1' \gset
+SELECT hotmesh.respond(:w1_message, '{"sq": 144}');
+SELECT id, status, data, search, error FROM hotmesh.jobs WHERE id = 'w1';
+SELECT activity_id, dad, type, status, input, output FROM hotmesh.activities WHERE job_id = 'w1' ORDER BY dad, activity_id;
+SELECT count(*) AS messages_left FROM hotmesh.worker_stream WHERE job_id = 'w1';
+-- a second answer to the same message changes nothing
+SELECT hotmesh.respond(:w1_message, '{"sq": 1}') AS again;
+SELECT hotmesh.respond(999999, '{"sq": 1}') AS unknown_message;
+SELECT data FROM hotmesh.jobs WHERE id = 'w1';
+
+-- 2. pub runs in the caller's transaction: a rollback leaves no job and no message
+BEGIN;
+SELECT hotmesh.pub('sq.start', '{"n": 3}', '{"id": "w2"}');
+SELECT count(*) FROM hotmesh.worker_stream WHERE job_id = 'w2';
+ROLLBACK;
+SELECT count(*) AS jobs, (SELECT count(*) FROM hotmesh.worker_stream WHERE job_id = 'w2') AS messages FROM hotmesh.jobs WHERE id = 'w2';
+
+-- 3. pub options and errors
+SELECT hotmesh.pub('sq.start', '{"n": 3}', '{"id": "w1"}');
+SELECT hotmesh.pub('no.such.topic', '{}');
+SELECT hotmesh.pub('sq.start', '[1, 2]');
+SELECT hotmesh.pub('sq.start', '{}', '{"colour": "red"}');
+SELECT hotmesh.pub('sq.start', '{}', '{"marker": {"x": 1}}');
+SELECT hotmesh.pub('sq.start', '{}', '{"pending": -1}');
+SELECT hotmesh.pub('ask.start', '{"timeout": 5}');
+SELECT hotmesh.pub('sq.start', '{"n": 2}', '{"id": "w3", "pending": 60, "search": {"region": "eu"}, "marker": {"-seen-": 1}, "entity": "order", "expire": 5}');
+SELECT status, entity, search, marks, expire_seconds, expired_at > now() + interval '50 s' AS expires_later,
+       (SELECT count(*) FROM hotmesh.worker_stream WHERE job_id = 'w3') AS messages
+  FROM hotmesh.jobs WHERE id = 'w3';
+SELECT hotmesh.get_status('w3'), hotmesh.get_query_state('w3', ARRAY['region', 'missing']);
+
+-- 4. errors: no matching transition ends the job with the error; a policy retries first
+SELECT hotmesh.pub('risky.start', '{}', '{"id": "r1"}');
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r1'), '{"message": "flaky"}', 'error', 500);
+SELECT attempt, visible_at > now() AS delayed, last_error FROM hotmesh.worker_stream WHERE job_id = 'r1';
+SELECT status FROM hotmesh.jobs WHERE id = 'r1';
+SELECT hotmesh.fail((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r1'), '{"message": "broken for good"}', 503);
+SELECT status, data, error FROM hotmesh.jobs WHERE id = 'r1';
+-- an error code with a transition goes on along it
+SELECT hotmesh.pub('risky.start', '{}', '{"id": "r2"}');
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r2'), '{"message": "bad input"}', 'error', 422);
+SELECT status, data, error FROM hotmesh.jobs WHERE id = 'r2';
+SELECT activity_id, status, error FROM hotmesh.activities WHERE job_id = 'r2' ORDER BY dad;
+-- 202: the activity stays open and takes more answers
+SELECT hotmesh.pub('risky.start', '{}', '{"id": "r3"}');
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r3'), '{"v": "half"}', 'pending');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'r3';
+SELECT * FROM hotmesh.dequeue('risky.work', 10);
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r3'), '{"v": "more"}', 'pending');
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r3'), '{"v": "all"}');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'r3';
+SELECT hotmesh.respond(1, '{}', 'maybe');
+SELECT hotmesh.respond(1, '{}', 'error', 42);
+
+-- 5. hooks: a signal first, a signal before the hook exists, a timer
+SELECT hotmesh.pub('ask.start', '{"id": "h1", "timeout": 60}');
+SELECT hotmesh.signal('ask.reply', '{"id": "h1", "answer": "yes"}');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'h1';
+SELECT count(*) AS timers_left FROM hotmesh.engine_stream WHERE job_id = 'h1';
+SELECT hotmesh.signal('ask.reply', '{"id": "h2", "answer": "early"}') AS reached;
+SELECT topic, key, data FROM hotmesh.pending_signals;
+SELECT hotmesh.pub('ask.start', '{"id": "h2", "timeout": 60}');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'h2';
+SELECT count(*) AS pending_left FROM hotmesh.pending_signals;
+SELECT hotmesh.pub('ask.start', '{"id": "h3", "timeout": 0.2}');
+SELECT hotmesh.wait_for_job('h3', 5000)->'data' AS timed_out;
+SELECT hotmesh.signal('no.rule', '{}');
+-- a signal activity reaches another job's hook
+SELECT hotmesh.pub('ask.start', '{"id": "h4", "timeout": 60}');
+SELECT hotmesh.pub('notify.start', '{"target": "h4"}', '{"id": "n1"}');
+SELECT id, status, data FROM hotmesh.jobs WHERE id IN ('h4', 'n1') ORDER BY id;
+
+-- 6. a cycle of 100 iterations: every iteration keeps its own rows
+SELECT hotmesh.pub('count.start', '{"n": 100}', '{"id": "c1"}');
+SELECT hotmesh.wait_for_job('c1', 20000)->'data' AS data;
+SELECT count(*) AS pivot_rows, count(DISTINCT dad) AS dimensions FROM hotmesh.activities WHERE job_id = 'c1' AND activity_id = 'pivot';
+SELECT dad, output FROM hotmesh.activities WHERE job_id = 'c1' AND activity_id = 'pivot' ORDER BY length(dad), dad LIMIT 3;
+
+-- 7. await: the parent gets the child's data; with await false only its id
+SELECT hotmesh.pub('parent.start', '{"x": 21, "child": "child.double"}', '{"id": "p1"}');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'p1';
+SELECT status, data, parent_job_id, parent_activity FROM hotmesh.jobs WHERE parent_job_id = 'p1';
+SELECT hotmesh.pub('parent.start', '{"x": 1, "child": "child.slow", "wait": false}', '{"id": "p2"}');
+SELECT status, data ? 'child' AS has_child, data->'child' ? 'job_id' AS child_id FROM hotmesh.jobs WHERE id = 'p2';
+SELECT status, severed FROM hotmesh.jobs WHERE parent_job_id = 'p2';
+
+-- 8. interrupt: a parent whose child is still running; then the child
+SELECT hotmesh.pub('parent.start', '{"x": 1, "child": "child.slow"}', '{"id": "p3"}');
+SELECT status FROM hotmesh.jobs WHERE parent_job_id = 'p3';
+SELECT hotmesh.interrupt('parent.start', 'p3', '{"reason": "cancelled by the user"}');
+SELECT status < -100000000 AS interrupted, error FROM hotmesh.jobs WHERE id = 'p3';
+SELECT status FROM hotmesh.jobs WHERE parent_job_id = 'p3';
+SELECT hotmesh.interrupt('parent.start', 'p3');
+SELECT hotmesh.interrupt('parent.start', 'p3', '{"suppress": true}');
+SELECT hotmesh.interrupt('parent.start', 'nobody');
+SELECT hotmesh.interrupt('parent.start', 'p3', '{"bogus": 1}');
+-- the child finishes later: its result reaches an ended parent and changes nothing
+SELECT hotmesh.respond((SELECT w.id FROM hotmesh.worker_stream w JOIN hotmesh.jobs j ON j.id = w.job_id WHERE j.parent_job_id = 'p3'), '{"v": 1}');
+SELECT status < -100000000 AS still_interrupted, data FROM hotmesh.jobs WHERE id = 'p3';
+-- descend: the children are interrupted too
+SELECT hotmesh.pub('parent.start', '{"x": 1, "child": "child.slow"}', '{"id": "p4"}');
+SELECT hotmesh.interrupt('parent.start', 'p4', '{"descend": true}');
+SELECT status < -100000000 AS child_interrupted, (SELECT count(*) FROM hotmesh.worker_stream w WHERE w.job_id = j.id) AS messages
+  FROM hotmesh.jobs j WHERE parent_job_id = 'p4';
+-- the interrupt activity: itself, and another job
+SELECT hotmesh.pub('stop.self', '{}', '{"id": "i1"}');
+SELECT status < -100000000 AS interrupted, error FROM hotmesh.jobs WHERE id = 'i1';
+SELECT hotmesh.pub('child.slow', '{}', '{"id": "victim"}');
+SELECT hotmesh.pub('stop.other', '{"target": "victim"}', '{"id": "i2"}');
+SELECT id, status < -100000000 AS interrupted, status, data FROM hotmesh.jobs WHERE id IN ('victim', 'i2') ORDER BY id;
+
+-- 9. queries
+SELECT hotmesh.get_state('sq.start', 'w1')->'data' AS data, hotmesh.get_state(NULL, 'w1')->'metadata'->>'js' AS js;
+SELECT jsonb_object_keys(hotmesh.get_state('sq.start', 'w1')->'metadata') AS metadata_keys ORDER BY 1;
+SELECT e->>'activity' AS activity, e->>'dimension' AS dimension, e->>'status' AS status
+  FROM jsonb_array_elements(hotmesh.export('w1')->'timeline') e;
+SELECT jsonb_object_keys(hotmesh.get_raw('w1')) ORDER BY 1;
+SELECT hotmesh.get_status('nobody');
+SELECT hotmesh.get_state('sq.start', 'nobody');
+SELECT hotmesh.get_state('ask.start', 'w1');
+SELECT hotmesh.scrub('w1'), hotmesh.scrub('w1');
+SELECT count(*) FROM hotmesh.activities WHERE job_id = 'w1';
+SELECT hotmesh.wait_for_job('r3', 0)->'data';
+SELECT hotmesh.wait_for_job('victim', -1);
+
+-- 10. pubsub: start and wait, for psql users
+DO $$
+DECLARE r jsonb;
+BEGIN
+  CALL hotmesh.pubsub('parent.start', '{"x": 5, "child": "child.double"}', 5000, r);
+  RAISE NOTICE 'pubsub: % (status %)', r->'data', r->'metadata'->'js';
+END $$;
+BEGIN;
+CALL hotmesh.pubsub('parent.start', '{"x": 5, "child": "child.double"}');
+ROLLBACK;
+
+DROP EXTENSION hotmesh;

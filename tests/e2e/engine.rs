@@ -1,0 +1,437 @@
+//! The engine end to end, where commits and other sessions matter: duplicate delivery,
+//! a worker that dies mid-message, a server restart under load, the timer/signal race,
+//! a stream of 202 answers, completion notifications, wake-ups of idle workers and
+//! poison messages.
+
+use hotmesh_tests::*;
+use serde_json::{json, Value};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::time::{Duration, Instant};
+
+const DB: &str = "e2e_engine";
+
+const APP: &str = r#"
+app:
+  id: e2e
+  version: '1'
+  graphs:
+    - subscribes: three.start
+      publishes: three.done
+      expire: 300
+      activities:
+        t: { type: trigger }
+        a: { type: worker, topic: e2e.step, input: { maps: { step: a, n: '{t.output.data.n}' } }, job: { maps: { a: '{$self.output.data.seen}' } } }
+        b: { type: worker, topic: e2e.step, input: { maps: { step: b, n: '{t.output.data.n}' } }, job: { maps: { b: '{$self.output.data.seen}' } } }
+        c: { type: worker, topic: e2e.step, input: { maps: { step: c, n: '{t.output.data.n}' } }, job: { maps: { c: '{$self.output.data.seen}' } } }
+      transitions:
+        t: [ { to: a } ]
+        a: [ { to: b } ]
+        b: [ { to: c } ]
+    - subscribes: race.start
+      expire: 300
+      activities:
+        r: { type: trigger, stats: { id: '{$self.input.data.id}' } }
+        w:
+          type: hook
+          sleep: '{r.output.data.sleep}'
+          job: { maps: { by: { '@pipe': [['{$self.hook.data.by}', 'timer'], ['{@conditional.nullish}']] } } }
+      transitions:
+        r: [ { to: w } ]
+      hooks:
+        race.signal:
+          - to: w
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
+    - subscribes: stream.start
+      activities:
+        s: { type: trigger }
+        p: { type: worker, topic: e2e.stream, job: { maps: { last: '{$self.output.data.i}' } } }
+        each: { type: hook, job: { maps: { count: { '@pipe': [['{$job.data.count}', 0], ['{@conditional.nullish}', 1], ['{@math.add}']] } } } }
+      transitions:
+        s: [ { to: p } ]
+        p: [ { to: each, conditions: { code: 202 } } ]
+"#;
+
+async fn pool() -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url_for(DB))
+        .await
+        .expect("pool")
+}
+
+async fn setup() -> PgPool {
+    fresh_database(DB).await;
+    exec(DB, "CREATE EXTENSION hotmesh").await;
+    let p = pool().await;
+    sqlx::query("SELECT hotmesh.deploy($1)")
+        .bind(APP)
+        .execute(&p)
+        .await
+        .unwrap();
+    sqlx::query("SELECT hotmesh.activate('e2e', '1')")
+        .execute(&p)
+        .await
+        .unwrap();
+    sqlx::query("SELECT hotmesh.wait_for_engine(20)")
+        .execute(&p)
+        .await
+        .unwrap();
+    p
+}
+
+async fn pub_job(p: &PgPool, topic: &str, data: Value) -> String {
+    sqlx::query_scalar("SELECT hotmesh.pub($1, $2)")
+        .bind(topic)
+        .bind(data)
+        .fetch_one(p)
+        .await
+        .unwrap()
+}
+
+/// One worker pass: dequeue up to `batch` messages of the step topic and answer each
+/// with the step it saw. Returns how many it answered.
+async fn work_once(p: &PgPool, batch: i32) -> Result<usize, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, data FROM hotmesh.dequeue('e2e.step', $1, 30)")
+        .bind(batch)
+        .fetch_all(p)
+        .await?;
+    for r in &rows {
+        let id: i64 = r.get(0);
+        let data: Value = r.get(1);
+        sqlx::query("SELECT hotmesh.respond($1, $2)")
+            .bind(id)
+            .bind(json!({"seen": data["step"]}))
+            .execute(p)
+            .await?;
+    }
+    Ok(rows.len())
+}
+
+async fn status(p: &PgPool, id: &str) -> i64 {
+    sqlx::query_scalar("SELECT hotmesh.get_status($1)")
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn engine_end_to_end() {
+    let p = setup().await;
+    duplicate_delivery(&p).await;
+    worker_dies_mid_message(&p).await;
+    completion_is_announced_once(&p).await;
+    idle_workers_are_woken(&p).await;
+    timer_signal_race(&p).await;
+    stream_of_202(&p).await;
+    poison_is_dead_lettered(&p).await;
+    restart_under_load().await;
+}
+
+/// A message answered twice (two workers raced after a reservation lapsed) is applied
+/// once.
+async fn duplicate_delivery(p: &PgPool) {
+    let id = pub_job(p, "three.start", json!({"n": 1})).await;
+    let first: i64 = sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.step', 1, 0.2)")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let again: i64 = sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.step', 1, 30)")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(first, again, "a lapsed reservation is delivered again");
+    let (a, b) = tokio::join!(
+        sqlx::query_scalar::<_, bool>("SELECT hotmesh.respond($1, '{\"seen\": \"x\"}')")
+            .bind(first)
+            .fetch_one(p),
+        sqlx::query_scalar::<_, bool>("SELECT hotmesh.respond($1, '{\"seen\": \"y\"}')")
+            .bind(first)
+            .fetch_one(p),
+    );
+    assert!(a.unwrap() ^ b.unwrap(), "exactly one answer is applied");
+    let msgs: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hotmesh.worker_stream WHERE job_id = $1")
+            .bind(&id)
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(msgs, 1, "one next message (b), not two");
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hotmesh.activities WHERE job_id = $1 AND activity_id = 'b'",
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    assert_eq!(rows, 1);
+    while work_once(p, 10).await.unwrap() > 0 {}
+    assert_eq!(status(p, &id).await, 0);
+}
+
+/// A worker connection that dies holding a message: the message comes back after its
+/// reservation and completes once.
+async fn worker_dies_mid_message(p: &PgPool) {
+    let id = pub_job(p, "three.start", json!({"n": 2})).await;
+    {
+        let mut doomed = connect(DB).await;
+        let mid: i64 = sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.step', 1, 0.5)")
+            .fetch_one(&mut doomed)
+            .await
+            .unwrap();
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut doomed)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .execute(p)
+            .await
+            .unwrap();
+        let _ = mid;
+    }
+    let n = eventually(10, "the lapsed message is redelivered", || async {
+        let n = work_once(p, 10).await.unwrap();
+        (n > 0).then_some(n)
+    })
+    .await;
+    assert_eq!(n, 1);
+    while work_once(p, 10).await.unwrap() > 0 {}
+    let data: Value = sqlx::query_scalar("SELECT data FROM hotmesh.jobs WHERE id = $1")
+        .bind(&id)
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(data, json!({"a": "a", "b": "b", "c": "c"}));
+    let deliveries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hotmesh.activities WHERE job_id = $1")
+            .bind(&id)
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(deliveries, 4, "trigger and three workers, once each");
+}
+
+/// Completion: one notification on the job's channel and the publishes channel, at
+/// commit, with the job's output.
+async fn completion_is_announced_once(p: &PgPool) {
+    let mut l = PgListener::connect(&url_for(DB)).await.unwrap();
+    l.listen("three.done").await.unwrap();
+    let id = pub_job(p, "three.start", json!({"n": 3})).await;
+    l.listen(&format!("three.done.{id}")).await.unwrap();
+    while work_once(p, 10).await.unwrap() > 0 {}
+    let mut got = vec![];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < 2 && Instant::now() < deadline {
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(500), l.recv()).await {
+            got.push((
+                n.channel().to_string(),
+                serde_json::from_str::<Value>(n.payload()).unwrap(),
+            ));
+        }
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (ch, payload) in &got {
+        assert!(ch == "three.done" || *ch == format!("three.done.{id}"));
+        assert_eq!(payload["type"], "job");
+        assert_eq!(payload["job"]["metadata"]["jid"], id.as_str());
+        assert_eq!(payload["job"]["data"]["c"], "c");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), l.recv())
+            .await
+            .is_err(),
+        "nothing more"
+    );
+}
+
+/// A worker listening on its topic's channel hears of new work at commit.
+async fn idle_workers_are_woken(p: &PgPool) {
+    let mut l = PgListener::connect(&url_for(DB)).await.unwrap();
+    l.listen("hotmesh.work.e2e.step").await.unwrap();
+    let t0 = Instant::now();
+    pub_job(p, "three.start", json!({"n": 4})).await;
+    let n = tokio::time::timeout(Duration::from_secs(2), l.recv())
+        .await
+        .expect("woken")
+        .unwrap();
+    assert_eq!(n.payload(), "e2e.step");
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    while work_once(p, 10).await.unwrap() > 0 {}
+}
+
+/// A hook waiting for a signal with a timeout: whichever comes first wins, exactly
+/// once, however close the two are.
+async fn timer_signal_race(p: &PgPool) {
+    let mut ids = vec![];
+    for i in 0..20 {
+        let id = format!("race-{i}");
+        pub_job(p, "race.start", json!({"id": id, "sleep": 0.3})).await;
+        ids.push(id);
+    }
+    tokio::time::sleep(Duration::from_millis(290)).await;
+    for (i, id) in ids.iter().enumerate() {
+        if i % 2 == 0 {
+            sqlx::query("SELECT hotmesh.signal('race.signal', $1)")
+                .bind(json!({"id": id, "by": "signal"}))
+                .execute(p)
+                .await
+                .unwrap();
+        }
+    }
+    for id in &ids {
+        let s: Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job($1, 5000)")
+            .bind(id)
+            .fetch_one(p)
+            .await
+            .unwrap();
+        let by = s["data"]["by"].as_str().unwrap().to_string();
+        assert!(by == "timer" || by == "signal", "{s}");
+        assert_eq!(s["metadata"]["js"], 0, "completed exactly once: {s}");
+        let open: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM hotmesh.engine_stream WHERE job_id = $1) + (SELECT count(*) FROM hotmesh.signal_hooks WHERE job_id = $1)",
+        )
+        .bind(id)
+        .fetch_one(p)
+        .await
+        .unwrap();
+        assert_eq!(open, 0, "the loser left nothing behind");
+    }
+}
+
+/// 50 answers with 202 keep the activity open; each runs the 202 branch once; a final
+/// 200 closes it.
+async fn stream_of_202(p: &PgPool) {
+    let id = pub_job(p, "stream.start", json!({})).await;
+    let mid: i64 = sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.stream', 1, 30)")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    for i in 0..50 {
+        let ok: bool = sqlx::query_scalar("SELECT hotmesh.respond($1, $2, 'pending')")
+            .bind(mid)
+            .bind(json!({"i": i}))
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert!(ok);
+    }
+    assert!(status(p, &id).await > 0);
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM hotmesh.dequeue('e2e.stream', 1, 30)")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(none, 0, "a parked message is not handed out again");
+    sqlx::query("SELECT hotmesh.respond($1, '{\"i\": 50}')")
+        .bind(mid)
+        .execute(p)
+        .await
+        .unwrap();
+    let data: Value = sqlx::query_scalar("SELECT data FROM hotmesh.jobs WHERE id = $1")
+        .bind(&id)
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(data, json!({"last": 50, "count": 50}));
+    assert_eq!(status(p, &id).await, 0);
+}
+
+/// A message whose worker keeps dying is dead-lettered and the activity hears 999.
+async fn poison_is_dead_lettered(p: &PgPool) {
+    let id = pub_job(p, "three.start", json!({"n": 5})).await;
+    for _ in 0..5 {
+        let got = eventually(5, "the message again", || async {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM hotmesh.dequeue('e2e.step', 1, 0.1)")
+                    .fetch_one(p)
+                    .await
+                    .unwrap();
+            (n == 1).then_some(())
+        })
+        .await;
+        let _ = got;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // the activity gets the error; its unconditional transition goes on (as the original)
+    let err: Value = eventually(20, "the activity fails with 999", || async {
+        sqlx::query_scalar::<_, Option<Value>>(
+            "SELECT error FROM hotmesh.activities WHERE job_id = $1 AND activity_id = 'a'",
+        )
+        .bind(&id)
+        .fetch_one(p)
+        .await
+        .unwrap()
+    })
+    .await;
+    assert_eq!(err["code"], 999, "{err}");
+    let dead: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hotmesh.dead_letters WHERE job_id = $1")
+            .bind(&id)
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(dead, 1);
+    while work_once(p, 10).await.unwrap() > 0 {}
+}
+
+/// The server restarts while 200 workflows run: every job completes exactly once with
+/// its data intact.
+async fn restart_under_load() {
+    let p = pool().await;
+    let mut ids = vec![];
+    for n in 0..200 {
+        ids.push(pub_job(&p, "three.start", json!({"n": n})).await);
+    }
+    p.close().await;
+    let worker = tokio::spawn(async {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut p = pool().await;
+        let mut idle = 0;
+        while Instant::now() < deadline {
+            match work_once(&p, 20).await {
+                Ok(0) => {
+                    idle += 1;
+                    if idle > 50 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(_) => idle = 0,
+                Err(_) => {
+                    // the server went away: reconnect and go on
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if let Ok(np) = PgPoolOptions::new()
+                        .max_connections(8)
+                        .connect(&url_for(DB))
+                        .await
+                    {
+                        p = np;
+                    }
+                }
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cluster("restart", &[]);
+    worker.await.unwrap();
+    let p = pool().await;
+    for (n, id) in ids.iter().enumerate() {
+        let s: Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job($1, 30000)")
+            .bind(id)
+            .fetch_one(&p)
+            .await
+            .unwrap();
+        assert_eq!(s["metadata"]["js"], 0, "job {n}: {s}");
+        assert_eq!(s["data"], json!({"a": "a", "b": "b", "c": "c"}), "job {n}");
+    }
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hotmesh.activities a JOIN unnest($1::text[]) i ON i = a.job_id",
+    )
+    .bind(&ids)
+    .fetch_one(&p)
+    .await
+    .unwrap();
+    assert_eq!(rows, 200 * 4, "each step applied once");
+}
