@@ -60,11 +60,21 @@ async fn worker(pool: PgPool, url: String) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect(&url).await?;
     listener.listen("hotmesh.work.greet.work").await?;
     loop {
-        let rows = sqlx::query("SELECT id, data FROM hotmesh.dequeue('greet.work', 10, 30)").fetch_all(&pool).await?;
+        let rows = sqlx::query("SELECT id, data FROM hotmesh.dequeue('greet.work', 10, 30)")
+            .fetch_all(&pool)
+            .await?;
         for r in &rows {
             let (id, data): (i64, Value) = (r.get(0), r.get(1));
-            let greeting = format!("Hello, {} (round {})", data["name"].as_str().unwrap_or("?"), data["round"]);
-            sqlx::query("SELECT hotmesh.respond($1, $2)").bind(id).bind(json!({ "greeting": greeting })).execute(&pool).await?;
+            let greeting = format!(
+                "Hello, {} (round {})",
+                data["name"].as_str().unwrap_or("?"),
+                data["round"]
+            );
+            sqlx::query("SELECT hotmesh.respond($1, $2)")
+                .bind(id)
+                .bind(json!({ "greeting": greeting }))
+                .execute(&pool)
+                .await?;
         }
         if rows.is_empty() {
             // idle: sleep until a commit announces work (or a second passes)
@@ -75,7 +85,8 @@ async fn worker(pool: PgPool, url: String) -> Result<(), sqlx::Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let url = std::env::var("HOTMESH_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
+    let url = std::env::var("HOTMESH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
     let hm = HotMesh::connect(&url).await?;
     println!("hotmesh {} at {url}", hm.version().await?);
     if !hm.wait_for_engine(Duration::from_secs(10)).await? {
@@ -83,9 +94,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let pool = hm.pool().clone();
 
-    let deployed: Value = sqlx::query_scalar("SELECT hotmesh.deploy($1)").bind(APP).fetch_one(&pool).await?;
-    sqlx::query("SELECT hotmesh.activate('quickstart', '1')").execute(&pool).await?;
-    println!("app quickstart v1: {} ({} activities)", deployed["status"], deployed["activities"]);
+    let deployed: Value = sqlx::query_scalar("SELECT hotmesh.deploy($1)")
+        .bind(APP)
+        .fetch_one(&pool)
+        .await?;
+    sqlx::query("SELECT hotmesh.activate('quickstart', '1')")
+        .execute(&pool)
+        .await?;
+    println!(
+        "app quickstart v1: {} ({} activities)",
+        deployed["status"], deployed["activities"]
+    );
 
     tokio::spawn(worker(pool.clone(), url.clone()));
 
@@ -97,19 +116,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut ids = vec![];
     for (i, name) in names.iter().enumerate() {
-        let id: String = sqlx::query_scalar("SELECT hotmesh.pub('greet.start', $1)").bind(json!({ "id": format!("greet-{run}-{i}"), "name": name })).fetch_one(&pool).await?;
+        let id: String = sqlx::query_scalar("SELECT hotmesh.pub('greet.start', $1)")
+            .bind(json!({ "id": format!("greet-{run}-{i}"), "name": name }))
+            .fetch_one(&pool)
+            .await?;
         if i + 1 < names.len() {
-            sqlx::query("SELECT hotmesh.signal('greet.approve', $1)").bind(json!({ "id": id, "ok": true })).execute(&pool).await?;
+            sqlx::query("SELECT hotmesh.signal('greet.approve', $1)")
+                .bind(json!({ "id": id, "ok": true }))
+                .execute(&pool)
+                .await?;
         }
         ids.push(id);
     }
-    println!("\nstarted {} workflows; waiting for them (the last one waits for its 5 s timeout)\n", ids.len());
+    println!(
+        "\nstarted {} workflows; waiting for them (the last one waits for its 5 s timeout)\n",
+        ids.len()
+    );
     for id in &ids {
-        let state: Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job($1, 30000)").bind(id).fetch_one(&pool).await?;
-        println!("  {id}  status {}  after {:>5} ms  data {}", state["metadata"]["js"], started.elapsed().as_millis(), state["data"]);
+        let state: Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job($1, 30000)")
+            .bind(id)
+            .fetch_one(&pool)
+            .await?;
+        println!(
+            "  {id}  status {}  after {:>5} ms  data {}",
+            state["metadata"]["js"],
+            started.elapsed().as_millis(),
+            state["data"]
+        );
     }
 
-    let steps: i64 = sqlx::query_scalar("SELECT count(*) FROM hotmesh.activities WHERE job_id = ANY($1)").bind(&ids).fetch_one(&pool).await?;
+    let steps: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hotmesh.activities WHERE job_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(&pool)
+            .await?;
     println!("\n{steps} activity steps recorded. Inspect them with plain SQL:");
     let first = &ids[0];
     for sql in [

@@ -1,0 +1,215 @@
+//! Engine benchmarks against a running cluster (`HOTMESH_DATABASE_URL`, default the dev
+//! cluster). Not a test: it prints figures for docs/benchmarks.md.
+//!   cargo bench -p hotmesh-tests --bench engine
+//! (a) throughput of concurrent 3-worker-step workflows with no-op Rust workers;
+//! (b) p50/p99 latency of one 3-step pubsub at low load;
+//! (c) timer lateness (server-side: when the hook finished minus when it was due).
+
+use serde_json::{json, Value};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::Row;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const APP: &str = r#"
+app:
+  id: bench
+  version: '1'
+  graphs:
+    - subscribes: bench.three
+      publishes: bench.done
+      expire: 60
+      activities:
+        t: { type: trigger }
+        a: { type: worker, topic: bench.step, input: { maps: { n: '{t.output.data.n}' } } }
+        b: { type: worker, topic: bench.step, input: { maps: { n: '{t.output.data.n}' } } }
+        c: { type: worker, topic: bench.step, input: { maps: { n: '{t.output.data.n}' } }, job: { maps: { done: true } } }
+      transitions:
+        t: [ { to: a } ]
+        a: [ { to: b } ]
+        b: [ { to: c } ]
+    - subscribes: bench.sleep
+      expire: 60
+      activities:
+        s: { type: trigger }
+        z: { type: hook, sleep: '{s.output.data.sleep}' }
+      transitions:
+        s: [ { to: z } ]
+"#;
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// A no-op worker: dequeue a batch, answer each message. Stops when `stop` is set.
+async fn worker(
+    pool: PgPool,
+    url: String,
+    batch: i32,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+) {
+    let mut l = PgListener::connect(&url).await.unwrap();
+    l.listen("hotmesh.work.bench.step").await.unwrap();
+    while !stop.load(Ordering::Relaxed) {
+        let rows = sqlx::query("SELECT id FROM hotmesh.dequeue('bench.step', $1, 30)")
+            .bind(batch)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        // the batch's answers commit together: one commit for up to `batch` steps
+        let mut tx = pool.begin().await.unwrap();
+        for r in &rows {
+            let id: i64 = r.get(0);
+            sqlx::query("SELECT hotmesh.respond($1, '{}')")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        done.fetch_add(rows.len(), Ordering::Relaxed);
+        if rows.is_empty() {
+            let _ = tokio::time::timeout(Duration::from_millis(100), l.recv()).await;
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let url = std::env::var("HOTMESH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
+    let workflows: usize = std::env::var("BENCH_WORKFLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let workers: usize = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let pool = PgPoolOptions::new()
+        .max_connections(workers as u32 + 4)
+        .connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("SELECT hotmesh.deploy($1)")
+        .bind(APP)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT hotmesh.activate('bench', '1')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    println!("synchronous_commit = {sync}");
+
+    // (a) throughput: start every workflow, then let the workers drain them
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut handles = vec![];
+    for _ in 0..workers {
+        handles.push(tokio::spawn(worker(
+            pool.clone(),
+            url.clone(),
+            10,
+            stop.clone(),
+            done.clone(),
+        )));
+    }
+    let t0 = Instant::now();
+    let mut pubs = vec![];
+    for chunk in 0..4 {
+        let p = pool.clone();
+        pubs.push(tokio::spawn(async move {
+            for n in 0..workflows / 4 {
+                sqlx::query("SELECT hotmesh.pub('bench.three', $1)")
+                    .bind(json!({"n": chunk * 1_000_000 + n}))
+                    .execute(&p)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for p in pubs {
+        p.await.unwrap();
+    }
+    let total = (workflows / 4) * 4 * 3;
+    while done.load(Ordering::Relaxed) < total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    println!("(a) {} workflows x 3 worker steps, {workers} workers: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s)", total / 3, secs, total as f64 / secs, total as f64 / 3.0 / secs);
+
+    // (b) pubsub latency at low load: one workflow at a time, completion heard by LISTEN
+    let mut lat = vec![];
+    let mut l = PgListener::connect(&url).await.unwrap();
+    for i in 0..300 {
+        let id = format!("lat-{}-{i}", std::process::id());
+        l.listen(&format!("bench.done.{id}")).await.unwrap();
+        let t = Instant::now();
+        sqlx::query("SELECT hotmesh.pub('bench.three', '{\"n\": 1}', $1)")
+            .bind(json!({"id": id}))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), l.recv())
+            .await
+            .expect("completion")
+            .unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        let _: Value = serde_json::from_str(n.payload()).unwrap();
+        l.unlisten(&format!("bench.done.{id}")).await.unwrap();
+    }
+    println!(
+        "(b) 3-step pubsub, 300 runs: p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.await.unwrap();
+    }
+
+    // (c) timer lateness: 200 hooks sleeping 0.2 to 2 s, started over a second
+    let mut ids = vec![];
+    for i in 0..200 {
+        let sleep = 0.2 + (i % 10) as f64 * 0.2;
+        let id: String = sqlx::query_scalar("SELECT hotmesh.pub('bench.sleep', $1)")
+            .bind(json!({"sleep": sleep}))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        ids.push((id, sleep));
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let mut late = vec![];
+    for (id, sleep) in &ids {
+        let _: Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job($1, 10000)")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let ms: f64 = sqlx::query_scalar(
+            "SELECT (extract(epoch FROM finished_at - created_at) * 1000 - $2 * 1000)::float8 FROM hotmesh.activities WHERE job_id = $1 AND activity_id = 'z'",
+        )
+        .bind(id)
+        .bind(sleep)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        late.push(ms);
+    }
+    println!(
+        "(c) timer lateness, 200 timers: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        pct(&mut late, 0.5),
+        pct(&mut late, 0.99),
+        pct(&mut late, 1.0)
+    );
+}
