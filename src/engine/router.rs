@@ -5,7 +5,8 @@
 //! - the time scout finds the next due time (timers, delayed retries, reservations
 //!   that lapse), so the worker sleeps on its latch exactly until then, and wakes the
 //!   listeners of worker topics whose messages just became available;
-//! - housekeeping: poison messages, expired jobs past retention, stale early signals.
+//! - poison messages are dead-lettered as soon as their last reservation lapses;
+//! - housekeeping: expired jobs past retention, stale early signals.
 
 use super::db;
 use super::notify;
@@ -97,6 +98,9 @@ pub fn route() -> usize {
 /// `since_ms` (a retry's delay passed, a reservation lapsed). Returns the next time
 /// anything is due (engine timers, delayed worker messages, reservations), in unix ms.
 pub fn scout(since_ms: i64) -> Option<i64> {
+    // a lapsed reservation of a message handed out too often: dead-letter it now (the
+    // index on reserved_until keeps this cheap)
+    super::stream::sweep_poison();
     let since = since_ms as f64 / 1000.0;
     let topics: Vec<String> = db::query(
         "SELECT DISTINCT topic FROM hotmesh.worker_stream
@@ -126,10 +130,8 @@ pub fn scout(since_ms: i64) -> Option<i64> {
     .map(|ms| ms.ceil() as i64)
 }
 
-/// Poison messages, jobs expired longer than `retention_s`, early signals that
-/// expired.
+/// Jobs expired longer than `retention_s`, early signals that expired.
 pub fn housekeeping(retention_s: f64) {
-    super::stream::sweep_poison();
     db::exec(
         "DELETE FROM hotmesh.jobs WHERE id IN
            (SELECT id FROM hotmesh.jobs WHERE expired_at < now() - make_interval(secs => $1) LIMIT 1000 FOR UPDATE SKIP LOCKED)",
