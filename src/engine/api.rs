@@ -154,6 +154,10 @@ mod hotmesh {
         );
         let mut rows = rows;
         rows.sort_by_key(|r| r.0);
+        if !rows.is_empty() {
+            // the time scout must know when these reservations lapse (redelivery, poison)
+            crate::wake::engine_at_commit();
+        }
         TableIterator::new(rows)
     }
 
