@@ -9,6 +9,8 @@ use std::cell::Cell;
 thread_local! {
     static LAUNCHER_PENDING: Cell<bool> = const { Cell::new(false) };
     static ENGINE_PENDING: Cell<bool> = const { Cell::new(false) };
+    /// The earliest due time (unix ms) this transaction created; 0: none yet.
+    static DUE_PENDING: Cell<i64> = const { Cell::new(0) };
 }
 
 /// Runs `f` once when this transaction commits, if `flag` was not set already.
@@ -49,6 +51,31 @@ pub fn engine_now() {
 pub fn engine_at_commit() {
     if shared::ready() {
         once_at_commit(&ENGINE_PENDING, engine_now);
+    }
+}
+
+/// Something becomes due at `due_ms` (a reservation lapses, a retry is due): at commit,
+/// wake this database's engine worker if it would sleep past that. Most calls under
+/// load wake nobody: the worker already sleeps until an earlier due time.
+pub fn engine_due_at_commit(due_ms: i64) {
+    if !shared::ready() {
+        return;
+    }
+    let prev = DUE_PENDING.with(|d| d.get());
+    if prev == 0 {
+        register_xact_callback(PgXactCallbackEvent::Commit, || {
+            let due = DUE_PENDING.with(|d| d.replace(0));
+            let pid = shared::share().0.wake_for(shared::my_database(), due);
+            if let Some(pid) = pid {
+                shared::set_latch(pid);
+            }
+        });
+        register_xact_callback(PgXactCallbackEvent::Abort, || {
+            DUE_PENDING.with(|d| d.set(0))
+        });
+        DUE_PENDING.with(|d| d.set(due_ms.max(1)));
+    } else {
+        DUE_PENDING.with(|d| d.set(prev.min(due_ms.max(1))));
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Slot {
     /// Bumped by every committed `CREATE EXTENSION` here. A worker that found no
     /// extension only records `Absent` if this did not move while it looked.
     pub created: u32,
+    /// When the worker, now waiting on its latch, wakes on its own (unix ms); 0 while it
+    /// runs an iteration. A transaction that makes something due earlier wakes it.
+    pub sleeps_until_ms: i64,
 }
 
 impl Default for Slot {
@@ -106,6 +109,7 @@ impl Default for Slot {
             last_error: [0; ERROR_LEN],
             inject_error: [0; ERROR_LEN],
             created: 0,
+            sleeps_until_ms: 0,
         }
     }
 }
@@ -251,10 +255,29 @@ impl SlotTable {
             return None;
         }
         slot.loops += 1;
+        // awake: whatever commits now is seen by this iteration or wakes the next one
+        slot.sleeps_until_ms = 0;
         Some(Iteration {
             injected_error: slot.take_injected_error(),
             created: slot.created,
         })
+    }
+
+    /// The worker of `dboid` goes to sleep until `until_ms` unless woken.
+    pub fn sleep_until(&mut self, dboid: u32, pid: i32, until_ms: i64) {
+        if let Some(slot) = self.find_mut(dboid) {
+            if slot.pid == pid {
+                slot.sleeps_until_ms = until_ms;
+            }
+        }
+    }
+
+    /// The pid to wake so that something due at `due_ms` is handled on time: the
+    /// worker's, unless it already wakes by then on its own.
+    pub fn wake_for(&self, dboid: u32, due_ms: i64) -> Option<i32> {
+        let slot = self.find(dboid)?;
+        (slot.pid != 0 && (slot.sleeps_until_ms == 0 || due_ms < slot.sleeps_until_ms))
+            .then_some(slot.pid)
     }
 
     /// A statement needs `dboid` to itself until `until_ms`: the worker leaves.
@@ -376,6 +399,30 @@ mod tests {
         assert!(t.mark_absent(3, seen, 77));
         assert_eq!(t.find(3).unwrap().state, SlotState::Absent);
         assert_eq!(t.find(3).unwrap().pid, 0);
+    }
+
+    #[test]
+    fn a_worker_is_woken_only_for_what_comes_due_before_it_wakes() {
+        let mut t = SlotTable::default();
+        let s = t.find_or_insert(4).unwrap();
+        s.state = SlotState::Running;
+        s.pid = 10;
+        t.begin_iteration(4, 10).unwrap();
+        assert_eq!(
+            t.wake_for(4, 5_000),
+            Some(10),
+            "running an iteration: always woken"
+        );
+        t.sleep_until(4, 10, 2_000);
+        assert_eq!(t.wake_for(4, 5_000), None, "it wakes before that anyway");
+        assert_eq!(t.wake_for(4, 1_000), Some(10));
+        t.sleep_until(4, 99, 1);
+        assert_eq!(
+            t.wake_for(4, 1_500),
+            Some(10),
+            "another pid cannot move the time"
+        );
+        assert_eq!(t.wake_for(5, 0), None);
     }
 
     #[test]

@@ -155,8 +155,10 @@ mod hotmesh {
         let mut rows = rows;
         rows.sort_by_key(|r| r.0);
         if !rows.is_empty() {
-            // the time scout must know when these reservations lapse (redelivery, poison)
-            crate::wake::engine_at_commit();
+            // the time scout must see these reservations lapse (redelivery, poison)
+            crate::wake::engine_due_at_commit(
+                crate::shared::now_ms() + (reservation_seconds * 1000.0) as i64,
+            );
         }
         TableIterator::new(rows)
     }
@@ -182,7 +184,7 @@ mod hotmesh {
         if !(100..=999).contains(&code) {
             bad("code", format!("must be between 100 and 999, got {code}"));
         }
-        stream::respond(message_id, data.0, st, code).unwrap_or_else(|e| e.raise())
+        stream::respond(message_id, data.0, st, code)
     }
 
     /// Asks for another attempt of a message, after `delay_seconds` (default: its retry
@@ -202,7 +204,7 @@ mod hotmesh {
                 );
             }
         }
-        stream::retry(message_id, delay_seconds, error.0).unwrap_or_else(|e| e.raise())
+        stream::retry(message_id, delay_seconds, error.0)
     }
 
     /// Fails a message now, without retries: the activity gets the error with `code`.
@@ -212,12 +214,8 @@ mod hotmesh {
         if !(100..=999).contains(&code) {
             bad("code", format!("must be between 100 and 999, got {code}"));
         }
-        let mut data = error.0;
-        if !data.is_object() {
-            data = serde_json::json!({ "message": data });
-        }
-        // no retry: answer as an error with a code the policy does not retry
-        stream::respond_final(message_id, data, code as i64).unwrap_or_else(|e| e.raise())
+        // no retry, whatever the policy says
+        stream::respond_final(message_id, error.0, code as i64)
     }
 
     /// Extends the reservation of a message whose callback still runs.

@@ -47,7 +47,7 @@ pub fn get(app_id: &str, version: &str, digest: &str) -> Rc<CompiledApp> {
 
 /// The active app version whose graph subscribes to `topic`: (app, version, digest).
 pub fn for_topic(topic: &str) -> Option<(String, String, String)> {
-    db::query(
+    let [app, version, digest] = db::texts::<3>(
         "SELECT t.app_id, t.version, v.digest
            FROM hotmesh.app_topics t
            JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
@@ -55,18 +55,9 @@ pub fn for_topic(topic: &str) -> Option<(String, String, String)> {
           WHERE t.topic = $1 AND t.kind = 'subscribes'
           LIMIT 1",
         &[topic.into()],
-        |t| {
-            if t.is_empty() {
-                return Ok(None);
-            }
-            let r = t.first();
-            Ok(Some((
-                r.get::<String>(1)?.unwrap_or_default(),
-                r.get::<String>(2)?.unwrap_or_default(),
-                r.get::<String>(3)?.unwrap_or_default(),
-            )))
-        },
     )
+    .pop()?;
+    Some((app, version, digest))
 }
 
 /// Why `topic` starts nothing: the app that has it deployed but not active, if any.

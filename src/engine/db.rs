@@ -67,3 +67,19 @@ pub fn one<T: FromDatum + IntoDatum>(sql: &'static str, args: &[DatumWithOid]) -
 pub fn json(v: Option<pgrx::JsonB>) -> Option<serde_json::Value> {
     v.map(|j| j.0)
 }
+
+/// Every row with its first `N` columns as text (NULL: empty), for the lookups that read
+/// ids and names: `let [job_id, gid] = row`.
+pub fn texts<const N: usize>(sql: &'static str, args: &[DatumWithOid]) -> Vec<[String; N]> {
+    query(sql, args, |t| {
+        let mut rows = Vec::with_capacity(t.len());
+        for r in t {
+            let mut row: [String; N] = std::array::from_fn(|_| String::new());
+            for (i, cell) in row.iter_mut().enumerate() {
+                *cell = r.get::<String>(i + 1)?.unwrap_or_default();
+            }
+            rows.push(row);
+        }
+        Ok(rows)
+    })
+}

@@ -102,21 +102,14 @@ pub fn scout(since_ms: i64) -> Option<i64> {
     // index on reserved_until keeps this cheap)
     super::stream::sweep_poison();
     let since = since_ms as f64 / 1000.0;
-    let topics: Vec<String> = db::query(
+    let topics = db::texts::<1>(
         "SELECT DISTINCT topic FROM hotmesh.worker_stream
           WHERE dead_lettered_at IS NULL
             AND ((visible_at > created_at AND visible_at > to_timestamp($1) AND visible_at <= now())
               OR (reserved_until > to_timestamp($1) AND reserved_until <= now()))",
         &[since.into()],
-        |t| {
-            let mut v = vec![];
-            for r in t {
-                v.push(r.get::<String>(1)?.unwrap_or_default());
-            }
-            Ok(v)
-        },
     );
-    for t in topics {
+    for [t] in topics {
         notify::text(channel::work(&t), &t);
     }
     db::one::<f64>(

@@ -123,19 +123,13 @@ impl Engine {
                 if first_key.is_none() {
                     first_key = Some((app_id.clone(), k.clone()));
                 }
-                let hit = db::query(
+                let hit = db::texts::<4>(
                     "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
                       WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
                     &[app_id.as_str().into(), topic.into(), k.as_str().into()],
-                    |t| {
-                        if t.is_empty() {
-                            return Ok(None);
-                        }
-                        let r = t.first();
-                        Ok(Some((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default(), r.get::<String>(4)?.unwrap_or_default())))
-                    },
-                );
-                if let Some((job_id, gid, aid, dad)) = hit {
+                )
+                .pop();
+                if let Some([job_id, gid, aid, dad]) = hit {
                     self.push(Work {
                         kind: Kind::Signal,
                         job_id: job_id.clone(),
@@ -181,22 +175,15 @@ impl Engine {
         if hook_apps(topic).is_empty() {
             return Err(HotmeshError::NoHookRule(topic.into()));
         }
-        let targets: Vec<(String, String, String, String)> = db::query(
+        let targets = db::texts::<4>(
             "SELECT h.job_id, h.gid, h.activity_id, h.dad
                FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
               WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0
               ORDER BY h.job_id FOR UPDATE OF h",
             &[topic.into(), key_name.into(), key_value.into()],
-            |t| {
-                let mut v = vec![];
-                for r in t {
-                    v.push((r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default(), r.get::<String>(3)?.unwrap_or_default(), r.get::<String>(4)?.unwrap_or_default()));
-                }
-                Ok(v)
-            },
         );
         let mut ids = vec![];
-        for (job_id, gid, aid, dad) in targets {
+        for [job_id, gid, aid, dad] in targets {
             let mut d = data.clone();
             if let Value::Object(m) = &mut d {
                 m.insert("id".into(), job_id.clone().into());
@@ -220,26 +207,18 @@ impl Engine {
 
 /// The active apps with a hook rule on `topic`.
 fn hook_apps(topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
-    let rows: Vec<(String, String, String)> = db::query(
+    db::texts::<3>(
         "SELECT DISTINCT t.app_id, t.version, v.digest
            FROM hotmesh.app_topics t
            JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
            JOIN hotmesh.app_versions v ON v.app_id = t.app_id AND v.version = t.version
           WHERE t.topic = $1 AND t.kind = 'hook'",
         &[topic.into()],
-        |t| {
-            let mut v = vec![];
-            for r in t {
-                v.push((
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<String>(2)?.unwrap_or_default(),
-                    r.get::<String>(3)?.unwrap_or_default(),
-                ));
-            }
-            Ok(v)
-        },
-    );
-    rows.into_iter()
-        .map(|(a, v, d)| (a.clone(), apps::get(&a, &v, &d)))
-        .collect()
+    )
+    .into_iter()
+    .map(|[a, v, d]| {
+        let app = apps::get(&a, &v, &d);
+        (a, app)
+    })
+    .collect()
 }

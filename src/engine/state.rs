@@ -183,10 +183,18 @@ pub fn load_job(id: &str) -> Option<Job> {
 
 /// Creates the job row. False when a live job has this id (an expired one is replaced).
 pub fn insert_job(j: &Job) -> bool {
+    if try_insert_job(j) {
+        return true;
+    }
+    // the id is taken: by an expired job it may be used again (only then a second try)
     db::exec(
         "DELETE FROM hotmesh.jobs WHERE id = $1 AND expired_at <= now()",
         &[j.id.as_str().into()],
-    );
+    ) == 1
+        && try_insert_job(j)
+}
+
+fn try_insert_job(j: &Job) -> bool {
     let p = j.parent.as_ref();
     db::exec(
         "INSERT INTO hotmesh.jobs (id, gid, app_id, version, topic, key, entity, status, data, search, marks,

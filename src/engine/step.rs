@@ -157,8 +157,9 @@ pub struct Engine {
     queue: VecDeque<Work>,
     pub now_ms: i64,
     steps: usize,
-    /// Engine stream rows written (the engine worker is woken at commit).
-    pub wrote_stream: bool,
+    /// The earliest due time (unix ms) of the engine stream rows written: the engine
+    /// worker is woken at commit if it would sleep past it.
+    due_ms: Option<i64>,
 }
 
 pub fn now_ms() -> i64 {
@@ -186,7 +187,7 @@ impl Engine {
             queue: VecDeque::new(),
             now_ms: now_ms(),
             steps: 0,
-            wrote_stream: false,
+            due_ms: None,
         }
     }
 
@@ -209,7 +210,8 @@ impl Engine {
 
     /// Puts a work item on the engine stream, due in `delay` seconds. Returns its id.
     pub fn spill(&mut self, w: Work, delay: f64) -> i64 {
-        self.wrote_stream = true;
+        let due = self.now_ms + (delay * 1000.0) as i64;
+        self.due_ms = Some(self.due_ms.map_or(due, |d| d.min(due)));
         db::one::<i64>(
             "INSERT INTO hotmesh.engine_stream (type, job_id, gid, activity_id, dad, token, data, status, code, priority, visible_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
@@ -244,8 +246,8 @@ impl Engine {
                 j.dirty = false;
             }
         }
-        if self.wrote_stream {
-            crate::wake::engine_at_commit();
+        if let Some(due) = self.due_ms {
+            crate::wake::engine_due_at_commit(due);
         }
     }
 
@@ -306,21 +308,29 @@ impl Engine {
         self.acts.insert(k, a);
     }
 
+    /// Loads (one query, once) the rows that the maps of `aid` at `dad` may read: its
+    /// ancestors' in its dimension, and its own. Returns their keys.
+    fn load_context(&mut self, job_id: &str, aid: &str, dad: &str) -> Vec<(String, String)> {
+        let app = self.app(job_id);
+        let mut keys: Vec<(String, String)> = match app.activities.get(aid) {
+            Some(def) => def
+                .ancestors
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.clone(), dad::ancestor(dad, i).to_string()))
+                .collect(),
+            None => vec![],
+        };
+        keys.push((aid.to_string(), dad.to_string()));
+        self.ensure(job_id, keys.clone());
+        keys
+    }
+
     /// What maps of activity `aid` at `dad` read: the job's metadata and data, and each
     /// ancestor's state in the dimension of this activity, and its own.
     pub fn context(&mut self, job_id: &str, aid: &str, dad: &str) -> Value {
         let app = self.app(job_id);
-        let Some(def) = app.activities.get(aid) else {
-            return json!({});
-        };
-        let mut keys: Vec<(String, String)> = def
-            .ancestors
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.clone(), dad::ancestor(dad, i).to_string()))
-            .collect();
-        keys.push((aid.to_string(), dad.to_string()));
-        self.ensure(job_id, keys.clone());
+        let keys = self.load_context(job_id, aid, dad);
         let job = &self.jobs[job_id];
         let mut ctx = Map::new();
         ctx.insert("metadata".into(), job.metadata());
@@ -346,6 +356,32 @@ impl Engine {
         match def.settings.get(name) {
             Some(e) => Self::eval(ctx, &def.id, e),
             None => Ok(None),
+        }
+    }
+
+    /// The activity's mapped input (`input.maps`; a signal's `signal.maps`), `{}`
+    /// without maps or when they map to nothing.
+    pub fn input(ctx: &Value, def: &Activity) -> Result<Value, Failure> {
+        Ok(match &def.input {
+            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or_else(|| json!({})),
+            None => json!({}),
+        })
+    }
+
+    /// The activity's `topic`, which must resolve to a non-empty string.
+    pub fn topic(ctx: &Value, def: &Activity) -> Result<String, Failure> {
+        let v = match &def.topic {
+            Some(e) => Self::eval(ctx, &def.id, e)?,
+            None => None,
+        };
+        match v {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s),
+            other => Err(format!(
+                "{} topic must resolve to a non-empty string, got {}",
+                def.kind.name(),
+                other.map_or("undefined".to_string(), |v| v.to_string())
+            )
+            .into()),
         }
     }
 
@@ -398,8 +434,10 @@ impl Engine {
     fn leg1(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
         use hotmesh_manifest::manifest::ActivityKind as K;
         let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
-        // a transition applied twice finds its row: nothing to do
-        if self.act(jid, aid, d).is_some() {
+        // a transition applied twice finds its row: nothing to do (the same query loads
+        // what its maps read)
+        self.load_context(jid, aid, d);
+        if self.acts.contains_key(&key(jid, aid, d)) {
             return Ok(());
         }
         self.put_act(jid, aid, d, Act::new(def.kind.name(), self.now_ms));
@@ -454,15 +492,8 @@ impl Engine {
     pub fn answer(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
         let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
         if w.status == Status::Error {
-            let mut err = match &w.data {
-                Value::Object(m) => Value::Object(m.clone()),
-                other => json!({ "message": other }),
-            };
-            err["code"] = w.code.into();
-            return {
-                self.fail(def, jid, d, w.code, err);
-                Ok(())
-            };
+            self.fail(def, jid, d, w.code, error_object(&w.data, w.code));
+            return Ok(());
         }
         let pending = w.status == Status::Pending;
         let now = self.now_ms;
@@ -737,6 +768,17 @@ pub fn expiry(expire: Option<f64>) -> Option<f64> {
         Some(e) => Some(e),
         None => Some(1.0),
     }
+}
+
+/// An error answer's data as the error kept on the activity: an object (other values
+/// become its `message`) with the `code`.
+pub fn error_object(data: &Value, code: i64) -> Value {
+    let mut err = match data {
+        Value::Object(m) => Value::Object(m.clone()),
+        other => json!({ "message": other }),
+    };
+    err["code"] = code.into();
+    err
 }
 
 /// A value as a lookup key: strings as they are, anything else as JSON.

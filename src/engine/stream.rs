@@ -6,7 +6,6 @@
 
 use super::db;
 use super::step::{Engine, Kind, Status, Work};
-use crate::error::HotmeshError;
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use pgrx::JsonB;
 use serde_json::{json, Value};
@@ -78,15 +77,33 @@ fn requeue(id: i64, delay: f64, error: &Value) {
         &[id.into(), delay.into(), JsonB(error.clone()).into()],
     );
     // the engine worker wakes the topic's listeners when the retry is due
-    crate::wake::engine_at_commit();
+    crate::wake::engine_due_at_commit(crate::shared::now_ms() + (delay * 1000.0) as i64);
+}
+
+/// Applies an answer to the message's activity: Leg 2 and what follows, in this
+/// transaction.
+fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, code: i64) -> bool {
+    engine.push(Work {
+        kind: Kind::Response,
+        job_id: m.job_id,
+        gid: m.gid,
+        aid: m.aid,
+        dad: m.dad,
+        token: Some(id.to_string()),
+        data,
+        status,
+        code,
+    });
+    engine.run();
+    true
 }
 
 /// Applies a worker's answer. False when the message is gone (answered already, or its
 /// job ended): a duplicate answer changes nothing.
-pub fn respond(id: i64, data: Value, st: Status, code: i64) -> Result<bool, HotmeshError> {
+pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
     let mut engine = Engine::new();
     let Some(m) = load(&mut engine, id) else {
-        return Ok(false);
+        return false;
     };
     match st {
         Status::Pending => {
@@ -99,33 +116,31 @@ pub fn respond(id: i64, data: Value, st: Status, code: i64) -> Result<bool, Hotm
         Status::Error => {
             if let Some(delay) = m.policy.next(code, m.attempt) {
                 requeue(id, delay, &json!({"code": code, "data": data}));
-                return Ok(true);
+                return true;
             }
             remove(id);
         }
         Status::Success => remove(id),
     }
-    engine.push(Work {
-        kind: Kind::Response,
-        job_id: m.job_id,
-        gid: m.gid,
-        aid: m.aid,
-        dad: m.dad,
-        token: Some(id.to_string()),
-        data,
-        status: st,
-        code,
-    });
-    engine.run();
-    Ok(true)
+    answer(engine, m, id, data, st, code)
+}
+
+/// An error answer that is not retried (hotmesh.fail).
+pub fn respond_final(id: i64, data: Value, code: i64) -> bool {
+    let mut engine = Engine::new();
+    let Some(m) = load(&mut engine, id) else {
+        return false;
+    };
+    remove(id);
+    answer(engine, m, id, data, Status::Error, code)
 }
 
 /// The worker asks for another attempt: after `delay` seconds, or the policy's delay
-/// (at least 1 s without a policy). With no attempt left, it is an error answer.
-pub fn retry(id: i64, delay: Option<f64>, error: Value) -> Result<bool, HotmeshError> {
+/// (at least 1 s without a policy). With no attempt left, it is an error answer (597).
+pub fn retry(id: i64, delay: Option<f64>, error: Value) -> bool {
     let mut engine = Engine::new();
     let Some(m) = load(&mut engine, id) else {
-        return Ok(false);
+        return false;
     };
     let next = match delay {
         Some(d) => Some(d.max(0.0)),
@@ -137,11 +152,11 @@ pub fn retry(id: i64, delay: Option<f64>, error: Value) -> Result<bool, HotmeshE
     match next {
         Some(d) => {
             requeue(id, d, &error);
-            Ok(true)
+            true
         }
         None => {
-            drop(engine);
-            respond_final(id, error, 597)
+            remove(id);
+            answer(engine, m, id, error, Status::Error, 597)
         }
     }
 }
@@ -158,7 +173,8 @@ pub fn heartbeat(id: i64, seconds: f64) -> bool {
 /// Dead-letters messages whose reservations lapsed too often (their worker keeps
 /// dying), and tells each job with code 999. Returns how many.
 pub fn sweep_poison() -> usize {
-    let rows: Vec<(i64, i32)> = db::query(
+    // ids and counts come back as text with the rest: one statement, no second read
+    let rows = db::texts::<6>(
         "UPDATE hotmesh.worker_stream
             SET dead_lettered_at = now(),
                 last_error = jsonb_build_object('code', 999, 'message', format('no answer after %s deliveries', deliveries))
@@ -166,71 +182,25 @@ pub fn sweep_poison() -> usize {
                         WHERE dead_lettered_at IS NULL AND reserved_until < now()
                           AND deliveries >= greatest(max_attempts, $1)
                         LIMIT 100 FOR UPDATE SKIP LOCKED)
-          RETURNING id, deliveries",
+          RETURNING id::text, deliveries::text, job_id, gid, activity_id, dad",
         &[POISON_DELIVERIES.into()],
-        |t| {
-            let mut v = vec![];
-            for r in t {
-                v.push((r.get::<i64>(1)?.unwrap_or(0), r.get::<i32>(2)?.unwrap_or(0)));
-            }
-            Ok(v)
-        },
     );
-    for (id, n) in &rows {
-        let row: Option<(String, String, String, String)> = db::query(
-            "SELECT job_id, gid, activity_id, dad FROM hotmesh.worker_stream WHERE id = $1",
-            &[(*id).into()],
-            |t| {
-                if t.is_empty() {
-                    return Ok(None);
-                }
-                let r = t.first();
-                Ok(Some((
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<String>(2)?.unwrap_or_default(),
-                    r.get::<String>(3)?.unwrap_or_default(),
-                    r.get::<String>(4)?.unwrap_or_default(),
-                )))
-            },
-        );
-        if let Some((job_id, gid, aid, dad)) = row {
-            let mut e = Engine::new();
-            let data = json!({"message": format!("message {id} dead-lettered: no answer after {n} deliveries"), "code": 999});
-            e.push(Work {
-                kind: Kind::Response,
-                job_id,
-                gid,
-                aid,
-                dad,
-                token: Some(id.to_string()),
-                data,
-                status: Status::Error,
-                code: 999,
-            });
-            e.run();
-        }
+    let n = rows.len();
+    for [id, deliveries, job_id, gid, aid, dad] in rows {
+        let data = json!({"message": format!("message {id} dead-lettered: no answer after {deliveries} deliveries"), "code": 999});
+        let mut e = Engine::new();
+        e.push(Work {
+            kind: Kind::Response,
+            job_id,
+            gid,
+            aid,
+            dad,
+            token: Some(id),
+            data,
+            status: Status::Error,
+            code: 999,
+        });
+        e.run();
     }
-    rows.len()
-}
-
-/// An error answer that is not retried (hotmesh.fail).
-pub fn respond_final(id: i64, data: Value, code: i64) -> Result<bool, HotmeshError> {
-    let mut engine = Engine::new();
-    let Some(m) = load(&mut engine, id) else {
-        return Ok(false);
-    };
-    remove(id);
-    engine.push(Work {
-        kind: Kind::Response,
-        job_id: m.job_id,
-        gid: m.gid,
-        aid: m.aid,
-        dad: m.dad,
-        token: Some(id.to_string()),
-        data,
-        status: Status::Error,
-        code,
-    });
-    engine.run();
-    Ok(true)
+    n
 }

@@ -190,6 +190,9 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        shared::exclusive()
+            .0
+            .sleep_until(dboid, me, shared::now_ms() + wait.as_millis() as i64);
         if !BackgroundWorker::wait_latch(Some(wait)) {
             break; // SIGTERM or postmaster death
         }

@@ -15,24 +15,8 @@ impl Engine {
         w: &Work,
         ctx: &Value,
     ) -> Result<(), Failure> {
-        let data = match &def.input {
-            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or(json!({})),
-            None => json!({}),
-        };
-        let topic = match def
-            .topic
-            .as_ref()
-            .map(|e| Self::eval(ctx, &def.id, e))
-            .transpose()?
-            .flatten()
-        {
-            Some(Value::String(s)) if !s.is_empty() => s,
-            _ => {
-                return Err("await topic must resolve to a non-empty string"
-                    .to_string()
-                    .into())
-            }
-        };
+        let data = Self::input(ctx, def)?;
+        let topic = Self::topic(ctx, def)?;
         let wait = match Self::setting(ctx, def, "await")? {
             Some(Value::Bool(b)) => b,
             Some(Value::String(s)) => s != "false",

@@ -5,7 +5,7 @@
 use crate::engine::step::{Engine, Failure, Kind, Status, Work};
 use hotmesh_engine::dad;
 use hotmesh_manifest::manifest::Activity;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Iterations allowed per ancestor and dimension (the original's HMSH_MAX_CYCLES).
 pub const MAX_CYCLES: i32 = 10_000;
@@ -17,10 +17,7 @@ impl Engine {
         w: &Work,
         ctx: &Value,
     ) -> Result<(), Failure> {
-        let data = match &def.input {
-            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or(json!({})),
-            None => json!({}),
-        };
+        let data = Self::input(ctx, def)?;
         let app = self.app(&w.job_id);
         let ancestor = def.ancestor.clone().unwrap_or_default();
         let depth = app

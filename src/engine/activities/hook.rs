@@ -80,12 +80,13 @@ impl Engine {
             a.status = "pending".into();
         }
         if w.status == Status::Error {
-            let mut err = w.data.clone();
-            if !err.is_object() {
-                err = serde_json::json!({ "message": err });
-            }
-            err["code"] = w.code.into();
-            self.fail(def, jid, d, w.code, err);
+            self.fail(
+                def,
+                jid,
+                d,
+                w.code,
+                crate::engine::step::error_object(&w.data, w.code),
+            );
             return Ok(());
         }
         self.output_maps(def, jid, d)?;

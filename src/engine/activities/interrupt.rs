@@ -64,18 +64,11 @@ impl Engine {
         }
         self.cancel_messages(jid);
         if o.descend {
-            let children: Vec<String> = crate::engine::db::query(
+            let children = crate::engine::db::texts::<1>(
                 "SELECT id FROM hotmesh.jobs WHERE parent_job_id = $1 AND status > 0 ORDER BY id",
                 &[jid.into()],
-                |t| {
-                    let mut v = vec![];
-                    for r in t {
-                        v.push(r.get::<String>(1)?.unwrap_or_default());
-                    }
-                    Ok(v)
-                },
             );
-            for c in children {
+            for [c] in children {
                 let o = Interrupt {
                     suppress: true,
                     reason: Some(format!("parent job [{jid}] interrupted")),

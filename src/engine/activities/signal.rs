@@ -14,24 +14,8 @@ impl Engine {
         ctx: &Value,
     ) -> Result<(), Failure> {
         let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
-        let payload = match &def.input {
-            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or(json!({})),
-            None => json!({}),
-        };
-        let topic = match def
-            .topic
-            .as_ref()
-            .map(|e| Self::eval(ctx, &def.id, e))
-            .transpose()?
-            .flatten()
-        {
-            Some(Value::String(s)) if !s.is_empty() => s,
-            _ => {
-                return Err("signal topic must resolve to a non-empty string"
-                    .to_string()
-                    .into())
-            }
-        };
+        let payload = Self::input(ctx, def)?;
+        let topic = Self::topic(ctx, def)?;
         let code = Self::setting_num(ctx, def, "code")?
             .map(|c| c as i64)
             .unwrap_or(200);

@@ -17,26 +17,8 @@ impl Engine {
         w: &Work,
         ctx: &Value,
     ) -> Result<(), Failure> {
-        let input = match &def.input {
-            Some(e) => Self::eval(ctx, &def.id, e)?.unwrap_or(Value::Object(Default::default())),
-            None => Value::Object(Default::default()),
-        };
-        let topic = match def
-            .topic
-            .as_ref()
-            .map(|e| Self::eval(ctx, &def.id, e))
-            .transpose()?
-            .flatten()
-        {
-            Some(Value::String(s)) if !s.is_empty() => s,
-            other => {
-                return Err(format!(
-                    "worker topic must resolve to a non-empty string, got {}",
-                    other.map(|v| v.to_string()).unwrap_or("undefined".into())
-                )
-                .into())
-            }
-        };
+        let input = Self::input(ctx, def)?;
+        let topic = Self::topic(ctx, def)?;
         let policy = Policy::from_config(def.config.get("retry"))?;
         let app_id = self.jobs[&w.job_id].app_id.clone();
         let id = db::one::<i64>(
