@@ -28,11 +28,12 @@ REVOKE ALL ON hotmesh.jobs, hotmesh.activities, hotmesh.engine_stream, hotmesh.w
               hotmesh.signal_hooks, hotmesh.pending_signals, hotmesh.dead_letters, hotmesh.streams FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     hotmesh.pub(text, jsonb, jsonb), hotmesh.dequeue(text, integer, double precision, text),
-    hotmesh.respond(bigint, jsonb, text, integer), hotmesh.retry(bigint, double precision, jsonb),
+    hotmesh.respond(bigint, jsonb, text, integer), hotmesh.respond_batch(bigint[], jsonb[], text[], integer[]),
+    hotmesh.retry(bigint, double precision, jsonb),
     hotmesh.fail(bigint, jsonb, integer), hotmesh.heartbeat(bigint, double precision),
     hotmesh.signal(text, jsonb, text, integer), hotmesh.signal_all(text, jsonb, text, text),
     hotmesh.interrupt(text, text, jsonb), hotmesh.get_status(text), hotmesh.get_state(text, text),
     hotmesh.get_query_state(text, text[]), hotmesh.get_raw(text), hotmesh.export(text),
-    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer)
+    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer), hotmesh.jobs_cascade()
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hotmesh.pubsub(text, jsonb, integer, jsonb) FROM PUBLIC;

@@ -46,11 +46,11 @@ COMMENT ON TABLE hotmesh.jobs IS 'HotMesh jobs: one row per job, with its data, 
 -- One row per activity per dimension (a cycle runs its activities again under a new
 -- dimension; earlier iterations keep their rows).
 CREATE TABLE hotmesh.activities (
-    job_id      text        NOT NULL REFERENCES hotmesh.jobs (id) ON DELETE CASCADE,
+    job_id      text        NOT NULL,              -- hotmesh.jobs (id); see jobs_cascade
     activity_id text        NOT NULL,
     dad         text        NOT NULL,              -- dimensional address: ',0', ',0,1', …
     type        text        NOT NULL,
-    status      text        NOT NULL CHECK (status IN ('waiting', 'pending', 'done', 'error', 'cancelled')),
+    status      text        NOT NULL,              -- waiting, pending, done, error or cancelled
     input       jsonb,
     output      jsonb,
     hook        jsonb,                             -- signal data received by a hook
@@ -122,12 +122,28 @@ CREATE INDEX worker_stream_due ON hotmesh.worker_stream (visible_at) WHERE dead_
 CREATE INDEX worker_stream_reserved ON hotmesh.worker_stream (reserved_until) WHERE reserved_until IS NOT NULL AND dead_lettered_at IS NULL;
 COMMENT ON TABLE hotmesh.worker_stream IS 'Messages for workers, per topic: reserved by hotmesh.dequeue, removed by hotmesh.respond';
 
+-- Deleting jobs deletes their activity rows and hook registrations. A statement-level
+-- trigger rather than foreign keys: the engine writes these rows under the job's row
+-- lock, and a foreign key would add a check to every activity write on the step path.
+CREATE FUNCTION hotmesh.jobs_cascade() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    -- most deletes (housekeeping's, each few seconds) find nothing: touch no other table
+    IF NOT EXISTS (SELECT 1 FROM gone) THEN
+        RETURN NULL;
+    END IF;
+    DELETE FROM hotmesh.activities a USING gone g WHERE a.job_id = g.id;
+    DELETE FROM hotmesh.signal_hooks h USING gone g WHERE h.job_id = g.id;
+    RETURN NULL;
+END
+$$;
+
 -- Hooks waiting for a signal: topic + resolved key -> the activity.
 CREATE TABLE hotmesh.signal_hooks (
     app_id      text        NOT NULL,
     topic       text        NOT NULL,
     key         text        NOT NULL,
-    job_id      text        NOT NULL REFERENCES hotmesh.jobs (id) ON DELETE CASCADE,
+    job_id      text        NOT NULL,              -- hotmesh.jobs (id); see jobs_cascade
     gid         text        NOT NULL,
     activity_id text        NOT NULL,
     dad         text        NOT NULL,
@@ -136,6 +152,8 @@ CREATE TABLE hotmesh.signal_hooks (
     PRIMARY KEY (app_id, topic, key)
 );
 CREATE INDEX signal_hooks_job ON hotmesh.signal_hooks (job_id);
+CREATE TRIGGER jobs_cascade AFTER DELETE ON hotmesh.jobs
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION hotmesh.jobs_cascade();
 
 -- Signals that arrived before their hook registered, kept until it does (or they expire).
 CREATE TABLE hotmesh.pending_signals (
@@ -315,6 +333,18 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'heartbeat_wrapper';
 
 -- src/engine/api.rs:235
+-- hotmesh::engine::api::hotmesh::respond_batch
+CREATE  FUNCTION hotmesh."respond_batch"(
+	"message_ids" bigint[], /* :: std :: option :: Option < Vec < Option < i64 > > > */
+	"data" jsonb[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < JsonB > > > */
+	"statuses" TEXT[] DEFAULT NULL, /* :: std :: option :: Option < Vec < Option < String > > > */
+	"codes" INT[] DEFAULT NULL /* :: std :: option :: Option < Vec < Option < i32 > > > */
+) RETURNS bigint[] /* Vec < i64 > */
+SECURITY DEFINER
+SET search_path TO pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'respond_batch_wrapper';
+
 -- hotmesh::engine::api::hotmesh::signal
 CREATE  FUNCTION hotmesh."signal"(
 	"topic" TEXT, /* & str */
@@ -389,11 +419,12 @@ REVOKE ALL ON hotmesh.jobs, hotmesh.activities, hotmesh.engine_stream, hotmesh.w
               hotmesh.signal_hooks, hotmesh.pending_signals, hotmesh.dead_letters, hotmesh.streams FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     hotmesh.pub(text, jsonb, jsonb), hotmesh.dequeue(text, integer, double precision, text),
-    hotmesh.respond(bigint, jsonb, text, integer), hotmesh.retry(bigint, double precision, jsonb),
+    hotmesh.respond(bigint, jsonb, text, integer), hotmesh.respond_batch(bigint[], jsonb[], text[], integer[]),
+    hotmesh.retry(bigint, double precision, jsonb),
     hotmesh.fail(bigint, jsonb, integer), hotmesh.heartbeat(bigint, double precision),
     hotmesh.signal(text, jsonb, text, integer), hotmesh.signal_all(text, jsonb, text, text),
     hotmesh.interrupt(text, text, jsonb), hotmesh.get_status(text), hotmesh.get_state(text, text),
     hotmesh.get_query_state(text, text[]), hotmesh.get_raw(text), hotmesh.export(text),
-    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer)
+    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer), hotmesh.jobs_cascade()
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hotmesh.pubsub(text, jsonb, integer, jsonb) FROM PUBLIC;

@@ -178,6 +178,23 @@ SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r3'
 SELECT status, data FROM hotmesh.jobs WHERE id = 'r3';
 SELECT hotmesh.respond(1, '{}', 'maybe');
 SELECT hotmesh.respond(1, '{}', 'error', 42);
+-- respond_batch: several answers in one call, each applied as respond applies it; the
+-- ids applied come back (a repeated id is a duplicate answer: not applied twice)
+SELECT hotmesh.pub('sq.start', '{"n": 2}', '{"id": "b1"}') AS b1, hotmesh.pub('sq.start', '{"n": 11}', '{"id": "b2"}') AS b2,
+       hotmesh.pub('risky.start', '{}', '{"id": "b3"}') AS b3;
+SELECT (SELECT id FROM hotmesh.worker_stream WHERE job_id = 'b1') AS b1m, (SELECT id FROM hotmesh.worker_stream WHERE job_id = 'b2') AS b2m,
+       (SELECT id FROM hotmesh.worker_stream WHERE job_id = 'b3') AS b3m \gset
+SELECT hotmesh.respond_batch(ARRAY[:b1m, :b2m, :b3m, :b1m],
+                             ARRAY['{"sq": 4}', '{"sq": 121}', '{"message": "bad input"}', '{"sq": 0}']::jsonb[],
+                             ARRAY['success', NULL, 'error', 'success'], ARRAY[NULL, NULL, 422, NULL]::int[])
+       = ARRAY[:b1m, :b2m, :b3m]::bigint[] AS applied_once_each;
+SELECT id, status, data, error IS NOT NULL AS failed FROM hotmesh.jobs WHERE id IN ('b1', 'b2', 'b3') ORDER BY id;
+SELECT hotmesh.respond_batch('{}') AS nothing_to_do;
+SELECT hotmesh.respond_batch(ARRAY[1, 2], ARRAY['{}']::jsonb[]);
+SELECT hotmesh.respond_batch(ARRAY[1, NULL]);
+SELECT hotmesh.respond_batch(NULL);
+SELECT hotmesh.respond_batch(ARRAY[1], statuses => ARRAY['maybe']);
+SELECT hotmesh.respond_batch(ARRAY[1], codes => ARRAY[1000]);
 
 -- 5. hooks: a signal first, a signal before the hook exists, a timer
 SELECT hotmesh.pub('ask.start', '{"id": "h1", "timeout": 60}');

@@ -34,6 +34,19 @@ mod hotmesh {
         })
     }
 
+    /// An answer's code: given (100 to 999), or the status's default.
+    fn code_arg(st: Status, code: Option<i32>) -> i64 {
+        let code = code.map(i64::from).unwrap_or(match st {
+            Status::Success => 200,
+            Status::Pending => 202,
+            Status::Error => 500,
+        });
+        if !(100..=999).contains(&code) {
+            bad("code", format!("must be between 100 and 999, got {code}"));
+        }
+        code
+    }
+
     fn seconds_arg(name: &'static str, v: &Value) -> f64 {
         match v.as_f64() {
             Some(s) if s.is_finite() && s >= 0.0 => s,
@@ -176,15 +189,57 @@ mod hotmesh {
         code: default!(Option<i32>, "NULL"),
     ) -> bool {
         let st = status_arg(status);
-        let code = code.map(i64::from).unwrap_or(match st {
-            Status::Success => 200,
-            Status::Pending => 202,
-            Status::Error => 500,
-        });
-        if !(100..=999).contains(&code) {
-            bad("code", format!("must be between 100 and 999, got {code}"));
-        }
-        stream::respond(message_id, data.0, st, code)
+        stream::respond(message_id, data.0, st, code_arg(st, code))
+    }
+
+    /// Many answers in one call (one round trip, one commit): message `message_ids[i]`
+    /// gets `data[i]` with `statuses[i]` and `codes[i]` (NULL arrays: success, default
+    /// code). Each answer is applied as `respond` applies it. Returns the ids that were
+    /// applied; the others were gone (answered already, or their job ended).
+    #[pg_extern(security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn respond_batch(
+        message_ids: Option<Vec<Option<i64>>>,
+        data: default!(Option<Vec<Option<JsonB>>>, "NULL"),
+        statuses: default!(Option<Vec<Option<String>>>, "NULL"),
+        codes: default!(Option<Vec<Option<i32>>>, "NULL"),
+    ) -> Vec<i64> {
+        let message_ids = message_ids.unwrap_or_else(|| bad("message_ids", "must not be NULL"));
+        let n = message_ids.len();
+        let message_ids: Vec<i64> = message_ids
+            .into_iter()
+            .map(|id| id.unwrap_or_else(|| bad("message_ids", "must not contain NULL")))
+            .collect();
+        let same_length = |name: &'static str, len: Option<usize>| {
+            if let Some(l) = len.filter(|l| *l != n) {
+                bad(name, format!("has {l} elements; message_ids has {n}"));
+            }
+        };
+        same_length("data", data.as_ref().map(Vec::len));
+        same_length("statuses", statuses.as_ref().map(Vec::len));
+        same_length("codes", codes.as_ref().map(Vec::len));
+        // every argument is checked before the first answer is applied
+        let answers: Vec<(i64, Value, Status, i64)> = (0..n)
+            .map(|i| {
+                let st = statuses
+                    .as_ref()
+                    .and_then(|s| s[i].as_deref())
+                    .map(status_arg)
+                    .unwrap_or(Status::Success);
+                let code = code_arg(st, codes.as_ref().and_then(|c| c[i]));
+                let d = data
+                    .as_ref()
+                    .and_then(|d| d[i].as_ref())
+                    .map(|j| j.0.clone())
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                (message_ids[i], d, st, code)
+            })
+            .collect();
+        answers
+            .into_iter()
+            .filter(|(id, d, st, code)| stream::respond(*id, d.clone(), *st, *code))
+            .map(|a| a.0)
+            .collect()
     }
 
     /// Asks for another attempt of a message, after `delay_seconds` (default: its retry

@@ -1,32 +1,63 @@
 //! Compiled apps, loaded once per backend and version: a version is immutable once
-//! deployed, so the step path never parses a manifest. The digest guards against a
-//! version that was dropped (with the extension) and deployed again with other content.
+//! deployed, so the step path never parses a manifest. A version dropped (with the
+//! extension) and deployed again with other content is caught by the catalog table's
+//! oid, which a new extension changes, and by the digest where the caller has it.
 
 use super::db;
 use crate::error::HotmeshError;
 use hotmesh_manifest::CompiledApp;
+use pgrx::pg_sys;
 use pgrx::JsonB;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-thread_local! {
-    static CACHE: RefCell<HashMap<(String, String), (String, Rc<CompiledApp>)>> = RefCell::new(HashMap::new());
+struct Cached {
+    catalog: pg_sys::Oid,
+    digest: String,
+    app: Rc<CompiledApp>,
 }
 
-/// The compiled app of `app_id` at `version`, whose stored digest is `digest`.
-pub fn get(app_id: &str, version: &str, digest: &str) -> Rc<CompiledApp> {
-    let key = (app_id.to_string(), version.to_string());
-    if let Some((d, app)) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
-        if d == digest {
-            return app;
-        }
+thread_local! {
+    static CACHE: RefCell<HashMap<(String, String), Cached>> = RefCell::new(HashMap::new());
+}
+
+/// The oid of hotmesh.app_versions: two catalog lookups, no query.
+fn catalog_oid() -> pg_sys::Oid {
+    unsafe {
+        let ns = pg_sys::get_namespace_oid(c"hotmesh".as_ptr(), true);
+        pg_sys::get_relname_relid(c"app_versions".as_ptr(), ns)
     }
-    let compiled: Option<JsonB> = db::one(
-        "SELECT compiled FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2",
+}
+
+/// The compiled app of `app_id` at `version` (whose stored digest is `digest`, when the
+/// caller read it).
+pub fn get(app_id: &str, version: &str, digest: Option<&str>) -> Rc<CompiledApp> {
+    let key = (app_id.to_string(), version.to_string());
+    let catalog = catalog_oid();
+    let hit = CACHE.with(|c| {
+        c.borrow().get(&key).and_then(|e| {
+            (e.catalog == catalog && digest.is_none_or(|d| d == e.digest)).then(|| e.app.clone())
+        })
+    });
+    if let Some(app) = hit {
+        return app;
+    }
+    let [digest, compiled] = db::query(
+        "SELECT digest, compiled FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2",
         &[app_id.into(), version.into()],
+        |t| {
+            if t.is_empty() {
+                return Ok([None, None]);
+            }
+            let r = t.first();
+            Ok([
+                r.get::<String>(1)?.map(serde_json::Value::String),
+                r.get::<JsonB>(2)?.map(|j| j.0),
+            ])
+        },
     );
-    let Some(JsonB(json)) = compiled else {
+    let (Some(serde_json::Value::String(digest)), Some(json)) = (digest, compiled) else {
         HotmeshError::NoSuchVersion {
             app: app_id.into(),
             version: version.into(),
@@ -39,8 +70,14 @@ pub fn get(app_id: &str, version: &str, digest: &str) -> Rc<CompiledApp> {
     });
     let app = Rc::new(app);
     CACHE.with(|c| {
-        c.borrow_mut()
-            .insert(key, (digest.to_string(), app.clone()))
+        c.borrow_mut().insert(
+            key,
+            Cached {
+                catalog,
+                digest,
+                app: app.clone(),
+            },
+        )
     });
     app
 }

@@ -217,7 +217,7 @@ fn hook_apps(topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
     )
     .into_iter()
     .map(|[a, v, d]| {
-        let app = apps::get(&a, &v, &d);
+        let app = apps::get(&a, &v, Some(&d));
         (a, app)
     })
     .collect()

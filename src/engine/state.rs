@@ -9,6 +9,9 @@ use pgrx::JsonB;
 use serde_json::{json, Map, Value};
 use std::rc::Rc;
 
+/// (job id, activity id, dad): an activity row's key.
+pub type ActKey = (String, String, String);
+
 #[derive(Debug, Clone)]
 pub struct Parent {
     pub job_id: String,
@@ -41,6 +44,9 @@ pub struct Job {
     /// Set expired_at this many seconds from now.
     pub expire_in: Option<f64>,
     pub dirty: bool,
+    /// Created in this transaction and not written yet: [`flush_job`] inserts it, and
+    /// it has no activity rows in the table to load.
+    pub fresh: bool,
 }
 
 impl Job {
@@ -93,96 +99,97 @@ impl Job {
     }
 }
 
-/// Loads and locks a job. None when there is no such job or it is expired.
-pub fn load_job(id: &str) -> Option<Job> {
-    let row = db::query(
-        "SELECT j.gid, j.app_id, j.version, j.topic, j.key, j.entity, j.status, j.data, j.search, j.marks, j.error,
+/// The job columns [`load_job_by`] reads.
+macro_rules! job_select {
+    () => {
+        "SELECT j.id, j.gid, j.app_id, j.version, j.topic, j.key, j.entity, j.status, j.data, j.search, j.marks, j.error,
                 j.parent_job_id, j.parent_gid, j.parent_activity, j.parent_dad, j.severed, j.expire_seconds,
-                (extract(epoch FROM j.created_at) * 1000)::int8, (extract(epoch FROM j.updated_at) * 1000)::int8, v.digest
-           FROM hotmesh.jobs j
-           JOIN hotmesh.app_versions v ON v.app_id = j.app_id AND v.version = j.version
-          WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now())
-            FOR UPDATE OF j",
-        &[id.into()],
-        |t| {
-            if t.is_empty() {
-                return Ok(None);
-            }
-            let r = t.first();
-            let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
-                Some(Value::Object(m)) => m,
-                _ => Map::new(),
-            };
-            let parent = match (r.get::<String>(12)?, r.get::<String>(13)?, r.get::<String>(14)?, r.get::<String>(15)?) {
-                (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent { job_id, gid, activity_id, dad }),
-                _ => None,
-            };
-            Ok(Some((
-                r.get::<String>(1)?.unwrap_or_default(),
-                r.get::<String>(2)?.unwrap_or_default(),
-                r.get::<String>(3)?.unwrap_or_default(),
-                r.get::<String>(4)?.unwrap_or_default(),
-                r.get::<String>(5)?,
-                r.get::<String>(6)?,
-                r.get::<i32>(7)?.unwrap_or(0) as i64,
-                obj(r.get::<JsonB>(8)?),
-                obj(r.get::<JsonB>(9)?),
-                obj(r.get::<JsonB>(10)?),
-                db::json(r.get::<JsonB>(11)?),
-                parent,
-                r.get::<bool>(16)?.unwrap_or(false),
-                r.get::<f64>(17)?,
-                (r.get::<i64>(18)?.unwrap_or(0), r.get::<i64>(19)?.unwrap_or(0)),
-                r.get::<String>(20)?.unwrap_or_default(),
-            )))
-        },
-    )?;
-    let (
-        gid,
-        app_id,
-        version,
-        topic,
-        key,
-        entity,
-        status,
-        data,
-        search,
-        marks,
-        error,
-        parent,
-        severed,
-        expire,
-        (created_ms, updated_ms),
-        digest,
-    ) = row;
-    let app = super::apps::get(&app_id, &version, &digest);
-    Some(Job {
-        id: id.to_string(),
-        gid,
-        app_id,
-        version,
-        topic,
-        key,
-        entity,
-        status,
-        data,
-        search,
-        marks,
-        error,
-        parent,
-        severed,
-        expire,
-        created_ms,
-        updated_ms,
-        app,
-        completed: false,
-        expire_in: None,
-        dirty: false,
-    })
+                (extract(epoch FROM j.created_at) * 1000)::int8, (extract(epoch FROM j.updated_at) * 1000)::int8
+           FROM hotmesh.jobs j"
+    };
 }
 
-/// Creates the job row. False when a live job has this id (an expired one is replaced).
-pub fn insert_job(j: &Job) -> bool {
+/// Loads and locks a job. None when there is no such job or it is expired.
+pub fn load_job(id: &str) -> Option<Job> {
+    load_job_by(
+        concat!(
+            job_select!(),
+            " WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
+        ),
+        id.into(),
+    )
+}
+
+/// Loads and locks the job of worker message `message_id` (one statement: the answer
+/// path's first). None when the message or its job is gone.
+pub fn load_job_of_message(message_id: i64) -> Option<Job> {
+    load_job_by(
+        concat!(
+            job_select!(),
+            " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL)
+                AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
+        ),
+        message_id.into(),
+    )
+}
+
+/// Reads the one job row `sql` selects (the columns of [`load_job`]).
+fn load_job_by(sql: &'static str, arg: pgrx::datum::DatumWithOid) -> Option<Job> {
+    let row = db::query(sql, &[arg], |t| {
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let r = t.first();
+        let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let parent = match (r.get::<String>(13)?, r.get::<String>(14)?, r.get::<String>(15)?, r.get::<String>(16)?) {
+            (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent { job_id, gid, activity_id, dad }),
+            _ => None,
+        };
+        let app_id = r.get::<String>(3)?.unwrap_or_default();
+        let version = r.get::<String>(4)?.unwrap_or_default();
+        Ok(Some(Job {
+            id: r.get::<String>(1)?.unwrap_or_default(),
+            gid: r.get::<String>(2)?.unwrap_or_default(),
+            app: super::apps::get(&app_id, &version, None),
+            app_id,
+            version,
+            topic: r.get::<String>(5)?.unwrap_or_default(),
+            key: r.get::<String>(6)?,
+            entity: r.get::<String>(7)?,
+            status: r.get::<i32>(8)?.unwrap_or(0) as i64,
+            data: obj(r.get::<JsonB>(9)?),
+            search: obj(r.get::<JsonB>(10)?),
+            marks: obj(r.get::<JsonB>(11)?),
+            error: db::json(r.get::<JsonB>(12)?),
+            parent,
+            severed: r.get::<bool>(17)?.unwrap_or(false),
+            expire: r.get::<f64>(18)?,
+            created_ms: r.get::<i64>(19)?.unwrap_or(0),
+            updated_ms: r.get::<i64>(20)?.unwrap_or(0),
+            completed: false,
+            expire_in: None,
+            dirty: false,
+            fresh: false,
+        }))
+    })?;
+    Some(row)
+}
+
+/// True when a live (not expired) job has this id.
+pub fn live_job_exists(id: &str) -> bool {
+    db::one::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM hotmesh.jobs WHERE id = $1 AND (expired_at IS NULL OR expired_at > now()))",
+        &[id.into()],
+    )
+    .unwrap_or(false)
+}
+
+/// Creates the job row. False when a live job has this id (an expired one is replaced:
+/// deleting it deletes its activity rows, by the jobs_cascade trigger).
+fn insert_job(j: &Job) -> bool {
     if try_insert_job(j) {
         return true;
     }
@@ -197,9 +204,12 @@ pub fn insert_job(j: &Job) -> bool {
 fn try_insert_job(j: &Job) -> bool {
     let p = j.parent.as_ref();
     db::exec(
-        "INSERT INTO hotmesh.jobs (id, gid, app_id, version, topic, key, entity, status, data, search, marks,
-                                   parent_job_id, parent_gid, parent_activity, parent_dad, severed, expire_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+        "INSERT INTO hotmesh.jobs (id, gid, app_id, version, topic, key, entity, status, data, search, marks, error,
+                                   parent_job_id, parent_gid, parent_activity, parent_dad, severed, expire_seconds,
+                                   completed_at, expired_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                 CASE WHEN $19 THEN now() END,
+                 CASE WHEN $20::float8 IS NOT NULL THEN now() + make_interval(secs => $20::float8) END)
          ON CONFLICT (id) DO NOTHING",
         &[
             j.id.as_str().into(),
@@ -209,22 +219,38 @@ fn try_insert_job(j: &Job) -> bool {
             j.topic.as_str().into(),
             j.key.clone().into(),
             j.entity.clone().into(),
-            (j.status as i32).into(),
+            status_i32(j.status).into(),
             JsonB(Value::Object(j.data.clone())).into(),
             JsonB(Value::Object(j.search.clone())).into(),
             JsonB(Value::Object(j.marks.clone())).into(),
+            j.error.clone().map(JsonB).into(),
             p.map(|p| p.job_id.clone()).into(),
             p.map(|p| p.gid.clone()).into(),
             p.map(|p| p.activity_id.clone()).into(),
             p.map(|p| p.dad.clone()).into(),
             j.severed.into(),
             j.expire.into(),
+            j.completed.into(),
+            j.expire_in.into(),
         ],
     ) == 1
 }
 
-/// Writes a changed job back.
-pub fn flush_job(j: &Job) {
+fn status_i32(s: i64) -> i32 {
+    s.clamp(i32::MIN as i64, i32::MAX as i64) as i32
+}
+
+/// Writes a changed job back: a fresh job is inserted (with its state so far: one write,
+/// not an insert and an update), a loaded one updated.
+pub fn flush_job(j: &mut Job) {
+    if j.fresh {
+        if !insert_job(j) {
+            // a job with this id started since start_in looked (a race of two pubs)
+            crate::error::HotmeshError::DuplicateJob(j.id.clone()).raise();
+        }
+        j.fresh = false;
+        return;
+    }
     db::exec(
         "UPDATE hotmesh.jobs
             SET status = $2, data = $3, search = $4, marks = $5, error = $6, entity = $7, updated_at = now(),
@@ -233,7 +259,7 @@ pub fn flush_job(j: &Job) {
           WHERE id = $1",
         &[
             j.id.as_str().into(),
-            (j.status.clamp(i32::MIN as i64, i32::MAX as i64) as i32).into(),
+            status_i32(j.status).into(),
             JsonB(Value::Object(j.data.clone())).into(),
             JsonB(Value::Object(j.search.clone())).into(),
             JsonB(Value::Object(j.marks.clone())).into(),
@@ -325,16 +351,21 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
     db::query(
         "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
                 (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8
-           FROM unnest($2::text[], $3::text[]) k(aid, dad)
-           JOIN hotmesh.activities a ON a.job_id = $1 AND a.activity_id = k.aid AND a.dad = k.dad",
+           FROM hotmesh.activities a
+          WHERE a.job_id = $1 AND a.activity_id = ANY ($2::text[]) AND a.dad = ANY ($3::text[])",
         &[job_id.into(), aids.into(), dads.into()],
         |t| {
             let mut out = vec![];
             for r in t {
+                // the query matches each id with each dad: keep the pairs asked for
+                let (aid, dad) = (r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default());
+                if !keys.iter().any(|(a, d)| *a == aid && *d == dad) {
+                    continue;
+                }
                 let status = r.get::<String>(4)?.unwrap_or_default();
                 out.push((
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<String>(2)?.unwrap_or_default(),
+                    aid,
+                    dad,
                     Act {
                         kind: kind_name(&r.get::<String>(3)?.unwrap_or_default()),
                         status: STATUS_NAMES.iter().find(|s| **s == status).map(|s| s.to_string()).unwrap_or(status),
@@ -356,30 +387,51 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
     )
 }
 
-/// Writes an activity row (insert or update).
-pub fn flush_act(job_id: &str, aid: &str, dad: &str, a: &Act) {
-    let finished = matches!(a.status.as_str(), "done" | "error" | "cancelled");
+/// Writes activity rows (each inserted or updated), all in one statement.
+pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
+    if rows.is_empty() {
+        return;
+    }
+    let col = |f: &dyn Fn(&ActKey, &Act) -> Option<Value>| -> Vec<Option<JsonB>> {
+        rows.iter().map(|(k, a)| f(k, a).map(JsonB)).collect()
+    };
+    let text = |f: &dyn Fn(&ActKey, &Act) -> Option<String>| -> Vec<Option<String>> {
+        rows.iter().map(|(k, a)| f(k, a)).collect()
+    };
+    let ints = |f: &dyn Fn(&Act) -> i32| -> Vec<i32> { rows.iter().map(|(_, a)| f(a)).collect() };
+    let finished: Vec<bool> = rows
+        .iter()
+        .map(|(_, a)| matches!(a.status.as_str(), "done" | "error" | "cancelled"))
+        .collect();
     db::exec(
+        // the arrays are unnested in the target list (a ProjectSet), not in FROM: a
+        // function scan would build a tuplestore for every flush
         "INSERT INTO hotmesh.activities AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, answers, finished_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, CASE WHEN $12 THEN now() END)
+         SELECT r.job_id, r.activity_id, r.dad, r.type, r.status, r.input, r.output, r.hook, r.error, r.wait_token, r.iterations, r.answers,
+                CASE WHEN r.finished THEN now() END
+           FROM (SELECT unnest($1::text[]) AS job_id, unnest($2::text[]) AS activity_id, unnest($3::text[]) AS dad,
+                        unnest($4::text[]) AS type, unnest($5::text[]) AS status, unnest($6::jsonb[]) AS input,
+                        unnest($7::jsonb[]) AS output, unnest($8::jsonb[]) AS hook, unnest($9::jsonb[]) AS error,
+                        unnest($10::text[]) AS wait_token, unnest($11::int4[]) AS iterations, unnest($12::int4[]) AS answers,
+                        unnest($13::bool[]) AS finished) r
          ON CONFLICT (job_id, activity_id, dad) DO UPDATE
             SET status = excluded.status, input = excluded.input, output = excluded.output, hook = excluded.hook,
                 error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations, answers = excluded.answers,
                 updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)",
         &[
-            job_id.into(),
-            aid.into(),
-            dad.into(),
-            a.kind.into(),
-            a.status.as_str().into(),
-            a.input.clone().map(JsonB).into(),
-            a.output.clone().map(JsonB).into(),
-            a.hook.clone().map(JsonB).into(),
-            a.error.clone().map(JsonB).into(),
-            a.wait_token.clone().into(),
-            a.iterations.into(),
+            text(&|k, _| Some(k.0.clone())).into(),
+            text(&|k, _| Some(k.1.clone())).into(),
+            text(&|k, _| Some(k.2.clone())).into(),
+            text(&|_, a| Some(a.kind.to_string())).into(),
+            text(&|_, a| Some(a.status.clone())).into(),
+            col(&|_, a| a.input.clone()).into(),
+            col(&|_, a| a.output.clone()).into(),
+            col(&|_, a| a.hook.clone()).into(),
+            col(&|_, a| a.error.clone()).into(),
+            text(&|_, a| a.wait_token.clone()).into(),
+            ints(&|a| a.iterations).into(),
+            ints(&|a| a.answers).into(),
             finished.into(),
-            a.answers.into(),
         ],
     );
 }

@@ -125,7 +125,7 @@ impl Work {
     }
 }
 
-pub type ActKey = (String, String, String);
+pub use super::state::ActKey;
 
 /// A failure while running an activity: becomes the activity's error (code 500 unless
 /// told otherwise) and follows the error path.
@@ -234,21 +234,41 @@ impl Engine {
     }
 
     fn flush(&mut self) {
-        for (k, a) in self.acts.iter_mut() {
-            if a.dirty {
-                state::flush_act(&k.0, &k.1, &k.2, a);
-                a.dirty = false;
-            }
-        }
+        // jobs first: a fresh job's row is inserted before rows that name it
         for j in self.jobs.values_mut() {
-            if j.dirty {
+            if j.dirty || j.fresh {
                 state::flush_job(j);
                 j.dirty = false;
             }
         }
+        let dirty: Vec<(&ActKey, &Act)> = self.acts.iter().filter(|(_, a)| a.dirty).collect();
+        state::flush_acts(&dirty);
+        for a in self.acts.values_mut() {
+            a.dirty = false;
+        }
         if let Some(due) = self.due_ms {
             crate::wake::engine_due_at_commit(due);
         }
+    }
+
+    /// Writes the jobs created in this transaction, for a query that looks for jobs by
+    /// something other than their id (they are otherwise written at the end).
+    pub fn flush_fresh_jobs(&mut self) {
+        for j in self.jobs.values_mut() {
+            if j.fresh {
+                state::flush_job(j);
+                j.dirty = false;
+            }
+        }
+    }
+
+    /// Locks the job of worker message `message_id` and returns its id (None: the
+    /// message or its job is gone).
+    pub fn lock_message(&mut self, message_id: i64) -> Option<String> {
+        let j = state::load_job_of_message(message_id)?;
+        let id = j.id.clone();
+        self.jobs.entry(id.clone()).or_insert(j);
+        Some(id)
     }
 
     /// The job, loaded and locked on first use; None if it is gone or `gid` is stale.
@@ -276,6 +296,16 @@ impl Engine {
 
     /// Loads the activity rows in `keys` that are not in memory yet.
     fn ensure(&mut self, job_id: &str, keys: Vec<(String, String)>) {
+        if self.jobs.get(job_id).is_some_and(|j| j.fresh) {
+            // a job created in this transaction has no rows but those in memory
+            for (a, d) in keys {
+                let k = key(job_id, &a, &d);
+                if !self.acts.contains_key(&k) {
+                    self.absent.insert(k);
+                }
+            }
+            return;
+        }
         let missing: Vec<(String, String)> = keys
             .into_iter()
             .filter(|(a, d)| {
@@ -311,19 +341,24 @@ impl Engine {
     /// Loads (one query, once) the rows that the maps of `aid` at `dad` may read: its
     /// ancestors' in its dimension, and its own. Returns their keys.
     fn load_context(&mut self, job_id: &str, aid: &str, dad: &str) -> Vec<(String, String)> {
-        let app = self.app(job_id);
-        let mut keys: Vec<(String, String)> = match app.activities.get(aid) {
-            Some(def) => def
-                .ancestors
-                .iter()
-                .enumerate()
-                .map(|(i, a)| (a.clone(), dad::ancestor(dad, i).to_string()))
-                .collect(),
-            None => vec![],
-        };
-        keys.push((aid.to_string(), dad.to_string()));
+        let keys = context_keys(&self.app(job_id), aid, dad);
         self.ensure(job_id, keys.clone());
         keys
+    }
+
+    /// Leg 2's one load: the answered activity's context, and that of the children its
+    /// first result would start (their rows, which Leg 1 checks, usually absent). A
+    /// later result's children, in another dimension, load when they run.
+    fn load_answer_context(&mut self, def: &Activity, job_id: &str, d: &str) {
+        let app = self.app(job_id);
+        let mut keys = context_keys(&app, &def.id, d);
+        let child = dad::with_index(&dad::child(d), 0);
+        for t in &def.transitions {
+            keys.extend(context_keys(&app, &t.to, &child));
+        }
+        keys.sort();
+        keys.dedup();
+        self.ensure(job_id, keys);
     }
 
     /// What maps of activity `aid` at `dad` read: the job's metadata and data, and each
@@ -471,6 +506,7 @@ impl Engine {
 
     fn leg2(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
         let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
+        self.load_answer_context(def, jid, d);
         let Some(a) = self.act(jid, aid, d) else {
             return Ok(());
         };
@@ -635,10 +671,7 @@ impl Engine {
             a.dirty = true;
         }
         let ctx = self.context(jid, &def.id, d);
-        let children = match self.children(def, &ctx, code) {
-            Ok(c) => c,
-            Err(_) => vec![],
-        };
+        let children = self.children(def, &ctx, code).unwrap_or_default();
         if children.is_empty() {
             let mut e = err;
             e["job_id"] = jid.into();
@@ -759,6 +792,22 @@ impl Engine {
         self.put_act(jid, aid, d, a);
         self.finish(def, jid, d, 200, false)
     }
+}
+
+/// The rows that the maps of `aid` at `dad` may read: its ancestors' in its dimension,
+/// and its own.
+fn context_keys(app: &CompiledApp, aid: &str, dad: &str) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = match app.activities.get(aid) {
+        Some(def) => def
+            .ancestors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.clone(), dad::ancestor(dad, i).to_string()))
+            .collect(),
+        None => vec![],
+    };
+    keys.push((aid.to_string(), dad.to_string()));
+    keys
 }
 
 /// Seconds until a completed job expires (None: never): `expire` or 1 s; <= 0 never.

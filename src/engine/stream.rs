@@ -20,44 +20,63 @@ struct Message {
     policy: Policy,
 }
 
-/// Reads a message. The job row is locked first (by [`Engine::lock`]), then the
-/// message: the same order as every other path, so answers and interrupts cannot
-/// deadlock.
+/// The message's columns the engine reads (`load`, `take`).
+macro_rules! message_columns {
+    () => {
+        "job_id, gid, activity_id, dad, attempt, max_attempts, backoff_coefficient, maximum_interval, initial_interval, retry_codes"
+    };
+}
+
+/// Reads a message and locks it. The job row is locked first (by
+/// [`Engine::lock_message`]), then the message: the same order as every other path, so
+/// answers and interrupts cannot deadlock.
 fn load(engine: &mut Engine, id: i64) -> Option<Message> {
-    let job_id = db::one::<String>(
-        "SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL",
-        &[id.into()],
-    )?;
-    engine.lock(&job_id, None);
+    engine.lock_message(id)?;
     db::query(
-        "SELECT job_id, gid, activity_id, dad, attempt, max_attempts, backoff_coefficient, maximum_interval, initial_interval, retry_codes
-           FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL FOR UPDATE",
+        concat!(
+            "SELECT ", message_columns!(), " FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL FOR UPDATE"
+        ),
         &[id.into()],
-        |t| {
-            if t.is_empty() {
-                return Ok(None);
-            }
-            let r = t.first();
-            let codes = match db::json(r.get::<JsonB>(10)?) {
-                Some(Value::Object(m)) => Some(m),
-                _ => None,
-            };
-            Ok(Some(Message {
-                job_id: r.get::<String>(1)?.unwrap_or_default(),
-                gid: r.get::<String>(2)?.unwrap_or_default(),
-                aid: r.get::<String>(3)?.unwrap_or_default(),
-                dad: r.get::<String>(4)?.unwrap_or_default(),
-                attempt: r.get::<i32>(5)?.unwrap_or(0),
-                policy: Policy {
-                    max_attempts: r.get::<i32>(6)?.unwrap_or(1),
-                    backoff_coefficient: r.get::<f64>(7)?.unwrap_or(10.0),
-                    maximum_interval: r.get::<f64>(8)?.unwrap_or(120.0),
-                    initial_interval: r.get::<f64>(9)?.unwrap_or(1.0),
-                    codes,
-                },
-            }))
-        },
+        read_message,
     )
+}
+
+/// Like [`load`], and removes the message: an answer that consumes it takes it in the
+/// statement that reads it.
+fn take(engine: &mut Engine, id: i64) -> Option<Message> {
+    engine.lock_message(id)?;
+    db::query(
+        concat!(
+            "DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL RETURNING ", message_columns!()
+        ),
+        &[id.into()],
+        read_message,
+    )
+}
+
+fn read_message(t: pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Option<Message>> {
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let r = t.first();
+    let codes = match db::json(r.get::<JsonB>(10)?) {
+        Some(Value::Object(m)) => Some(m),
+        _ => None,
+    };
+    Ok(Some(Message {
+        job_id: r.get::<String>(1)?.unwrap_or_default(),
+        gid: r.get::<String>(2)?.unwrap_or_default(),
+        aid: r.get::<String>(3)?.unwrap_or_default(),
+        dad: r.get::<String>(4)?.unwrap_or_default(),
+        attempt: r.get::<i32>(5)?.unwrap_or(0),
+        policy: Policy {
+            max_attempts: r.get::<i32>(6)?.unwrap_or(1),
+            backoff_coefficient: r.get::<f64>(7)?.unwrap_or(10.0),
+            maximum_interval: r.get::<f64>(8)?.unwrap_or(120.0),
+            initial_interval: r.get::<f64>(9)?.unwrap_or(1.0),
+            codes,
+        },
+    }))
 }
 
 fn remove(id: i64) {
@@ -102,6 +121,13 @@ fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, 
 /// job ended): a duplicate answer changes nothing.
 pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
     let mut engine = Engine::new();
+    if st == Status::Success {
+        // the common answer: the message is consumed as it is read
+        let Some(m) = take(&mut engine, id) else {
+            return false;
+        };
+        return answer(engine, m, id, data, st, code);
+    }
     let Some(m) = load(&mut engine, id) else {
         return false;
     };
@@ -120,7 +146,7 @@ pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
             }
             remove(id);
         }
-        Status::Success => remove(id),
+        Status::Success => {} // taken above
     }
     answer(engine, m, id, data, st, code)
 }
@@ -128,10 +154,9 @@ pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
 /// An error answer that is not retried (hotmesh.fail).
 pub fn respond_final(id: i64, data: Value, code: i64) -> bool {
     let mut engine = Engine::new();
-    let Some(m) = load(&mut engine, id) else {
+    let Some(m) = take(&mut engine, id) else {
         return false;
     };
-    remove(id);
     answer(engine, m, id, data, Status::Error, code)
 }
 

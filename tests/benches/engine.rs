@@ -11,6 +11,7 @@ use sqlx::Row;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 const APP: &str = r#"
 app:
@@ -43,80 +44,59 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// A no-op worker: dequeue a batch, answer each message. Stops when `stop` is set.
+/// A no-op worker: dequeue a batch, answer it in one call. Stops when `stop` is set.
+/// Workers of one process share one LISTEN connection (`wake`), as a client does: a
+/// NOTIFY then wakes one backend, not one per worker.
 async fn worker(
     pool: PgPool,
-    url: String,
+    wake: Arc<Notify>,
     batch: i32,
     stop: Arc<AtomicBool>,
     done: Arc<AtomicUsize>,
 ) {
-    let mut l = PgListener::connect(&url).await.unwrap();
-    l.listen("hotmesh.work.bench.step").await.unwrap();
     while !stop.load(Ordering::Relaxed) {
         let rows = sqlx::query("SELECT id FROM hotmesh.dequeue('bench.step', $1, 30)")
             .bind(batch)
             .fetch_all(&pool)
             .await
             .unwrap();
-        // the batch's answers commit together: one commit for up to `batch` steps
-        let mut tx = pool.begin().await.unwrap();
-        for r in &rows {
-            let id: i64 = r.get(0);
-            sqlx::query("SELECT hotmesh.respond($1, '{}')")
-                .bind(id)
-                .execute(&mut *tx)
+        // the batch's answers go in one call and commit together
+        if !rows.is_empty() {
+            let ids: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+            sqlx::query("SELECT hotmesh.respond_batch($1)")
+                .bind(&ids)
+                .execute(&pool)
                 .await
                 .unwrap();
         }
-        tx.commit().await.unwrap();
         done.fetch_add(rows.len(), Ordering::Relaxed);
         if rows.is_empty() {
-            let _ = tokio::time::timeout(Duration::from_millis(100), l.recv()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), wake.notified()).await;
         }
     }
 }
 
-#[tokio::main]
-async fn main() {
-    let url = std::env::var("HOTMESH_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
-    let workflows: usize = std::env::var("BENCH_WORKFLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
-    let workers: usize = std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    let pool = PgPoolOptions::new()
-        .max_connections(workers as u32 + 4)
-        .connect(&url)
-        .await
-        .expect("connect");
-    sqlx::query("SELECT hotmesh.deploy($1)")
-        .bind(APP)
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("SELECT hotmesh.activate('bench', '1')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    println!("synchronous_commit = {sync}");
+/// The process's one listener: each NOTIFY on the topic's channel wakes one idle worker
+/// (a busy worker dequeues again anyway, so waking all would only add empty dequeues).
+async fn listener(url: String, wake: Arc<Notify>) {
+    let mut l = PgListener::connect(&url).await.unwrap();
+    l.listen("hotmesh.work.bench.step").await.unwrap();
+    while l.recv().await.is_ok() {
+        wake.notify_one();
+    }
+}
 
-    // (a) throughput: start every workflow, then let the workers drain them
+/// (a): `workflows` workflows started by 4 publishers, drained by `workers` workers.
+async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
+    let wake = Arc::new(Notify::new());
+    let listen = tokio::spawn(listener(url.to_string(), wake.clone()));
     let mut handles = vec![];
     for _ in 0..workers {
         handles.push(tokio::spawn(worker(
             pool.clone(),
-            url.clone(),
+            wake.clone(),
             10,
             stop.clone(),
             done.clone(),
@@ -145,6 +125,67 @@ async fn main() {
     }
     let secs = t0.elapsed().as_secs_f64();
     println!("(a) {} workflows x 3 worker steps, {workers} workers: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s)", total / 3, secs, total as f64 / secs, total as f64 / 3.0 / secs);
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.await.unwrap();
+    }
+    listen.abort();
+}
+
+#[tokio::main]
+async fn main() {
+    let url = std::env::var("HOTMESH_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
+    let workflows: usize = std::env::var("BENCH_WORKFLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    let workers: Vec<usize> = std::env::var("BENCH_WORKERS")
+        .unwrap_or_else(|_| "2,4,8".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("BENCH_WORKERS: a comma list of numbers"))
+        .collect();
+    let pool = PgPoolOptions::new()
+        .max_connections(workers.iter().max().copied().unwrap_or(4).max(4) as u32 + 6)
+        .connect(&url)
+        .await
+        .expect("connect");
+    sqlx::query("SELECT hotmesh.deploy($1)")
+        .bind(APP)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("SELECT hotmesh.activate('bench', '1')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    println!("synchronous_commit = {sync}");
+
+    // (a) throughput: start every workflow, then let the workers drain them; once per
+    // worker count (BENCH_WORKERS, a comma list)
+    for &n in &workers {
+        throughput(&pool, &url, workflows, n).await;
+    }
+
+    // workers for (b)
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let wake = Arc::new(Notify::new());
+    let listen = tokio::spawn(listener(url.clone(), wake.clone()));
+    let mut handles = vec![];
+    for _ in 0..4 {
+        handles.push(tokio::spawn(worker(
+            pool.clone(),
+            wake.clone(),
+            10,
+            stop.clone(),
+            done.clone(),
+        )));
+    }
 
     // (b) pubsub latency at low load: one workflow at a time, completion heard by LISTEN
     let mut lat = vec![];
@@ -176,6 +217,7 @@ async fn main() {
     for h in handles {
         h.await.unwrap();
     }
+    listen.abort();
 
     // (c) timer lateness: 200 hooks sleeping 0.2 to 2 s, started over a second
     let mut ids = vec![];

@@ -342,7 +342,7 @@ async fn stream_of_202(p: &PgPool) {
 async fn poison_is_dead_lettered(p: &PgPool) {
     let id = pub_job(p, "three.start", json!({"n": 5})).await;
     for _ in 0..5 {
-        let got = eventually(5, "the message again", || async {
+        eventually(5, "the message again", || async {
             let n: i64 =
                 sqlx::query_scalar("SELECT count(*) FROM hotmesh.dequeue('e2e.step', 1, 0.1)")
                     .fetch_one(p)
@@ -351,7 +351,6 @@ async fn poison_is_dead_lettered(p: &PgPool) {
             (n == 1).then_some(())
         })
         .await;
-        let _ = got;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     // the activity gets the error; its unconditional transition goes on (as the original)

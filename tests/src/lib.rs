@@ -81,17 +81,26 @@ where
 }
 
 /// Pids of hotmesh processes of `backend_type`, in database `datname` (None: any).
+/// Retried while the server restarts (a test may just have crashed a process, and the
+/// postmaster resets every backend, the connection this opened included).
 pub async fn pids(backend_type: &str, datname: Option<&str>) -> Vec<i32> {
-    let mut c = connect("postgres").await;
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity WHERE backend_type = $1
-            AND ($2::text IS NULL OR datname = $2) ORDER BY pid",
-    )
-    .bind(backend_type)
-    .bind(datname)
-    .fetch_all(&mut c)
-    .await
-    .expect("pg_stat_activity")
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut c = connect("postgres").await;
+        let r = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = $1
+                AND ($2::text IS NULL OR datname = $2) ORDER BY pid",
+        )
+        .bind(backend_type)
+        .bind(datname)
+        .fetch_all(&mut c)
+        .await;
+        match r {
+            Ok(p) => return p,
+            Err(e) if Instant::now() > deadline => panic!("pg_stat_activity: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
 }
 
 /// A fresh database, dropped first if a failed run left it behind.

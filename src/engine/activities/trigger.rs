@@ -38,7 +38,7 @@ impl Engine {
                 None => HotmeshError::UnknownTopic(topic.into()),
             });
         };
-        let app = apps::get(&app_id, &version, &digest);
+        let app = apps::get(&app_id, &version, Some(&digest));
         self.start_in(app, &app_id, &version, topic, s)
     }
 
@@ -131,8 +131,12 @@ impl Engine {
             completed: false,
             expire_in: None,
             dirty: true,
+            fresh: true,
         };
-        if !state::insert_job(&job) {
+        // a chosen id may be taken (a generated one is not); the row itself is written
+        // when the step ends (flush_job), which settles a race between two starts
+        let chosen = s.id.is_some() || def.settings.contains_key("stats.id");
+        if (chosen && state::live_job_exists(&id)) || self.jobs.contains_key(&id) {
             return Err(HotmeshError::DuplicateJob(id));
         }
         self.jobs.insert(id.clone(), job);
