@@ -253,6 +253,83 @@ SELECT hotmesh.pub('child.slow', '{}', '{"id": "victim"}');
 SELECT hotmesh.pub('stop.other', '{"target": "victim"}', '{"id": "i2"}');
 SELECT id, status < -100000000 AS interrupted, status, data FROM hotmesh.jobs WHERE id IN ('victim', 'i2') ORDER BY id;
 
+-- statusThreshold: an activity entering when the status is at most T ends the job,
+-- though a signal hook is still open (Durable's closer); above T it runs as usual
+SELECT hotmesh.deploy($yaml$
+app:
+  id: thr
+  version: '1'
+  graphs:
+    - subscribes: thr.start
+      activities:
+        h0: { type: trigger }
+        main: { type: worker, topic: thr.work }
+        inbox: { type: hook, job: { maps: { signalled: true } } }
+        closer: { type: hook, statusThreshold: 2, job: { maps: { closer_ran: true } } }
+      transitions:
+        h0: [ { to: main }, { to: inbox } ]
+        main: [ { to: closer } ]
+      hooks:
+        thr.signal:
+          - to: inbox
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
+$yaml$)->>'status' AS deployed;
+SELECT hotmesh.activate('thr', '1');
+SELECT hotmesh.pub('thr.start', '{}', '{"id": "thr1"}'), hotmesh.get_status('thr1');
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'thr1'), '{}');
+SELECT status, data, completed_at IS NOT NULL AS completed FROM hotmesh.jobs WHERE id = 'thr1';
+SELECT activity_id, status FROM hotmesh.activities WHERE job_id = 'thr1' ORDER BY activity_id;
+-- the hook was still open; a signal to it now changes nothing
+SELECT hotmesh.signal('thr.signal', '{"id": "thr1"}');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'thr1';
+-- the hook answered first: the closer enters at status 1 (<= 2) and ends the job
+SELECT hotmesh.pub('thr.start', '{}', '{"id": "thr2"}');
+SELECT hotmesh.signal('thr.signal', '{"id": "thr2"}');
+SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'thr2'), '{}');
+SELECT status, data FROM hotmesh.jobs WHERE id = 'thr2';
+
+-- hook rules per version: a job started on version 1 is found under version 1's rule
+-- after version 2 (another rule for the topic) is active
+SELECT hotmesh.deploy($yaml$
+app:
+  id: ver
+  version: '1'
+  graphs:
+    - subscribes: ver.start
+      activities:
+        v0: { type: trigger }
+        wait: { type: hook, job: { maps: { got: '{$self.hook.data.answer}' } } }
+      transitions:
+        v0: [ { to: wait } ]
+      hooks:
+        ver.reply:
+          - to: wait
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
+$yaml$)->>'status' AS deployed;
+SELECT hotmesh.activate('ver', '1');
+SELECT hotmesh.pub('ver.start', '{}', '{"id": "old1"}');
+SELECT hotmesh.deploy($yaml$
+app:
+  id: ver
+  version: '2'
+  graphs:
+    - subscribes: ver.start
+      activities:
+        v0: { type: trigger }
+        wait: { type: hook, job: { maps: { got: '{$self.hook.data.answer}' } } }
+      transitions:
+        v0: [ { to: wait } ]
+      hooks:
+        ver.reply:
+          - to: wait
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.ref}' } ] }
+$yaml$)->>'status' AS deployed;
+SELECT hotmesh.activate('ver', '2');
+SELECT hotmesh.pub('ver.start', '{}', '{"id": "new1"}');
+SELECT hotmesh.signal('ver.reply', '{"id": "old1", "answer": "by the old rule"}');
+SELECT hotmesh.signal('ver.reply', '{"ref": "new1", "answer": "by the new rule"}');
+SELECT id, version, status, data FROM hotmesh.jobs WHERE id IN ('old1', 'new1') ORDER BY id;
+
 -- 9. queries
 SELECT hotmesh.get_state('sq.start', 'w1')->'data' AS data, hotmesh.get_state(NULL, 'w1')->'metadata'->>'js' AS js;
 SELECT jsonb_object_keys(hotmesh.get_state('sq.start', 'w1')->'metadata') AS metadata_keys ORDER BY 1;

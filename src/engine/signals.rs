@@ -115,6 +115,7 @@ impl Engine {
             return Err(HotmeshError::NoHookRule(topic.into()));
         }
         let mut first_key: Option<(String, String)> = None;
+        let mut tried = std::collections::HashSet::new();
         for (app_id, app) in &owners {
             for r in app.hooks.iter().filter(|r| r.topic == topic) {
                 let Some(k) = actual_key(r, &data)? else {
@@ -122,6 +123,9 @@ impl Engine {
                 };
                 if first_key.is_none() {
                     first_key = Some((app_id.clone(), k.clone()));
+                }
+                if !tried.insert((app_id.clone(), k.clone())) {
+                    continue; // another version's rule that gives the same key
                 }
                 let hit = db::texts::<4>(
                     "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
@@ -205,14 +209,19 @@ impl Engine {
     }
 }
 
-/// The active apps with a hook rule on `topic`.
+/// The app versions with a hook rule on `topic`: each app's active version first (its
+/// rule decides the key a signal waits under), then its other versions, newest first,
+/// so a job still running on an older version is found under that version's rule.
 fn hook_apps(topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
     db::texts::<3>(
-        "SELECT DISTINCT t.app_id, t.version, v.digest
+        "SELECT t.app_id, t.version, v.digest
            FROM hotmesh.app_topics t
-           JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
            JOIN hotmesh.app_versions v ON v.app_id = t.app_id AND v.version = t.version
-          WHERE t.topic = $1 AND t.kind = 'hook'",
+           LEFT JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
+          WHERE t.topic = $1 AND t.kind = 'hook'
+            AND EXISTS (SELECT 1 FROM hotmesh.app_active x WHERE x.app_id = t.app_id)
+          GROUP BY t.app_id, t.version, v.digest, v.deployed_at, a.app_id
+          ORDER BY (a.app_id IS NULL), v.deployed_at DESC, t.app_id",
         &[topic.into()],
     )
     .into_iter()

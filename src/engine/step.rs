@@ -480,16 +480,16 @@ impl Engine {
         if let Some(t) = Self::setting_num(&ctx, def, "statusThreshold")? {
             let t = t as i64;
             if t > 0 && self.jobs[jid].status <= t {
-                // only the open channel(s) remain: close them and maybe the job
-                let job = self.job(jid);
-                job.status -= t;
+                // only this activity and open channels (a signal-in hook) remain: the job
+                // is done. The original subtracts T, which is 0 at js == T; below T it
+                // would leave a negative status that reads as pending or interrupted, so
+                // the status becomes 0 here either way.
+                self.job(jid).status = 0;
                 if let Some(a) = self.act(jid, aid, d) {
                     a.status = "done".into();
                     a.dirty = true;
                 }
-                if self.jobs[jid].status == 0 {
-                    self.complete(jid, false);
-                }
+                self.complete(jid, false);
                 return Ok(());
             }
         }

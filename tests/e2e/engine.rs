@@ -50,6 +50,29 @@ app:
       transitions:
         s: [ { to: p } ]
         p: [ { to: each, conditions: { code: 202 } } ]
+    - subscribes: emit.start
+      publishes: emit.done
+      expire: 300
+      activities:
+        e0: { type: trigger }
+        first: { type: worker, topic: e2e.emit, emit: true, job: { maps: { first: '{$self.output.data.v}' } } }
+        second: { type: worker, topic: e2e.emit, job: { maps: { second: '{$self.output.data.v}' } } }
+      transitions:
+        e0: [ { to: first } ]
+        first: [ { to: second } ]
+    - subscribes: persist.start
+      publishes: persist.done
+      expire: 300
+      activities:
+        p0: { type: trigger }
+        work: { type: worker, topic: e2e.emit, persist: true, job: { maps: { done: true } } }
+        inbox: { type: hook, job: { maps: { closed: true } } }
+      transitions:
+        p0: [ { to: work }, { to: inbox } ]
+      hooks:
+        persist.signal:
+          - to: inbox
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
 "#;
 
 async fn pool() -> PgPool {
@@ -122,6 +145,7 @@ async fn engine_end_to_end() {
     duplicate_delivery(&p).await;
     worker_dies_mid_message(&p).await;
     completion_is_announced_once(&p).await;
+    emit_and_persist_announce_early(&p).await;
     idle_workers_are_woken(&p).await;
     timer_signal_race(&p).await;
     stream_of_202(&p).await;
@@ -245,6 +269,73 @@ async fn completion_is_announced_once(p: &PgPool) {
             .is_err(),
         "nothing more"
     );
+}
+
+/// Answers the one waiting `e2e.emit` message of job `id` with `{v}`.
+async fn answer_emit(p: &PgPool, id: &str, v: i64) {
+    let m: i64 = sqlx::query_scalar(
+        "SELECT id FROM hotmesh.dequeue('e2e.emit', 10) WHERE job_id = $1",
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    sqlx::query("SELECT hotmesh.respond($1, $2)")
+        .bind(m)
+        .bind(json!({ "v": v }))
+        .execute(p)
+        .await
+        .unwrap();
+}
+
+/// The next notification's payload on `l`'s channels (None after 2 s).
+async fn next_payload(l: &mut PgListener) -> Option<Value> {
+    match tokio::time::timeout(Duration::from_secs(2), l.recv()).await {
+        Ok(Ok(n)) => Some(serde_json::from_str(n.payload()).unwrap()),
+        _ => None,
+    }
+}
+
+/// `emit`: the job's state is announced when the activity finishes, while the job
+/// runs on; the end is announced again. `persist`: completion is announced and the
+/// expiry starts while a hook keeps the job open.
+async fn emit_and_persist_announce_early(p: &PgPool) {
+    let mut l = PgListener::connect(&url_for(DB)).await.unwrap();
+    l.listen("emit.done").await.unwrap();
+    let id = pub_job(p, "emit.start", json!({})).await;
+    answer_emit(p, &id, 1).await;
+    let interim = next_payload(&mut l).await.expect("the emit");
+    assert_eq!(interim["job"]["metadata"]["jid"], id.as_str());
+    assert_eq!(interim["job"]["data"]["first"], 1);
+    assert!(interim["job"]["metadata"]["js"].as_i64().unwrap() > 0, "{interim}");
+    assert!(status(p, &id).await > 0, "the job runs on");
+    answer_emit(p, &id, 2).await;
+    let end = next_payload(&mut l).await.expect("the end");
+    assert_eq!(end["job"]["data"]["second"], 2);
+    assert_eq!(end["job"]["metadata"]["js"], 0);
+    assert!(next_payload(&mut l).await.is_none(), "two announcements, no more");
+
+    l.listen("persist.done").await.unwrap();
+    let id = pub_job(p, "persist.start", json!({})).await;
+    answer_emit(p, &id, 1).await;
+    let done = next_payload(&mut l).await.expect("the persist");
+    assert_eq!(done["job"]["data"]["done"], true);
+    let (st, expiring): (i32, bool) = sqlx::query_as(
+        "SELECT status, expired_at IS NOT NULL FROM hotmesh.jobs WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_one(p)
+    .await
+    .unwrap();
+    assert!(st > 0 && expiring, "open (status {st}) and expiring ({expiring})");
+    sqlx::query("SELECT hotmesh.signal('persist.signal', $1)")
+        .bind(json!({ "id": id }))
+        .execute(p)
+        .await
+        .unwrap();
+    let end = next_payload(&mut l).await.expect("the end");
+    assert_eq!(end["job"]["data"]["closed"], true);
+    assert_eq!(status(p, &id).await, 0);
 }
 
 /// A worker listening on its topic's channel hears of new work at commit.
