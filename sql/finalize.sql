@@ -37,3 +37,11 @@ REVOKE ALL ON FUNCTION
     hotmesh.scrub(text), hotmesh.wait_for_job(text, integer), hotmesh.jobs_cascade()
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hotmesh.pubsub(text, jsonb, integer, jsonb) FROM PUBLIC;
+-- The quorum: client processes write their rows through the functions only.
+REVOKE ALL ON hotmesh.quorum, hotmesh.throttles FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    hotmesh.throttle_for(text, text, text),
+    hotmesh.quorum_beat(text, text, text, text, text, integer, text, bigint, bigint, jsonb),
+    hotmesh.quorum_leave(text), hotmesh.roll_call(text, double precision),
+    hotmesh.throttle(text, integer, text, text), hotmesh.release(bigint)
+  FROM PUBLIC;

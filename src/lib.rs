@@ -35,6 +35,12 @@ extension_sql_file!(
         engine::api::hotmesh::wait_for_job
     ]
 );
+// The quorum: client processes, roll call, throttles; and hotmesh.release (sql/quorum.sql).
+extension_sql_file!(
+    "../sql/quorum.sql",
+    name = "quorum",
+    requires = ["engine", engine::api::hotmesh::channel]
+);
 // Privileges and the launcher's wake-up, run last by CREATE EXTENSION (sql/ holds the text).
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

@@ -20,6 +20,28 @@ pub enum Error {
     /// Any other failure of the connection or the driver.
     #[error(transparent)]
     Sql(sqlx::Error),
+    /// A client argument was rejected before anything was sent (the name says which).
+    #[error("invalid argument {name}: {problem}")]
+    Invalid { name: &'static str, problem: String },
+    /// `pubsub` (or a wait) gave up: the job runs on. Code 504.
+    #[error("timed out after {ms} ms waiting for job {job_id} (code 504)")]
+    Timeout { job_id: String, ms: u64 },
+    /// The job ended with an error (its `metadata.err`): code 410 when interrupted, else
+    /// the error's code.
+    #[error("job {job_id} failed with code {code}: {message}")]
+    Job {
+        job_id: String,
+        code: i64,
+        message: String,
+        /// The whole error object the engine kept.
+        error: serde_json::Value,
+    },
+    /// A manifest file could not be read or its `$ref`s resolved.
+    #[error("{path}: {problem}")]
+    Manifest { path: String, problem: String },
+    /// The client was stopped.
+    #[error("the client is stopped")]
+    Stopped,
 }
 
 impl Error {
@@ -49,10 +71,39 @@ impl Error {
     }
 
     /// The SQLSTATE of a database error.
+    ///
+    /// ```
+    /// let e = hotmesh_client::Error::Database { code: "23505".into(), message: "Duplicate job: a".into() };
+    /// assert_eq!(e.sqlstate(), Some("23505"));
+    /// ```
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
             Error::Database { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// The engine's code for this error, as the original numbers them: 404 (no such
+    /// job), 409 (duplicate job), 410 (interrupted), 422 (bad input), 504 (timeout), a
+    /// failed job's own code; 500 for anything else.
+    ///
+    /// ```
+    /// let e = hotmesh_client::Error::Timeout { job_id: "j1".into(), ms: 100 };
+    /// assert_eq!(e.code(), 504);
+    /// ```
+    pub fn code(&self) -> i64 {
+        match self {
+            Error::Timeout { .. } => 504,
+            Error::Job { code, .. } => *code,
+            Error::Invalid { .. } | Error::Manifest { .. } => 422,
+            Error::Database { code, .. } => match code.as_str() {
+                "P0002" => 404,
+                "23505" => 409,
+                "57014" => 504,
+                "22023" | "22P02" | "42601" | "42704" | "42710" => 422,
+                _ => 500,
+            },
+            _ => 500,
         }
     }
 }

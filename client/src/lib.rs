@@ -1,65 +1,308 @@
-//! Rust client of the `hotmesh` PostgreSQL extension.
+//! Rust client of the `hotmesh` PostgreSQL extension: the engine API (deploy, activate,
+//! pub, pubsub, signals, queries), subscriptions (including wildcard patterns), workers
+//! that never lose a message, and the quorum (roll call, throttles).
 //!
 //! The engine runs inside PostgreSQL; this crate talks to it over ordinary connections.
 //! Every call is a SQL function of the extension, so anything this crate does can also
 //! be done from `psql`.
 //!
 //! ```no_run
+//! use hotmesh_client::{Config, HotMesh, Outcome, Worker};
+//! use serde_json::json;
 //! # async fn demo() -> Result<(), hotmesh_client::Error> {
-//! let hm = hotmesh_client::HotMesh::connect("postgres://postgres@127.0.0.1:28815/hotmesh").await?;
-//! println!("engine version {}", hm.version().await?);
-//! for w in hm.workers().await? {
-//!     println!("{} {} pid={:?}", w.database, w.state, w.pid);
-//! }
+//! let url = "postgres://postgres@127.0.0.1:28815/hotmesh";
+//! let hm = HotMesh::init(
+//!     Config::new("orders", url).worker(Worker::new("orders.charge", |m| async move {
+//!         Outcome::success(json!({ "charged": m.data["amount"] }))
+//!     })),
+//! )
+//! .await?;
+//! let output = hm.pubsub("orders.start", json!({ "amount": 5 }), std::time::Duration::from_secs(5)).await?;
+//! println!("{}", output.data);
+//! hm.stop().await;
 //! # Ok(()) }
 //! ```
 
+mod bgworkers;
+mod config;
+mod deploy;
+mod engine;
 mod error;
+mod hub;
+mod quorum;
+mod subs;
 mod workers;
 
+pub use bgworkers::WorkerInfo;
+pub use config::Config;
+pub use engine::{JobOutput, PubOptions};
 pub use error::Error;
-pub use workers::WorkerInfo;
+pub use quorum::{
+    roll_call as roll_call_app, throttle as throttle_app, Activation, Profile, Throttle,
+};
+pub use subs::{pattern_matches, JobMessage};
+pub use workers::{Message, Outcome, Worker};
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{watch, OnceCell};
+use tokio::task::JoinHandle;
 
-/// A handle on one database where `CREATE EXTENSION hotmesh` was run.
-#[derive(Clone, Debug)]
+/// A handle on one database where `CREATE EXTENSION hotmesh` was run. Cheap to clone;
+/// the clones share the pools, the LISTEN connection and the workers.
+#[derive(Clone)]
 pub struct HotMesh {
-    pool: PgPool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    app_id: String,
+    guid: String,
+    store: PgPool,
+    stream: PgPool,
+    sub_url: String,
+    hub: OnceCell<hub::Hub>,
+    /// true once `stop` ran: workers stop taking messages.
+    stop: watch::Sender<bool>,
+    stopped: AtomicBool,
+    grace: Duration,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    subs: subs::Registry,
+    quorum: quorum::State,
+}
+
+impl std::fmt::Debug for HotMesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotMesh")
+            .field("app_id", &self.inner.app_id)
+            .field("guid", &self.inner.guid)
+            .finish()
+    }
+}
+
+/// A new id in the original's format: `H` and 22 characters (time-ordered).
+///
+/// ```
+/// let id = hotmesh_client::guid();
+/// assert_eq!(id.len(), 23);
+/// assert!(id.starts_with('H'));
+/// ```
+pub fn guid() -> String {
+    hotmesh_engine::ids::guid()
+}
+
+async fn pool(url: &str, size: u32) -> Result<PgPool, Error> {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .map_err(Error::Connect)
 }
 
 impl HotMesh {
-    /// Connects with a small pool. `url` is a libpq-style URL
-    /// (`postgres://user@host:port/db`).
+    /// Connects a plain handle (no app, no workers, no quorum row): for engine calls and
+    /// subscriptions. `url` is a libpq-style URL (`postgres://user@host:port/db`).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hotmesh_client::Error> {
+    /// let hm = hotmesh_client::HotMesh::connect("postgres://postgres@127.0.0.1:28815/hotmesh").await?;
+    /// println!("engine version {}", hm.version().await?);
+    /// # Ok(()) }
+    /// ```
     #[tracing::instrument(skip_all)]
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await
-            .map_err(Error::Connect)?;
-        Ok(HotMesh { pool })
+        let mut c = Config::new("", url);
+        c.quorum = false;
+        Self::init(c).await
     }
 
-    /// Wraps an existing pool.
-    pub fn from_pool(pool: PgPool) -> Self {
-        HotMesh { pool }
+    /// Starts a client process: connects its pools, registers it in the quorum, and runs
+    /// its workers. See [`Config`].
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), hotmesh_client::Error> {
+    /// use hotmesh_client::{Config, HotMesh};
+    /// let hm = HotMesh::init(Config::new("orders", "postgres://postgres@127.0.0.1:28815/hotmesh")).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip_all, fields(app = %config.app_id))]
+    pub async fn init(config: Config) -> Result<Self, Error> {
+        if config.quorum && config.app_id.is_empty() {
+            return Err(Error::Invalid {
+                name: "app_id",
+                problem: "must not be empty (the quorum and throttles are per app)".into(),
+            });
+        }
+        if config.pool_size == 0 {
+            return Err(Error::Invalid {
+                name: "pool_size",
+                problem: "must be at least 1".into(),
+            });
+        }
+        for w in &config.workers {
+            w.check()?;
+        }
+        let store = pool(&config.url, config.pool_size).await?;
+        let stream = match &config.stream_url {
+            Some(u) if u != &config.url => pool(u, config.pool_size).await?,
+            _ => store.clone(),
+        };
+        let (stop, _) = watch::channel(false);
+        let hm = HotMesh {
+            inner: Arc::new(Inner {
+                app_id: config.app_id.clone(),
+                guid: guid(),
+                store,
+                stream,
+                sub_url: config.sub_url.clone().unwrap_or_else(|| config.url.clone()),
+                hub: OnceCell::new(),
+                stop,
+                stopped: AtomicBool::new(false),
+                grace: config.grace,
+                tasks: Mutex::new(vec![]),
+                subs: subs::Registry::default(),
+                quorum: quorum::State::default(),
+            }),
+        };
+        if config.quorum || !config.workers.is_empty() {
+            hm.hub().await?;
+        }
+        let workers: Vec<_> = config
+            .workers
+            .into_iter()
+            .map(|w| {
+                let g = guid();
+                let state = hm.inner.quorum.add_worker(&g, &w.topic);
+                (w, g, state)
+            })
+            .collect();
+        if config.quorum {
+            // the first beat comes before the first dequeue: a worker obeys a persisted
+            // throttle from the start
+            quorum::beat(&hm).await?;
+            let task = tokio::spawn(quorum::run(hm.clone(), config.heartbeat));
+            hm.inner.tasks.lock().unwrap().push(task);
+        }
+        for (w, g, state) in workers {
+            let task = tokio::spawn(workers::run(hm.clone(), w, g, state));
+            hm.inner.tasks.lock().unwrap().push(task);
+        }
+        Ok(hm)
+    }
+
+    /// Wraps an existing pool (no LISTEN until a call needs it; the URL for that is
+    /// taken from the pool's options).
+    ///
+    /// ```no_run
+    /// # async fn demo(pool: sqlx::PgPool) {
+    /// let hm = hotmesh_client::HotMesh::from_pool(pool, "postgres://postgres@127.0.0.1:28815/hotmesh");
+    /// # }
+    /// ```
+    pub fn from_pool(pool: PgPool, url: &str) -> Self {
+        let (stop, _) = watch::channel(false);
+        HotMesh {
+            inner: Arc::new(Inner {
+                app_id: String::new(),
+                guid: guid(),
+                store: pool.clone(),
+                stream: pool,
+                sub_url: url.to_string(),
+                hub: OnceCell::new(),
+                stop,
+                stopped: AtomicBool::new(false),
+                grace: Duration::from_secs(10),
+                tasks: Mutex::new(vec![]),
+                subs: subs::Registry::default(),
+                quorum: quorum::State::default(),
+            }),
+        }
     }
 
     /// The pool, for queries of your own against the engine's tables and views.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), sqlx::Error> {
+    /// let n: i64 = sqlx::query_scalar("SELECT count(*) FROM hotmesh.jobs").fetch_one(hm.pool()).await?;
+    /// # Ok(()) }
+    /// ```
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.inner.store
+    }
+
+    /// This process's guid (its quorum row as role `engine`).
+    ///
+    /// ```no_run
+    /// # fn demo(hm: hotmesh_client::HotMesh) { println!("{}", hm.guid()); }
+    /// ```
+    pub fn guid(&self) -> &str {
+        &self.inner.guid
+    }
+
+    /// The app this process works for (empty for a plain `connect`).
+    ///
+    /// ```no_run
+    /// # fn demo(hm: hotmesh_client::HotMesh) { println!("{}", hm.app_id()); }
+    /// ```
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
     }
 
     /// The installed engine version (`hotmesh.version()`).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// assert!(!hm.version().await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     #[tracing::instrument(skip(self))]
     pub async fn version(&self) -> Result<String, Error> {
         let v: String = sqlx::query_scalar("SELECT hotmesh.version()")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.inner.store)
             .await
             .map_err(Error::from_sqlx)?;
         Ok(v)
+    }
+
+    /// Stops the process: workers take no new message; running callbacks get the grace
+    /// period to finish, then their messages are released for another worker; the quorum
+    /// rows are removed. Idempotent.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) { hm.stop().await; }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn stop(&self) {
+        if self.inner.stopped.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.inner.stop.send(true);
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().unwrap());
+        for t in tasks {
+            // workers end after their grace period; the quorum loop ends at once
+            let _ = tokio::time::timeout(self.inner.grace + Duration::from_secs(5), t).await;
+        }
+        quorum::leave(self).await;
+    }
+
+    pub(crate) async fn hub(&self) -> Result<&hub::Hub, Error> {
+        self.inner
+            .hub
+            .get_or_try_init(|| hub::Hub::start(&self.inner.sub_url))
+            .await
+    }
+
+    pub(crate) fn stream_pool(&self) -> &PgPool {
+        &self.inner.stream
+    }
+
+    pub(crate) fn stopping(&self) -> watch::Receiver<bool> {
+        self.inner.stop.subscribe()
+    }
+
+    pub(crate) fn grace(&self) -> Duration {
+        self.inner.grace
     }
 }

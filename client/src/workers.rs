@@ -1,87 +1,433 @@
-//! The engine's background workers, as `hotmesh.workers()` reports them.
+//! Workers: `Worker::new(topic, callback)`. Each runs a loop that dequeues its topic's
+//! messages (SKIP LOCKED, with a reservation) as slots of its concurrency free up, runs
+//! the callback of each, keeps the reservation alive while it runs (heartbeat), and
+//! answers with `hotmesh.respond`. An idle worker sleeps until the topic's NOTIFY (or a
+//! poll interval, or a reconnect: notifications sent while the connection was down are
+//! lost, so it looks). A worker that dies mid-message loses nothing: the reservation
+//! lapses and another worker gets the message; the step applies once.
 
+use crate::hub::Event;
+use crate::quorum::WorkerState;
 use crate::{Error, HotMesh};
-use chrono::{DateTime, Utc};
+use serde_json::Value;
 use sqlx::Row;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 
-/// One row of `hotmesh.workers()`: the launcher's view of a database it serves.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WorkerInfo {
-    pub database: String,
-    /// `starting`, `running`, `unknown`, `paused` or `backoff`.
-    pub state: String,
-    pub pid: Option<i32>,
-    pub started_at: Option<DateTime<Utc>>,
-    /// How many times the worker has been started for this database.
-    pub starts: i32,
-    /// Loop iterations of the current worker: one per wake-up or poll.
-    pub loops: i64,
-    /// ERRORs the current worker caught and survived.
-    pub errors: i64,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<DateTime<Utc>>,
+/// A message a worker's callback gets.
+#[derive(Clone, Debug)]
+pub struct Message {
+    /// The stream message id (what `respond` answers).
+    pub id: i64,
+    pub topic: String,
+    pub job_id: String,
+    pub activity_id: String,
+    /// The activity's dimension.
+    pub dad: String,
+    /// The activity's mapped input.
+    pub data: Value,
+    /// Retries so far (0 on the first attempt).
+    pub attempt: i32,
+    /// How many times it was handed out (more than 1: an earlier worker did not answer).
+    pub deliveries: i32,
 }
 
-impl HotMesh {
-    /// The engine workers of every database of the cluster that the launcher serves.
-    /// Fails with [`Error::NotPreloaded`] when the library is not in
-    /// `shared_preload_libraries`.
-    #[tracing::instrument(skip(self))]
-    pub async fn workers(&self) -> Result<Vec<WorkerInfo>, Error> {
-        let rows = sqlx::query(
-            "SELECT database, state, pid, started_at, starts, loops, errors, last_error, last_error_at
-               FROM hotmesh.workers() ORDER BY database",
-        )
-        .fetch_all(self.pool())
-        .await
-        .map_err(Error::from_sqlx)?;
-        rows.iter()
-            .map(|r| {
-                Ok(WorkerInfo {
-                    database: r.try_get("database")?,
-                    state: r.try_get("state")?,
-                    pid: r.try_get("pid")?,
-                    started_at: r.try_get("started_at")?,
-                    starts: r.try_get("starts")?,
-                    loops: r.try_get("loops")?,
-                    errors: r.try_get("errors")?,
-                    last_error: r.try_get("last_error")?,
-                    last_error_at: r.try_get("last_error_at")?,
-                })
+/// What a callback returns.
+///
+/// ```
+/// use hotmesh_client::Outcome;
+/// use serde_json::json;
+/// let ok = Outcome::success(json!({"done": true}));
+/// let more = Outcome::pending(json!({"progress": 0.5}));   // 202: more answers follow
+/// let bad = Outcome::error(422, json!({"message": "no such card"}));
+/// assert!(matches!(bad, Outcome::Error { code: 422, .. }));
+/// # let _ = (ok, more);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The activity's output (code 200).
+    Success(Value),
+    /// 202: an interim answer; the activity stays open and this worker answers again.
+    Pending(Value),
+    /// An error with its code; the activity's retry policy decides whether it is tried
+    /// again.
+    Error { code: i32, data: Value },
+}
+
+impl Outcome {
+    /// Success with `data` as the activity's output.
+    ///
+    /// ```
+    /// let o = hotmesh_client::Outcome::success(serde_json::json!({"x": 1}));
+    /// # assert!(matches!(o, hotmesh_client::Outcome::Success(_)));
+    /// ```
+    pub fn success(data: Value) -> Outcome {
+        Outcome::Success(data)
+    }
+
+    /// A 202 answer: the activity stays open.
+    ///
+    /// ```
+    /// let o = hotmesh_client::Outcome::pending(serde_json::json!({}));
+    /// # assert!(matches!(o, hotmesh_client::Outcome::Pending(_)));
+    /// ```
+    pub fn pending(data: Value) -> Outcome {
+        Outcome::Pending(data)
+    }
+
+    /// An error answer with `code` (100 to 999).
+    ///
+    /// ```
+    /// let o = hotmesh_client::Outcome::error(500, serde_json::json!({"message": "down"}));
+    /// # assert!(matches!(o, hotmesh_client::Outcome::Error { code: 500, .. }));
+    /// ```
+    pub fn error(code: i32, data: Value) -> Outcome {
+        Outcome::Error { code, data }
+    }
+
+    fn parts(&self) -> (&Value, &'static str, i32) {
+        match self {
+            Outcome::Success(d) => (d, "success", 200),
+            Outcome::Pending(d) => (d, "pending", 202),
+            Outcome::Error { code, data } => (data, "error", *code),
+        }
+    }
+}
+
+type Callback = Arc<dyn Fn(Message) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+
+/// A worker: a topic and the callback that answers its messages.
+///
+/// ```
+/// use hotmesh_client::{Outcome, Worker};
+/// let w = Worker::new("orders.charge", |m| async move {
+///     Outcome::success(serde_json::json!({"charged": m.data["amount"]}))
+/// })
+/// .concurrency(8)
+/// .reservation(std::time::Duration::from_secs(60));
+/// assert_eq!(w.concurrency, 8);
+/// ```
+#[derive(Clone)]
+pub struct Worker {
+    pub topic: String,
+    callback: Callback,
+    /// Callbacks running at once (default 1).
+    pub concurrency: usize,
+    /// How long a message stays reserved without a heartbeat (default 30 s); heartbeats
+    /// renew it every third of that while the callback runs.
+    pub reservation: Duration,
+    /// How often an idle worker looks even without a NOTIFY (default 5 s).
+    pub poll: Duration,
+}
+
+impl Worker {
+    /// A worker of `topic` that answers with `callback`.
+    ///
+    /// ```
+    /// let w = hotmesh_client::Worker::new("t", |_m| async { hotmesh_client::Outcome::success(serde_json::json!({})) });
+    /// assert_eq!(w.topic, "t");
+    /// ```
+    pub fn new<F, Fut>(topic: impl Into<String>, callback: F) -> Worker
+    where
+        F: Fn(Message) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        Worker {
+            topic: topic.into(),
+            callback: Arc::new(move |m| Box::pin(callback(m))),
+            concurrency: 1,
+            reservation: Duration::from_secs(30),
+            poll: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets how many callbacks run at once.
+    ///
+    /// ```
+    /// # let w = hotmesh_client::Worker::new("t", |_m| async { hotmesh_client::Outcome::success(serde_json::json!({})) });
+    /// assert_eq!(w.concurrency(4).concurrency, 4);
+    /// ```
+    pub fn concurrency(mut self, n: usize) -> Worker {
+        self.concurrency = n;
+        self
+    }
+
+    /// Sets the reservation (visibility timeout) of each message.
+    ///
+    /// ```
+    /// # let w = hotmesh_client::Worker::new("t", |_m| async { hotmesh_client::Outcome::success(serde_json::json!({})) });
+    /// let w = w.reservation(std::time::Duration::from_secs(5));
+    /// ```
+    pub fn reservation(mut self, d: Duration) -> Worker {
+        self.reservation = d;
+        self
+    }
+
+    /// Sets the idle poll interval.
+    ///
+    /// ```
+    /// # let w = hotmesh_client::Worker::new("t", |_m| async { hotmesh_client::Outcome::success(serde_json::json!({})) });
+    /// let w = w.poll(std::time::Duration::from_secs(1));
+    /// ```
+    pub fn poll(mut self, d: Duration) -> Worker {
+        self.poll = d;
+        self
+    }
+
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        let bad = |name, problem: &str| {
+            Err(Error::Invalid {
+                name,
+                problem: problem.into(),
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Error::Sql)
+        };
+        if self.topic.is_empty() {
+            return bad("topic", "must not be empty");
+        }
+        if !(1..=10_000).contains(&self.concurrency) {
+            return bad("concurrency", "must be between 1 and 10000");
+        }
+        if self.reservation < Duration::from_millis(300)
+            || self.reservation > Duration::from_secs(86_400)
+        {
+            return bad("reservation", "must be between 0.3 s and 1 day");
+        }
+        if self.poll < Duration::from_millis(10) {
+            return bad("poll", "must be at least 10 ms");
+        }
+        Ok(())
     }
+}
 
-    /// The worker of the current database, if one is registered.
-    pub async fn my_worker(&self) -> Result<Option<WorkerInfo>, Error> {
-        let db: String = sqlx::query_scalar("SELECT current_database()::text")
-            .fetch_one(self.pool())
-            .await
-            .map_err(Error::from_sqlx)?;
-        Ok(self.workers().await?.into_iter().find(|w| w.database == db))
+fn is_connection(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+}
+
+async fn dequeue(
+    hm: &HotMesh,
+    w: &Worker,
+    guid: &str,
+    n: usize,
+) -> Result<Vec<Message>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, job_id, activity_id, dad, data, attempt, deliveries FROM hotmesh.dequeue($1, $2, $3, $4)",
+    )
+    .bind(&w.topic)
+    .bind(n as i32)
+    .bind(w.reservation.as_secs_f64())
+    .bind(guid)
+    .fetch_all(hm.stream_pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Message {
+                id: r.try_get(0)?,
+                topic: w.topic.clone(),
+                job_id: r.try_get(1)?,
+                activity_id: r.try_get(2)?,
+                dad: r.try_get(3)?,
+                data: r.try_get(4)?,
+                attempt: r.try_get(5)?,
+                deliveries: r.try_get(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Answers `id`; a lost connection is retried (the answer is idempotent) until it
+/// lands or the message's reservation would have lapsed anyway.
+async fn respond(
+    hm: &HotMesh,
+    id: i64,
+    o: &Outcome,
+    reservation: Duration,
+) -> Result<bool, sqlx::Error> {
+    let (data, status, code) = o.parts();
+    let deadline = tokio::time::Instant::now() + reservation;
+    loop {
+        let r = sqlx::query_scalar::<_, bool>("SELECT hotmesh.respond($1, $2, $3, $4)")
+            .bind(id)
+            .bind(data)
+            .bind(status)
+            .bind(code)
+            .fetch_one(hm.stream_pool())
+            .await;
+        match r {
+            Err(e) if is_connection(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other,
+        }
     }
+}
 
-    /// Blocks until this database's engine worker is running, or `timeout` passes
-    /// (`hotmesh.wait_for_engine`). Returns whether it is running.
-    #[tracing::instrument(skip(self))]
-    pub async fn wait_for_engine(&self, timeout: std::time::Duration) -> Result<bool, Error> {
-        let ok: bool = sqlx::query_scalar("SELECT hotmesh.wait_for_engine($1)")
-            .bind(timeout.as_secs_f64())
-            .fetch_one(self.pool())
-            .await
-            .map_err(Error::from_sqlx)?;
-        Ok(ok)
+/// Runs one message: the callback (its panic is an error answer, code 500), heartbeats
+/// while it runs, then the answer.
+async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
+    let id = m.id;
+    let span =
+        tracing::info_span!("hotmesh.worker", topic = %w.topic, message = id, job = %m.job_id);
+    let _enter = span.enter();
+    let cb = w.callback.clone();
+    let mut run = tokio::spawn(async move { cb(m).await });
+    let mut beat = tokio::time::interval(w.reservation / 3);
+    beat.tick().await;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut run => break match r {
+                Ok(o) => o,
+                Err(e) => Outcome::error(500, serde_json::json!({"message": format!("the callback failed: {e}")})),
+            },
+            _ = beat.tick() => {
+                let _ = sqlx::query("SELECT hotmesh.heartbeat($1, $2)")
+                    .bind(id)
+                    .bind(w.reservation.as_secs_f64())
+                    .execute(hm.stream_pool())
+                    .await;
+            }
+        }
+    };
+    if matches!(outcome, Outcome::Error { .. }) {
+        stats.errors.fetch_add(1, Ordering::Relaxed);
     }
+    stats.processed.fetch_add(1, Ordering::Relaxed);
+    if let Err(e) = respond(&hm, id, &outcome, w.reservation).await {
+        // the reservation lapses and the message is handed out again
+        tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
+    }
+}
 
-    /// Wakes this database's engine worker when the current statement's transaction
-    /// commits (`hotmesh.wake_engine()`). Returns the engine's loop count before the wake,
-    /// so a caller can see it advance.
-    pub async fn wake_engine(&self) -> Result<i64, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT hotmesh.wake_engine()")
-            .fetch_one(self.pool())
-            .await
-            .map_err(Error::from_sqlx)?;
-        Ok(n)
+/// The worker's loop, until `stop`; then running callbacks get the grace period, and
+/// the messages of those still running are released.
+pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerState>) {
+    let channel = hotmesh_engine::channel::work(&w.topic);
+    let mut events = loop {
+        match hm.hub().await {
+            Ok(hub) => {
+                let ev = hub.subscribe();
+                match hub.listen(&channel).await {
+                    Ok(()) => break ev,
+                    Err(e) => {
+                        tracing::warn!(error = %e, topic = %w.topic, "hotmesh: cannot LISTEN; retrying")
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "hotmesh: no LISTEN connection; retrying"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let mut stop = hm.stopping();
+    let mut throttle = stats.throttle.subscribe();
+    let slots = Arc::new(Semaphore::new(w.concurrency));
+    let running: Arc<Mutex<HashMap<i64, JoinHandle<()>>>> = Arc::default();
+    let mut backoff = Duration::from_millis(100);
+    while !*stop.borrow() {
+        let t = *throttle.borrow_and_update();
+        if t < 0 {
+            // paused: wait for a resume (or stop)
+            tokio::select! {
+                _ = throttle.changed() => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        // wait for a free slot (or stop)
+        let first = tokio::select! {
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = stop.changed() => continue,
+        };
+        let free = slots.available_permits() + 1;
+        let n = if t > 0 { 1 } else { free };
+        let msgs = match dequeue(&hm, &w, &guid, n).await {
+            Ok(m) => {
+                backoff = Duration::from_millis(100);
+                m
+            }
+            Err(e) => {
+                drop(first);
+                tracing::warn!(error = %e, topic = %w.topic, "hotmesh: dequeue failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        let idle = msgs.is_empty();
+        let mut permit = Some(first);
+        for m in msgs {
+            let p = match permit.take() {
+                Some(p) => p,
+                None => match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let id = m.id;
+            let (hm2, w2, s2, r2) = (hm.clone(), w.clone(), stats.clone(), running.clone());
+            let task = tokio::spawn(async move {
+                handle(hm2, w2, m, s2).await;
+                r2.lock().unwrap().remove(&id);
+                drop(p);
+            });
+            running.lock().unwrap().insert(id, task);
+        }
+        drop(permit);
+        if idle {
+            // sleep until the topic has work, a reconnect, a throttle change, the poll, or stop
+            let wait = async {
+                loop {
+                    match events.recv().await {
+                        Ok(Event::Note { channel: ch, .. }) if ch == channel => return,
+                        Ok(Event::Note { .. }) => {}
+                        _ => return,
+                    }
+                }
+            };
+            tokio::select! {
+                _ = wait => {}
+                _ = tokio::time::sleep(w.poll) => {}
+                _ = throttle.changed() => {}
+                _ = stop.changed() => {}
+            }
+        } else if t > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(t as u64)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+    shutdown(&hm, running).await;
+}
+
+async fn shutdown(hm: &HotMesh, running: Arc<Mutex<HashMap<i64, JoinHandle<()>>>>) {
+    let deadline = tokio::time::Instant::now() + hm.grace();
+    while !running.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left: Vec<(i64, JoinHandle<()>)> = running.lock().unwrap().drain().collect();
+    for (id, task) in left {
+        task.abort();
+        // another worker takes it now, not when the reservation lapses
+        let _ = sqlx::query("SELECT hotmesh.release($1)")
+            .bind(id)
+            .execute(hm.stream_pool())
+            .await;
     }
 }

@@ -61,6 +61,13 @@ mod hotmesh {
         }
     }
 
+    /// The NOTIFY channel for `name` as `LISTEN` must spell it: the name itself, or for
+    /// one over 63 bytes `hm:` and a hash (what the engine sends on).
+    #[pg_extern(immutable, parallel_safe)]
+    fn channel(name: &str) -> String {
+        hotmesh_engine::channel::name(name)
+    }
+
     /// Starts a job of the active app whose graph subscribes to `topic`, in the caller's
     /// transaction (a rollback leaves no job and no message). Returns the job id.
     /// Options: `id`, `pending` (seconds), `search` (object), `marker` (object of `-x`

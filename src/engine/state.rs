@@ -144,8 +144,18 @@ fn load_job_by(sql: &'static str, arg: pgrx::datum::DatumWithOid) -> Option<Job>
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        let parent = match (r.get::<String>(13)?, r.get::<String>(14)?, r.get::<String>(15)?, r.get::<String>(16)?) {
-            (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent { job_id, gid, activity_id, dad }),
+        let parent = match (
+            r.get::<String>(13)?,
+            r.get::<String>(14)?,
+            r.get::<String>(15)?,
+            r.get::<String>(16)?,
+        ) {
+            (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent {
+                job_id,
+                gid,
+                activity_id,
+                dad,
+            }),
             _ => None,
         };
         let app_id = r.get::<String>(3)?.unwrap_or_default();

@@ -34,7 +34,9 @@ fn load(engine: &mut Engine, id: i64) -> Option<Message> {
     engine.lock_message(id)?;
     db::query(
         concat!(
-            "SELECT ", message_columns!(), " FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL FOR UPDATE"
+            "SELECT ",
+            message_columns!(),
+            " FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL FOR UPDATE"
         ),
         &[id.into()],
         read_message,

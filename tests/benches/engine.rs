@@ -143,7 +143,11 @@ async fn main() {
     let workers: Vec<usize> = std::env::var("BENCH_WORKERS")
         .unwrap_or_else(|_| "2,4,8".into())
         .split(',')
-        .map(|n| n.trim().parse().expect("BENCH_WORKERS: a comma list of numbers"))
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("BENCH_WORKERS: a comma list of numbers")
+        })
         .collect();
     let pool = PgPoolOptions::new()
         .max_connections(workers.iter().max().copied().unwrap_or(4).max(4) as u32 + 6)

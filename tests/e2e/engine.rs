@@ -273,13 +273,12 @@ async fn completion_is_announced_once(p: &PgPool) {
 
 /// Answers the one waiting `e2e.emit` message of job `id` with `{v}`.
 async fn answer_emit(p: &PgPool, id: &str, v: i64) {
-    let m: i64 = sqlx::query_scalar(
-        "SELECT id FROM hotmesh.dequeue('e2e.emit', 10) WHERE job_id = $1",
-    )
-    .bind(id)
-    .fetch_one(p)
-    .await
-    .unwrap();
+    let m: i64 =
+        sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.emit', 10) WHERE job_id = $1")
+            .bind(id)
+            .fetch_one(p)
+            .await
+            .unwrap();
     sqlx::query("SELECT hotmesh.respond($1, $2)")
         .bind(m)
         .bind(json!({ "v": v }))
@@ -307,27 +306,35 @@ async fn emit_and_persist_announce_early(p: &PgPool) {
     let interim = next_payload(&mut l).await.expect("the emit");
     assert_eq!(interim["job"]["metadata"]["jid"], id.as_str());
     assert_eq!(interim["job"]["data"]["first"], 1);
-    assert!(interim["job"]["metadata"]["js"].as_i64().unwrap() > 0, "{interim}");
+    assert!(
+        interim["job"]["metadata"]["js"].as_i64().unwrap() > 0,
+        "{interim}"
+    );
     assert!(status(p, &id).await > 0, "the job runs on");
     answer_emit(p, &id, 2).await;
     let end = next_payload(&mut l).await.expect("the end");
     assert_eq!(end["job"]["data"]["second"], 2);
     assert_eq!(end["job"]["metadata"]["js"], 0);
-    assert!(next_payload(&mut l).await.is_none(), "two announcements, no more");
+    assert!(
+        next_payload(&mut l).await.is_none(),
+        "two announcements, no more"
+    );
 
     l.listen("persist.done").await.unwrap();
     let id = pub_job(p, "persist.start", json!({})).await;
     answer_emit(p, &id, 1).await;
     let done = next_payload(&mut l).await.expect("the persist");
     assert_eq!(done["job"]["data"]["done"], true);
-    let (st, expiring): (i32, bool) = sqlx::query_as(
-        "SELECT status, expired_at IS NOT NULL FROM hotmesh.jobs WHERE id = $1",
-    )
-    .bind(&id)
-    .fetch_one(p)
-    .await
-    .unwrap();
-    assert!(st > 0 && expiring, "open (status {st}) and expiring ({expiring})");
+    let (st, expiring): (i32, bool) =
+        sqlx::query_as("SELECT status, expired_at IS NOT NULL FROM hotmesh.jobs WHERE id = $1")
+            .bind(&id)
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert!(
+        st > 0 && expiring,
+        "open (status {st}) and expiring ({expiring})"
+    );
     sqlx::query("SELECT hotmesh.signal('persist.signal', $1)")
         .bind(json!({ "id": id }))
         .execute(p)

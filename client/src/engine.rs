@@ -1,0 +1,514 @@
+//! The engine API: deploy and activate apps, start jobs, wait for them, signal and
+//! interrupt them, and read them. Each call is one SQL function of the extension.
+
+use crate::hub::Event;
+use crate::{Error, HotMesh};
+use serde_json::{Map, Value};
+use std::time::{Duration, Instant};
+
+/// A job's `{metadata, data}`, as the original's JobOutput.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutput {
+    /// `jid`, `gid`, `app`, `vrs`, `tpc`, `js` (the status), `jc`, `ju`, and `err` when
+    /// the job failed.
+    pub metadata: Value,
+    pub data: Value,
+}
+
+impl JobOutput {
+    /// Reads `{metadata, data}`.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let o = hotmesh_client::JobOutput::from_value(json!({"metadata": {"jid": "a", "js": 0}, "data": {"x": 1}}));
+    /// assert_eq!(o.job_id(), "a");
+    /// assert_eq!(o.status(), 0);
+    /// ```
+    pub fn from_value(v: Value) -> JobOutput {
+        JobOutput {
+            metadata: v.get("metadata").cloned().unwrap_or(Value::Null),
+            data: v.get("data").cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    /// The job id (`metadata.jid`).
+    ///
+    /// ```
+    /// # let o = hotmesh_client::JobOutput::from_value(serde_json::json!({"metadata": {"jid": "a"}}));
+    /// assert_eq!(o.job_id(), "a");
+    /// ```
+    pub fn job_id(&self) -> &str {
+        self.metadata["jid"].as_str().unwrap_or_default()
+    }
+
+    /// The status semaphore (`metadata.js`): 0 done, > 0 running, -1 pending, <=
+    /// -100,000,000 interrupted.
+    ///
+    /// ```
+    /// # let o = hotmesh_client::JobOutput::from_value(serde_json::json!({"metadata": {"js": 2}}));
+    /// assert_eq!(o.status(), 2);
+    /// ```
+    pub fn status(&self) -> i64 {
+        self.metadata["js"].as_i64().unwrap_or_default()
+    }
+
+    /// The job's error (`metadata.err`, a JSON string in the original's format), parsed.
+    ///
+    /// ```
+    /// # let o = hotmesh_client::JobOutput::from_value(serde_json::json!({"metadata": {"err": "{\"code\":410}"}}));
+    /// assert_eq!(o.error().unwrap()["code"], 410);
+    /// ```
+    pub fn error(&self) -> Option<Value> {
+        match &self.metadata["err"] {
+            Value::String(s) => serde_json::from_str(s)
+                .ok()
+                .or(Some(Value::String(s.clone()))),
+            Value::Null => None,
+            other => Some(other.clone()),
+        }
+    }
+
+    fn into_result(self) -> Result<JobOutput, Error> {
+        match self.error() {
+            Some(e) => Err(Error::Job {
+                job_id: self.job_id().to_string(),
+                code: e["code"].as_i64().unwrap_or(500),
+                message: e["message"].as_str().unwrap_or_default().to_string(),
+                error: e,
+            }),
+            None => Ok(self),
+        }
+    }
+}
+
+/// Options of [`HotMesh::publish`] (the `options` of `hotmesh.pub`).
+///
+/// ```
+/// let o = hotmesh_client::PubOptions { id: Some("order-1".into()), ..Default::default() };
+/// assert_eq!(o.to_json()["id"], "order-1");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct PubOptions {
+    /// The job id (a live job with this id: "Duplicate job").
+    pub id: Option<String>,
+    /// Create the job pending (status -1) for this many seconds.
+    pub pending: Option<f64>,
+    /// Search fields (what `signal_all` finds jobs by).
+    pub search: Map<String, Value>,
+    /// Markers (`-x` keys).
+    pub marker: Map<String, Value>,
+    pub entity: Option<String>,
+    /// Seconds the job is kept after it completes.
+    pub expire: Option<f64>,
+}
+
+impl PubOptions {
+    /// The options as `hotmesh.pub` takes them.
+    ///
+    /// ```
+    /// assert_eq!(hotmesh_client::PubOptions::default().to_json(), serde_json::json!({}));
+    /// ```
+    pub fn to_json(&self) -> Value {
+        let mut o = Map::new();
+        if let Some(v) = &self.id {
+            o.insert("id".into(), v.clone().into());
+        }
+        if let Some(v) = self.pending {
+            o.insert("pending".into(), v.into());
+        }
+        if !self.search.is_empty() {
+            o.insert("search".into(), Value::Object(self.search.clone()));
+        }
+        if !self.marker.is_empty() {
+            o.insert("marker".into(), Value::Object(self.marker.clone()));
+        }
+        if let Some(v) = &self.entity {
+            o.insert("entity".into(), v.clone().into());
+        }
+        if let Some(v) = self.expire {
+            o.insert("expire".into(), v.into());
+        }
+        Value::Object(o)
+    }
+}
+
+fn object(name: &'static str, v: &Value) -> Result<(), Error> {
+    if v.is_object() {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            name,
+            problem: format!("must be a JSON object, got {v}"),
+        })
+    }
+}
+
+impl HotMesh {
+    async fn fetch<'q, T>(
+        &self,
+        q: sqlx::query::QueryScalar<'q, sqlx::Postgres, T, sqlx::postgres::PgArguments>,
+    ) -> Result<T, Error>
+    where
+        T: Send + Unpin,
+        (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        q.fetch_one(self.pool()).await.map_err(Error::from_sqlx)
+    }
+
+    /// Deploys an app from its YAML (or JSON) text. Returns what `hotmesh.deploy` says
+    /// (`{app_id, version, status, ...}`). A bad manifest fails with the path and line.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.deploy("app: { id: demo, version: '1', graphs: [ { subscribes: demo.start, activities: { t: { type: trigger } } } ] }").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip_all)]
+    pub async fn deploy(&self, manifest: &str) -> Result<Value, Error> {
+        self.fetch(sqlx::query_scalar("SELECT hotmesh.deploy($1)").bind(manifest))
+            .await
+    }
+
+    /// Deploys an app from a file; `$ref: ./other.yaml` entries (anywhere, with an
+    /// optional `#/json/pointer`) are replaced by what they point at, relative to the
+    /// file that names them, as the original's loader does.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.deploy_file("apps/orders.yaml").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn deploy_file(
+        &self,
+        path: impl AsRef<std::path::Path> + std::fmt::Debug,
+    ) -> Result<Value, Error> {
+        let text = crate::deploy::load(path.as_ref())?;
+        self.deploy(&text).await
+    }
+
+    /// Makes `version` the active version of `app_id`.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.activate("demo", "1").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn activate(&self, app_id: &str, version: &str) -> Result<bool, Error> {
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.activate($1, $2)")
+                .bind(app_id)
+                .bind(version),
+        )
+        .await
+    }
+
+    /// Starts a job of the graph that subscribes to `topic` (`hotmesh.pub`). Returns the
+    /// job id. The original's `pub`.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let id = hm.publish("demo.start", serde_json::json!({"n": 1}), Default::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    #[doc(alias = "pub")]
+    #[tracing::instrument(skip(self, data, options))]
+    pub async fn publish(
+        &self,
+        topic: &str,
+        data: Value,
+        options: PubOptions,
+    ) -> Result<String, Error> {
+        object("data", &data)?;
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.pub($1, $2, $3)")
+                .bind(topic)
+                .bind(data)
+                .bind(options.to_json()),
+        )
+        .await
+    }
+
+    /// Starts a job and waits for its output, listening on its one-time channel. A job
+    /// that ends with an error is [`Error::Job`]; no answer within `timeout` is
+    /// [`Error::Timeout`] (code 504; the job runs on).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let out = hm.pubsub("demo.start", serde_json::json!({"n": 1}), std::time::Duration::from_secs(5)).await?;
+    /// println!("{}", out.data);
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, data))]
+    pub async fn pubsub(
+        &self,
+        topic: &str,
+        data: Value,
+        timeout: Duration,
+    ) -> Result<JobOutput, Error> {
+        self.pubsub_with(topic, data, PubOptions::default(), timeout)
+            .await
+    }
+
+    /// [`pubsub`](Self::pubsub) with options (a given `id` is used as the job id).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let o = hotmesh_client::PubOptions { id: Some("order-7".into()), ..Default::default() };
+    /// hm.pubsub_with("demo.start", serde_json::json!({}), o, std::time::Duration::from_secs(5)).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, data, options))]
+    pub async fn pubsub_with(
+        &self,
+        topic: &str,
+        data: Value,
+        mut options: PubOptions,
+        timeout: Duration,
+    ) -> Result<JobOutput, Error> {
+        object("data", &data)?;
+        let id = options.id.get_or_insert_with(crate::guid).clone();
+        let publishes: Option<String> = sqlx::query_scalar(
+            "SELECT publishes FROM hotmesh.graphs WHERE subscribes = $1 LIMIT 1",
+        )
+        .bind(topic)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(Error::from_sqlx)?
+        .flatten();
+        let channel = hotmesh_engine::channel::job(publishes.as_deref(), &id);
+        let hub = self.hub().await?;
+        let mut events = hub.subscribe();
+        // listen first: the job may end in the transaction that starts it
+        hub.listen(&channel).await?;
+        let started = self.publish(topic, data, options).await;
+        let result = match started {
+            Ok(_) => self.wait(&id, &channel, &mut events, timeout).await,
+            Err(e) => Err(e),
+        };
+        hub.unlisten(&channel);
+        result
+    }
+
+    async fn wait(
+        &self,
+        id: &str,
+        channel: &str,
+        events: &mut tokio::sync::broadcast::Receiver<Event>,
+        timeout: Duration,
+    ) -> Result<JobOutput, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, events.recv()).await {
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        job_id: id.to_string(),
+                        ms: timeout.as_millis() as u64,
+                    })
+                }
+                Ok(Ok(Event::Note {
+                    channel: ch,
+                    payload,
+                })) if ch == channel => {
+                    let p: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                    if p["_ref"] == true || p["job"].is_null() {
+                        // too big for a NOTIFY: read it
+                        return self.get_state(id).await?.into_result();
+                    }
+                    return JobOutput::from_value(p["job"].clone()).into_result();
+                }
+                Ok(Ok(Event::Note { .. })) => {}
+                // notifications may have been missed: look at the job itself
+                Ok(Ok(Event::Reconnected)) | Ok(Err(_)) => {
+                    if let Ok(s) = self.get_state(id).await {
+                        if s.metadata["js"].as_i64() == Some(0) || s.error().is_some() {
+                            return s.into_result();
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The job's status semaphore (`hotmesh.get_status`); a missing job is a
+    /// [`Error::Database`] with code 404.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let st = hm.get_status("order-7").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn get_status(&self, job_id: &str) -> Result<i64, Error> {
+        self.fetch(sqlx::query_scalar("SELECT hotmesh.get_status($1)").bind(job_id))
+            .await
+    }
+
+    /// The job's `{metadata, data}` (`hotmesh.get_state`).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let s = hm.get_state("order-7").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn get_state(&self, job_id: &str) -> Result<JobOutput, Error> {
+        let v: Value = self
+            .fetch(sqlx::query_scalar("SELECT hotmesh.get_state(NULL, $1)").bind(job_id))
+            .await?;
+        Ok(JobOutput::from_value(v))
+    }
+
+    /// The job's search fields named in `fields` (`hotmesh.get_query_state`).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let v = hm.get_query_state("order-7", &["region"]).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn get_query_state(&self, job_id: &str, fields: &[&str]) -> Result<Value, Error> {
+        let fields: Vec<String> = fields.iter().map(|s| s.to_string()).collect();
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.get_query_state($1, $2)")
+                .bind(job_id)
+                .bind(fields),
+        )
+        .await
+    }
+
+    /// Everything stored about the job (`hotmesh.get_raw`), for debugging.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let raw = hm.get_raw("order-7").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn get_raw(&self, job_id: &str) -> Result<Value, Error> {
+        self.fetch(sqlx::query_scalar("SELECT hotmesh.get_raw($1)").bind(job_id))
+            .await
+    }
+
+    /// The job with its activity timeline (`hotmesh.export`).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let e = hm.export("order-7").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn export(&self, job_id: &str) -> Result<Value, Error> {
+        self.fetch(sqlx::query_scalar("SELECT hotmesh.export($1)").bind(job_id))
+            .await
+    }
+
+    /// Deletes the job and its rows now (`hotmesh.scrub`). False if there was none.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.scrub("order-7").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn scrub(&self, job_id: &str) -> Result<bool, Error> {
+        self.fetch(sqlx::query_scalar("SELECT hotmesh.scrub($1)").bind(job_id))
+            .await
+    }
+
+    /// Sends a signal to the hook waiting on `topic` whose key the data resolves to
+    /// (status success, code 200). Returns the job reached, or None when no hook waits
+    /// yet (the signal is kept for it).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.signal("order.approve", serde_json::json!({"id": "order-7", "ok": true})).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, data))]
+    pub async fn signal(&self, topic: &str, data: Value) -> Result<Option<String>, Error> {
+        self.signal_with(topic, data, "success", None).await
+    }
+
+    /// [`signal`](Self::signal) with a status (`success`, `error`, `pending`: 202 keeps
+    /// the hook open) and a code.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.signal_with("order.progress", serde_json::json!({"id": "order-7"}), "pending", Some(202)).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, data))]
+    pub async fn signal_with(
+        &self,
+        topic: &str,
+        data: Value,
+        status: &str,
+        code: Option<i32>,
+    ) -> Result<Option<String>, Error> {
+        object("data", &data)?;
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.signal($1, $2, $3, $4)")
+                .bind(topic)
+                .bind(data)
+                .bind(status)
+                .bind(code),
+        )
+        .await
+    }
+
+    /// Signals every hook on `topic` whose job has the search field `key_name` equal to
+    /// `key_value` (each job's signal data gets `id`). Returns the jobs reached.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let ids = hm.signal_all("order.approve", serde_json::json!({"ok": true}), "region", "eu").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, data))]
+    pub async fn signal_all(
+        &self,
+        topic: &str,
+        data: Value,
+        key_name: &str,
+        key_value: &str,
+    ) -> Result<Vec<String>, Error> {
+        object("data", &data)?;
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.signal_all($1, $2, $3, $4)")
+                .bind(topic)
+                .bind(data)
+                .bind(key_name)
+                .bind(key_value),
+        )
+        .await
+    }
+
+    /// Interrupts a job (`hotmesh.interrupt`): options `reason`, `throw` (default true),
+    /// `code` (default 410), `expire`, `descend`, `suppress` (no error for a job that
+    /// already ended).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.interrupt("order.start", "order-7", serde_json::json!({"reason": "cancelled"})).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, options))]
+    pub async fn interrupt(
+        &self,
+        topic: &str,
+        job_id: &str,
+        options: Value,
+    ) -> Result<bool, Error> {
+        object("options", &options)?;
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.interrupt($1, $2, $3)")
+                .bind(topic)
+                .bind(job_id)
+                .bind(options),
+        )
+        .await
+    }
+}

@@ -1,0 +1,324 @@
+//! The quorum: this process's rows in `hotmesh.quorum` (role `engine`, and one per
+//! worker), refreshed every heartbeat; the throttle each worker must obey, read back with
+//! each beat and re-read at once when `hotmesh.throttle` announces a change; and the
+//! activations of new versions, passed on to whoever listens.
+
+use crate::hub::Event;
+use crate::{Error, HotMesh};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// One live process, as `hotmesh.roll_call` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub guid: String,
+    /// `engine` or `worker`.
+    pub role: String,
+    pub topic: Option<String>,
+    pub version: Option<String>,
+    pub pid: Option<i32>,
+    pub host: Option<String>,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    /// Messages a worker answered, and how many of those were errors.
+    pub processed: i64,
+    pub errors: i64,
+    /// -1 paused, 0 full speed, > 0 ms between messages.
+    pub throttle: i32,
+    /// Messages of the worker's topic not answered yet.
+    pub stream_depth: Option<i64>,
+    pub details: Value,
+}
+
+/// Which workers a throttle applies to.
+///
+/// ```
+/// let t = hotmesh_client::Throttle { throttle: -1, topic: Some("orders.charge".into()), guid: None };
+/// assert_eq!(t.throttle, -1);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Throttle {
+    /// -1 pauses, 0 resumes, > 0 waits that many ms between messages.
+    pub throttle: i32,
+    /// Only the worker with this guid.
+    pub guid: Option<String>,
+    /// Only the workers of this topic.
+    pub topic: Option<String>,
+}
+
+/// A version was activated (`hotmesh.activate` announces it at commit).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activation {
+    pub app_id: String,
+    pub version: String,
+}
+
+pub(crate) struct WorkerState {
+    topic: String,
+    pub throttle: watch::Sender<i32>,
+    pub processed: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    workers: Mutex<HashMap<String, Arc<WorkerState>>>,
+}
+
+impl State {
+    pub fn add_worker(&self, guid: &str, topic: &str) -> Arc<WorkerState> {
+        let (throttle, _) = watch::channel(0);
+        let w = Arc::new(WorkerState {
+            topic: topic.to_string(),
+            throttle,
+            processed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        });
+        self.workers
+            .lock()
+            .unwrap()
+            .insert(guid.to_string(), w.clone());
+        w
+    }
+
+    fn all(&self) -> Vec<(String, Arc<WorkerState>)> {
+        self.workers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(g, w)| (g.clone(), w.clone()))
+            .collect()
+    }
+}
+
+fn host() -> Option<String> {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+}
+
+/// One beat for this process and each of its workers; updates the workers' throttles.
+pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
+    let app = hm.app_id();
+    let version: Option<String> =
+        sqlx::query_scalar("SELECT active_version FROM hotmesh.apps WHERE app_id = $1")
+            .bind(app)
+            .fetch_optional(hm.pool())
+            .await
+            .map_err(Error::from_sqlx)?
+            .flatten();
+    let pid = std::process::id() as i32;
+    let beat = "SELECT hotmesh.quorum_beat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    sqlx::query_scalar::<_, i32>(beat)
+        .bind(hm.guid())
+        .bind(app)
+        .bind("engine")
+        .bind(None::<String>)
+        .bind(&version)
+        .bind(pid)
+        .bind(host())
+        .bind(0i64)
+        .bind(0i64)
+        .bind(json!({}))
+        .fetch_one(hm.pool())
+        .await
+        .map_err(Error::from_sqlx)?;
+    for (g, w) in hm.inner.quorum.all() {
+        let t: i32 = sqlx::query_scalar(beat)
+            .bind(&g)
+            .bind(app)
+            .bind("worker")
+            .bind(&w.topic)
+            .bind(&version)
+            .bind(pid)
+            .bind(host())
+            .bind(w.processed.load(Ordering::Relaxed) as i64)
+            .bind(w.errors.load(Ordering::Relaxed) as i64)
+            .bind(json!({}))
+            .fetch_one(hm.pool())
+            .await
+            .map_err(Error::from_sqlx)?;
+        w.throttle
+            .send_if_modified(|v| std::mem::replace(v, t) != t);
+    }
+    Ok(())
+}
+
+/// Beats every `every`, and at once when a throttle is announced; ends at `stop`.
+pub(crate) async fn run(hm: HotMesh, every: Duration) {
+    let channel = hotmesh_engine::channel::name(&format!("hotmesh.quorum.{}", hm.app_id()));
+    let mut events = match hm.hub().await {
+        Ok(hub) => {
+            let ev = hub.subscribe();
+            if let Err(e) = hub.listen(&channel).await {
+                tracing::warn!(error = %e, "hotmesh: cannot listen for throttles");
+            }
+            ev
+        }
+        Err(_) => return,
+    };
+    let mut stop = hm.stopping();
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            ev = events.recv() => match ev {
+                Ok(Event::Note { channel: ch, .. }) if ch == channel => {}
+                Ok(Event::Reconnected) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Ok(_) => continue,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = beat(&hm).await {
+            tracing::warn!(error = %e, "hotmesh: quorum heartbeat failed; retrying");
+        }
+    }
+}
+
+/// Removes this process's rows (at stop).
+pub(crate) async fn leave(hm: &HotMesh) {
+    if hm.app_id().is_empty() {
+        return;
+    }
+    let mut guids = vec![hm.guid().to_string()];
+    guids.extend(hm.inner.quorum.all().into_iter().map(|(g, _)| g));
+    for g in guids {
+        let _ = sqlx::query("SELECT hotmesh.quorum_leave($1)")
+            .bind(g)
+            .execute(hm.pool())
+            .await;
+    }
+}
+
+impl HotMesh {
+    /// The live processes of this app (a heartbeat within `max_age`): engines and
+    /// workers, with their counts, errors, throttle and stream depth.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// for p in hm.roll_call(std::time::Duration::from_secs(30)).await? {
+    ///     println!("{} {} {:?} processed={}", p.guid, p.role, p.topic, p.processed);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn roll_call(&self, max_age: Duration) -> Result<Vec<Profile>, Error> {
+        roll_call(self.pool(), self.app_id(), max_age).await
+    }
+
+    /// Throttles this app's workers (all, one topic's, or one process's): -1 pauses, 0
+    /// resumes, > 0 waits that many ms between messages. Persisted: a worker that starts
+    /// later obeys it too. Announced: running workers obey within milliseconds.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.throttle(hotmesh_client::Throttle { throttle: -1, topic: Some("orders.charge".into()), guid: None }).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn throttle(&self, t: Throttle) -> Result<(), Error> {
+        throttle(self.pool(), self.app_id(), &t).await
+    }
+
+    /// Activations of new versions, as they are announced. Clients that cache anything
+    /// about an app refresh on these.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let mut rx = hm.activations().await?;
+    /// while let Some(a) = rx.recv().await { println!("{} is now at {}", a.app_id, a.version); }
+    /// # Ok(()) }
+    /// ```
+    pub async fn activations(&self) -> Result<tokio::sync::mpsc::Receiver<Activation>, Error> {
+        let hub = self.hub().await?;
+        let mut events = hub.subscribe();
+        hub.listen("hotmesh_activated").await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Note { channel, payload }) if channel == "hotmesh_activated" => {
+                        let v: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
+                        let a = Activation {
+                            app_id: v["app_id"].as_str().unwrap_or_default().to_string(),
+                            version: v["version"].as_str().unwrap_or_default().to_string(),
+                        };
+                        if tx.send(a).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Ok(rx)
+    }
+}
+
+/// `hotmesh.roll_call` for any `app` on `pool` (what the command line uses).
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), hotmesh_client::Error> {
+/// let live = hotmesh_client::roll_call_app(&pool, "orders", std::time::Duration::from_secs(30)).await?;
+/// # Ok(()) }
+/// ```
+pub async fn roll_call(
+    pool: &sqlx::PgPool,
+    app: &str,
+    max_age: Duration,
+) -> Result<Vec<Profile>, Error> {
+    let rows = sqlx::query("SELECT * FROM hotmesh.roll_call($1, $2)")
+        .bind(app)
+        .bind(max_age.as_secs_f64())
+        .fetch_all(pool)
+        .await
+        .map_err(Error::from_sqlx)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Profile {
+                guid: r.try_get("guid")?,
+                role: r.try_get("role")?,
+                topic: r.try_get("topic")?,
+                version: r.try_get("version")?,
+                pid: r.try_get("pid")?,
+                host: r.try_get("host")?,
+                started_at: r.try_get("started_at")?,
+                heartbeat_at: r.try_get("heartbeat_at")?,
+                processed: r.try_get("processed")?,
+                errors: r.try_get("errors")?,
+                throttle: r.try_get("throttle")?,
+                stream_depth: r.try_get("stream_depth")?,
+                details: r.try_get("details")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Error::Sql)
+}
+
+/// `hotmesh.throttle` for any `app` on `pool` (what the command line uses).
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) -> Result<(), hotmesh_client::Error> {
+/// hotmesh_client::throttle_app(&pool, "orders", &hotmesh_client::Throttle { throttle: 0, ..Default::default() }).await?;
+/// # Ok(()) }
+/// ```
+pub async fn throttle(pool: &sqlx::PgPool, app: &str, t: &Throttle) -> Result<(), Error> {
+    sqlx::query("SELECT hotmesh.throttle($1, $2, $3, $4)")
+        .bind(app)
+        .bind(t.throttle)
+        .bind(&t.guid)
+        .bind(&t.topic)
+        .execute(pool)
+        .await
+        .map_err(Error::from_sqlx)?;
+    Ok(())
+}
