@@ -3,13 +3,11 @@
 //! approve them, and print the results with the SQL to inspect them.
 //! `HOTMESH_DATABASE_URL=postgres://postgres@127.0.0.1:28815/hotmesh cargo run --example quickstart`
 //!
-//! The worker is a thin loop over the SQL protocol (LISTEN for work, `hotmesh.dequeue`,
-//! `hotmesh.respond`); the client's worker API arrives with issue 5.
+//! The worker is the client's `Worker`: it sleeps until a commit announces work on its
+//! topic (LISTEN), reserves messages with SKIP LOCKED, and answers each.
 
-use hotmesh_client::HotMesh;
+use hotmesh_client::{Config, HotMesh, Outcome, PubOptions, Worker};
 use serde_json::{json, Value};
-use sqlx::postgres::{PgListener, PgPool};
-use sqlx::Row;
 use std::time::{Duration, Instant};
 
 const APP: &str = r#"
@@ -55,58 +53,39 @@ app:
             conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
 "#;
 
-/// The worker: wakes on the topic's channel, takes messages in batches, answers each.
-async fn worker(pool: PgPool, url: String) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect(&url).await?;
-    listener.listen("hotmesh.work.greet.work").await?;
-    loop {
-        let rows = sqlx::query("SELECT id, data FROM hotmesh.dequeue('greet.work', 10, 30)")
-            .fetch_all(&pool)
-            .await?;
-        for r in &rows {
-            let (id, data): (i64, Value) = (r.get(0), r.get(1));
-            let greeting = format!(
-                "Hello, {} (round {})",
-                data["name"].as_str().unwrap_or("?"),
-                data["round"]
-            );
-            sqlx::query("SELECT hotmesh.respond($1, $2)")
-                .bind(id)
-                .bind(json!({ "greeting": greeting }))
-                .execute(&pool)
-                .await?;
-        }
-        if rows.is_empty() {
-            // idle: sleep until a commit announces work (or a second passes)
-            let _ = tokio::time::timeout(Duration::from_secs(1), listener.recv()).await;
-        }
-    }
+/// The worker's callback: a greeting per round.
+async fn greet(m: hotmesh_client::Message) -> Outcome {
+    let greeting = format!(
+        "Hello, {} (round {})",
+        m.data["name"].as_str().unwrap_or("?"),
+        m.data["round"]
+    );
+    Outcome::success(json!({ "greeting": greeting }))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("HOTMESH_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:28815/hotmesh".into());
-    let hm = HotMesh::connect(&url).await?;
+    let hm = HotMesh::init(Config::new("quickstart", &url)).await?;
     println!("hotmesh {} at {url}", hm.version().await?);
     if !hm.wait_for_engine(Duration::from_secs(10)).await? {
         return Err("the engine worker did not start within 10 s".into());
     }
     let pool = hm.pool().clone();
 
-    let deployed: Value = sqlx::query_scalar("SELECT hotmesh.deploy($1)")
-        .bind(APP)
-        .fetch_one(&pool)
-        .await?;
-    sqlx::query("SELECT hotmesh.activate('quickstart', '1')")
-        .execute(&pool)
-        .await?;
+    let deployed = hm.deploy(APP).await?;
+    hm.activate("quickstart", "1").await?;
     println!(
         "app quickstart v1: {} ({} activities)",
         deployed["status"], deployed["activities"]
     );
 
-    tokio::spawn(worker(pool.clone(), url.clone()));
+    // the worker process: its own client with one worker of topic greet.work
+    let workers = HotMesh::init(
+        Config::new("quickstart", &url).worker(Worker::new("greet.work", greet).concurrency(4)),
+    )
+    .await?;
 
     // five workflows: three worker rounds each (a cycle), then an approval hook that
     // times out after 5 s; approve all but the last (the signals may arrive before the
@@ -116,14 +95,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut ids = vec![];
     for (i, name) in names.iter().enumerate() {
-        let id: String = sqlx::query_scalar("SELECT hotmesh.pub('greet.start', $1)")
-            .bind(json!({ "id": format!("greet-{run}-{i}"), "name": name }))
-            .fetch_one(&pool)
+        let data = json!({ "id": format!("greet-{run}-{i}"), "name": name });
+        let id = hm
+            .publish("greet.start", data, PubOptions::default())
             .await?;
         if i + 1 < names.len() {
-            sqlx::query("SELECT hotmesh.signal('greet.approve', $1)")
-                .bind(json!({ "id": id, "ok": true }))
-                .execute(&pool)
+            hm.signal("greet.approve", json!({ "id": id, "ok": true }))
                 .await?;
         }
         ids.push(id);
@@ -159,5 +136,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         println!("  scripts/pg-cluster.sh psql -c \"{sql}\"");
     }
+    println!("\nlive processes (hotmesh.roll_call):");
+    for p in workers.roll_call(Duration::from_secs(30)).await? {
+        println!(
+            "  {:<6} {:<10} processed {}",
+            p.role,
+            p.topic.unwrap_or_default(),
+            p.processed
+        );
+    }
+    workers.stop().await;
+    hm.stop().await;
     Ok(())
 }

@@ -83,7 +83,85 @@ async fn client_end_to_end() {
     throttle_pauses_and_resumes(&hm).await;
     a_crash_mid_message_is_redelivered_and_applied_once(&hm).await;
     graceful_stop_releases_running_messages(&hm).await;
+    the_command_line(&hm).await;
     a_postgres_restart_loses_nothing().await;
+}
+
+/// Runs `hotmesh <args>` (the client crate's binary) against the test database.
+fn cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "-q",
+            "-p",
+            "hotmesh-client",
+            "--bin",
+            "hotmesh",
+            "--",
+        ])
+        .args(args)
+        .env("HOTMESH_DATABASE_URL", url_for(DB))
+        .output()
+        .expect("cargo run hotmesh");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn cli_json(args: &[&str]) -> Value {
+    let (ok, out, err) = cli(args);
+    assert!(ok, "hotmesh {args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("hotmesh {args:?}: {e}: {out}"))
+}
+
+async fn the_command_line(hm: &HotMesh) {
+    let app = "app: { id: cli, version: '1', graphs: [ { subscribes: cli.start, publishes: cli.done, activities: { t: { type: trigger }, h: { type: hook, job: { maps: { ok: '{$self.hook.data.ok}' } } } }, transitions: { t: [ { to: h } ] }, hooks: { cli.go: [ { to: h, conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] } } ] } } ] }";
+    let file = std::env::temp_dir().join(format!("cli-{}.yaml", std::process::id()));
+    std::fs::write(&file, app).unwrap();
+    assert_eq!(
+        cli_json(&["deploy", file.to_str().unwrap()])["status"],
+        "deployed"
+    );
+    assert_eq!(cli_json(&["activate", "cli", "1"])["activated"], true);
+    let id = cli_json(&["pub", "cli.start", "{}", "--id", "k1"])["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id, "k1");
+    assert_eq!(cli_json(&["status", "k1"])["status"], 1);
+    assert_eq!(
+        cli_json(&["signal", "cli.go", r#"{"id": "k1", "ok": "yes"}"#])["job_id"],
+        "k1"
+    );
+    assert_eq!(cli_json(&["state", "k1"])["data"]["ok"], "yes");
+    let (ok, table, _) = cli(&["state", "k1", "--table"]);
+    assert!(
+        ok && table.starts_with("key") && table.contains("metadata"),
+        "{table}"
+    );
+    cli_json(&["pub", "cli.start", "{}", "--id", "k2"]);
+    assert_eq!(
+        cli_json(&["interrupt", "cli.start", "k2", "--reason", "no"])["interrupted"],
+        true
+    );
+    assert_eq!(cli_json(&["scrub", "k2"])["scrubbed"], true);
+    assert_eq!(
+        cli_json(&["throttle", "cli", "-1", "--topic", "cli.work"])["throttle"],
+        -1
+    );
+    assert_eq!(cli_json(&["throttle", "cli", "0"])["throttle"], 0);
+    assert!(cli_json(&["roll-call", "cli"]).is_array());
+    // a pubsub that nobody finishes: exit status 1 and code 504
+    let (ok, _, err) = cli(&["pubsub", "cli.start", "{}", "--timeout", "0.3"]);
+    assert!(!ok && err.contains("code 504"), "{err}");
+    // bad input: a named error, no panic
+    let (ok, _, err) = cli(&["pub", "cli.start", "not json"]);
+    assert!(!ok && err.contains("invalid argument data"), "{err}");
+    let (ok, _, err) = cli(&["status", "nobody"]);
+    assert!(!ok && err.contains("code 404"), "{err}");
+    assert!(hm.get_state("k1").await.is_ok());
 }
 
 async fn engine_calls(hm: &HotMesh) {
