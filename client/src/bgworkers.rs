@@ -5,6 +5,14 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 /// One row of `hotmesh.workers()`: the launcher's view of a database it serves.
+///
+/// ```no_run
+/// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+/// for w in hm.workers().await? {
+///     println!("{} {} pid={:?} errors={}", w.database, w.state, w.pid, w.errors);
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerInfo {
     pub database: String,
@@ -26,6 +34,11 @@ impl HotMesh {
     /// The engine workers of every database of the cluster that the launcher serves.
     /// Fails with [`Error::NotPreloaded`] when the library is not in
     /// `shared_preload_libraries`.
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let rows = hm.workers().await?;
+    /// # Ok(()) }
+    /// ```
     #[tracing::instrument(skip(self))]
     pub async fn workers(&self) -> Result<Vec<WorkerInfo>, Error> {
         let rows = sqlx::query(
@@ -54,6 +67,11 @@ impl HotMesh {
     }
 
     /// The worker of the current database, if one is registered.
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let mine = hm.my_worker().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn my_worker(&self) -> Result<Option<WorkerInfo>, Error> {
         let db: String = sqlx::query_scalar("SELECT current_database()::text")
             .fetch_one(self.pool())
@@ -64,6 +82,11 @@ impl HotMesh {
 
     /// Blocks until this database's engine worker is running, or `timeout` passes
     /// (`hotmesh.wait_for_engine`). Returns whether it is running.
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// assert!(hm.wait_for_engine(std::time::Duration::from_secs(10)).await?);
+    /// # Ok(()) }
+    /// ```
     #[tracing::instrument(skip(self))]
     pub async fn wait_for_engine(&self, timeout: std::time::Duration) -> Result<bool, Error> {
         let ok: bool = sqlx::query_scalar("SELECT hotmesh.wait_for_engine($1)")
@@ -77,6 +100,11 @@ impl HotMesh {
     /// Wakes this database's engine worker when the current statement's transaction
     /// commits (`hotmesh.wake_engine()`). Returns the engine's loop count before the wake,
     /// so a caller can see it advance.
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let loops_before = hm.wake_engine().await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn wake_engine(&self) -> Result<i64, Error> {
         let n: i64 = sqlx::query_scalar("SELECT hotmesh.wake_engine()")
             .fetch_one(self.pool())

@@ -1,6 +1,18 @@
 //! Errors of the client, carrying the engine's SQLSTATE where there is one.
 
 /// Everything a client call can fail with.
+///
+/// ```no_run
+/// # async fn demo(hm: hotmesh_client::HotMesh) {
+/// use hotmesh_client::Error;
+/// match hm.get_state("order-7").await {
+///     Ok(s) => println!("{}", s.data),
+///     Err(e) if e.code() == 404 => println!("no such job"),
+///     Err(Error::Connect(e)) => println!("database down: {e}"),
+///     Err(e) => println!("{e} (code {})", e.code()),
+/// }
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The database could not be reached.

@@ -15,6 +15,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// One live process, as `hotmesh.roll_call` lists it.
+///
+/// ```no_run
+/// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+/// let busy: Vec<_> = hm.roll_call(std::time::Duration::from_secs(30)).await?
+///     .into_iter()
+///     .filter(|p| p.stream_depth.unwrap_or(0) > 100)
+///     .collect();
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     pub guid: String,
@@ -53,6 +62,11 @@ pub struct Throttle {
 }
 
 /// A version was activated (`hotmesh.activate` announces it at commit).
+///
+/// ```
+/// let a = hotmesh_client::Activation { app_id: "orders".into(), version: "2".into() };
+/// assert_eq!(a.version, "2");
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activation {
     pub app_id: String,

@@ -14,6 +14,15 @@ use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 /// A completion heard by a subscription.
+///
+/// ```no_run
+/// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+/// hm.sub("orders.done", |m: hotmesh_client::JobMessage| {
+///     println!("{} on {}: {}", m.job.job_id(), m.topic, m.job.data);
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct JobMessage {
     /// The publishes topic it came on.

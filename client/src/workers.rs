@@ -21,6 +21,16 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 /// A message a worker's callback gets.
+///
+/// ```
+/// use hotmesh_client::{Message, Outcome};
+/// fn answer(m: &Message) -> Outcome {
+///     if m.deliveries > 1 {
+///         tracing::warn!(job = %m.job_id, "handed out again: an earlier worker died");
+///     }
+///     Outcome::success(serde_json::json!({ "echo": m.data }))
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Message {
     /// The stream message id (what `respond` answers).

@@ -17,6 +17,12 @@ app:
   version: '1'
   graphs:
     - $ref: ./graphs/work.yaml
+    - subscribes: e2ec.flaky
+      activities:
+        f0: { type: trigger }
+        f: { type: worker, topic: e2ec.flaky, retry: { maximumAttempts: 3, initialInterval: 0.1, backoffCoefficient: 2 }, job: { maps: { tries: '{$self.output.data.tries}' } } }
+      transitions:
+        f0: [ { to: f } ]
     - subscribes: e2ec.other
       publishes: other.beta
       activities:
@@ -78,6 +84,7 @@ async fn client_end_to_end() {
     let hm = setup().await;
     engine_calls(&hm).await;
     pubsub_timeout(&hm).await;
+    retries_heartbeats_and_activations(&hm).await;
     subscriptions_and_patterns(&hm).await;
     two_workers_share_a_topic(&hm).await;
     throttle_pauses_and_resumes(&hm).await;
@@ -316,6 +323,67 @@ impl Depth for HotMesh {
             .await
             .unwrap()
     }
+}
+
+/// An error answer is retried by the activity's policy; a callback longer than its
+/// reservation keeps it by heartbeats (it runs once); a new version is announced.
+async fn retries_heartbeats_and_activations(hm: &HotMesh) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let flaky = Worker::new("e2ec.flaky", move |m| {
+        let c = c.clone();
+        async move {
+            let n = c.fetch_add(1, Ordering::SeqCst) + 1;
+            if m.attempt < 2 {
+                Outcome::error(503, json!({"message": "not yet"}))
+            } else {
+                Outcome::success(json!({ "tries": n }))
+            }
+        }
+    });
+    let slow_calls = Arc::new(AtomicUsize::new(0));
+    let sc = slow_calls.clone();
+    let slow = Worker::new("e2ec.work", move |m| {
+        let sc = sc.clone();
+        async move {
+            sc.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Outcome::success(json!({ "by": "slow", "n": m.data["n"] }))
+        }
+    })
+    .reservation(Duration::from_millis(600));
+    let w = HotMesh::init(config(vec![flaky, slow])).await.unwrap();
+    let out = hm
+        .pubsub("e2ec.flaky", json!({}), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(out.data["tries"], 3, "two retries, then success");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    let out = hm
+        .pubsub("e2ec.start", json!({"n": 3}), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(out.data["by"], "slow");
+    assert_eq!(
+        slow_calls.load(Ordering::SeqCst),
+        1,
+        "kept by heartbeats: never redelivered"
+    );
+    // activation announcements
+    let mut acts = hm.activations().await.unwrap();
+    let v2 = APP.replace("version: '1'", "version: '2'").replace(
+        "$ref: ./graphs/work.yaml",
+        "{ subscribes: e2ec.v2only, activities: { z: { type: trigger } } }",
+    );
+    hm.deploy(&v2).await.unwrap();
+    hm.activate("e2ec", "2").await.unwrap();
+    let a = tokio::time::timeout(Duration::from_secs(5), acts.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((a.app_id.as_str(), a.version.as_str()), ("e2ec", "2"));
+    hm.activate("e2ec", "1").await.unwrap();
+    w.stop().await;
 }
 
 async fn subscriptions_and_patterns(hm: &HotMesh) {
