@@ -3,7 +3,9 @@
 //!   cargo bench -p hotmesh-tests --bench engine
 //! (a) throughput of concurrent 3-worker-step workflows with no-op Rust workers;
 //! (b) p50/p99 latency of one 3-step pubsub at low load;
-//! (c) timer lateness (server-side: when the hook finished minus when it was due).
+//! (c) timer lateness (server-side: when the hook finished minus when it was due);
+//! (e) the same 3-step pubsub through the client crate: `HotMesh::pubsub` with a client
+//!     `Worker` (LISTEN wake-up, dequeue, callback, respond per message).
 
 use serde_json::{json, Value};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
@@ -222,6 +224,31 @@ async fn main() {
         h.await.unwrap();
     }
     listen.abort();
+
+    // (e) the client: pubsub with a client Worker
+    {
+        use hotmesh_client::{Config, HotMesh, Outcome, Worker};
+        let w = HotMesh::init(Config::new("bench", &url).worker(
+            Worker::new("bench.step", |_m| async { Outcome::success(json!({})) }).concurrency(4),
+        ))
+        .await
+        .unwrap();
+        let hm = HotMesh::connect(&url).await.unwrap();
+        let mut lat = vec![];
+        for _ in 0..300 {
+            let t = Instant::now();
+            hm.pubsub("bench.three", json!({"n": 1}), Duration::from_secs(10))
+                .await
+                .unwrap();
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "(e) client pubsub (HotMesh::pubsub + client Worker), 300 runs: p50 {:.2} ms, p99 {:.2} ms",
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99)
+        );
+        w.stop().await;
+    }
 
     // (c) timer lateness: 200 hooks sleeping 0.2 to 2 s, started over a second
     let mut ids = vec![];
