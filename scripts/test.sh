@@ -34,6 +34,10 @@ cargo pgrx test pg15 -p hotmesh "${RUNAS[@]}"
 
 echo "== 3/5 install the extension and start a cluster"
 # the pg_test build (with its tests schema) was installed by step 2: replace it
+# Unlink the installed library first: the install writes the file in place, and a running
+# server that has it mapped (a cluster still up) would crash on the changed pages. Unlinked,
+# running processes keep the old file until they restart.
+rm -f "$("$PG_CONFIG" --pkglibdir)/hotmesh.so"
 cargo pgrx install -p hotmesh --pg-config "$PG_CONFIG" >/dev/null
 scripts/pg-cluster.sh destroy
 trap 'scripts/pg-cluster.sh destroy' EXIT

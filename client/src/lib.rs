@@ -232,12 +232,23 @@ impl HotMesh {
         &self.inner.store
     }
 
+    /// A new id in the original's format (`HotMesh.guid()`): `H` and 22 characters,
+    /// time-ordered. The same as [`guid()`](crate::guid).
+    ///
+    /// ```
+    /// let id = hotmesh_client::HotMesh::guid();
+    /// assert_eq!(id.len(), 23);
+    /// ```
+    pub fn guid() -> String {
+        guid()
+    }
+
     /// This process's guid (its quorum row as role `engine`).
     ///
     /// ```no_run
-    /// # fn demo(hm: hotmesh_client::HotMesh) { println!("{}", hm.guid()); }
+    /// # fn demo(hm: hotmesh_client::HotMesh) { println!("{}", hm.process_guid()); }
     /// ```
-    pub fn guid(&self) -> &str {
+    pub fn process_guid(&self) -> &str {
         &self.inner.guid
     }
 

@@ -131,7 +131,7 @@ pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
     let pid = std::process::id() as i32;
     let beat = "SELECT hotmesh.quorum_beat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     sqlx::query_scalar::<_, i32>(beat)
-        .bind(hm.guid())
+        .bind(hm.process_guid())
         .bind(app)
         .bind("engine")
         .bind(None::<String>)
@@ -202,7 +202,7 @@ pub(crate) async fn leave(hm: &HotMesh) {
     if hm.app_id().is_empty() {
         return;
     }
-    let mut guids = vec![hm.guid().to_string()];
+    let mut guids = vec![hm.process_guid().to_string()];
     guids.extend(hm.inner.quorum.all().into_iter().map(|(g, _)| g));
     for g in guids {
         let _ = sqlx::query("SELECT hotmesh.quorum_leave($1)")

@@ -283,14 +283,14 @@ async fn engine_calls(hm: &HotMesh) {
     .await;
     assert!(live
         .iter()
-        .any(|p| p.role == "engine" && p.guid == w.guid()));
+        .any(|p| p.role == "engine" && p.guid == w.process_guid()));
     w.stop().await;
     assert!(
         w.roll_call(Duration::from_secs(30))
             .await
             .unwrap()
             .iter()
-            .all(|p| p.guid != w.guid()),
+            .all(|p| p.guid != w.process_guid()),
         "left the quorum"
     );
 }
