@@ -128,7 +128,7 @@ pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
             .await
             .map_err(Error::from_sqlx)?
             .flatten();
-    let pid = std::process::id() as i32;
+    let (pid, host) = (std::process::id() as i32, host());
     let beat = "SELECT hotmesh.quorum_beat($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
     sqlx::query_scalar::<_, i32>(beat)
         .bind(hm.process_guid())
@@ -137,7 +137,7 @@ pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
         .bind(None::<String>)
         .bind(&version)
         .bind(pid)
-        .bind(host())
+        .bind(&host)
         .bind(0i64)
         .bind(0i64)
         .bind(json!({}))
@@ -152,7 +152,7 @@ pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
             .bind(&w.topic)
             .bind(&version)
             .bind(pid)
-            .bind(host())
+            .bind(&host)
             .bind(w.processed.load(Ordering::Relaxed) as i64)
             .bind(w.errors.load(Ordering::Relaxed) as i64)
             .bind(json!({}))

@@ -244,8 +244,7 @@ mod hotmesh {
             .collect();
         answers
             .into_iter()
-            .filter(|(id, d, st, code)| stream::respond(*id, d.clone(), *st, *code))
-            .map(|a| a.0)
+            .filter_map(|(id, d, st, code)| stream::respond(id, d, st, code).then_some(id))
             .collect()
     }
 

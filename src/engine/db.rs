@@ -10,7 +10,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 thread_local! {
-    static PLANS: RefCell<HashMap<&'static str, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    // keyed by the literal's address and length: a step looks plans up a dozen times,
+    // and hashing two words is cheaper than hashing a few hundred bytes of SQL (two equal
+    // literals at two places at worst get a plan each)
+    static PLANS: RefCell<HashMap<(usize, usize), Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 fn plan(
@@ -18,12 +21,13 @@ fn plan(
     sql: &'static str,
     args: &[DatumWithOid],
 ) -> SpiResult<Rc<OwnedPreparedStatement>> {
-    if let Some(p) = PLANS.with(|m| m.borrow().get(sql).cloned()) {
+    let key = (sql.as_ptr() as usize, sql.len());
+    if let Some(p) = PLANS.with(|m| m.borrow().get(&key).cloned()) {
         return Ok(p);
     }
     let oids: Vec<PgOid> = args.iter().map(|a| PgOid::from(a.oid())).collect();
     let p = Rc::new(client.prepare_mut(sql, &oids)?.keep());
-    PLANS.with(|m| m.borrow_mut().insert(sql, p.clone()));
+    PLANS.with(|m| m.borrow_mut().insert(key, p.clone()));
     Ok(p)
 }
 

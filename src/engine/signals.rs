@@ -5,7 +5,7 @@
 
 use super::apps;
 use super::db;
-use super::step::{key_text, Engine, Failure, Kind, Status, Work};
+use super::step::{key_text, Engine, Failure, Status, Work};
 use crate::error::HotmeshError;
 use hotmesh_manifest::manifest::{Activity, HookRule};
 use hotmesh_manifest::{CompiledApp, Env};
@@ -89,14 +89,14 @@ impl Engine {
             },
         );
         for (data, st, code) in early {
-            self.push(Work {
-                kind: Kind::Signal,
-                token: None,
-                data,
-                status: Status::parse(&st).unwrap_or(Status::Success),
-                code: code as i64,
-                ..w.clone()
-            });
+            let hook = [
+                w.job_id.clone(),
+                w.gid.clone(),
+                w.aid.clone(),
+                w.dad.clone(),
+            ];
+            let st = Status::parse(&st).unwrap_or(Status::Success);
+            self.push(Work::signal(hook, data, st, code as i64));
         }
         Ok(())
     }
@@ -133,18 +133,9 @@ impl Engine {
                     &[app_id.as_str().into(), topic.into(), k.as_str().into()],
                 )
                 .pop();
-                if let Some([job_id, gid, aid, dad]) = hit {
-                    self.push(Work {
-                        kind: Kind::Signal,
-                        job_id: job_id.clone(),
-                        gid,
-                        aid,
-                        dad,
-                        token: None,
-                        data: data.clone(),
-                        status: st,
-                        code,
-                    });
+                if let Some(hook) = hit {
+                    let job_id = hook[0].clone();
+                    self.push(Work::signal(hook, data.clone(), st, code));
                     return Ok(Some(job_id));
                 }
             }
@@ -187,22 +178,13 @@ impl Engine {
             &[topic.into(), key_name.into(), key_value.into()],
         );
         let mut ids = vec![];
-        for [job_id, gid, aid, dad] in targets {
+        for hook in targets {
+            let job_id = hook[0].clone();
             let mut d = data.clone();
             if let Value::Object(m) = &mut d {
                 m.insert("id".into(), job_id.clone().into());
             }
-            self.push(Work {
-                kind: Kind::Signal,
-                job_id: job_id.clone(),
-                gid,
-                aid,
-                dad,
-                token: None,
-                data: d,
-                status: Status::Success,
-                code: 200,
-            });
+            self.push(Work::signal(hook, d, Status::Success, 200));
             ids.push(job_id);
         }
         Ok(ids)

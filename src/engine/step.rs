@@ -110,6 +110,22 @@ pub struct Work {
 }
 
 impl Work {
+    /// A signal for the hook `aid` at `dad` of job `job_id`.
+    pub fn signal(hook: [String; 4], data: Value, status: Status, code: i64) -> Work {
+        let [job_id, gid, aid, dad] = hook;
+        Work {
+            kind: Kind::Signal,
+            job_id,
+            gid,
+            aid,
+            dad,
+            token: None,
+            data,
+            status,
+            code,
+        }
+    }
+
     pub fn transition(job_id: &str, gid: &str, aid: &str, dad: &str) -> Work {
         Work {
             kind: Kind::Transition,
@@ -235,12 +251,7 @@ impl Engine {
 
     fn flush(&mut self) {
         // jobs first: a fresh job's row is inserted before rows that name it
-        for j in self.jobs.values_mut() {
-            if j.dirty || j.fresh {
-                state::flush_job(j);
-                j.dirty = false;
-            }
-        }
+        self.flush_jobs(false);
         let dirty: Vec<(&ActKey, &Act)> = self.acts.iter().filter(|(_, a)| a.dirty).collect();
         state::flush_acts(&dirty);
         for a in self.acts.values_mut() {
@@ -251,11 +262,12 @@ impl Engine {
         }
     }
 
-    /// Writes the jobs created in this transaction, for a query that looks for jobs by
-    /// something other than their id (they are otherwise written at the end).
-    pub fn flush_fresh_jobs(&mut self) {
+    /// Writes the jobs created in this transaction (and with `!only_fresh` every changed
+    /// one). A query that looks for jobs by something other than their id needs the
+    /// fresh ones written first; otherwise they are written at the end.
+    pub fn flush_jobs(&mut self, only_fresh: bool) {
         for j in self.jobs.values_mut() {
-            if j.fresh {
+            if j.fresh || (j.dirty && !only_fresh) {
                 state::flush_job(j);
                 j.dirty = false;
             }

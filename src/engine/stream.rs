@@ -123,32 +123,27 @@ fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, 
 /// job ended): a duplicate answer changes nothing.
 pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
     let mut engine = Engine::new();
-    if st == Status::Success {
+    let m = if st == Status::Success {
         // the common answer: the message is consumed as it is read
-        let Some(m) = take(&mut engine, id) else {
-            return false;
-        };
-        return answer(engine, m, id, data, st, code);
-    }
-    let Some(m) = load(&mut engine, id) else {
+        take(&mut engine, id)
+    } else {
+        load(&mut engine, id)
+    };
+    let Some(m) = m else {
         return false;
     };
-    match st {
-        Status::Pending => {
-            // parked: more answers will come for it; it is not handed out again
-            db::exec(
-                "UPDATE hotmesh.worker_stream SET reserved_until = 'infinity' WHERE id = $1",
-                &[id.into()],
-            );
+    if st == Status::Pending {
+        // parked: more answers will come for it; it is not handed out again
+        db::exec(
+            "UPDATE hotmesh.worker_stream SET reserved_until = 'infinity' WHERE id = $1",
+            &[id.into()],
+        );
+    } else if st == Status::Error {
+        if let Some(delay) = m.policy.next(code, m.attempt) {
+            requeue(id, delay, &json!({"code": code, "data": data}));
+            return true;
         }
-        Status::Error => {
-            if let Some(delay) = m.policy.next(code, m.attempt) {
-                requeue(id, delay, &json!({"code": code, "data": data}));
-                return true;
-            }
-            remove(id);
-        }
-        Status::Success => {} // taken above
+        remove(id);
     }
     answer(engine, m, id, data, st, code)
 }

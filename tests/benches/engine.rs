@@ -88,22 +88,51 @@ async fn listener(url: String, wake: Arc<Notify>) {
     }
 }
 
+/// `n` no-op workers sharing one listener, until `stop`.
+struct Workers {
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicUsize>,
+    handles: Vec<tokio::task::JoinHandle<()>>,
+    listen: tokio::task::JoinHandle<()>,
+}
+
+impl Workers {
+    fn start(pool: &PgPool, url: &str, n: usize) -> Workers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicUsize::new(0));
+        let wake = Arc::new(Notify::new());
+        let listen = tokio::spawn(listener(url.to_string(), wake.clone()));
+        let handles = (0..n)
+            .map(|_| {
+                tokio::spawn(worker(
+                    pool.clone(),
+                    wake.clone(),
+                    10,
+                    stop.clone(),
+                    done.clone(),
+                ))
+            })
+            .collect();
+        Workers {
+            stop,
+            done,
+            handles,
+            listen,
+        }
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for h in self.handles {
+            h.await.unwrap();
+        }
+        self.listen.abort();
+    }
+}
+
 /// (a): `workflows` workflows started by 4 publishers, drained by `workers` workers.
 async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let wake = Arc::new(Notify::new());
-    let listen = tokio::spawn(listener(url.to_string(), wake.clone()));
-    let mut handles = vec![];
-    for _ in 0..workers {
-        handles.push(tokio::spawn(worker(
-            pool.clone(),
-            wake.clone(),
-            10,
-            stop.clone(),
-            done.clone(),
-        )));
-    }
+    let ws = Workers::start(pool, url, workers);
     let t0 = Instant::now();
     let mut pubs = vec![];
     for chunk in 0..4 {
@@ -122,16 +151,12 @@ async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) 
         p.await.unwrap();
     }
     let total = (workflows / 4) * 4 * 3;
-    while done.load(Ordering::Relaxed) < total {
+    while ws.done.load(Ordering::Relaxed) < total {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
     println!("(a) {} workflows x 3 worker steps, {workers} workers: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s)", total / 3, secs, total as f64 / secs, total as f64 / 3.0 / secs);
-    stop.store(true, Ordering::Relaxed);
-    for h in handles {
-        h.await.unwrap();
-    }
-    listen.abort();
+    ws.stop().await;
 }
 
 #[tokio::main]
@@ -178,20 +203,7 @@ async fn main() {
     }
 
     // workers for (b)
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::new(AtomicUsize::new(0));
-    let wake = Arc::new(Notify::new());
-    let listen = tokio::spawn(listener(url.clone(), wake.clone()));
-    let mut handles = vec![];
-    for _ in 0..4 {
-        handles.push(tokio::spawn(worker(
-            pool.clone(),
-            wake.clone(),
-            10,
-            stop.clone(),
-            done.clone(),
-        )));
-    }
+    let ws = Workers::start(&pool, &url, 4);
 
     // (b) pubsub latency at low load: one workflow at a time, completion heard by LISTEN
     let mut lat = vec![];
@@ -219,11 +231,7 @@ async fn main() {
         pct(&mut lat, 0.99)
     );
 
-    stop.store(true, Ordering::Relaxed);
-    for h in handles {
-        h.await.unwrap();
-    }
-    listen.abort();
+    ws.stop().await;
 
     // (e) the client: pubsub with a client Worker
     {

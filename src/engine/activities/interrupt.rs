@@ -65,7 +65,7 @@ impl Engine {
         self.cancel_messages(jid);
         if o.descend {
             // children started in this transaction are found too
-            self.flush_fresh_jobs();
+            self.flush_jobs(true);
             let children = crate::engine::db::texts::<1>(
                 "SELECT id FROM hotmesh.jobs WHERE parent_job_id = $1 AND status > 0 ORDER BY id",
                 &[jid.into()],
