@@ -30,6 +30,8 @@ if [ "$(id -u)" = 0 ]; then
   install -d -o postgres -g postgres "$RUN/pgrx-data"
   RUNAS=(--runas postgres --pgdata "$RUN/pgrx-data")
 fi
+# it installs into the server's directories too: unlink first (see step 3)
+rm -f "$("$PG_CONFIG" --pkglibdir)/hotmesh.so"
 cargo pgrx test pg15 -p hotmesh "${RUNAS[@]}"
 
 echo "== 3/5 install the extension and start a cluster"

@@ -115,8 +115,14 @@ async fn pub_job(p: &PgPool, topic: &str, data: Value) -> String {
 /// One worker pass: dequeue up to `batch` messages of the step topic and answer each
 /// with the step it saw. Returns how many it answered.
 async fn work_once(p: &PgPool, batch: i32) -> Result<usize, sqlx::Error> {
-    let rows = sqlx::query("SELECT id, data FROM hotmesh.dequeue('e2e.step', $1, 30)")
+    work_once_reserving(p, batch, 30.0).await
+}
+
+/// [`work_once`] with a reservation of `seconds`.
+async fn work_once_reserving(p: &PgPool, batch: i32, seconds: f64) -> Result<usize, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, data FROM hotmesh.dequeue('e2e.step', $1, $2)")
         .bind(batch)
+        .bind(seconds)
         .fetch_all(p)
         .await?;
     for r in &rows {
@@ -482,20 +488,28 @@ async fn restart_under_load() {
         ids.push(pub_job(&p, "three.start", json!({"n": n})).await);
     }
     p.close().await;
-    let worker = tokio::spawn(async {
+    // A batch dequeued before the restart whose answers the restart cut off stays
+    // reserved until its reservation lapses (2 s here), then comes again: the worker goes
+    // on until every job has ended, not until it sees nothing to do.
+    let all = ids.clone();
+    let worker = tokio::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(120);
         let mut p = pool().await;
-        let mut idle = 0;
         while Instant::now() < deadline {
-            match work_once(&p, 20).await {
+            match work_once_reserving(&p, 20, 2.0).await {
                 Ok(0) => {
-                    idle += 1;
-                    if idle > 50 {
+                    let ended: Result<i64, _> = sqlx::query_scalar(
+                        "SELECT count(*) FROM hotmesh.jobs WHERE id = ANY($1) AND status = 0",
+                    )
+                    .bind(&all)
+                    .fetch_one(&p)
+                    .await;
+                    if ended.ok() == Some(all.len() as i64) {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Ok(_) => idle = 0,
+                Ok(_) => {}
                 Err(_) => {
                     // the server went away: reconnect and go on
                     tokio::time::sleep(Duration::from_millis(200)).await;
