@@ -242,9 +242,14 @@ mod hotmesh {
                 (message_ids[i], d, st, code)
             })
             .collect();
-        answers
+        let applied: std::collections::HashSet<i64> = stream::in_job_order(answers, |a| a.0)
             .into_iter()
             .filter_map(|(id, d, st, code)| stream::respond(id, d, st, code).then_some(id))
+            .collect();
+        // in the order given
+        message_ids
+            .into_iter()
+            .filter(|id| applied.contains(id))
             .collect()
     }
 

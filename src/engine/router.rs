@@ -10,7 +10,7 @@
 
 use super::db;
 use super::notify;
-use super::step::{Engine, Kind, Status, Work};
+use super::step::{Engine, Kind, Lock, Status, Work};
 use crate::workers::txn;
 use hotmesh_engine::channel;
 use pgrx::JsonB;
@@ -26,8 +26,19 @@ struct Row {
     work: Work,
 }
 
-/// Applies up to [`BATCH`] due engine messages. Returns how many it took.
-pub fn route() -> usize {
+/// What one router pass did.
+pub struct Routed {
+    /// Messages taken (applied, dropped as stale, or failed).
+    pub taken: usize,
+    /// Messages left for the next pass: their job was held by another transaction.
+    pub deferred: usize,
+}
+
+/// Applies up to [`BATCH`] due engine messages. A message whose job another
+/// transaction holds is left for the next pass instead of waited for: the router then
+/// never waits behind a caller (a signal, an answer, an interrupt) nor deadlocks with
+/// one, whatever order that caller takes its locks in.
+pub fn route() -> Routed {
     let rows: Vec<Row> = db::query(
         "SELECT id, type, job_id, gid, activity_id, dad, token, data, status, code
            FROM hotmesh.engine_stream
@@ -66,32 +77,49 @@ pub fn route() -> usize {
             Ok(v)
         },
     );
-    let n = rows.len();
+    let mut routed = Routed {
+        taken: 0,
+        deferred: 0,
+    };
     for Row { id, work } in rows {
         let mark = notify::mark();
         let r = txn::sub(move || {
+            let mut e = Engine::new();
+            if e.try_lock(&work.job_id) == Lock::Busy {
+                return false;
+            }
             db::exec(
                 "DELETE FROM hotmesh.engine_stream WHERE id = $1",
                 &[id.into()],
             );
-            let mut e = Engine::new();
             e.push(work);
             e.run();
+            true
         });
-        if let Err(msg) = r {
-            notify::rollback_to(mark);
-            pgrx::warning!("hotmesh router: message {id}: {msg}");
-            db::exec(
-                "UPDATE hotmesh.engine_stream
-                    SET attempts = attempts + 1, last_error = $2,
-                        visible_at = now() + make_interval(secs => power(2, attempts)),
-                        dead_lettered_at = CASE WHEN attempts + 1 >= $3 THEN now() END
-                  WHERE id = $1",
-                &[id.into(), msg.into(), MAX_ENGINE_ATTEMPTS.into()],
-            );
-        }
+        let msg = match r {
+            Ok(true) => {
+                routed.taken += 1;
+                continue;
+            }
+            Ok(false) => {
+                routed.deferred += 1;
+                continue;
+            }
+            Err(msg) => msg,
+        };
+        routed.taken += 1;
+        notify::rollback_to(mark);
+        pgrx::warning!("hotmesh router: message {id}: {msg}");
+        db::exec(
+            "UPDATE hotmesh.engine_stream
+                SET attempts = attempts + 1, last_error = $2,
+                    visible_at = now() + make_interval(secs => power(2, attempts)),
+                    dead_lettered_at = CASE WHEN attempts + 1 >= $3 THEN now() END
+              WHERE id = $1",
+            &[id.into(), msg.into(), MAX_ENGINE_ATTEMPTS.into()],
+        );
     }
-    n
+    routed
 }
 
 /// Wakes the listeners of worker topics with messages that became available since
@@ -123,7 +151,8 @@ pub fn scout(since_ms: i64) -> Option<i64> {
     .map(|ms| ms.ceil() as i64)
 }
 
-/// Jobs expired longer than `retention_s`, early signals that expired.
+/// Jobs expired longer than `retention_s`, early signals that expired, messages of
+/// ended jobs.
 pub fn housekeeping(retention_s: f64) {
     db::exec(
         "DELETE FROM hotmesh.jobs WHERE id IN
@@ -132,6 +161,14 @@ pub fn housekeeping(retention_s: f64) {
     );
     db::exec(
         "DELETE FROM hotmesh.pending_signals WHERE expires_at < now()",
+        &[],
+    );
+    // messages of jobs that ended while a worker held them (its transaction still open
+    // when the job's other messages were removed): no answer to them can apply
+    db::exec(
+        "DELETE FROM hotmesh.worker_stream WHERE id IN
+           (SELECT w.id FROM hotmesh.worker_stream w JOIN hotmesh.jobs j ON j.id = w.job_id
+             WHERE j.status <= 0 AND w.dead_lettered_at IS NULL LIMIT 1000 FOR UPDATE OF w SKIP LOCKED)",
         &[],
     );
 }

@@ -66,6 +66,9 @@ impl Engine {
         let app = self.app(&w.job_id);
         let key = expected_key(rule(&app, topic, &def.id), ctx, &def.id)?;
         let app_id = app.id.clone();
+        // a signal on this key waits until the registration commits (or it waits for the
+        // signal's): it then sees the hook, or this sees the signal it kept
+        lock_key(&app_id, topic, &key);
         db::exec(
             "INSERT INTO hotmesh.signal_hooks (app_id, topic, key, job_id, gid, activity_id, dad, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'infinity')
@@ -103,6 +106,10 @@ impl Engine {
 
     /// Delivers a signal on `topic`. Returns the job it reached, or None when no hook
     /// waits for it yet (it is kept for one).
+    ///
+    /// Lock order, as on every path: the job row first, then its hook registration. The
+    /// registration is looked up without a lock, its job locked, and the registration
+    /// read again (a timer may have closed the hook meanwhile).
     pub fn signal(
         &mut self,
         topic: &str,
@@ -114,38 +121,39 @@ impl Engine {
         if owners.is_empty() {
             return Err(HotmeshError::NoHookRule(topic.into()));
         }
-        let mut first_key: Option<(String, String)> = None;
-        let mut tried = std::collections::HashSet::new();
+        let mut keys: Vec<(String, String)> = vec![];
         for (app_id, app) in &owners {
             for r in app.hooks.iter().filter(|r| r.topic == topic) {
-                let Some(k) = actual_key(r, &data)? else {
-                    continue;
-                };
-                if first_key.is_none() {
-                    first_key = Some((app_id.clone(), k.clone()));
-                }
-                if !tried.insert((app_id.clone(), k.clone())) {
-                    continue; // another version's rule that gives the same key
-                }
-                let hit = db::texts::<4>(
-                    "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
-                      WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
-                    &[app_id.as_str().into(), topic.into(), k.as_str().into()],
-                )
-                .pop();
-                if let Some(hook) = hit {
-                    let job_id = hook[0].clone();
-                    self.push(Work::signal(hook, data.clone(), st, code));
-                    return Ok(Some(job_id));
+                if let Some(k) = actual_key(r, &data)? {
+                    // another version's rule may give the same key
+                    if !keys.contains(&(app_id.clone(), k.clone())) {
+                        keys.push((app_id.clone(), k));
+                    }
                 }
             }
         }
-        let Some((app_id, k)) = first_key else {
+        let Some(first) = keys.first().cloned() else {
             return Err(HotmeshError::InvalidArgument {
                 name: "data",
                 problem: format!("no hook rule of topic {topic} resolves a key from this data"),
             });
         };
+        for (app_id, k) in &keys {
+            if let Some(hook) = self.find_hook(app_id, topic, k) {
+                let job_id = hook[0].clone();
+                self.push(Work::signal(hook, data, st, code));
+                return Ok(Some(job_id));
+            }
+        }
+        // none waits: keep it, under the key lock a registration takes too, then look
+        // once more (a registration may have committed since the first look)
+        let (app_id, k) = first;
+        lock_key(&app_id, topic, &k);
+        if let Some(hook) = self.find_hook(&app_id, topic, &k) {
+            let job_id = hook[0].clone();
+            self.push(Work::signal(hook, data, st, code));
+            return Ok(Some(job_id));
+        }
         let ttl = data
             .get("$expire")
             .and_then(hotmesh_engine::retry::seconds)
@@ -156,6 +164,33 @@ impl Engine {
             &[app_id.as_str().into(), topic.into(), k.as_str().into(), JsonB(data).into(), st.name().into(), (code as i32).into(), ttl.into()],
         );
         Ok(None)
+    }
+
+    /// The hook registered under `key`, with its job locked: `[job_id, gid, activity,
+    /// dad]`. None when there is none (or it closed while its job was locked).
+    fn find_hook(&mut self, app_id: &str, topic: &str, key: &str) -> Option<[String; 4]> {
+        for _ in 0..3 {
+            let seen = db::texts::<4>(
+                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now()",
+                &[app_id.into(), topic.into(), key.into()],
+            )
+            .pop()?;
+            if !self.lock(&seen[0], None) {
+                return None;
+            }
+            let now = db::texts::<4>(
+                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
+                &[app_id.into(), topic.into(), key.into()],
+            )
+            .pop()?;
+            if now == seen {
+                return Some(now);
+            }
+            // the key moved to another job while this one was locked: follow it
+        }
+        None
     }
 
     /// Signals every hook on `topic` whose job has the search field `key_name` equal to
@@ -170,15 +205,33 @@ impl Engine {
         if hook_apps(topic).is_empty() {
             return Err(HotmeshError::NoHookRule(topic.into()));
         }
-        let targets = db::texts::<4>(
+        // looked up without locks, then each job locked (in id order) and its
+        // registration read again: the job row first, as on every path
+        let seen = db::texts::<4>(
             "SELECT h.job_id, h.gid, h.activity_id, h.dad
                FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
               WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0
-              ORDER BY h.job_id FOR UPDATE OF h",
+              ORDER BY h.job_id",
             &[topic.into(), key_name.into(), key_value.into()],
         );
         let mut ids = vec![];
-        for hook in targets {
+        for hook in seen {
+            if !self.lock(&hook[0], Some(&hook[1])) {
+                continue;
+            }
+            let still = db::exec(
+                "SELECT 1 FROM hotmesh.signal_hooks
+                  WHERE topic = $1 AND job_id = $2 AND activity_id = $3 AND dad = $4 FOR UPDATE",
+                &[
+                    topic.into(),
+                    hook[0].as_str().into(),
+                    hook[2].as_str().into(),
+                    hook[3].as_str().into(),
+                ],
+            );
+            if still == 0 {
+                continue;
+            }
             let job_id = hook[0].clone();
             let mut d = data.clone();
             if let Value::Object(m) = &mut d {
@@ -189,6 +242,16 @@ impl Engine {
         }
         Ok(ids)
     }
+}
+
+/// Serializes, until commit, the signals and hook registrations of one key: a signal
+/// that finds no hook and a registration that finds no early signal cannot both miss
+/// each other.
+fn lock_key(app_id: &str, topic: &str, key: &str) {
+    db::exec(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 1213028682))",
+        &[app_id.into(), topic.into(), key.into()],
+    );
 }
 
 /// The app versions with a hook rule on `topic`: each app's active version first (its

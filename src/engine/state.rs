@@ -120,6 +120,33 @@ pub fn load_job(id: &str) -> Option<Job> {
     )
 }
 
+/// What [`try_load_job`] found.
+pub enum TryLoad {
+    Loaded(Box<Job>),
+    /// Another transaction holds the job row.
+    Busy,
+    /// No such job, or it expired.
+    Gone,
+}
+
+/// Loads and locks a job without waiting: the engine worker's router takes a job only
+/// when nobody else holds it, so it never waits in a lock queue behind (or in a cycle
+/// with) a caller's transaction.
+pub fn try_load_job(id: &str) -> TryLoad {
+    let job = load_job_by(
+        concat!(
+            job_select!(),
+            " WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j SKIP LOCKED"
+        ),
+        id.into(),
+    );
+    match job {
+        Some(j) => TryLoad::Loaded(Box::new(j)),
+        None if live_job_exists(id) => TryLoad::Busy,
+        None => TryLoad::Gone,
+    }
+}
+
 /// Loads and locks the job of worker message `message_id` (one statement: the answer
 /// path's first). None when the message or its job is gone.
 pub fn load_job_of_message(message_id: i64) -> Option<Job> {

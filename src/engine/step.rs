@@ -143,6 +143,17 @@ impl Work {
 
 pub use super::state::ActKey;
 
+/// What [`Engine::try_lock`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The job row is locked by this transaction.
+    Held,
+    /// Another transaction holds it.
+    Busy,
+    /// No such job (or it expired).
+    Gone,
+}
+
 /// A failure while running an activity: becomes the activity's error (code 500 unless
 /// told otherwise) and follows the error path.
 pub struct Failure {
@@ -281,6 +292,22 @@ impl Engine {
         let id = j.id.clone();
         self.jobs.entry(id.clone()).or_insert(j);
         Some(id)
+    }
+
+    /// Locks the job without waiting (the router's way): `Busy` when another
+    /// transaction holds it, to be tried again later.
+    pub fn try_lock(&mut self, job_id: &str) -> Lock {
+        if self.jobs.contains_key(job_id) {
+            return Lock::Held;
+        }
+        match state::try_load_job(job_id) {
+            state::TryLoad::Loaded(j) => {
+                self.jobs.insert(job_id.to_string(), *j);
+                Lock::Held
+            }
+            state::TryLoad::Busy => Lock::Busy,
+            state::TryLoad::Gone => Lock::Gone,
+        }
     }
 
     /// The job, loaded and locked on first use; None if it is gone or `gid` is stale.

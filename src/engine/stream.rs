@@ -5,8 +5,9 @@
 //! answer is dead-lettered and the job hears code 999.
 
 use super::db;
-use super::step::{Engine, Kind, Status, Work};
+use super::step::{Engine, Kind, Lock, Status, Work};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
+use hotmesh_engine::status;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
@@ -31,7 +32,7 @@ macro_rules! message_columns {
 /// [`Engine::lock_message`]), then the message: the same order as every other path, so
 /// answers and interrupts cannot deadlock.
 fn load(engine: &mut Engine, id: i64) -> Option<Message> {
-    engine.lock_message(id)?;
+    lock_running(engine, id)?;
     db::query(
         concat!(
             "SELECT ",
@@ -46,7 +47,7 @@ fn load(engine: &mut Engine, id: i64) -> Option<Message> {
 /// Like [`load`], and removes the message: an answer that consumes it takes it in the
 /// statement that reads it.
 fn take(engine: &mut Engine, id: i64) -> Option<Message> {
-    engine.lock_message(id)?;
+    lock_running(engine, id)?;
     db::query(
         concat!(
             "DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL RETURNING ", message_columns!()
@@ -54,6 +55,18 @@ fn take(engine: &mut Engine, id: i64) -> Option<Message> {
         &[id.into()],
         read_message,
     )
+}
+
+/// Locks the message's job. None when the message is gone, or its job ended (then the
+/// message is removed): an answer that comes after an interrupt, or after the job
+/// failed, changes nothing and says so.
+fn lock_running(engine: &mut Engine, id: i64) -> Option<()> {
+    let job = engine.lock_message(id)?;
+    if !status::running(engine.jobs[&job].status) {
+        remove(id);
+        return None;
+    }
+    Some(())
 }
 
 fn read_message(t: pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Option<Message>> {
@@ -148,6 +161,29 @@ pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
     answer(engine, m, id, data, st, code)
 }
 
+/// `items` (answers to worker messages) ordered by their messages' jobs, keeping the
+/// given order within a job: every batch then locks jobs in one order, so two batches
+/// answering messages of the same jobs cannot deadlock.
+pub fn in_job_order<T>(items: Vec<T>, message: impl Fn(&T) -> i64) -> Vec<T> {
+    if items.len() < 2 {
+        return items;
+    }
+    let ids: Vec<i64> = items.iter().map(&message).collect();
+    let jobs: std::collections::HashMap<i64, String> = db::texts::<2>(
+        "SELECT id::text, job_id FROM hotmesh.worker_stream WHERE id = ANY ($1)",
+        &[ids.into()],
+    )
+    .into_iter()
+    .filter_map(|[id, job]| Some((id.parse().ok()?, job)))
+    .collect();
+    let mut keyed: Vec<(String, T)> = items
+        .into_iter()
+        .map(|it| (jobs.get(&message(&it)).cloned().unwrap_or_default(), it))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.into_iter().map(|(_, it)| it).collect()
+}
+
 /// An error answer that is not retried (hotmesh.fail).
 pub fn respond_final(id: i64, data: Value, code: i64) -> bool {
     let mut engine = Engine::new();
@@ -183,46 +219,61 @@ pub fn retry(id: i64, delay: Option<f64>, error: Value) -> bool {
     }
 }
 
-/// Extends a reservation (a long callback still runs). False if the message is gone.
+/// Extends a reservation (a long callback still runs). False if the message is gone or
+/// its job ended: the callback may stop.
 pub fn heartbeat(id: i64, seconds: f64) -> bool {
     db::exec(
-        "UPDATE hotmesh.worker_stream SET reserved_until = now() + make_interval(secs => $2)
-          WHERE id = $1 AND dead_lettered_at IS NULL AND reserved_until IS NOT NULL AND reserved_until <> 'infinity'",
+        "UPDATE hotmesh.worker_stream w SET reserved_until = now() + make_interval(secs => $2)
+          WHERE id = $1 AND dead_lettered_at IS NULL AND reserved_until IS NOT NULL AND reserved_until <> 'infinity'
+            AND EXISTS (SELECT 1 FROM hotmesh.jobs j WHERE j.id = w.job_id AND j.status > 0)",
         &[id.into(), seconds.into()],
     ) == 1
 }
 
 /// Dead-letters messages whose reservations lapsed too often (their worker keeps
-/// dying), and tells each job with code 999. Returns how many.
+/// dying), and tells each job with code 999, each in its own subtransaction. A message
+/// whose job another transaction holds waits for the next sweep. Returns how many.
 pub fn sweep_poison() -> usize {
-    // ids and counts come back as text with the rest: one statement, no second read
     let rows = db::texts::<6>(
-        "UPDATE hotmesh.worker_stream
-            SET dead_lettered_at = now(),
-                last_error = jsonb_build_object('code', 999, 'message', format('no answer after %s deliveries', deliveries))
-          WHERE id IN (SELECT id FROM hotmesh.worker_stream
-                        WHERE dead_lettered_at IS NULL AND reserved_until < now()
-                          AND deliveries >= greatest(max_attempts, $1)
-                        LIMIT 100 FOR UPDATE SKIP LOCKED)
-          RETURNING id::text, deliveries::text, job_id, gid, activity_id, dad",
+        "SELECT id::text, deliveries::text, job_id, gid, activity_id, dad FROM hotmesh.worker_stream
+          WHERE dead_lettered_at IS NULL AND reserved_until < now() AND deliveries >= greatest(max_attempts, $1)
+          LIMIT 100 FOR UPDATE SKIP LOCKED",
         &[POISON_DELIVERIES.into()],
     );
-    let n = rows.len();
+    let mut n = 0;
     for [id, deliveries, job_id, gid, aid, dad] in rows {
-        let data = json!({"message": format!("message {id} dead-lettered: no answer after {deliveries} deliveries"), "code": 999});
-        let mut e = Engine::new();
-        e.push(Work {
-            kind: Kind::Response,
-            job_id,
-            gid,
-            aid,
-            dad,
-            token: Some(id),
-            data,
-            status: Status::Error,
-            code: 999,
+        let r = crate::workers::txn::sub(move || {
+            let mut e = Engine::new();
+            if e.try_lock(&job_id) == Lock::Busy {
+                return false;
+            }
+            let message =
+                format!("message {id} dead-lettered: no answer after {deliveries} deliveries");
+            db::exec(
+                "UPDATE hotmesh.worker_stream
+                    SET dead_lettered_at = now(), last_error = jsonb_build_object('code', 999, 'message', $2::text)
+                  WHERE id = $1::int8",
+                &[id.as_str().into(), message.as_str().into()],
+            );
+            e.push(Work {
+                kind: Kind::Response,
+                job_id,
+                gid,
+                aid,
+                dad,
+                token: Some(id),
+                data: json!({"message": message, "code": 999}),
+                status: Status::Error,
+                code: 999,
+            });
+            e.run();
+            true
         });
-        e.run();
+        match r {
+            Ok(true) => n += 1,
+            Ok(false) => {}
+            Err(msg) => pgrx::warning!("hotmesh: poison sweep: {msg}"),
+        }
     }
     n
 }

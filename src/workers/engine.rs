@@ -45,8 +45,16 @@ enum Step {
     Continue {
         due_ms: Option<i64>,
         busy: bool,
+        /// Messages were left for later: their jobs were held by other transactions.
+        deferred: bool,
     },
     ExtensionGone,
+}
+
+/// How soon the router looks again at messages whose job another transaction held:
+/// 5 ms, doubling while the job stays held (a long user transaction), up to 1 s.
+fn deferred_retry(passes: u32) -> std::time::Duration {
+    std::time::Duration::from_millis((5u64 << passes.min(8)).min(1000))
 }
 
 /// Housekeeping runs at most this often.
@@ -66,6 +74,7 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
         return Step::Continue {
             due_ms: None,
             busy: false,
+            deferred: false,
         };
     }
     let routed = engine::router::route();
@@ -75,7 +84,8 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
     let due_ms = engine::router::scout(since_ms);
     Step::Continue {
         due_ms,
-        busy: routed as i64 >= engine::router::BATCH,
+        busy: routed.taken as i64 >= engine::router::BATCH,
+        deferred: routed.deferred > 0,
     }
 }
 
@@ -156,6 +166,8 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     // would be held through the whole iteration, latch wait included.
     let mut since_ms = shared::now_ms();
     let mut last_housekeeping = 0;
+    // consecutive passes that left messages for later
+    let mut deferrals = 0u32;
     loop {
         let it = shared::exclusive().0.begin_iteration(dboid, me);
         let Some(it) = it else { break };
@@ -167,7 +179,11 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
         }
         let mut wait = gucs::poll_interval();
         match txn::run(move || iteration(injected, since_ms, housekeep)) {
-            Ok(Step::Continue { due_ms, busy }) => {
+            Ok(Step::Continue {
+                due_ms,
+                busy,
+                deferred,
+            }) => {
                 since_ms = started;
                 if busy {
                     continue;
@@ -175,6 +191,10 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 if let Some(due) = due_ms {
                     let ms = (due - shared::now_ms()).max(0) as u64;
                     wait = wait.min(std::time::Duration::from_millis(ms));
+                }
+                deferrals = if deferred { deferrals + 1 } else { 0 };
+                if deferred {
+                    wait = wait.min(deferred_retry(deferrals - 1));
                 }
             }
             Ok(Step::ExtensionGone) => {
@@ -189,6 +209,13 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                     s.record_error(shared::now_ms(), &msg);
                 }
             }
+        }
+        // A background worker reports its statistics itself: table counts (autovacuum
+        // reads them to see the dead rows the router leaves) and the database's
+        // (deadlocks, commits). At most once a second; until then it says how long to wait.
+        let stats_in = unsafe { pg_sys::pgstat_report_stat(false) };
+        if stats_in > 0 {
+            wait = wait.min(std::time::Duration::from_millis(stats_in as u64));
         }
         shared::exclusive()
             .0

@@ -71,8 +71,12 @@ impl Engine {
             a.status = "done".into();
             db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
             if let Some(t) = timer.and_then(|t| t.parse::<i64>().ok()) {
+                // a router batch may hold the timer row: then it stays, and the router
+                // finds the hook done and drops it (waiting for it could close a cycle
+                // with that batch)
                 db::exec(
-                    "DELETE FROM hotmesh.engine_stream WHERE id = $1",
+                    "DELETE FROM hotmesh.engine_stream WHERE id IN
+                       (SELECT id FROM hotmesh.engine_stream WHERE id = $1 FOR UPDATE SKIP LOCKED)",
                     &[t.into()],
                 );
             }
