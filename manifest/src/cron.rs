@@ -1,7 +1,8 @@
 //! Cron expressions for `{@cron.nextDelay}`: five fields (minute hour day month weekday)
 //! or six (with seconds first), in UTC. Lists, ranges, steps, `*`, `?` and month/day
 //! names are understood. When both day fields are restricted, either may match (as in
-//! Vixie cron and the original's cron-parser).
+//! Vixie cron and the original's cron-parser). [`next_delay`], the catalog's
+//! `{@cron.nextDelay}`, first narrows this to what the original's isValidCron accepts.
 
 use crate::date::civil_from_days;
 
@@ -71,6 +72,13 @@ fn field(
     Ok((table, any))
 }
 
+/// Whether a listed month is long enough (February counting 29 days) for a listed day.
+fn some_month_has_a_day(days: &[bool], months: &[bool]) -> bool {
+    const LONGEST: [usize; 12] = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let first_day = days.iter().position(|&d| d).unwrap_or(usize::MAX);
+    (1..=12).any(|m| months[m] && LONGEST[m - 1] >= first_day)
+}
+
 impl Cron {
     pub fn parse(expr: &str) -> Result<Cron, String> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
@@ -85,6 +93,10 @@ impl Cron {
         let (days, days_any) = field(f[3], 1, 31, &[], 0)?;
         let (months, _) = field(f[4], 1, 12, &MONTH_NAMES, 1)?;
         let (mut weekdays, weekdays_any) = field(f[5], 0, 7, &DAY_NAMES, 0)?;
+        if !days_any && !some_month_has_a_day(&days, &months) {
+            // cron-parser refuses this even when the weekday field could match
+            return Err("Invalid explicit day of month definition".into());
+        }
         if weekdays[7] {
             weekdays[0] = true;
         }
@@ -150,20 +162,34 @@ impl Cron {
 /// The minimum delay nextDelay reports, as the original's HMSH_FIDELITY_SECONDS.
 pub const FIDELITY_SECONDS: f64 = 5.0;
 
-/// Seconds from `now_ms` to the next fire of `expr`, at least FIDELITY_SECONDS.
+/// The original's isValidCron, which nextDelay checks first: five single-space fields,
+/// each `*` or one number (weekday: one, a range, and one more), so steps, lists, names
+/// and a seconds field are invalid there.
+pub fn is_valid_cron(expr: &str) -> bool {
+    static SHAPE: std::sync::OnceLock<regress::Regex> = std::sync::OnceLock::new();
+    SHAPE
+        .get_or_init(|| {
+            regress::Regex::new(
+                r"^(\*|([0-5]?\d)) (\*|([01]?\d|2[0-3])) (\*|([12]?\d|3[01])) (\*|([1-9]|1[0-2])) (\*|([0-6](?:-[0-6])?(?:,[0-6])?))$",
+            )
+            .expect("a valid pattern")
+        })
+        .find(expr)
+        .is_some()
+}
+
+/// The original's nextDelay of a string: an error unless [`is_valid_cron`] (or if
+/// cron-parser rejects it, as it does day 0 or a day no listed month has), else the
+/// seconds from `now_ms` to the next UTC fire, rounded, and at least FIDELITY_SECONDS.
 pub fn next_delay(expr: &str, now_ms: i64) -> Result<f64, String> {
-    let cron = Cron::parse(expr)?;
-    let Some(next) = cron.next_after(now_ms) else {
-        return Ok(-1.0);
-    };
+    if !is_valid_cron(expr) {
+        return Err(format!("Invalid cron expression: {expr}"));
+    }
+    let next = Cron::parse(expr)?
+        .next_after(now_ms)
+        .ok_or_else(|| format!("no time matches the cron expression {expr}"))?;
     let delay = (next - now_ms) as f64 / 1000.0;
-    Ok(if delay <= 0.0 {
-        -1.0
-    } else if delay < FIDELITY_SECONDS {
-        FIDELITY_SECONDS
-    } else {
-        delay.round()
-    })
+    Ok(delay.round().max(FIDELITY_SECONDS))
 }
 
 #[cfg(test)]
@@ -184,18 +210,33 @@ mod tests {
         assert_eq!(at("0 0 1 JAN *"), "2026-01-01T00:00:00.000Z");
         assert_eq!(at("*/10 * * * * *"), "2025-11-21T00:05:10.000Z");
         assert_eq!(at("0 0 13 * 5"), "2025-11-28T00:00:00.000Z");
-        assert!(
-            Cron::parse("0 0 31 2 *").unwrap().next_after(T0).is_none(),
-            "unreachable"
-        );
+        assert_eq!(at("0 0 29 2 *"), "2028-02-29T00:00:00.000Z");
+        assert_eq!(at("0 0 31 * *"), "2025-12-31T00:00:00.000Z");
     }
 
     #[test]
     fn delays_and_errors() {
-        assert_eq!(next_delay("*/10 * * * * *", T0).unwrap(), 5.0);
         assert_eq!(next_delay("* * * * *", T0).unwrap(), 51.0);
-        assert!(next_delay("61 * * * *", T0).is_err());
-        assert!(next_delay("* * *", T0).is_err());
-        assert!(next_delay("a b c d e", T0).is_err());
+        assert_eq!(next_delay("0 0 * * *", T0).unwrap(), 86_091.0);
+        // 2 s away: the fidelity floor
+        assert_eq!(next_delay("6 0 * * *", T0 + 48_993).unwrap(), 5.0);
+        for bad in [
+            "61 * * * *",
+            "* * *",
+            "a b c d e",
+            // valid cron, but not the original's isValidCron shape
+            "*/10 * * * *",
+            "0 0 * * * *",
+            "0 9 * * MON",
+            "0 0 1,15 * *",
+            "0  0 * * *",
+            // the shape, but cron-parser refuses it
+            "0 0 31 2 *",
+            "0 0 30 2 1",
+            "0 0 0 * *",
+            "0 0 * * 6-1",
+        ] {
+            assert!(next_delay(bad, T0).is_err(), "{bad}");
+        }
     }
 }

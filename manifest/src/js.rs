@@ -331,6 +331,19 @@ pub fn ge(a: &Value, b: &Value) -> bool {
     less_than(a, b) == Some(false)
 }
 
+/// `String.prototype.localeCompare` as Node runs it in its default locale (en-US, which
+/// has no tailoring: ICU's root collation, tertiary strength). ICU4X implements the same
+/// collation, so accents, case and scripts order as they do in Node.
+pub fn locale_compare(a: &str, b: &str) -> std::cmp::Ordering {
+    use icu_collator::{options::CollatorOptions, Collator, CollatorBorrowed};
+    static ROOT: std::sync::OnceLock<CollatorBorrowed<'static>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        Collator::try_new(Default::default(), CollatorOptions::default())
+            .expect("the root collation is compiled in")
+    })
+    .compare(a, b)
+}
+
 /// ToPropertyKey for the values a map can hold.
 pub fn property_key(v: &Value) -> String {
     to_string(v)

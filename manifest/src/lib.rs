@@ -4,7 +4,7 @@
 //!   runs per step ([`manifest::CompiledApp`]);
 //! - [`expr`]: the mapping language (`{refs}`, `@pipe`, `@reduce`), compiled once and
 //!   evaluated per step;
-//! - [`functions`]: the `{@group.name}` catalog, with JavaScript's semantics
+//! - [`functions`]: the `{@group.name}` catalog, as the original's wrappers run it
 //!   ([`js`], [`date`], [`cron`] hold the language parts they share).
 
 pub mod cron;

@@ -1,5 +1,6 @@
-//! `{@array.*}`. The mutating methods return what JavaScript's do (pop the removed
-//! element, push the new length); maps copy values, so the source is never changed.
+//! `{@array.*}`. The mutating methods return what the original's wrappers return (pop
+//! the removed element, push the list, unshift the new length); maps copy values, so
+//! the source is never changed.
 
 use super::{arg, n, not_a_function, Func};
 use crate::js;
@@ -29,8 +30,18 @@ fn this_arr<'a>(args: &'a [Value], method: &str) -> Result<&'a Vec<Value>, Strin
     }
 }
 
+/// The original reads `array?.[index || 0]`: no list gives undefined, and a falsy index
+/// (missing, null, 0, "", NaN, false) reads element 0.
 fn get(args: &[Value]) -> Result<Value, String> {
-    js::get_property(arg(args, 0), arg(args, 1))
+    let (list, index) = (arg(args, 0), arg(args, 1));
+    if list.is_nullish() {
+        return Ok(Value::Undefined);
+    }
+    if js::to_boolean(index) {
+        js::get_property(list, index)
+    } else {
+        js::get_property(list, &Value::Num(0.0))
+    }
 }
 
 fn length(args: &[Value]) -> Result<Value, String> {
@@ -147,9 +158,11 @@ fn pop(args: &[Value]) -> Result<Value, String> {
     Ok(this_arr(args, "pop")?.last().cloned().unwrap_or_default())
 }
 
+/// The original's push returns the list with the items appended, not its new length.
 fn push(args: &[Value]) -> Result<Value, String> {
-    let a = this_arr(args, "push")?;
-    n((a.len() + args.len().saturating_sub(1)) as f64)
+    let mut a = this_arr(args, "push")?.clone();
+    a.extend(args.iter().skip(1).cloned());
+    Ok(Value::Arr(a))
 }
 
 fn reverse(args: &[Value]) -> Result<Value, String> {
@@ -181,34 +194,16 @@ fn slice(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-/// Sorts a copy: ascending by JavaScript's `<` (numbers by value, strings by code
-/// unit), `DESCENDING` reverses; undefined stays last. Stable.
+/// Sorts a copy with the original's comparator. Its `order` defaults to `ASCENDING`, and
+/// any other value (`DESCENDING`, but also `desc` or `asc`) sorts down.
 fn sort(args: &[Value]) -> Result<Value, String> {
-    let mut a = this_arr(args, "sort")?.clone();
-    let desc = matches!(arg(args, 1), Value::Str(s) if s.eq_ignore_ascii_case("DESCENDING") || s.eq_ignore_ascii_case("desc"));
-    a.sort_by(|x, y| {
-        use std::cmp::Ordering::*;
-        match (x, y) {
-            (Value::Undefined, Value::Undefined) => Equal,
-            (Value::Undefined, _) => Greater,
-            (_, Value::Undefined) => Less,
-            _ => {
-                let o = if js::lt(x, y) {
-                    Less
-                } else if js::gt(x, y) {
-                    Greater
-                } else {
-                    Equal
-                };
-                if desc {
-                    o.reverse()
-                } else {
-                    o
-                }
-            }
-        }
-    });
-    Ok(Value::Arr(a))
+    let a = this_arr(args, "sort")?.clone();
+    let ascending = match arg(args, 1) {
+        Value::Undefined => true,
+        order => order.as_str() == Some("ASCENDING"),
+    };
+    let cmp = |x: &Value, y: &Value| super::sort::compare(x, y, ascending);
+    Ok(Value::Arr(super::sort::v8_sort(a, &cmp)))
 }
 
 /// Returns the removed elements, as Array.prototype.splice does.
@@ -222,5 +217,6 @@ fn splice(args: &[Value]) -> Result<Value, String> {
 }
 
 fn unshift(args: &[Value]) -> Result<Value, String> {
-    push(args).map_err(|_| not_a_function(arg(args, 0), "unshift"))
+    let a = this_arr(args, "unshift")?;
+    n((a.len() + args.len().saturating_sub(1)) as f64)
 }

@@ -11,9 +11,7 @@ use crate::value::Value;
 pub const CRON_FUNCTIONS: &[(&str, Func)] = &[("nextDelay", next_delay)];
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
-    ("fromISOString", |a| {
-        Ok(Value::Date(d::parse(&js::to_string(arg(a, 0)))))
-    }),
+    ("fromISOString", |a| Ok(Value::Date(construct(arg(a, 0))))),
     ("now", |_| n(crate::now_ms())),
     ("yyyymmdd", yyyymmdd),
     ("parse", |a| n(d::parse(&js::to_string(arg(a, 0))))),
@@ -74,6 +72,18 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("UTC", utc),
     ("valueOf", |a| n(instance(arg(a, 0))?)),
 ];
+
+/// `new Date(value)`, which the original's fromISOString calls with whatever it gets: a
+/// date copies its time, a string (or a list or object, as its string) is parsed, and
+/// anything else is a number of milliseconds (null is 0).
+fn construct(v: &Value) -> f64 {
+    match v {
+        Value::Date(t) => *t,
+        Value::Str(st) => d::parse(st),
+        Value::Arr(_) | Value::Obj(_) => d::parse(&js::to_string(v)),
+        other => time_clip(js::to_number(other)),
+    }
+}
 
 /// The original's getDateInstance: the time value of an accepted input.
 fn instance(v: &Value) -> Result<f64, String> {
@@ -149,12 +159,9 @@ fn iso(t: f64) -> Result<String, String> {
     d::iso_string(t).ok_or_else(|| "RangeError: Invalid time value".to_string())
 }
 
-fn yyyymmdd(a: &[Value]) -> Result<Value, String> {
-    let t = match arg(a, 0) {
-        Value::Undefined => crate::now_ms(),
-        v => instance(v)?,
-    };
-    let p = parts(t).ok_or("RangeError: Invalid time value")?;
+/// Today's UTC date: the original's yyyymmdd takes no argument, so one is ignored.
+fn yyyymmdd(_: &[Value]) -> Result<Value, String> {
+    let p = parts(crate::now_ms()).ok_or("RangeError: Invalid time value")?;
     s(format!("{:04}-{:02}-{:02}", p.year, p.month + 1, p.day))
 }
 
@@ -251,6 +258,7 @@ fn utc(a: &[Value]) -> Result<Value, String> {
     )))
 }
 
+/// -1 for anything but a string, as the original; see [`crate::cron::next_delay`].
 fn next_delay(a: &[Value]) -> Result<Value, String> {
     match arg(a, 0) {
         Value::Str(expr) => n(crate::cron::next_delay(expr, crate::now_ms() as i64)?),

@@ -1,7 +1,8 @@
-//! `{@math.*}`: Math.* plus the variadic add/subtract/multiply/divide, which flatten
-//! array arguments one level. add uses JavaScript's `+`, so a string operand
-//! concatenates, as in the original. The transcendental functions come from the `libm`
-//! crate, a port of the same fdlibm code V8 uses, so results match to the last bit.
+//! `{@math.*}`: Math.* plus the variadic add/subtract/multiply/divide: subtract and
+//! divide flatten array arguments one level, add and multiply throw on one (see
+//! `list_operand`). add uses JavaScript's `+`, so a string operand concatenates, as in
+//! the original. The transcendental functions come from the `libm` crate, a port of the
+//! same fdlibm code V8 uses, so results match to the last bit.
 
 use super::{arg, n, num, Func};
 use crate::js;
@@ -201,34 +202,29 @@ fn min(a: &[Value]) -> Result<Value, String> {
     n(extreme(a, false))
 }
 
-/// add: `0 + a + b …` with JavaScript's `+`; an array argument adds its own sum.
-pub(crate) fn add(a: &[Value]) -> Result<Value, String> {
-    let mut acc = Value::Num(0.0);
-    for v in a {
-        let term = match v {
-            Value::Arr(inner) => add(inner)?,
-            v => v.clone(),
-        };
-        acc = js::add(&acc, &term);
+/// The TypeError of the original's add and multiply for a list operand: they recurse
+/// into it through `this`, and the pipe calls them detached from their handler.
+fn list_operand(a: &[Value], method: &str) -> Result<(), String> {
+    if a.iter().any(|v| matches!(v, Value::Arr(_))) {
+        return Err(format!(
+            "Cannot read properties of undefined (reading '{method}')"
+        ));
     }
-    Ok(acc)
+    Ok(())
 }
 
-pub(crate) fn multiply(a: &[Value]) -> Result<Value, String> {
+/// add: `0 + a + b …` with JavaScript's `+`.
+fn add(a: &[Value]) -> Result<Value, String> {
+    list_operand(a, "add")?;
+    Ok(a.iter().fold(Value::Num(0.0), |acc, v| js::add(&acc, v)))
+}
+
+fn multiply(a: &[Value]) -> Result<Value, String> {
     if a.is_empty() {
         return Err("At least one operand is required.".into());
     }
-    let mut acc = 1.0;
-    for v in a {
-        acc *= match v {
-            Value::Arr(inner) if inner.is_empty() => {
-                return Err("At least one operand is required.".into())
-            }
-            Value::Arr(inner) => js::to_number(&multiply(inner)?),
-            v => js::to_number(v),
-        };
-    }
-    n(acc)
+    list_operand(a, "multiply")?;
+    n(a.iter().map(js::to_number).product())
 }
 
 /// The operands with array arguments spread one level; raw values, as the original
@@ -251,7 +247,7 @@ fn flatten(a: &[Value]) -> Result<Vec<Value>, String> {
 }
 
 /// subtract: a single operand comes back as it is (the original reduces without a seed).
-pub(crate) fn subtract(a: &[Value]) -> Result<Value, String> {
+fn subtract(a: &[Value]) -> Result<Value, String> {
     let mut f = flatten(a)?.into_iter();
     let first = f.next().unwrap_or_default();
     Ok(f.fold(first, |acc, x| {
@@ -261,7 +257,7 @@ pub(crate) fn subtract(a: &[Value]) -> Result<Value, String> {
 
 /// divide: a divisor that is the number 0 makes the result NaN (the original's rule; the
 /// string "0" divides as JavaScript does, to Infinity).
-pub(crate) fn divide(a: &[Value]) -> Result<Value, String> {
+fn divide(a: &[Value]) -> Result<Value, String> {
     let mut f = flatten(a)?.into_iter();
     let mut acc = f.next().unwrap_or_default();
     for x in f {

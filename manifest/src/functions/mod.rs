@@ -1,6 +1,7 @@
-//! The `{@group.name}` function catalog. Each function keeps the JavaScript semantics
-//! of the original's wrapper: the same coercions, the same results for odd input, and
-//! an error (the JavaScript exception) where the original throws.
+//! The `{@group.name}` function catalog. Each function behaves as the original's wrapper
+//! does, called as its pipe calls it: the wrapper's defaults and guards around the
+//! JavaScript built-in's coercions and results for odd input, and an error (the
+//! JavaScript exception) where the original throws.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -17,6 +18,7 @@ mod logical;
 mod math;
 mod number;
 mod object;
+mod sort;
 mod string;
 mod symbol;
 mod unary;

@@ -35,10 +35,6 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("min", |a| n(super::math::extreme(a, false))),
     ("pow", |a| n(super::math::pow(num(a, 0), num(a, 1)))),
     ("round", |a| n(super::math::round(num(a, 0)))),
-    ("add", super::math::add),
-    ("subtract", super::math::subtract),
-    ("multiply", super::math::multiply),
-    ("divide", super::math::divide),
 ];
 
 fn parse_float(a: &[Value]) -> Result<Value, String> {

@@ -179,17 +179,39 @@ fn from_entries(a: &[Value]) -> Result<Value, String> {
     Ok(Value::Obj(o))
 }
 
+/// `Object.assign(target || {}, ...sources)`: a list target takes index keys as
+/// elements; a string target becomes its String object, whose characters are read-only;
+/// a number or boolean becomes its wrapper object, which has no properties of its own.
 fn assign(a: &[Value]) -> Result<Value, String> {
     let mut target = match arg(a, 0) {
-        Value::Obj(o) => o.clone(),
-        _ => Object::new(),
+        v if !js::to_boolean(v) => Value::Obj(Object::new()),
+        Value::Str(st) => string_object(st),
+        Value::Num(_) | Value::Bool(_) => Value::Obj(Object::new()),
+        v => v.clone(),
     };
+    let string = matches!(arg(a, 0), Value::Str(_));
     for src in a.iter().skip(1) {
         for (k, v) in entries_of(src) {
-            target.set(k, v)?;
+            if string && own_keys(arg(a, 0), true).contains(&k) {
+                return Err(format!(
+                    "Cannot assign to read only property '{k}' of object"
+                ));
+            }
+            target = set(&[target, Value::Str(k), v])?;
         }
     }
-    Ok(Value::Obj(target))
+    Ok(target)
+}
+
+/// A String object's enumerable own properties: its UTF-16 units by index.
+fn string_object(st: &str) -> Value {
+    let units = js::utf16(st);
+    Value::obj(
+        units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u])))),
+    )
 }
 
 fn require_object<'a>(v: &'a Value, method: &str) -> Result<&'a Value, String> {
@@ -254,6 +276,9 @@ fn define_property(a: &[Value]) -> Result<Value, String> {
 
 fn define_properties(a: &[Value]) -> Result<Value, String> {
     let mut target = require_object(arg(a, 0), "defineProperties")?.clone();
+    if arg(a, 1).is_nullish() {
+        return Err("Cannot convert undefined or null to object".into());
+    }
     for (k, d) in entries_of(arg(a, 1)) {
         target = define_property(&[target, Value::Str(k), d])?;
     }
@@ -293,11 +318,16 @@ fn has_own(a: &[Value]) -> Result<Value, String> {
     })
 }
 
+/// `Object.prototype.isPrototypeOf.call(obj, value)`: false for a primitive value before
+/// obj is even looked at; otherwise a TypeError for no obj, and false, as plain data
+/// never has another data value in its prototype chain.
 fn is_prototype_of(a: &[Value]) -> Result<Value, String> {
+    if !matches!(arg(a, 1), Value::Obj(_) | Value::Arr(_) | Value::Date(_)) {
+        return b(false);
+    }
     if arg(a, 0).is_nullish() {
         return Err("Cannot convert undefined or null to object".into());
     }
-    // plain data never has another data value in its prototype chain
     b(false)
 }
 
