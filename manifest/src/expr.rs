@@ -135,10 +135,36 @@ fn err(path: &str, node: &Node, message: impl Into<String>) -> ManifestError {
 /// Compiles a map value (`maps.x`, `job.maps.y`, a `stats.id`, …): mappings are walked,
 /// `{'@pipe': …}` becomes a pipe, lists stay lists, scalars are cells.
 pub fn compile(node: &Node, path: &str) -> Result<Expr, ManifestError> {
-    compile_map(node, path.to_string(), 0)
+    compile_map(node, path.to_string(), 0, &mut vec![])
 }
 
-fn compile_map(node: &Node, path: String, depth: usize) -> Result<Expr, ManifestError> {
+/// Where a `{reference}` was written: the YAML path of its cell and its line.
+///
+/// Paths name every step: a mapping key is `.key`, a list item or a pipe row and cell is
+/// `[i]`, and `@pipe` / `@reduce` are keys like any other, so the second cell of row 1 of
+/// the pipe under `job.maps.total` is `job.maps.total.@pipe[1][1]`, and a pipe nested as
+/// row 2 of it is `job.maps.total.@pipe[2].@pipe`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefSite {
+    pub path: String,
+    pub line: usize,
+    pub parts: Vec<Box<str>>,
+}
+
+/// [`compile`], also returning where each reference of the expression was written (in
+/// the order they appear).
+pub fn compile_sites(node: &Node, path: &str) -> Result<(Expr, Vec<RefSite>), ManifestError> {
+    let mut sites = vec![];
+    let e = compile_map(node, path.to_string(), 0, &mut sites)?;
+    Ok((e, sites))
+}
+
+fn compile_map(
+    node: &Node,
+    path: String,
+    depth: usize,
+    sites: &mut Vec<RefSite>,
+) -> Result<Expr, ManifestError> {
     if depth > MAX_DEPTH {
         return Err(err(
             &path,
@@ -154,11 +180,12 @@ fn compile_map(node: &Node, path: String, depth: usize) -> Result<Expr, Manifest
                     format!("{path}.@pipe"),
                     false,
                     depth + 1,
+                    sites,
                 )?));
             }
             let mut out = Vec::with_capacity(m.len());
             for (k, v) in m {
-                out.push((k.clone(), compile_map(v, join(&path, k), depth + 1)?));
+                out.push((k.clone(), compile_map(v, join(&path, k), depth + 1, sites)?));
             }
             Ok(Expr::Obj(out))
         }
@@ -166,10 +193,10 @@ fn compile_map(node: &Node, path: String, depth: usize) -> Result<Expr, Manifest
             items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| compile_map(v, format!("{path}[{i}]"), depth + 1))
+                .map(|(i, v)| compile_map(v, format!("{path}[{i}]"), depth + 1, sites))
                 .collect::<Result<_, _>>()?,
         )),
-        _ => compile_cell(node, &path),
+        _ => compile_cell(node, &path, sites),
     }
 }
 
@@ -187,7 +214,7 @@ fn literal(node: &Node) -> Value {
 
 /// A cell: a string may be a function, a context variable or a reference; anything
 /// else (and objects inside pipe rows) is a literal.
-fn compile_cell(node: &Node, path: &str) -> Result<Expr, ManifestError> {
+fn compile_cell(node: &Node, path: &str, sites: &mut Vec<RefSite>) -> Result<Expr, ManifestError> {
     let Kind::Str(s) = &node.kind else {
         return Ok(Expr::Lit(literal(node)));
     };
@@ -202,6 +229,13 @@ fn compile_cell(node: &Node, path: &str) -> Result<Expr, ManifestError> {
         return Ok(Expr::Ctx(var, split_path(rest, node, path, s)?));
     }
     let parts = split_path(inner, node, path, s)?;
+    if !parts.is_empty() {
+        sites.push(RefSite {
+            path: path.to_string(),
+            line: node.line,
+            parts: parts.clone(),
+        });
+    }
     Ok(Expr::Ref(parts))
 }
 
@@ -275,6 +309,7 @@ fn compile_pipe(
     path: String,
     reduce_body: bool,
     depth: usize,
+    sites: &mut Vec<RefSite>,
 ) -> Result<Pipe, ManifestError> {
     if depth > MAX_DEPTH {
         return Err(err(
@@ -302,6 +337,7 @@ fn compile_pipe(
                 format!("{rpath}.@pipe"),
                 false,
                 depth + 1,
+                sites,
             )?));
             continue;
         }
@@ -318,6 +354,7 @@ fn compile_pipe(
                 format!("{rpath}.@reduce"),
                 true,
                 depth + 1,
+                sites,
             )?));
             continue;
         }
@@ -337,7 +374,7 @@ fn compile_pipe(
                 cells
                     .iter()
                     .enumerate()
-                    .map(|(c, n)| compile_cell(n, &format!("{rpath}[{c}]")))
+                    .map(|(c, n)| compile_cell(n, &format!("{rpath}[{c}]"), sites))
                     .collect::<Result<_, _>>()?,
             ));
             continue;
@@ -349,7 +386,7 @@ fn compile_pipe(
                 "this row needs a {@function} (or a context variable) in its first cell",
             ));
         };
-        let head = match compile_cell(first, &format!("{rpath}[0]"))? {
+        let head = match compile_cell(first, &format!("{rpath}[0]"), sites)? {
             Expr::Call(c) => Head::Func(c),
             Expr::Ctx(v, p) => Head::Ctx(v, p),
             _ => {
@@ -363,7 +400,7 @@ fn compile_pipe(
         let rest = cells[1..]
             .iter()
             .enumerate()
-            .map(|(c, n)| compile_cell(n, &format!("{rpath}[{}]", c + 1)))
+            .map(|(c, n)| compile_cell(n, &format!("{rpath}[{}]", c + 1), sites))
             .collect::<Result<_, _>>()?;
         out.push(Row::Call(head, rest));
     }

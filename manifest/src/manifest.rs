@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ManifestError;
-use crate::expr::{self, Env, Expr};
+use crate::expr::{self, Env, Expr, RefSite};
 use crate::value::Value;
 use crate::yaml::{self, Kind, Node};
 
@@ -505,8 +505,9 @@ fn compile_graph(
     })?;
     let acts = need_map(acts_node, &p(gpath, "activities"))?;
 
-    // 1. activities: type, id, maps
+    // 1. activities: type, id, maps (and where each map's references were written)
     let mut ids: Vec<String> = vec![];
+    let mut sites: IndexMap<String, Vec<RefSite>> = IndexMap::new();
     let mut triggers: Vec<(String, usize)> = vec![];
     for (aid, a) in acts {
         let apath = format!("{gpath}.activities.{aid}");
@@ -532,9 +533,10 @@ fn compile_graph(
         if kind == ActivityKind::Trigger {
             triggers.push((aid.clone(), a.line));
         }
-        let act = compile_activity(aid, a, kind, gi, &apath, g, cx)?;
+        let (act, act_sites) = compile_activity(aid, a, kind, gi, &apath, g, cx)?;
         ids.push(aid.clone());
         out.activities.insert(aid.clone(), act);
+        sites.insert(aid.clone(), act_sites);
     }
     let trigger = match triggers.as_slice() {
         [(t, _)] => t.clone(),
@@ -562,8 +564,9 @@ fn compile_graph(
         }
     };
 
-    // 2. transitions: one parent each, only to activities of this graph
-    let mut parent: IndexMap<String, String> = IndexMap::new();
+    // 2. transitions, only to activities of this graph: every edge, in manifest order, with
+    // the path and line of its `to`
+    let mut edges: Vec<Edge> = vec![];
     if let Some(tnode) = g.get("transitions") {
         let tpath = p(gpath, "transitions");
         if !matches!(tnode.kind, Kind::Null) {
@@ -620,15 +623,15 @@ fn compile_graph(
                             format!("'{to}' is the trigger; nothing can transition to it"),
                         ));
                     }
-                    if let Some(prev) = parent.get(&to) {
-                        return Err(ManifestError::invalid(
-                            p(&ipath, "to"),
-                            to_node.line,
-                            format!("activity '{to}' would have two parents ('{prev}' and '{from}'); a graph is a tree: join branches through job data"),
-                        ));
-                    }
-                    parent.insert(to.clone(), from.clone());
-                    let rule = compile_rule(item.get("conditions"), &p(&ipath, "conditions"))?;
+                    edges.push(Edge {
+                        from: from.clone(),
+                        to: to.clone(),
+                        path: p(&ipath, "to"),
+                        line: to_node.line,
+                    });
+                    let (rule, rule_sites) =
+                        compile_rule(item.get("conditions"), &p(&ipath, "conditions"))?;
+                    sites[from.as_str()].extend(rule_sites);
                     out.activities[from.as_str()]
                         .transitions
                         .push(Transition { to, rule });
@@ -636,6 +639,52 @@ fn compile_graph(
             }
         }
     }
+
+    // 3. the shape: no loops; per activity its parents and its common ancestors
+    let pos: std::collections::HashMap<&str, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    let index = |id: &str| pos.get(id).copied();
+    let shape = Shape::new(&pos, &edges, pos[trigger.as_str()]).map_err(|e| {
+        let names: Vec<&str> = e.loop_ids.iter().map(|&i| ids[i].as_str()).collect();
+        ManifestError::invalid(
+            &e.edge.path,
+            e.edge.line,
+            format!(
+                "transitions form a loop ({} -> {}); loops are written with a cycle activity",
+                names.join(" -> "),
+                names[0]
+            ),
+        )
+    })?;
+    for (i, id) in ids.iter().enumerate() {
+        if i != shape.trigger && !shape.reachable[i] {
+            cx.warnings.push(format!("{gpath}.activities.{id}: not reachable from the trigger '{trigger}'; it never runs"));
+        }
+        if let Some((a, b)) = shape.converging[i] {
+            let from = if a == b {
+                format!("by two transitions from '{}'", ids[a])
+            } else {
+                format!("from '{}' and from '{}' at the same depth", ids[a], ids[b])
+            };
+            cx.warnings.push(format!("{gpath}.activities.{id}: reached {from}; if both run in one job, the second finds '{id}' already entered and the job never completes: make the branches exclusive (conditions that cannot both pass) or join them through job data"));
+        }
+        let act = &mut out.activities[id.as_str()];
+        act.parent = shape.parents[i].first().map(|&p| ids[p].clone());
+        act.ancestors = shape.chain[i].iter().map(|&a| ids[a].clone()).collect();
+    }
+    // why `root` is not a common ancestor of activity `i`, called `who` (for errors and
+    // warnings)
+    let not_common = |root: usize, i: usize, who: &str| {
+        if shape.reaches(root, i) {
+            let common: Vec<&str> = shape.chain[i].iter().map(|&a| ids[a].as_str()).collect();
+            format!("is not an ancestor of {who} on every path from the trigger ('{}' is reached through several paths; its common ancestors are [{}])", ids[i], common.join(", "))
+        } else {
+            format!("is not an ancestor of {who}")
+        }
+    };
 
     // the activity's node, for the lines of later errors
     let node_of = |id: &str| {
@@ -645,28 +694,8 @@ fn compile_graph(
             .unwrap_or(g)
     };
 
-    // 3. ancestors by walking parents; a loop of parents never reaches the trigger
-    for id in &ids {
-        let mut chain = vec![];
-        let mut cur = id.clone();
-        while let Some(par) = parent.get(&cur) {
-            if chain.contains(par) || par == id {
-                return Err(ManifestError::invalid(format!("{gpath}.transitions"), node_of(id).line, format!("transitions form a loop through '{id}'; loops are written with a cycle activity")));
-            }
-            chain.push(par.clone());
-            cur = par.clone();
-        }
-        chain.reverse();
-        if id != &trigger && chain.first() != Some(&trigger) {
-            cx.warnings.push(format!("{gpath}.activities.{id}: not reachable from the trigger '{trigger}'; it never runs"));
-        }
-        let act = &mut out.activities[id.as_str()];
-        act.parent = parent.get(id).cloned();
-        act.ancestors = chain;
-    }
-
-    // 4. cycles: the ancestor must be an ancestor (and not the trigger)
-    for id in &ids {
+    // 4. cycles: the ancestor must be a common ancestor (and not the trigger)
+    for (i, id) in ids.iter().enumerate() {
         let act = &out.activities[id.as_str()];
         if act.kind != ActivityKind::Cycle {
             continue;
@@ -682,12 +711,11 @@ fn compile_graph(
         };
         let line = anode.get("ancestor").map(|n| n.line).unwrap_or(anode.line);
         if !act.ancestors.contains(&target) {
-            let why = if ids.contains(&target) {
-                "is not an ancestor of it"
-            } else {
-                "is not an activity of this graph"
+            let why = match index(&target) {
+                Some(t) => not_common(t, i, "it"),
+                None => "is not an activity of this graph".into(),
             };
-            return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' {why}; a cycle re-enters an activity on its own path from the trigger")));
+            return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' {why}; a cycle re-enters an activity on every path from the trigger to it")));
         }
         if target == trigger {
             return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' is the trigger, which cannot run twice; cycle to a hook after it")));
@@ -700,39 +728,33 @@ fn compile_graph(
         out.activities[target.as_str()].cycle_target = true;
     }
 
-    // 5. references: roots are $self, $job or an activity of this graph
-    for id in &ids {
+    // 5. references: roots are $self, $job or an activity of this graph; reading one that
+    // is not a common ancestor deploys with a warning
+    for (i, id) in ids.iter().enumerate() {
         let act = &out.activities[id.as_str()];
-        let apath = format!("{gpath}.activities.{id}");
-        let anode = node_of(id);
+        for site in &sites[id.as_str()] {
+            let root = &*site.parts[0];
+            if root == "$self" || root == "$job" {
+                continue;
+            }
+            let whole = ref_text(&site.parts);
+            let Some(r) = index(root) else {
+                return Err(unknown_root(site, &whole, declared));
+            };
+            if r != i && !act.ancestors.iter().any(|a| a == root) {
+                cx.warnings.push(format!("{} (line {}): {whole} reads '{root}', which {}; only common ancestors (and $job) are reliably readable", site.path, site.line, not_common(r, i, &format!("'{id}'"))));
+            }
+        }
         let mut consumes: IndexMap<String, Vec<String>> = IndexMap::new();
-        for (field, e) in act.expressions() {
+        for (_, e) in act.expressions() {
             for r in e.refs() {
-                let root = &*r[0];
-                if root == "$self" || root == "$job" {
+                let Some((root, rest)) = r.split_first() else {
+                    continue;
+                };
+                if &**root == "$self" || &**root == "$job" {
                     continue;
                 }
-                let whole = format!(
-                    "{{{}}}",
-                    r.iter().map(|s| &**s).collect::<Vec<_>>().join(".")
-                );
-                if !ids.iter().any(|i| i == root) {
-                    let line = find_line(anode, &whole).unwrap_or(anode.line);
-                    let elsewhere = if declared.contains_key(root) {
-                        " (it belongs to another graph; share data through a child job's output)"
-                    } else {
-                        ""
-                    };
-                    return Err(ManifestError::invalid(
-                        p(&apath, &field),
-                        line,
-                        format!("malformed reference {whole}: '{root}' is not an activity of this graph, nor $self or $job{elsewhere}"),
-                    ));
-                }
-                if root != id && !act.ancestors.iter().any(|a| a == root) {
-                    cx.warnings.push(format!("{apath}.{field}: {whole} reads '{root}', which is not an ancestor of '{id}'; only ancestors (and $job) are reliably readable"));
-                }
-                let path = r[1..].iter().map(|s| &**s).collect::<Vec<_>>().join("/");
+                let path = rest.iter().map(|s| &**s).collect::<Vec<_>>().join("/");
                 let list = consumes.entry(root.to_string()).or_default();
                 if !list.contains(&path) {
                     list.push(path);
@@ -797,14 +819,41 @@ fn compile_graph(
                         .and_then(|m| m.as_seq())
                         .and_then(|m| m.first());
                     let mpath = format!("{ipath}.conditions.match[0]");
-                    let expected = m0
-                        .and_then(|m| m.get("expected"))
-                        .map(|n| expr::compile(n, &p(&mpath, "expected")))
-                        .transpose()?;
-                    let actual = m0
-                        .and_then(|m| m.get("actual"))
-                        .map(|n| expr::compile(n, &p(&mpath, "actual")))
-                        .transpose()?;
+                    let expected = match m0.and_then(|m| m.get("expected")) {
+                        Some(n) => {
+                            let (e, refs) = expr::compile_sites(n, &p(&mpath, "expected"))?;
+                            // resolved against the job when the hook registers
+                            for site in &refs {
+                                let root = &*site.parts[0];
+                                if root != "$self"
+                                    && root != "$job"
+                                    && !ids.iter().any(|i| i == root)
+                                {
+                                    return Err(unknown_root(
+                                        site,
+                                        &ref_text(&site.parts),
+                                        declared,
+                                    ));
+                                }
+                            }
+                            Some(e)
+                        }
+                        None => None,
+                    };
+                    let actual = match m0.and_then(|m| m.get("actual")) {
+                        Some(n) => {
+                            let (e, refs) = expr::compile_sites(n, &p(&mpath, "actual"))?;
+                            // resolved against the signal alone
+                            for site in &refs {
+                                let root = &*site.parts[0];
+                                if root != "$self" && root != "$hook" {
+                                    cx.warnings.push(format!("{} (line {}): {} reads '{root}', but a hook rule's `actual` is resolved against the signal alone ({{$self.hook.data.…}} or {{$hook.data.…}}): it is always undefined", site.path, site.line, ref_text(&site.parts)));
+                                }
+                            }
+                            Some(e)
+                        }
+                        None => None,
+                    };
                     out.hooks.push(HookRule {
                         topic: topic.clone(),
                         to,
@@ -844,19 +893,224 @@ fn compile_graph(
     Ok(())
 }
 
-/// The line of the first scalar in `node` whose text contains `needle`.
-fn find_line(node: &Node, needle: &str) -> Option<usize> {
-    match &node.kind {
-        Kind::Str(s) if s.contains(needle) => Some(node.line),
-        Kind::Seq(items) => items.iter().find_map(|n| find_line(n, needle)),
-        Kind::Map(m) => m.iter().find_map(|(_, n)| find_line(n, needle)),
-        _ => None,
+/// A transition, for the analysis of a graph's shape.
+struct Edge {
+    from: String,
+    to: String,
+    /// The YAML path and line of its `to`.
+    path: String,
+    line: usize,
+}
+
+/// `{a.b.c}`
+fn ref_text(parts: &[Box<str>]) -> String {
+    format!(
+        "{{{}}}",
+        parts.iter().map(|s| &**s).collect::<Vec<_>>().join(".")
+    )
+}
+
+/// The error for a reference whose root is not `$self`, `$job` or an activity of the graph.
+fn unknown_root(site: &RefSite, whole: &str, declared: &IndexMap<String, String>) -> ManifestError {
+    let root = &*site.parts[0];
+    let elsewhere = if declared.contains_key(root) {
+        " (it belongs to another graph; share data through a child job's output)"
+    } else {
+        ""
+    };
+    ManifestError::invalid(
+        &site.path,
+        site.line,
+        format!("malformed reference {whole}: '{root}' is not an activity of this graph, nor $self or $job{elsewhere}"),
+    )
+}
+
+/// A graph's transitions as a DAG over the indices of its activities, with what the
+/// engine's addressing needs per activity. Activity `x` runs at a depth (the number of
+/// segments of its dimensional address, minus one) that depends on the path that reached
+/// it; its ancestors are read by index from the trigger, so only the longest common prefix
+/// of the ancestor lists of all its paths is addressable whatever path ran: that prefix is
+/// its `chain`. It is computed in one topological pass, without enumerating paths: the
+/// lists through parent `p` are `chain(p) + [p]` when a single path reaches `p` (`exact`),
+/// and otherwise have the common prefix `chain(p)` (two different lists, or lists of
+/// different lengths, differ before `p`, which is never its own ancestor).
+struct Shape {
+    trigger: usize,
+    /// Distinct parents, in the manifest order of their first transition to it.
+    parents: Vec<Vec<usize>>,
+    children: Vec<Vec<usize>>,
+    reachable: Vec<bool>,
+    chain: Vec<Vec<usize>>,
+    /// Two transitions that can enter the activity at the same depth: (parent, parent),
+    /// the same parent twice when it has two transitions to it.
+    converging: Vec<Option<(usize, usize)>>,
+}
+
+/// A loop of transitions: the activities on it, and the transition that closes it.
+struct Loop<'e> {
+    loop_ids: Vec<usize>,
+    edge: &'e Edge,
+}
+
+impl Shape {
+    /// `pos`: the index of each activity id; `edges` are between them; `t`: the trigger.
+    fn new<'e>(
+        pos: &std::collections::HashMap<&str, usize>,
+        edges: &'e [Edge],
+        t: usize,
+    ) -> Result<Shape, Loop<'e>> {
+        let n = pos.len();
+        let at = |id: &str| pos.get(id).copied().unwrap_or(0);
+        let mut parents: Vec<Vec<usize>> = vec![vec![]; n];
+        let mut children: Vec<Vec<usize>> = vec![vec![]; n];
+        // every transition, duplicates included, per target
+        let mut entries: Vec<Vec<usize>> = vec![vec![]; n];
+        let mut seen = std::collections::HashSet::new();
+        for e in edges {
+            let (f, to) = (at(&e.from), at(&e.to));
+            entries[to].push(f);
+            if seen.insert((f, to)) {
+                parents[to].push(f);
+                children[f].push(to);
+            }
+        }
+        // topological order (Kahn); what is left is on or below a loop
+        let mut indegree: Vec<usize> = parents.iter().map(Vec::len).collect();
+        let mut order: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
+        let mut k = 0;
+        while k < order.len() {
+            for &c in &children[order[k]] {
+                indegree[c] -= 1;
+                if indegree[c] == 0 {
+                    order.push(c);
+                }
+            }
+            k += 1;
+        }
+        if order.len() < n {
+            // every activity left has a parent left: walk parents until one repeats
+            let mut walk = vec![(0..n).find(|&i| indegree[i] > 0).unwrap_or(0)];
+            let mut in_walk: Vec<Option<usize>> = vec![None; n];
+            in_walk[walk[0]] = Some(0);
+            loop {
+                let cur = walk[walk.len() - 1];
+                let Some(&p) = parents[cur].iter().find(|&&p| indegree[p] > 0) else {
+                    break;
+                };
+                if let Some(first) = in_walk[p] {
+                    // walk[first..] is the loop, backwards
+                    let mut loop_ids = walk[first..].to_vec();
+                    loop_ids.reverse();
+                    // the transition that closes it: the last of its transitions written
+                    let on_loop = |e: &&Edge| {
+                        let (f, to) = (at(&e.from), at(&e.to));
+                        loop_ids
+                            .iter()
+                            .enumerate()
+                            .any(|(j, &a)| a == f && loop_ids[(j + 1) % loop_ids.len()] == to)
+                    };
+                    let edge = edges.iter().rev().find(on_loop).unwrap_or(&edges[0]);
+                    let start = at(&edge.to);
+                    let s = loop_ids.iter().position(|&a| a == start).unwrap_or(0);
+                    loop_ids.rotate_left(s);
+                    return Err(Loop { loop_ids, edge });
+                }
+                in_walk[p] = Some(walk.len());
+                walk.push(p);
+            }
+        }
+        let mut reachable = vec![false; n];
+        reachable[t] = true;
+        let mut stack = vec![t];
+        while let Some(x) = stack.pop() {
+            for &c in &children[x] {
+                if !reachable[c] {
+                    reachable[c] = true;
+                    stack.push(c);
+                }
+            }
+        }
+        let mut chain: Vec<Vec<usize>> = vec![vec![]; n];
+        let mut exact = vec![true; n];
+        // the depths each activity can run at
+        let mut depths: Vec<std::collections::BTreeSet<usize>> = vec![Default::default(); n];
+        let mut converging = vec![None; n];
+        for &x in &order {
+            // a parent that never runs does not lead here (unless nothing leads here)
+            let counts = |p: &usize| !reachable[x] || reachable[*p];
+            let ps: Vec<usize> = parents[x].iter().copied().filter(counts).collect();
+            if ps.is_empty() {
+                depths[x].insert(0);
+                continue;
+            }
+            let mut common: Option<Vec<usize>> = None;
+            for &p in &ps {
+                let mut through = chain[p].clone();
+                if exact[p] {
+                    through.push(p);
+                }
+                common = Some(match common {
+                    None => through,
+                    Some(mut c) => {
+                        let same = c.iter().zip(&through).take_while(|(a, b)| a == b).count();
+                        c.truncate(same);
+                        c
+                    }
+                });
+                let next: Vec<usize> = depths[p].iter().map(|d| d + 1).collect();
+                depths[x].extend(next);
+            }
+            chain[x] = common.unwrap_or_default();
+            exact[x] = ps.len() == 1 && exact[ps[0]];
+            // two transitions that can enter x at one depth (in a job: x runs)
+            if !reachable[x] {
+                continue;
+            }
+            let mut first_at: std::collections::HashMap<usize, usize> = Default::default();
+            'entries: for &p in entries[x].iter().filter(|p| counts(p)) {
+                for d in &depths[p] {
+                    if let Some(&q) = first_at.get(d) {
+                        converging[x] = Some((q, p));
+                        break 'entries;
+                    }
+                }
+                for &d in &depths[p] {
+                    first_at.insert(d, p);
+                }
+            }
+        }
+        Ok(Shape {
+            trigger: t,
+            parents,
+            children,
+            reachable,
+            chain,
+            converging,
+        })
+    }
+
+    /// Whether activity `to` can be reached from `from` by transitions.
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        let mut seen = vec![false; self.children.len()];
+        let mut stack = vec![from];
+        while let Some(x) = stack.pop() {
+            for &c in &self.children[x] {
+                if c == to {
+                    return true;
+                }
+                if !seen[c] {
+                    seen[c] = true;
+                    stack.push(c);
+                }
+            }
+        }
+        false
     }
 }
 
-fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> {
+fn compile_rule(cond: Option<&Node>, path: &str) -> Result<(Rule, Vec<RefSite>), ManifestError> {
     let Some(c) = cond.filter(|c| !matches!(c.kind, Kind::Null)) else {
-        return Ok(Rule::Always);
+        return Ok((Rule::Always, vec![]));
     };
     need_map(c, path)?;
     let codes = match c.get("code") {
@@ -891,6 +1145,7 @@ fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> 
         }
     };
     let mut matches = vec![];
+    let mut sites = vec![];
     if let Some(m) = c.get("match") {
         let list = m.as_seq().ok_or_else(|| {
             ManifestError::invalid(
@@ -916,20 +1171,27 @@ fn compile_rule(cond: Option<&Node>, path: &str) -> Result<Rule, ManifestError> 
                     "missing: a match needs `actual`",
                 )
             })?;
-            matches.push(Match {
-                expected,
-                actual: expr::compile(actual_node, &p(&ipath, "actual"))?,
-            });
+            let (actual, refs) = expr::compile_sites(actual_node, &p(&ipath, "actual"))?;
+            sites.extend(refs);
+            matches.push(Match { expected, actual });
         }
     }
-    Ok(Rule::Conditions {
-        codes,
-        gate,
-        matches,
-    })
+    Ok((
+        Rule::Conditions {
+            codes,
+            gate,
+            matches,
+        },
+        sites,
+    ))
 }
 
-fn compile_maps(a: &Node, section: &str, apath: &str) -> Result<Option<Expr>, ManifestError> {
+fn compile_maps(
+    a: &Node,
+    section: &str,
+    apath: &str,
+    sites: &mut Vec<RefSite>,
+) -> Result<Option<Expr>, ManifestError> {
     let Some(s) = a.get(section) else {
         return Ok(None);
     };
@@ -937,13 +1199,19 @@ fn compile_maps(a: &Node, section: &str, apath: &str) -> Result<Option<Expr>, Ma
         Some(m) if !matches!(m.kind, Kind::Null) => {
             let path = format!("{apath}.{section}.maps");
             need_map(m, &path)?;
-            Ok(Some(expr::compile(m, &path)?))
+            let (e, refs) = expr::compile_sites(m, &path)?;
+            sites.extend(refs);
+            Ok(Some(e))
         }
         _ => Ok(None),
     }
 }
 
-fn compile_job_maps(a: &Node, apath: &str) -> Result<(Vec<JobMap>, Vec<String>), ManifestError> {
+fn compile_job_maps(
+    a: &Node,
+    apath: &str,
+    sites: &mut Vec<RefSite>,
+) -> Result<(Vec<JobMap>, Vec<String>), ManifestError> {
     let Some(m) = a
         .get("job")
         .and_then(|j| j.get("maps"))
@@ -955,7 +1223,8 @@ fn compile_job_maps(a: &Node, apath: &str) -> Result<(Vec<JobMap>, Vec<String>),
     let mut maps = vec![];
     let mut produces = vec![];
     for (k, v) in need_map(m, &path)? {
-        let expr = expr::compile(v, &p(&path, k))?;
+        let (expr, refs) = expr::compile_sites(v, &p(&path, k))?;
+        sites.extend(refs);
         let key = match k.find('[') {
             Some(i) => {
                 let inner = k[i + 1..].split(']').next().unwrap_or("");
@@ -978,6 +1247,57 @@ fn compile_job_maps(a: &Node, apath: &str) -> Result<(Vec<JobMap>, Vec<String>),
     Ok((maps, produces))
 }
 
+/// Warnings for fields that change what the original does but that the engine does not
+/// run yet. Fields it ignores because they only describe (`title`, `description`, the
+/// `schema`s, `hook` as the schema of a hook's data), only observe (`telemetry`), are
+/// derived here (`cycle`, `parent`, `ancestors`, the compiler's own fields) or are ignored
+/// by the original as well (`statusThresholdType`) deploy silently; so do `stats.measures`
+/// and `stats.granularity`, which belong to the stats indexes.
+fn not_implemented(a: &Node, kind: ActivityKind, apath: &str, cx: &mut Ctx) {
+    let mut warn = |field: &str, node: &Node, what: &str| {
+        cx.warnings
+            .push(format!("{apath}.{field} (line {}): {what}", node.line));
+    };
+    if let Some(n) = a.get("escalation") {
+        warn(
+            "escalation",
+            n,
+            "escalation is not implemented yet: the activity waits without escalating",
+        );
+    }
+    match kind {
+        ActivityKind::Trigger => {
+            let deps: Vec<(&str, &Node)> = ["parent", "adjacent"]
+                .into_iter()
+                .filter_map(|k| Some((k, a.get("stats")?.get(k)?)))
+                .collect();
+            if let Some((k, n)) = deps.first() {
+                let what = if deps.len() > 1 {
+                    "stats.parent and stats.adjacent are"
+                } else {
+                    "this is"
+                };
+                warn(&format!("stats.{k}"), n, &format!("{what} not implemented yet (job dependencies): interrupting or expiring that job does not end this one (`interrupt` with `descend: true` reaches the child jobs an await started)"));
+            }
+        }
+        ActivityKind::Signal => {
+            if let Some(n) = a.get("resolver") {
+                warn("resolver", n, "not used: a signal with `subtype: all` reaches every job of the topic whose search field `key_name` is `key_value` (the original resolved the jobs through its stats indexes)");
+            }
+        }
+        ActivityKind::Interrupt => {
+            if let Some(n) = a.get("stack") {
+                warn(
+                    "stack",
+                    n,
+                    "not used: the interrupted job's error has no stack",
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 fn compile_activity(
     aid: &str,
     a: &Node,
@@ -986,7 +1306,13 @@ fn compile_activity(
     apath: &str,
     graph: &Node,
     cx: &mut Ctx,
-) -> Result<Activity, ManifestError> {
+) -> Result<(Activity, Vec<RefSite>), ManifestError> {
+    let mut sites = vec![];
+    let mut compile = |n: &Node, path: &str| -> Result<Expr, ManifestError> {
+        let (e, refs) = expr::compile_sites(n, path)?;
+        sites.extend(refs);
+        Ok(e)
+    };
     for (k, v) in a.as_map().unwrap_or(&[]) {
         if !KNOWN_FIELDS.contains(&k.as_str()) {
             cx.warnings.push(format!(
@@ -995,10 +1321,11 @@ fn compile_activity(
             ));
         }
     }
+    not_implemented(a, kind, apath, cx);
     let mut settings = IndexMap::new();
     for name in SETTINGS {
         if let Some(n) = a.get(name) {
-            settings.insert(name.to_string(), expr::compile(n, &p(apath, name))?);
+            settings.insert(name.to_string(), compile(n, &p(apath, name))?);
         }
     }
     // graph-level expire/persistent are copied onto activities that do not set them
@@ -1007,7 +1334,7 @@ fn compile_activity(
             if let Some(n) = graph.get(name) {
                 settings.insert(
                     name.to_string(),
-                    expr::compile(n, &format!("app.graphs[{gi}].{name}"))?,
+                    compile(n, &format!("app.graphs[{gi}].{name}"))?,
                 );
             }
         }
@@ -1017,13 +1344,13 @@ fn compile_activity(
             if let Some(n) = stats.get(k) {
                 settings.insert(
                     format!("stats.{k}"),
-                    expr::compile(n, &format!("{apath}.stats.{k}"))?,
+                    compile(n, &format!("{apath}.stats.{k}"))?,
                 );
             }
         }
     }
     let topic = match a.get("topic") {
-        Some(n) => Some(expr::compile(n, &p(apath, "topic"))?),
+        Some(n) => Some(compile(n, &p(apath, "topic"))?),
         None => None,
     };
     if matches!(
@@ -1041,22 +1368,23 @@ fn compile_activity(
         (ActivityKind::Cycle, Some(n)) => Some(need_str(n, &p(apath, "ancestor"))?),
         _ => None,
     };
-    let mut input = compile_maps(a, "input", apath)?;
+    let mut input = compile_maps(a, "input", apath, &mut sites)?;
     if kind == ActivityKind::Signal {
         // a signal's payload is its `signal.maps`; the resolver finds the targets
-        if let Some(m) = compile_maps(a, "signal", apath)? {
+        if let Some(m) = compile_maps(a, "signal", apath, &mut sites)? {
             input = Some(m);
         }
-        if let Some(r) = compile_maps(a, "resolver", apath)? {
+        if let Some(r) = compile_maps(a, "resolver", apath, &mut sites)? {
             settings.insert("resolver".into(), r);
         }
     }
-    let (job, produces) = compile_job_maps(a, apath)?;
+    let output = compile_maps(a, "output", apath, &mut sites)?;
+    let (job, produces) = compile_job_maps(a, apath, &mut sites)?;
     let subtype = match kind {
         ActivityKind::Worker | ActivityKind::Await => a.get("topic").and_then(Node::scalar_text),
         _ => a.get("subtype").and_then(Node::scalar_text),
     };
-    Ok(Activity {
+    let act = Activity {
         id: aid.to_string(),
         kind,
         graph: gi,
@@ -1069,14 +1397,15 @@ fn compile_activity(
         topic,
         hook_topic: None,
         input,
-        output: compile_maps(a, "output", apath)?,
+        output,
         job,
         settings,
         ancestor,
         consumes: IndexMap::new(),
         produces,
         config: a.to_json(),
-    })
+    };
+    Ok((act, sites))
 }
 
 impl Activity {

@@ -172,10 +172,10 @@ fn bad_manifests_are_rejected_with_path_and_line() {
         "transition to unknown activity 'nowhere'",
     );
     rejects(
-        &format!("{BASE}        a:\n          type: hook\n        b:\n          type: hook\n        c:\n          type: hook\n      transitions:\n        t:\n          - to: a\n          - to: b\n        a:\n          - to: c\n        b:\n          - to: c\n"),
+        &format!("{BASE}        a:\n          type: hook\n        b:\n          type: hook\n      transitions:\n        t:\n          - to: a\n        a:\n          - to: b\n        b:\n          - to: a\n"),
         "app.graphs[0].transitions.b[0].to",
-        22,
-        "two parents",
+        19,
+        "transitions form a loop (a -> b -> a)",
     );
     rejects("app:\n  id: v\n  version: '1'\n  graphs:\n    - subscribes: v.start\n      activities:\n        h:\n          type: hook\n", "app.graphs[0].activities", 6, "no trigger");
     rejects(
@@ -214,7 +214,7 @@ fn bad_manifests_are_rejected_with_path_and_line() {
         &format!(
             "{BASE}          job:\n            maps:\n              x: '{{ghost.output.data.y}}'\n"
         ),
-        "app.graphs[0].activities.t.job.maps",
+        "app.graphs[0].activities.t.job.maps.x",
         11,
         "'ghost' is not an activity",
     );
@@ -262,6 +262,15 @@ fn json_manifests_deploy_too() {
 }
 
 #[test]
+fn an_empty_reference_deploys_without_panicking() {
+    let app = compile_manifest(&format!(
+        "{BASE}          job:\n            maps:\n              x: '{{}}'\n"
+    ))
+    .unwrap();
+    assert!(app.activities["t"].consumes.is_empty());
+}
+
+#[test]
 fn errors_are_values_not_panics() {
     for text in [
         "",
@@ -280,4 +289,125 @@ fn errors_are_values_not_panics() {
             "{text:?}"
         );
     }
+}
+
+#[test]
+fn errors_about_a_reference_name_its_key_or_pipe_cell() {
+    // input.maps.<key>
+    rejects(
+        &format!("{BASE}        w1:\n          type: worker\n          topic: w\n          input:\n            maps:\n              m: 1\n              n: '{{ghost.output.data.n}}'\n      transitions:\n        t:\n          - to: w1\n"),
+        "app.graphs[0].activities.w1.input.maps.n",
+        15,
+        "'ghost' is not an activity",
+    );
+    // job.maps.<key>, several keys
+    rejects(
+        &format!("{BASE}          job:\n            maps:\n              a: '{{$self.output.data.a}}'\n              b: '{{nobody.output.data.b}}'\n"),
+        "app.graphs[0].activities.t.job.maps.b",
+        12,
+        "'nobody' is not an activity",
+    );
+    // a cell of a @pipe row, and a cell of a pipe nested as a row
+    rejects(
+        &format!("{BASE}          job:\n            maps:\n              total:\n                '@pipe':\n                  - ['{{$self.output.data.a}}', '{{ghost.b}}']\n                  - ['{{@math.add}}']\n"),
+        "app.graphs[0].activities.t.job.maps.total.@pipe[0][1]",
+        13,
+        "malformed reference {ghost.b}",
+    );
+    rejects(
+        &format!("{BASE}          job:\n            maps:\n              total:\n                '@pipe':\n                  - '@pipe':\n                      - ['{{$self.output.data.a}}']\n                  - '@pipe':\n                      - ['{{$self.output.data.b}}']\n                      - ['{{@math.add}}', '{{ghost.c}}']\n                  - ['{{@math.add}}']\n"),
+        "app.graphs[0].activities.t.job.maps.total.@pipe[1].@pipe[1][1]",
+        17,
+        "malformed reference {ghost.c}",
+    );
+    // a transition's conditions.match[i].actual, plain and in a pipe
+    rejects(
+        &format!("{BASE}        h:\n          type: hook\n      transitions:\n        t:\n          - to: h\n            conditions:\n              match:\n                - expected: 1\n                  actual: '{{t.output.data.a}}'\n                - expected: 2\n                  actual: '{{ghost.output.data.b}}'\n"),
+        "app.graphs[0].transitions.t[0].conditions.match[1].actual",
+        19,
+        "'ghost' is not an activity",
+    );
+    rejects(
+        &format!("{BASE}        h:\n          type: hook\n      transitions:\n        t:\n          - to: h\n            conditions:\n              match:\n                - expected: true\n                  actual:\n                    '@pipe':\n                      - ['{{ghost.a}}', 1]\n                      - ['{{@number.gt}}']\n"),
+        "app.graphs[0].transitions.t[0].conditions.match[0].actual.@pipe[0][0]",
+        19,
+        "'ghost' is not an activity",
+    );
+    // a hook rule's expected
+    rejects(
+        &format!("{BASE}        h:\n          type: hook\n      transitions:\n        t:\n          - to: h\n      hooks:\n        v.sig:\n          - to: h\n            conditions:\n              match:\n                - expected: '{{ghost.output.data.id}}'\n                  actual: '{{$self.hook.data.id}}'\n"),
+        "app.graphs[0].hooks.v.sig[0].conditions.match[0].expected",
+        19,
+        "'ghost' is not an activity",
+    );
+    // a setting, and a reference to another graph's activity
+    rejects(
+        &format!("{BASE}          stats:\n            id: '{{ghost.x}}'\n"),
+        "app.graphs[0].activities.t.stats.id",
+        10,
+        "'ghost' is not an activity",
+    );
+    rejects(
+        &format!("{BASE}    - subscribes: v.other\n      activities:\n        u:\n          type: trigger\n          job:\n            maps:\n              x: '{{t.output.data.x}}'\n"),
+        "app.graphs[1].activities.u.job.maps.x",
+        15,
+        "it belongs to another graph",
+    );
+}
+
+#[test]
+fn warnings_name_the_key_and_line_too() {
+    let app = compile_manifest(&format!("{BASE}        a:\n          type: hook\n        b:\n          type: hook\n          job:\n            maps:\n              x: {{ '@pipe': [['{{a.output.data.x}}'], ['{{@number.isNaN}}']] }}\n      transitions:\n        t:\n          - to: a\n          - to: b\n      hooks:\n        v.sig:\n          - to: b\n            conditions:\n              match:\n                - expected: '{{t.output.data.id}}'\n                  actual: '{{a.output.data.id}}'\n")).unwrap();
+    assert!(
+        app.warnings.iter().any(|w| w.starts_with(
+            "app.graphs[0].activities.b.job.maps.x.@pipe[0][0] (line 15): {a.output.data.x} reads 'a', which is not an ancestor of 'b'"
+        )),
+        "{:?}",
+        app.warnings
+    );
+    assert!(
+        app.warnings.iter().any(|w| w.starts_with(
+            "app.graphs[0].hooks.v.sig[0].conditions.match[0].actual (line 26): {a.output.data.id} reads 'a', but a hook rule's `actual` is resolved against the signal alone"
+        )),
+        "{:?}",
+        app.warnings
+    );
+}
+
+#[test]
+fn what_the_engine_does_not_run_yet_is_a_warning() {
+    let app = compile_manifest(&format!("{BASE}          title: start\n          telemetry: {{ span: x }}\n          stats:\n            id: '{{$self.input.data.id}}'\n            parent: '{{$self.input.data.origin}}'\n            adjacent: '{{$self.input.data.parent}}'\n        h:\n          type: hook\n          description: waits\n          statusThresholdType: stop\n          escalation:\n            after: 60\n        s:\n          type: signal\n          subtype: all\n          topic: v.sig\n          key_name: k\n          key_value: v\n          scrub: true\n          resolver:\n            maps:\n              id: '{{$job.metadata.jid}}'\n        i:\n          type: interrupt\n          stack: '{{$job.data.trace}}'\n      transitions:\n        t:\n          - to: h\n          - to: s\n          - to: i\n")).unwrap();
+    let has = |prefix: &str, words: &str| {
+        app.warnings
+            .iter()
+            .any(|w| w.starts_with(prefix) && w.contains(words))
+    };
+    assert!(
+        has(
+            "app.graphs[0].activities.h.escalation (line 19)",
+            "escalation is not implemented yet"
+        ),
+        "{:?}",
+        app.warnings
+    );
+    assert!(
+        has(
+            "app.graphs[0].activities.t.stats.parent (line 13)",
+            "stats.parent and stats.adjacent are not implemented yet"
+        ),
+        "{:?}",
+        app.warnings
+    );
+    assert!(
+        has("app.graphs[0].activities.s.resolver (line 28)", "not used"),
+        "{:?}",
+        app.warnings
+    );
+    assert!(
+        has("app.graphs[0].activities.i.stack (line 33)", "no stack"),
+        "{:?}",
+        app.warnings
+    );
+    // title, telemetry, description, statusThresholdType, scrub: no warning
+    assert_eq!(app.warnings.len(), 4, "{:?}", app.warnings);
 }

@@ -69,7 +69,7 @@ app:
         t:
           - to: nowhere
 $yaml$);
--- an activity with two parents
+-- a loop of transitions (an activity with several parents deploys; a loop does not)
 SELECT hotmesh.deploy($yaml$
 app:
   id: bad
@@ -80,11 +80,10 @@ app:
         t: { type: trigger }
         a: { type: hook }
         b: { type: hook }
-        c: { type: hook }
       transitions:
-        t: [{ to: a }, { to: b }]
-        a: [{ to: c }]
-        b: [{ to: c }]
+        t: [{ to: a }]
+        a: [{ to: b }]
+        b: [{ to: a }]
 $yaml$);
 -- no trigger; two triggers
 SELECT hotmesh.deploy($yaml$
