@@ -214,12 +214,12 @@ fn list_operand(a: &[Value], method: &str) -> Result<(), String> {
 }
 
 /// add: `0 + a + b …` with JavaScript's `+`.
-fn add(a: &[Value]) -> Result<Value, String> {
+pub(super) fn add(a: &[Value]) -> Result<Value, String> {
     list_operand(a, "add")?;
     Ok(a.iter().fold(Value::Num(0.0), |acc, v| js::add(&acc, v)))
 }
 
-fn multiply(a: &[Value]) -> Result<Value, String> {
+pub(super) fn multiply(a: &[Value]) -> Result<Value, String> {
     if a.is_empty() {
         return Err("At least one operand is required.".into());
     }
@@ -247,7 +247,7 @@ fn flatten(a: &[Value]) -> Result<Vec<Value>, String> {
 }
 
 /// subtract: a single operand comes back as it is (the original reduces without a seed).
-fn subtract(a: &[Value]) -> Result<Value, String> {
+pub(super) fn subtract(a: &[Value]) -> Result<Value, String> {
     let mut f = flatten(a)?.into_iter();
     let first = f.next().unwrap_or_default();
     Ok(f.fold(first, |acc, x| {
@@ -257,7 +257,7 @@ fn subtract(a: &[Value]) -> Result<Value, String> {
 
 /// divide: a divisor that is the number 0 makes the result NaN (the original's rule; the
 /// string "0" divides as JavaScript does, to Infinity).
-fn divide(a: &[Value]) -> Result<Value, String> {
+pub(super) fn divide(a: &[Value]) -> Result<Value, String> {
     let mut f = flatten(a)?.into_iter();
     let mut acc = f.next().unwrap_or_default();
     for x in f {

@@ -35,6 +35,12 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("min", |a| n(super::math::extreme(a, false))),
     ("pow", |a| n(super::math::pow(num(a, 0), num(a, 1)))),
     ("round", |a| n(super::math::round(num(a, 0)))),
+    // in earlier versions of the original (the 0.26 number group has none): kept so
+    // apps written for those still deploy
+    ("add", super::math::add),
+    ("subtract", super::math::subtract),
+    ("multiply", super::math::multiply),
+    ("divide", super::math::divide),
 ];
 
 fn parse_float(a: &[Value]) -> Result<Value, String> {

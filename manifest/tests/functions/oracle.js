@@ -188,6 +188,11 @@ class NumberFns {
   pow(x, y) { return Math.pow(x, y); }
   round(x) { return Math.round(x); }
 }
+// Earlier versions of the original had number.add/subtract/multiply/divide as the
+// math ones; hotmesh keeps them so apps written for those versions still deploy.
+for (const fn of ['add', 'subtract', 'multiply', 'divide']) {
+  NumberFns.prototype[fn] = MathFns.prototype[fn];
+}
 
 class ObjectFns {
   get(o, p) { return o?.[p]; }
@@ -372,6 +377,7 @@ add('math.add', [1, 2, 3], [[1, 2], 3], [1, '2'], ['a', 'b'], [], [null, U], [1,
 add('math.subtract', [10, 1, 2], [[10, 1], 2], ['5'], ['5', '2'], [], [[]], [1, U], [[1, 2], [3]], [U], [null], [[1, [2]]]);
 add('math.multiply', [2, 3, 4], [[2, 3], 4], ['2', '3'], [], [[]], [2, null], [2, U], [U], ['4'], [2, []]);
 add('math.divide', [10, 2], [10, 0], [0, 10], [[100, 2], 5], [10, '0'], ['10', '4'], [], [[]], [1, 3], [U, 1], [U], ['10'], [0], [10, -0], [10, null]);
+for (const fn of ['add', 'subtract', 'multiply', 'divide']) add('number.' + fn, [6, 3], [[6, 3], 2], ['6', '3'], [], [U], [6, null]);
 add('math.atan2', [1, 1], [-1, -1], [0, -0], [NaN, 1], ['1', '2'], [1], [], [null, null]);
 add('math.hypot', [3, 4], [], [3, 4, 12], [NaN, Infinity], [-3], ['3', '4'], [1e200, 1e200], [U], [null, 3]);
 add('math.imul', [3, 4], [0xffffffff, 5], [-5, 12], [2.5, 2], [NaN, 1], [3], [], ['3', '4']);
