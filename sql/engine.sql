@@ -117,7 +117,8 @@ CREATE INDEX worker_stream_due ON hotmesh.worker_stream (visible_at) WHERE dead_
 CREATE INDEX worker_stream_reserved ON hotmesh.worker_stream (reserved_until) WHERE reserved_until IS NOT NULL AND dead_lettered_at IS NULL;
 COMMENT ON TABLE hotmesh.worker_stream IS 'Messages for workers, per topic: reserved by hotmesh.dequeue, removed by hotmesh.respond';
 
--- Deleting jobs deletes their activity rows and hook registrations. A statement-level
+-- Deleting jobs deletes their activity rows, hook registrations and stats rows (the
+-- table is created by sql/stats.sql, before any job can be deleted). A statement-level
 -- trigger rather than foreign keys: the engine writes these rows under the job's row
 -- lock, and a foreign key would add a check to every activity write on the step path.
 CREATE FUNCTION hotmesh.jobs_cascade() RETURNS trigger
@@ -129,6 +130,7 @@ BEGIN
     END IF;
     DELETE FROM hotmesh.activities a USING gone g WHERE a.job_id = g.id;
     DELETE FROM hotmesh.signal_hooks h USING gone g WHERE h.job_id = g.id;
+    DELETE FROM hotmesh.stats s USING gone g WHERE s.job_id = g.id;
     RETURN NULL;
 END
 $$;

@@ -25,7 +25,8 @@ REVOKE ALL ON FUNCTION hotmesh.deploy(text), hotmesh.activate(text, text) FROM P
 -- with a fixed search_path, and not for PUBLIC: the owner grants them role by role,
 -- e.g. a worker role gets dequeue, respond, retry, fail and heartbeat, nothing else.
 REVOKE ALL ON hotmesh.jobs, hotmesh.activities, hotmesh.engine_stream, hotmesh.worker_stream,
-              hotmesh.signal_hooks, hotmesh.pending_signals, hotmesh.dead_letters, hotmesh.streams FROM PUBLIC;
+              hotmesh.signal_hooks, hotmesh.pending_signals, hotmesh.dead_letters, hotmesh.streams,
+              hotmesh.stats FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     hotmesh.pub(text, jsonb, jsonb), hotmesh.dequeue(text, integer, double precision, text),
     hotmesh.respond(bigint, jsonb, text, integer), hotmesh.respond_batch(bigint[], jsonb[], text[], integer[]),
@@ -34,7 +35,8 @@ REVOKE ALL ON FUNCTION
     hotmesh.signal(text, jsonb, text, integer), hotmesh.signal_all(text, jsonb, text, text),
     hotmesh.interrupt(text, text, jsonb), hotmesh.get_status(text), hotmesh.get_state(text, text),
     hotmesh.get_query_state(text, text[]), hotmesh.get_raw(text), hotmesh.export(text),
-    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer), hotmesh.jobs_cascade()
+    hotmesh.scrub(text), hotmesh.wait_for_job(text, integer), hotmesh.jobs_cascade(),
+    hotmesh.get_stats(text, jsonb), hotmesh.get_ids(text, jsonb, text[])
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE hotmesh.pubsub(text, jsonb, integer, jsonb) FROM PUBLIC;
 -- The quorum: client processes write their rows through the functions only.

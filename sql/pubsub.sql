@@ -9,6 +9,8 @@ AS $$
 DECLARE
     job text;
 BEGIN
+    -- COMMIT would fail there with a message that does not say what to do instead
+    PERFORM hotmesh._outside_transaction_block('CALL hotmesh.pubsub');
     job := hotmesh.pub(topic, data);
     COMMIT;
     result := hotmesh.wait_for_job(job, timeout_ms);

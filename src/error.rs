@@ -45,6 +45,10 @@ pub enum HotmeshError {
     StateNotFound(String),
     #[error("Job {0} already completed")]
     JobCompleted(String),
+    #[error("job {0} is still running: scrub deletes jobs that have ended")]
+    JobRunning(String),
+    #[error("{0} cannot run inside a transaction block: it commits the job before it waits")]
+    InTransactionBlock(String),
     #[error("no active app has a hook rule for signal topic {0}")]
     NoHookRule(String),
     #[error("timeout: job {job_id} did not complete within {ms} ms")]
@@ -71,9 +75,12 @@ impl HotmeshError {
             HotmeshError::UnknownTopic(_) | HotmeshError::NoHookRule(_) => {
                 PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
             }
-            HotmeshError::AppNotActive { .. } | HotmeshError::JobCompleted(_) => {
+            HotmeshError::AppNotActive { .. }
+            | HotmeshError::JobCompleted(_)
+            | HotmeshError::JobRunning(_) => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
+            HotmeshError::InTransactionBlock(_) => PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
             HotmeshError::DuplicateJob(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
             HotmeshError::JobNotFound(_) | HotmeshError::StateNotFound(_) => {
                 PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
@@ -113,6 +120,8 @@ impl HotmeshError {
             HotmeshError::UnknownTopic(_) => Some("SELECT topic FROM hotmesh.topics WHERE kind = 'subscribes' lists the topics that start jobs."),
             HotmeshError::AppNotActive { .. } => Some("Activate a version: SELECT hotmesh.activate(app, version)."),
             HotmeshError::JobCompleted(_) => Some("Pass {\"suppress\": true} to ignore jobs that already ended."),
+            HotmeshError::JobRunning(_) => Some("Interrupt it first: SELECT hotmesh.interrupt(topic, job_id), then scrub it."),
+            HotmeshError::InTransactionBlock(_) => Some("Inside a transaction, start the job with SELECT hotmesh.pub(topic, data), COMMIT, then SELECT hotmesh.wait_for_job(job_id, timeout_ms)."),
             HotmeshError::Timeout { .. } => Some("The job keeps running: read it later with hotmesh.get_state or wait with hotmesh.wait_for_job."),
             _ => None,
         }

@@ -32,9 +32,12 @@ extension_sql_file!(
     name = "pubsub",
     requires = [
         engine::api::hotmesh::pub_job,
-        engine::api::hotmesh::wait_for_job
+        engine::api::hotmesh::wait_for_job,
+        engine::api::hotmesh::_outside_transaction_block
     ]
 );
+// Stats: what triggers' stats.measures record (sql/stats.sql).
+extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["engine"]);
 // The quorum: client processes, roll call, throttles; and hotmesh.release (sql/quorum.sql).
 extension_sql_file!(
     "../sql/quorum.sql",

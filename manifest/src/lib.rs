@@ -4,6 +4,7 @@
 //!   runs per step ([`manifest::CompiledApp`]);
 //! - [`expr`]: the mapping language (`{refs}`, `@pipe`, `@reduce`), compiled once and
 //!   evaluated per step;
+//! - [`stats`]: a trigger's stats measures, recorded per time bucket;
 //! - [`functions`]: the `{@group.name}` catalog, as the original's wrappers run it
 //!   ([`js`], [`date`], [`cron`] hold the language parts they share).
 
@@ -14,6 +15,7 @@ pub mod expr;
 pub mod functions;
 pub mod js;
 pub mod manifest;
+pub mod stats;
 pub mod value;
 pub mod yaml;
 

@@ -206,6 +206,9 @@ pub struct Activity {
     /// The job data keys its `job.maps` write.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub produces: Vec<String>,
+    /// trigger: the measures its jobs record (`stats.measures`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats: Option<crate::stats::Stats>,
     pub config: serde_json::Value,
 }
 
@@ -1339,7 +1342,11 @@ fn compile_activity(
             }
         }
     }
+    let mut measures = None;
     if let Some(stats) = a.get("stats") {
+        if kind == ActivityKind::Trigger {
+            measures = crate::stats::Stats::compile(stats, &p(apath, "stats"), &mut compile)?;
+        }
         for k in ["id", "key"] {
             if let Some(n) = stats.get(k) {
                 settings.insert(
@@ -1403,6 +1410,7 @@ fn compile_activity(
         ancestor,
         consumes: IndexMap::new(),
         produces,
+        stats: measures,
         config: a.to_json(),
     };
     Ok((act, sites))
@@ -1433,6 +1441,13 @@ impl Activity {
                     out.push((format!("transitions(to {})", t.to), &m.actual));
                 }
             }
+        }
+        for (i, m) in self
+            .stats
+            .iter()
+            .flat_map(|s| s.measures.iter().enumerate())
+        {
+            out.push((format!("stats.measures[{i}].target"), &m.target));
         }
         out
     }

@@ -10,7 +10,7 @@ mod hotmesh {
     use crate::engine::activities::interrupt::Interrupt;
     use crate::engine::activities::trigger::Start;
     use crate::engine::step::{Engine, Status};
-    use crate::engine::{db, queries, stream};
+    use crate::engine::{db, queries, stats, stream};
     use crate::error::HotmeshError;
     use pgrx::prelude::*;
     use pgrx::JsonB;
@@ -113,7 +113,9 @@ mod hotmesh {
     }
 
     /// Reserves up to `batch` messages of worker topic `topic` for
-    /// `reservation_seconds` (then they are handed out again unless answered).
+    /// `reservation_seconds` (then they are handed out again unless answered). Each row
+    /// carries `metadata` as the original's workers receive it: `{guid, jid, gid, dad,
+    /// aid, topic, try}`, and `wfn` when the message's data names a `workflowName`.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     #[allow(clippy::type_complexity)]
@@ -132,6 +134,7 @@ mod hotmesh {
             name!(data, JsonB),
             name!(attempt, i32),
             name!(deliveries, i32),
+            name!(metadata, JsonB),
         ),
     > {
         if !(1..=1000).contains(&batch) {
@@ -154,7 +157,11 @@ mod hotmesh {
              UPDATE hotmesh.worker_stream w
                 SET reserved_until = now() + make_interval(secs => $3), reserved_by = $5, deliveries = w.deliveries + 1
                FROM c WHERE w.id = c.id
-             RETURNING w.id, w.job_id, w.activity_id, w.dad, w.data, w.attempt, w.deliveries",
+             RETURNING w.id, w.job_id, w.activity_id, w.dad, w.data, w.attempt, w.deliveries,
+                       jsonb_build_object('guid', w.id::text, 'jid', w.job_id, 'gid', w.gid, 'dad', w.dad,
+                                          'aid', w.activity_id, 'topic', w.topic, 'try', w.attempt)
+                       || CASE WHEN jsonb_typeof(w.data -> 'workflowName') = 'string'
+                               THEN jsonb_build_object('wfn', w.data -> 'workflowName') ELSE '{}' END",
             &[topic.into(), (batch as i64).into(), reservation_seconds.into(), hotmesh_engine::retry::POISON_DELIVERIES.into(), consumer.into()],
             |t| {
                 let mut v = vec![];
@@ -167,6 +174,7 @@ mod hotmesh {
                         r.get::<JsonB>(5)?.unwrap_or(JsonB(Value::Null)),
                         r.get::<i32>(6)?.unwrap_or(0),
                         r.get::<i32>(7)?.unwrap_or(0),
+                        r.get::<JsonB>(8)?.unwrap_or(JsonB(Value::Null)),
                     ));
                 }
                 Ok(v)
@@ -320,8 +328,9 @@ mod hotmesh {
         r
     }
 
-    /// Signals every job waiting on `topic` whose search field `key_name` is
-    /// `key_value`. Returns the job ids.
+    /// Signals every job waiting on `topic` that is indexed under `key_name:key_value`
+    /// (a trigger's `index` measure) or whose search field `key_name` is `key_value`;
+    /// each gets `data` with `id`: its job id. Returns the job ids.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn signal_all(topic: &str, data: JsonB, key_name: &str, key_value: &str) -> Vec<String> {
@@ -330,7 +339,7 @@ mod hotmesh {
         }
         let mut e = Engine::new();
         let ids = e
-            .signal_all(topic, &data.0, key_name, key_value)
+            .signal_indexed(topic, &data.0, key_name, key_value, None)
             .unwrap_or_else(|err| err.raise());
         e.run();
         ids
@@ -399,11 +408,52 @@ mod hotmesh {
         JsonB(s)
     }
 
-    /// The job's search fields named in `fields`.
+    /// The fields named in `fields`, as the original's getQueryState: a plain name is a
+    /// search field; a quoted one (`'"x"'`) is read by its raw name: `":"` the status
+    /// (as text, as the original stores it), `"_x"` a search field, `"-x"` a marker,
+    /// anything else a job data field. A field the job lacks is null.
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn get_query_state(job_id: &str, fields: Vec<String>) -> JsonB {
         JsonB(queries::query_state(job_id, fields).unwrap_or_else(|e| e.raise()))
+    }
+
+    /// The active app version whose graph `topic` starts.
+    fn app_of(topic: &str) -> std::rc::Rc<hotmesh_manifest::CompiledApp> {
+        let Some((app, version, digest)) = crate::engine::apps::for_topic(topic) else {
+            HotmeshError::UnknownTopic(topic.into()).raise()
+        };
+        crate::engine::apps::get(&app, &version, Some(&digest))
+    }
+
+    /// What the jobs of graph `topic` recorded (its trigger's `stats.measures`), as the
+    /// original's getStats: `query` is `{data, range, start, end, sparse}`: `data`
+    /// resolves the trigger's `stats.key`, the times pick the buckets (granularity
+    /// infinity needs none). Returns `{key, granularity, count, measures, segments}`.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn get_stats(topic: &str, query: default!(JsonB, "'{}'")) -> JsonB {
+        let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
+        let app = app_of(topic);
+        let scope = stats::scope(&app, topic, &q, crate::engine::step::now_ms())
+            .unwrap_or_else(|e| e.raise());
+        JsonB(stats::report(&scope, &q))
+    }
+
+    /// The ids of the jobs of graph `topic` indexed under `facets` (`path:value`, an
+    /// `index` measure's; none: those of its count measures), as the original's getIds.
+    #[pg_extern(stable, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
+    fn get_ids(
+        topic: &str,
+        query: default!(JsonB, "'{}'"),
+        facets: default!(Vec<String>, "'{}'"),
+    ) -> JsonB {
+        let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
+        let app = app_of(topic);
+        let scope = stats::scope(&app, topic, &q, crate::engine::step::now_ms())
+            .unwrap_or_else(|e| e.raise());
+        JsonB(stats::ids_report(&scope, &q, facets))
     }
 
     /// Everything stored about a job, for debugging.
@@ -420,11 +470,21 @@ mod hotmesh {
         JsonB(queries::export(job_id).unwrap_or_else(|e| e.raise()))
     }
 
-    /// Deletes a job with its activity rows and messages now. False if there was none.
+    /// Deletes a job that has ended, with its activity rows and messages, now. A running
+    /// job is refused (interrupt it first). False if there was none.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn scrub(job_id: &str) -> bool {
-        queries::scrub(job_id)
+        queries::scrub(job_id).unwrap_or_else(|e| e.raise())
+    }
+
+    /// Raises a clear error inside a transaction block: `what` (a procedure that must
+    /// commit, like hotmesh.pubsub) cannot run there.
+    #[pg_extern(volatile)]
+    fn _outside_transaction_block(what: &str) {
+        if unsafe { pg_sys::IsTransactionBlock() } {
+            HotmeshError::InTransactionBlock(what.into()).raise();
+        }
     }
 
     /// Blocks until the job ends (completes, fails or is interrupted) or `timeout_ms`

@@ -11,5 +11,6 @@ pub mod queries;
 pub mod router;
 pub mod signals;
 pub mod state;
+pub mod stats;
 pub mod step;
 pub mod stream;

@@ -35,15 +35,49 @@ pub fn state(job_id: &str) -> Result<Value, HotmeshError> {
     .ok_or_else(|| HotmeshError::StateNotFound(job_id.into()))
 }
 
-/// The job's search fields named in `fields` (a missing one is absent).
+/// The fields named in `fields` (see hotmesh.get_query_state): plain names are search
+/// fields, quoted ones raw names (`:` the status, `_x` a search field, `-x` a marker,
+/// else job data). Keyed by the name without quotes; a missing field is null.
 pub fn query_state(job_id: &str, fields: Vec<String>) -> Result<Value, HotmeshError> {
-    db::one::<JsonB>(
-        "SELECT coalesce(jsonb_object_agg(f, search -> f) FILTER (WHERE search ? f), '{}')
-           FROM hotmesh.jobs, unnest($2::text[]) f WHERE id = $1 GROUP BY id",
-        &[job_id.into(), fields.into()],
-    )
-    .map(|j| j.0)
-    .ok_or_else(|| HotmeshError::JobNotFound(job_id.into()))
+    let row = db::query(
+        "SELECT status, search, marks, data FROM hotmesh.jobs WHERE id = $1",
+        &[job_id.into()],
+        |t| {
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let r = t.first();
+            let obj = |v: Option<JsonB>| v.map(|j| j.0).unwrap_or(Value::Null);
+            Ok(Some((
+                r.get::<i32>(1)?.unwrap_or(0),
+                obj(r.get::<JsonB>(2)?),
+                obj(r.get::<JsonB>(3)?),
+                obj(r.get::<JsonB>(4)?),
+            )))
+        },
+    );
+    let Some((status, search, marks, data)) = row else {
+        return Err(HotmeshError::JobNotFound(job_id.into()));
+    };
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        let quoted = f.len() >= 2 && f.starts_with('"') && f.ends_with('"');
+        let (name, v) = if quoted {
+            let raw = &f[1..f.len() - 1];
+            let v = match raw {
+                ":" => Value::String(status.to_string()),
+                r if r.starts_with('_') => search[&r[1..]].clone(),
+                r if r.starts_with('-') => marks[r].clone(),
+                r => data[r].clone(),
+            };
+            (raw.to_string(), v)
+        } else {
+            let v = search[f.as_str()].clone();
+            (f, v)
+        };
+        out.insert(name, v);
+    }
+    Ok(Value::Object(out))
 }
 
 /// Everything stored about a job: its row, activity rows, and pending messages.
@@ -83,8 +117,20 @@ pub fn export(job_id: &str) -> Result<Value, HotmeshError> {
     .ok_or_else(|| HotmeshError::JobNotFound(job_id.into()))
 }
 
-/// Deletes a job, its activity rows and its messages. False if there was none.
-pub fn scrub(job_id: &str) -> bool {
+/// Deletes a job that has ended, its activity rows and its messages. False if there
+/// was none; an error for a running job (its workers and timers would act on nothing).
+pub fn scrub(job_id: &str) -> Result<bool, HotmeshError> {
+    let status = db::one::<i32>(
+        "SELECT status FROM hotmesh.jobs WHERE id = $1 FOR UPDATE",
+        &[job_id.into()],
+    );
+    match status {
+        None => return Ok(false),
+        Some(s) if hotmesh_engine::status::running(s as i64) => {
+            return Err(HotmeshError::JobRunning(job_id.into()))
+        }
+        Some(_) => {}
+    }
     db::exec(
         "DELETE FROM hotmesh.worker_stream WHERE job_id = $1",
         &[job_id.into()],
@@ -93,7 +139,7 @@ pub fn scrub(job_id: &str) -> bool {
         "DELETE FROM hotmesh.engine_stream WHERE job_id = $1",
         &[job_id.into()],
     );
-    db::exec("DELETE FROM hotmesh.jobs WHERE id = $1", &[job_id.into()]) == 1
+    Ok(db::exec("DELETE FROM hotmesh.jobs WHERE id = $1", &[job_id.into()]) == 1)
 }
 
 /// Whether the job ended (completed, failed or interrupted): its state then.

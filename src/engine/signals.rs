@@ -5,8 +5,10 @@
 
 use super::apps;
 use super::db;
+use super::stats;
 use super::step::{key_text, Engine, Failure, Status, Work};
 use crate::error::HotmeshError;
+use hotmesh_engine::status;
 use hotmesh_manifest::manifest::{Activity, HookRule};
 use hotmesh_manifest::{CompiledApp, Env};
 use pgrx::JsonB;
@@ -193,54 +195,88 @@ impl Engine {
         None
     }
 
-    /// Signals every hook on `topic` whose job has the search field `key_name` equal to
-    /// `key_value` (`data` gets `id`: each job's id). Returns the jobs reached.
-    pub fn signal_all(
+    /// Signals every job indexed under `key_name:key_value` (a trigger's `index`
+    /// measure) and every job waiting on `topic` whose search field `key_name` is
+    /// `key_value`. With a `query` (a signal activity's resolver), the index is read
+    /// where the original reads it: under the key that `query.data` resolves through the
+    /// trigger of the hook's graph, in the query's buckets (and `scrub` removes what was
+    /// read); without one, under any key and bucket of the hook's app. Each job gets
+    /// `data` with `id`: its job id. Returns the jobs reached (a job whose hook has not
+    /// registered yet is not reached: its signal is kept for the hook, as any early one).
+    pub fn signal_indexed(
         &mut self,
         topic: &str,
         data: &Value,
         key_name: &str,
         key_value: &str,
+        query: Option<&stats::Query>,
     ) -> Result<Vec<String>, HotmeshError> {
-        if hook_apps(topic).is_empty() {
+        let owners = hook_apps(topic);
+        let Some((app_id, app)) = owners.first() else {
             return Err(HotmeshError::NoHookRule(topic.into()));
-        }
-        // looked up without locks, then each job locked (in id order) and its
-        // registration read again: the job row first, as on every path
-        let seen = db::texts::<4>(
-            "SELECT h.job_id, h.gid, h.activity_id, h.dad
-               FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
-              WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0
-              ORDER BY h.job_id",
-            &[topic.into(), key_name.into(), key_value.into()],
+        };
+        let mut jobs: Vec<String> = match query {
+            Some(q) => {
+                // the graph of the hook the topic's rule reaches: its trigger indexed the jobs
+                let graph = app
+                    .hooks
+                    .iter()
+                    .find(|r| r.topic == topic)
+                    .and_then(|r| app.activities.get(&r.to))
+                    .map(|a| app.graphs[a.graph].subscribes.clone())
+                    .ok_or_else(|| HotmeshError::NoHookRule(topic.into()))?;
+                let scope = stats::scope(app, &graph, q, self.now_ms)?;
+                let facet = format!("{key_name}:{key_value}");
+                let found: Vec<String> = stats::ids(&scope, &facet)
+                    .into_iter()
+                    .map(|(_, j)| j)
+                    .collect();
+                if q.scrub {
+                    stats::scrub(&scope, &facet);
+                }
+                found
+            }
+            None => stats::indexed_anywhere(app_id, key_name, key_value),
+        };
+        jobs.extend(
+            db::texts::<1>(
+                "SELECT DISTINCT h.job_id FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
+                  WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0",
+                &[topic.into(), key_name.into(), key_value.into()],
+            )
+            .into_iter()
+            .map(|[j]| j),
         );
-        let mut ids = vec![];
-        for hook in seen {
-            if !self.lock(&hook[0], Some(&hook[1])) {
-                continue;
-            }
-            let still = db::exec(
-                "SELECT 1 FROM hotmesh.signal_hooks
-                  WHERE topic = $1 AND job_id = $2 AND activity_id = $3 AND dad = $4 FOR UPDATE",
-                &[
-                    topic.into(),
-                    hook[0].as_str().into(),
-                    hook[2].as_str().into(),
-                    hook[3].as_str().into(),
-                ],
-            );
-            if still == 0 {
-                continue;
-            }
-            let job_id = hook[0].clone();
+        // one order for every caller: the job locks are taken in id order
+        jobs.sort();
+        jobs.dedup();
+        let mut reached = vec![];
+        for job_id in jobs {
             let mut d = data.clone();
             if let Value::Object(m) = &mut d {
                 m.insert("id".into(), job_id.clone().into());
             }
-            self.push(Work::signal(hook, d, Status::Success, 200));
-            ids.push(job_id);
+            // the job first, then its registration, as on every path; an ended job
+            // (an index outlives it) is left alone
+            if !self.lock(&job_id, None) || !status::running(self.jobs[&job_id].status) {
+                continue;
+            }
+            let hook = db::texts::<4>(
+                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+                  WHERE topic = $1 AND job_id = $2 AND expires_at > now() ORDER BY created_at, key LIMIT 1 FOR UPDATE",
+                &[topic.into(), job_id.as_str().into()],
+            )
+            .pop();
+            match hook {
+                Some(hook) => {
+                    self.push(Work::signal(hook, d, Status::Success, 200));
+                    reached.push(job_id);
+                }
+                // not registered yet: by key, as any signal (kept until it registers)
+                None => reached.extend(self.signal(topic, d, Status::Success, 200)?),
+            }
         }
-        Ok(ids)
+        Ok(reached)
     }
 }
 

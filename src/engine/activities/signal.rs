@@ -1,7 +1,12 @@
 //! signal: sends its `signal.maps` payload to the hook(s) of its topic, in the same
 //! transaction, then goes on to its own children. `subtype: one` (default) reaches one
-//! hook by key; `all` reaches every job whose search field `key_name` is `key_value`.
+//! hook by key; `all` reaches every job indexed under `key_name:key_value` by the
+//! `index` measure of the trigger of the graph the hook belongs to (its `resolver.maps`
+//! give `{data}` to resolve that trigger's `stats.key`, and the time window), and every
+//! waiting job whose search field `key_name` is `key_value`. Each gets the payload with
+//! `id`: its job id.
 
+use crate::engine::stats;
 use crate::engine::step::{key_text, Engine, Failure, Status, Work};
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
@@ -35,8 +40,13 @@ impl Engine {
             let value = Self::setting(ctx, def, "key_value")?
                 .map(|v| key_text(&v))
                 .unwrap_or_default();
+            let query = stats::resolver_query(
+                Self::setting(ctx, def, "resolver")?,
+                Self::setting_bool(ctx, def, "scrub")?,
+            )
+            .map_err(err)?;
             json!(self
-                .signal_all(&topic, &payload, &name, &value)
+                .signal_indexed(&topic, &payload, &name, &value, Some(&query))
                 .map_err(err)?)
         } else {
             json!(self

@@ -153,12 +153,32 @@ impl Engine {
                 let ctx = self.context(&id, &tid, dad::ROOT);
                 self.job_maps(def, &id, &ctx)
             });
-            return r.map(|_| id.clone()).map_err(fail);
+            r.map_err(fail)?;
+            self.record_stats(def, &id);
+            return Ok(id);
         }
         // status 1 stands for the trigger itself until finish() releases it
         self.job(&id).status = 1;
         self.output_maps(def, &id, dad::ROOT).map_err(fail)?;
         self.finish(def, &id, dad::ROOT, 200, false).map_err(fail)?;
+        self.record_stats(def, &id);
         Ok(id)
+    }
+
+    /// Records the trigger's `stats.measures` for a new job, in its time bucket, when
+    /// the job has a key (the original records nothing without one).
+    fn record_stats(&mut self, def: &hotmesh_manifest::manifest::Activity, id: &str) {
+        let Some(stats) = &def.stats else { return };
+        let Some(key) = self.jobs[id].key.clone().filter(|k| !k.is_empty()) else {
+            return;
+        };
+        let ctx = self.context(id, &def.id, dad::ROOT);
+        let rows = stats.record(&hotmesh_manifest::Env {
+            job: &ctx,
+            self_id: Some(&def.id),
+        });
+        let job = &self.jobs[id];
+        let bucket = stats.granularity.bucket(job.created_ms);
+        crate::engine::stats::record(&job.app_id, &key, &bucket, id, &rows);
     }
 }
