@@ -1254,8 +1254,7 @@ fn compile_job_maps(
 /// run yet. Fields it ignores because they only describe (`title`, `description`, the
 /// `schema`s, `hook` as the schema of a hook's data), only observe (`telemetry`), are
 /// derived here (`cycle`, `parent`, `ancestors`, the compiler's own fields) or are ignored
-/// by the original as well (`statusThresholdType`) deploy silently; so do `stats.measures`
-/// and `stats.granularity`, which belong to the stats indexes.
+/// by the original as well (`statusThresholdType`) deploy silently.
 fn not_implemented(a: &Node, kind: ActivityKind, apath: &str, cx: &mut Ctx) {
     let mut warn = |field: &str, node: &Node, what: &str| {
         cx.warnings
@@ -1281,11 +1280,6 @@ fn not_implemented(a: &Node, kind: ActivityKind, apath: &str, cx: &mut Ctx) {
                     "this is"
                 };
                 warn(&format!("stats.{k}"), n, &format!("{what} not implemented yet (job dependencies): interrupting or expiring that job does not end this one (`interrupt` with `descend: true` reaches the child jobs an await started)"));
-            }
-        }
-        ActivityKind::Signal => {
-            if let Some(n) = a.get("resolver") {
-                warn("resolver", n, "not used: a signal with `subtype: all` reaches every job of the topic whose search field `key_name` is `key_value` (the original resolved the jobs through its stats indexes)");
             }
         }
         ActivityKind::Interrupt => {

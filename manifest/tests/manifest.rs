@@ -399,15 +399,11 @@ fn what_the_engine_does_not_run_yet_is_a_warning() {
         app.warnings
     );
     assert!(
-        has("app.graphs[0].activities.s.resolver (line 28)", "not used"),
-        "{:?}",
-        app.warnings
-    );
-    assert!(
         has("app.graphs[0].activities.i.stack (line 33)", "no stack"),
         "{:?}",
         app.warnings
     );
-    // title, telemetry, description, statusThresholdType, scrub: no warning
-    assert_eq!(app.warnings.len(), 4, "{:?}", app.warnings);
+    // title, telemetry, description, statusThresholdType, a signal's resolver and
+    // scrub (the stats indexes run): no warning
+    assert_eq!(app.warnings.len(), 3, "{:?}", app.warnings);
 }

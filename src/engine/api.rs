@@ -254,10 +254,11 @@ mod hotmesh {
             .into_iter()
             .filter_map(|(id, d, st, code)| stream::respond(id, d, st, code).then_some(id))
             .collect();
-        // in the order given
+        // in the order given, once each (a repeated id is applied once)
+        let mut seen = std::collections::HashSet::new();
         message_ids
             .into_iter()
-            .filter(|id| applied.contains(id))
+            .filter(|id| applied.contains(id) && seen.insert(*id))
             .collect()
     }
 

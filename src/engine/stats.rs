@@ -266,7 +266,7 @@ pub fn report(s: &Scope, q: &Query) -> Value {
         }
         let label = name(&measure, &target, &facet);
         seg.1
-            .push(json!({"target": label, "type": measure, "value": value}));
+            .push(json!({"target": label, "type": measure, "value": number(&measure, value)}));
         if measure == "mdn" {
             medians.entry(label).or_default().push(value);
             continue;
@@ -286,7 +286,7 @@ pub fn report(s: &Scope, q: &Query) -> Value {
         .into_iter()
         .map(|((measure, label), (v, n, sum))| {
             let value = if measure == "avg" { sum / n } else { v };
-            json!({"target": label, "type": measure, "value": value})
+            json!({"target": label, "type": measure, "value": number(&measure, value)})
         })
         .collect();
     for (label, mut m) in medians {
@@ -302,7 +302,7 @@ pub fn report(s: &Scope, q: &Query) -> Value {
     let mut out = json!({
         "key": s.key,
         "granularity": s.granularity.name(),
-        "count": total_count,
+        "count": total_count as i64,
         "measures": measures,
     });
     for (k, v) in [("range", &q.range), ("start", &q.start), ("end", &q.end)] {
@@ -313,10 +313,19 @@ pub fn report(s: &Scope, q: &Query) -> Value {
     if !q.sparse {
         out["segments"] = segments
             .into_iter()
-            .map(|(b, (count, measures))| json!({"time": time_of(&b), "count": count, "measures": measures}))
+            .map(|(b, (count, measures))| json!({"time": time_of(&b), "count": count as i64, "measures": measures}))
             .collect();
     }
     out
+}
+
+/// A measure's value as JSON: counts are whole numbers.
+fn number(measure: &str, v: f64) -> Value {
+    if measure == "count" {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
 }
 
 /// A bucket's time as the original prints it: `YYYY-MM-DDTHH:MMZ`, or `0`.
