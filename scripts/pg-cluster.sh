@@ -7,6 +7,7 @@
 #   HOTMESH_PG_DB     database with the extension (default hotmesh)
 #   HOTMESH_PG_CONF   extra postgresql.conf lines, used when the cluster is created
 #   HOTMESH_PG_PRELOAD=0  leave hotmesh out of shared_preload_libraries (no workers)
+#   PG_CONFIG         the PostgreSQL whose programs run the cluster (default: pg_config on PATH)
 # The server runs as OS user `postgres` when this is called as root (Postgres refuses
 # to run as root). Clients connect over TCP as role postgres (trust, loopback only).
 set -euo pipefail
@@ -15,7 +16,7 @@ CMD=${1:-}
 PORT=${HOTMESH_PG_PORT:-28815}
 DIR=${HOTMESH_PG_DIR:-/tmp/hotmesh-run/cluster}
 DB=${HOTMESH_PG_DB:-hotmesh}
-BIN=$(pg_config --bindir)
+BIN=$("${PG_CONFIG:-pg_config}" --bindir)
 
 as_pg() {
   if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi

@@ -8,11 +8,9 @@ bash scripts/setup-machine.sh
 export PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}
 
 echo "== building and installing the extension (release)"
-# Unlink the installed library first: the install writes the file in place, and a running
-# server that has it mapped (a cluster still up) would crash on the changed pages. Unlinked,
-# running processes keep the old file until they restart.
-rm -f "$("$PG_CONFIG" --pkglibdir)/hotmesh.so"
-cargo pgrx install -p hotmesh --release --pg-config "$PG_CONFIG" >/dev/null
+# built first, then each file renamed into place: a running server is never without
+# its library, nor sees one half-written
+bash scripts/install.sh --release --pg-config "$PG_CONFIG"
 
 echo "== starting the local cluster"
 # a restart loads the library just installed

@@ -7,7 +7,6 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 bash scripts/setup-machine.sh
 
-export PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}
 RUN=${HOTMESH_RUN_DIR:-/tmp/hotmesh-run}
 export HOTMESH_RUN_DIR=$RUN
 export HOTMESH_PG_DIR=$RUN/test-cluster
@@ -16,6 +15,10 @@ export HOTMESH_PG_DB=hotmesh_test
 # A long poll: every wake-up the tests see must come from a latch.
 export HOTMESH_PG_CONF="hotmesh.poll_interval = 60000"
 mkdir -p "$RUN" && chmod 755 "$RUN"
+# Every step below builds, installs and runs against a private copy of the system
+# PostgreSQL (PG_CONFIG and PGRX_HOME point at it): a server running from the system
+# directories (the quickstart's cluster, your own) keeps its hotmesh library untouched.
+eval "$(bash scripts/pg-private.sh "$RUN/pg")"
 # keep a copy of the output to total the results at the end
 LOG=$RUN/test-output.log
 exec > >(tee "$LOG") 2>&1
@@ -30,17 +33,13 @@ if [ "$(id -u)" = 0 ]; then
   install -d -o postgres -g postgres "$RUN/pgrx-data"
   RUNAS=(--runas postgres --pgdata "$RUN/pgrx-data")
 fi
-# it installs into the server's directories too: unlink first (see step 3)
-rm -f "$("$PG_CONFIG" --pkglibdir)/hotmesh.so"
+# it installs its build into the private copy's directories (in place: nothing runs there)
 cargo pgrx test pg15 -p hotmesh "${RUNAS[@]}"
 
 echo "== 3/5 install the extension and start a cluster"
-# the pg_test build (with its tests schema) was installed by step 2: replace it
-# Unlink the installed library first: the install writes the file in place, and a running
-# server that has it mapped (a cluster still up) would crash on the changed pages. Unlinked,
-# running processes keep the old file until they restart.
-rm -f "$("$PG_CONFIG" --pkglibdir)/hotmesh.so"
-cargo pgrx install -p hotmesh --pg-config "$PG_CONFIG" >/dev/null
+# the pg_test build (with its tests schema) was installed by step 2: replace it (built
+# first, then each file renamed into place)
+bash scripts/install.sh --pg-config "$PG_CONFIG" >/dev/null
 scripts/pg-cluster.sh destroy
 trap 'scripts/pg-cluster.sh destroy' EXIT
 scripts/pg-cluster.sh start
@@ -49,7 +48,7 @@ echo "== 4/5 pg_regress"
 rm -rf target/pg_regress && mkdir -p target/pg_regress
 TESTS=$(cd pg_regress/sql && ls *.sql | sed 's/\.sql$//' | sort)
 # a stuck statement (a lock that is never released, say) fails instead of hanging
-if ! PGOPTIONS="-c statement_timeout=60s" "$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+if ! PGOPTIONS="-c statement_timeout=60s" "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
     --host=127.0.0.1 --port="$HOTMESH_PG_PORT" --user=postgres \
     --inputdir=pg_regress --outputdir=target/pg_regress \
     --dbname=hotmesh_regress $TESTS; then

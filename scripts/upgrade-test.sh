@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${HOTMESH_PG_PORT:-28815}
-EXTDIR=$(pg_config --sharedir)/extension
+EXTDIR=$("${PG_CONFIG:-pg_config}" --sharedir)/extension
 export PGOPTIONS="-c client_min_messages=warning"
 P=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
 current=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)

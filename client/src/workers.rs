@@ -46,6 +46,9 @@ pub struct Message {
     pub attempt: i32,
     /// How many times it was handed out (more than 1: an earlier worker did not answer).
     pub deliveries: i32,
+    /// The message's metadata as the original's workers receive it: `{guid, jid, gid,
+    /// dad, aid, topic, try}`, and `wfn` when the data names a `workflowName`.
+    pub metadata: Value,
 }
 
 /// What a callback returns.
@@ -232,7 +235,7 @@ async fn dequeue(
     n: usize,
 ) -> Result<Vec<Message>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, job_id, activity_id, dad, data, attempt, deliveries FROM hotmesh.dequeue($1, $2, $3, $4)",
+        "SELECT id, job_id, activity_id, dad, data, attempt, deliveries, metadata FROM hotmesh.dequeue($1, $2, $3, $4)",
     )
     .bind(&w.topic)
     .bind(n as i32)
@@ -251,6 +254,7 @@ async fn dequeue(
                 data: r.try_get(4)?,
                 attempt: r.try_get(5)?,
                 deliveries: r.try_get(6)?,
+                metadata: r.try_get(7)?,
             })
         })
         .collect()

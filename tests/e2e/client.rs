@@ -53,6 +53,13 @@ transitions:
 
 fn echo(by: &'static str) -> Worker {
     Worker::new("e2ec.work", move |m| async move {
+        // the original's message metadata comes with each message
+        if m.metadata["jid"] != json!(m.job_id)
+            || m.metadata["aid"] != json!(m.activity_id)
+            || m.metadata["topic"] != json!("e2ec.work")
+        {
+            return Outcome::error(500, json!({ "message": "metadata", "got": m.metadata }));
+        }
         Outcome::success(json!({ "by": by, "n": m.data["n"] }))
     })
 }
