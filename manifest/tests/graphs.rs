@@ -209,3 +209,86 @@ fn an_unreachable_activity_with_several_parents_still_warns() {
     // only the parent that runs counts: c is a's child
     assert_eq!(ancestors(&app, "c"), ["t", "a"]);
 }
+
+/// A trigger's `stats.measures` compile with their paths (the first three segments of the
+/// target dropped), and a new job's context gives a row per measure that resolves.
+#[test]
+fn stats_measures_record_a_row_per_resolved_measure() {
+    use hotmesh_manifest::stats::{Granularity, MeasureKind};
+    let app = hotmesh_manifest::compile_manifest(
+        "app:\n  id: s\n  version: '1'\n  graphs:\n    - subscribes: s.go\n      activities:\n        t:\n          type: trigger\n          stats:\n            key: '{$self.input.data.shop}'\n            granularity: 15m\n            measures:\n              - { measure: count, target: '{$self.input.data.region}' }\n              - { measure: sum, target: '{$self.input.data.order.total}' }\n              - { measure: index, target: '{$self.input.data.customer}' }\n              - { measure: max, target: '{$self.input.data.missing}' }\n",
+    )
+    .unwrap();
+    let stats = app.activities["t"].stats.as_ref().expect("compiled");
+    assert_eq!(stats.granularity, Granularity::Minutes(15));
+    let kinds: Vec<(MeasureKind, &str)> = stats
+        .measures
+        .iter()
+        .map(|m| (m.kind, m.path.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (MeasureKind::Count, "region"),
+            (MeasureKind::Sum, "order/total"),
+            (MeasureKind::Index, "customer"),
+            (MeasureKind::Max, "missing"),
+        ]
+    );
+    let data = serde_json::json!({"region": "eu", "order": {"total": "12.5"}, "customer": 7});
+    let ctx = serde_json::json!({"t": {"input": {"data": data}, "output": {"data": data}}});
+    let rows = stats.record(&hotmesh_manifest::Env {
+        job: &ctx,
+        self_id: Some("t"),
+    });
+    let got: Vec<(&str, &str, &str, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r.measure, r.target.as_str(), r.facet.as_str(), r.value))
+        .collect();
+    // the job count, then each measure that resolved (`missing` did not)
+    assert_eq!(
+        got,
+        vec![
+            ("count", "", "", None),
+            ("count", "region", "eu", None),
+            ("sum", "order/total", "", Some(12.5)),
+            ("index", "customer", "7", None),
+        ]
+    );
+}
+
+#[test]
+fn stats_without_measures_record_nothing_and_bad_ones_are_rejected() {
+    let base = "app:\n  id: s\n  version: '1'\n  graphs:\n    - subscribes: s.go\n      activities:\n        t:\n          type: trigger\n          stats:\n";
+    let app = hotmesh_manifest::compile_manifest(&format!(
+        "{base}            id: '{{$self.input.data.id}}'\n"
+    ))
+    .unwrap();
+    assert!(app.activities["t"].stats.is_none());
+    for (yaml, path) in [
+        (
+            "            measures: [ { measure: median, target: '{$self.input.data.a}' } ]\n",
+            "stats.measures[0].measure",
+        ),
+        (
+            "            measures: [ { measure: sum, target: 'a' } ]\n",
+            "stats.measures[0].target",
+        ),
+        (
+            "            measures: [ { measure: sum } ]\n",
+            "stats.measures[0].target",
+        ),
+        (
+            "            granularity: 2h\n            measures: []\n",
+            "stats.granularity",
+        ),
+        ("            measures: 5\n", "stats.measures"),
+    ] {
+        let e = hotmesh_manifest::compile_manifest(&format!("{base}{yaml}")).unwrap_err();
+        assert_eq!(
+            e.path(),
+            format!("app.graphs[0].activities.t.{path}"),
+            "{e}"
+        );
+    }
+}

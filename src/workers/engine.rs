@@ -16,6 +16,27 @@ fn extension_installed() -> bool {
     unsafe { pg_sys::get_extension_oid(c"hotmesh".as_ptr(), true) != pg_sys::InvalidOid }
 }
 
+/// Takes the extension's lock (shared) for this iteration's transaction, and says
+/// whether the extension is still there. `DROP EXTENSION` locks the extension itself
+/// first, then each of its tables: an iteration that already holds some table while the
+/// drop holds others would deadlock with it. Holding the extension's lock first, the two
+/// wait for each other in one order (and after a drop, the extension is gone).
+fn lock_extension() -> bool {
+    unsafe {
+        let oid = pg_sys::get_extension_oid(c"hotmesh".as_ptr(), true);
+        if oid == pg_sys::InvalidOid {
+            return false;
+        }
+        pg_sys::LockDatabaseObject(
+            pg_sys::ExtensionRelationId,
+            oid,
+            0,
+            pg_sys::AccessShareLock as pg_sys::LOCKMODE,
+        );
+    }
+    extension_installed()
+}
+
 /// Whether the installed extension's SQL matches this library (after a library
 /// upgrade the tables may be missing until ALTER EXTENSION UPDATE). Said once.
 fn schema_current() -> bool {
@@ -63,7 +84,7 @@ const HOUSEKEEPING_MS: i64 = 5_000;
 /// One pass: route due engine messages (a full batch means more wait: `busy`), then the
 /// time scout's look at what comes due next, and now and then housekeeping.
 fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
-    if !extension_installed() {
+    if !lock_extension() {
         return Step::ExtensionGone;
     }
     if let Some(msg) = injected {

@@ -84,23 +84,7 @@ async fn pool() -> PgPool {
 }
 
 async fn setup() -> PgPool {
-    fresh_database(DB).await;
-    exec(DB, "CREATE EXTENSION hotmesh").await;
-    let p = pool().await;
-    sqlx::query("SELECT hotmesh.deploy($1)")
-        .bind(APP)
-        .execute(&p)
-        .await
-        .unwrap();
-    sqlx::query("SELECT hotmesh.activate('e2e', '1')")
-        .execute(&p)
-        .await
-        .unwrap();
-    sqlx::query("SELECT hotmesh.wait_for_engine(20)")
-        .execute(&p)
-        .await
-        .unwrap();
-    p
+    with_app(DB, APP, "e2e", "1", 8).await
 }
 
 async fn pub_job(p: &PgPool, topic: &str, data: Value) -> String {

@@ -4,7 +4,7 @@
 
 use hotmesh_tests::*;
 use serde_json::{json, Value};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::Row;
 use std::time::Duration;
 
@@ -39,27 +39,7 @@ app:
 "#;
 
 async fn setup() -> PgPool {
-    fresh_database(DB).await;
-    exec(DB, "CREATE EXTENSION hotmesh").await;
-    let p = PgPoolOptions::new()
-        .max_connections(24)
-        .connect(&url_for(DB))
-        .await
-        .expect("pool");
-    sqlx::query("SELECT hotmesh.deploy($1)")
-        .bind(APP)
-        .execute(&p)
-        .await
-        .unwrap();
-    sqlx::query("SELECT hotmesh.activate('races', '1')")
-        .execute(&p)
-        .await
-        .unwrap();
-    sqlx::query("SELECT hotmesh.wait_for_engine(20)")
-        .execute(&p)
-        .await
-        .unwrap();
-    p
+    with_app(DB, APP, "races", "1", 24).await
 }
 
 /// Deadlocks the server detected in this test's database (the engine worker's count

@@ -131,3 +131,37 @@ pub fn cluster(cmd: &str, env: &[(&str, &str)]) -> std::process::Output {
     );
     out
 }
+
+/// A fresh database `db` with the extension, `yaml` deployed and version `version` of
+/// `app` active, its engine worker running; a pool of `connections` to it.
+pub async fn with_app(
+    db: &str,
+    yaml: &str,
+    app: &str,
+    version: &str,
+    connections: u32,
+) -> sqlx::PgPool {
+    fresh_database(db).await;
+    exec(db, "CREATE EXTENSION hotmesh").await;
+    let p = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .connect(&url_for(db))
+        .await
+        .expect("pool");
+    sqlx::query("SELECT hotmesh.deploy($1)")
+        .bind(yaml)
+        .execute(&p)
+        .await
+        .unwrap_or_else(|e| panic!("deploy {app}: {e}"));
+    sqlx::query("SELECT hotmesh.activate($1, $2)")
+        .bind(app)
+        .bind(version)
+        .execute(&p)
+        .await
+        .unwrap_or_else(|e| panic!("activate {app} {version}: {e}"));
+    sqlx::query("SELECT hotmesh.wait_for_engine(20)")
+        .execute(&p)
+        .await
+        .unwrap();
+    p
+}
