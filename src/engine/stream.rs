@@ -169,8 +169,10 @@ pub fn in_job_order<T>(items: Vec<T>, message: impl Fn(&T) -> i64) -> Vec<T> {
         return items;
     }
     let ids: Vec<i64> = items.iter().map(&message).collect();
+    // joined from the ids (an index probe each): `id = ANY ($1)` gets a generic plan
+    // that scans the whole stream
     let jobs: std::collections::HashMap<i64, String> = db::texts::<2>(
-        "SELECT id::text, job_id FROM hotmesh.worker_stream WHERE id = ANY ($1)",
+        "SELECT w.id::text, w.job_id FROM unnest($1::int8[]) AS m(id) JOIN hotmesh.worker_stream w ON w.id = m.id",
         &[ids.into()],
     )
     .into_iter()

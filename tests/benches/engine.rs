@@ -233,8 +233,9 @@ async fn main() {
 
     ws.stop().await;
 
-    // (e) the client: pubsub with a client Worker
-    {
+    // (e) the client: pubsub with a client Worker (BENCH_CLIENT=0 skips it: to compare
+    // with an extension older than the client crate)
+    if std::env::var("BENCH_CLIENT").as_deref() != Ok("0") {
         use hotmesh_client::{Config, HotMesh, Outcome, Worker};
         let w = HotMesh::init(Config::new("bench", &url).worker(
             Worker::new("bench.step", |_m| async { Outcome::success(json!({})) }).concurrency(4),
