@@ -69,6 +69,32 @@ app:
         fid.resume:
           - to: resume
             conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
+    # waiters found by a search field (their trigger records no stats), and a graph that
+    # signals them all
+    - subscribes: fid.wait
+      expire: 600
+      activities:
+        w0: { type: trigger, stats: { id: '{$self.input.data.id}' } }
+        flag: { type: hook, job: { maps: { flagged: '{$self.hook.data.flag}' } } }
+      transitions:
+        w0: [ { to: flag } ]
+      hooks:
+        fid.flag:
+          - to: flag
+            conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] }
+    - subscribes: fid.flag_all
+      expire: 600
+      activities:
+        f0: { type: trigger }
+        raise:
+          type: signal
+          subtype: all
+          topic: fid.flag
+          key_name: batch
+          key_value: '{f0.output.data.batch}'
+          signal: { maps: { flag: raised } }
+      transitions:
+        f0: [ { to: raise } ]
 $yaml$)->>'status';
 SELECT hotmesh.activate('fid', '1');
 
@@ -153,4 +179,11 @@ SELECT output FROM hotmesh.activities WHERE job_id = 'pa' AND activity_id = 'wak
 -- and signal_all from SQL reaches jobs by the index too (any key): k4
 SELECT hotmesh.signal_all('fid.resume', '{"go": "sql"}', 'parent', 'pb');
 SELECT data FROM hotmesh.jobs WHERE id = 'k4';
+-- 8. a signal-all activity whose hooks' trigger records no stats: by search field
+SELECT hotmesh.pub('fid.wait', '{"id": "w1"}', '{"search": {"batch": "b1"}}'),
+       hotmesh.pub('fid.wait', '{"id": "w2"}', '{"search": {"batch": "b1"}}'),
+       hotmesh.pub('fid.wait', '{"id": "w3"}', '{"search": {"batch": "b2"}}');
+SELECT hotmesh.pub('fid.flag_all', '{"batch": "b1"}', '{"id": "fa1"}');
+SELECT output FROM hotmesh.activities WHERE job_id = 'fa1' AND activity_id = 'raise';
+SELECT id, status, data FROM hotmesh.jobs WHERE id LIKE 'w_' ORDER BY id;
 DROP EXTENSION hotmesh;

@@ -225,16 +225,21 @@ impl Engine {
                     .and_then(|r| app.activities.get(&r.to))
                     .map(|a| app.graphs[a.graph].subscribes.clone())
                     .ok_or_else(|| HotmeshError::NoHookRule(topic.into()))?;
-                let scope = stats::scope(app, &graph, q, self.now_ms)?;
-                let facet = format!("{key_name}:{key_value}");
-                let found: Vec<String> = stats::ids(&scope, &facet)
-                    .into_iter()
-                    .map(|(_, j)| j)
-                    .collect();
-                if q.scrub {
-                    stats::scrub(&scope, &facet);
+                if stats::records(app, &graph) {
+                    let scope = stats::scope(app, &graph, q, self.now_ms)?;
+                    let facet = format!("{key_name}:{key_value}");
+                    let found: Vec<String> = stats::ids(&scope, &facet)
+                        .into_iter()
+                        .map(|(_, j)| j)
+                        .collect();
+                    if q.scrub {
+                        stats::scrub(&scope, &facet);
+                    }
+                    found
+                } else {
+                    // its trigger indexes nothing: the search fields alone
+                    vec![]
                 }
-                found
             }
             None => stats::indexed_anywhere(app_id, key_name, key_value),
         };

@@ -104,6 +104,11 @@ fn trigger<'a>(app: &'a CompiledApp, topic: &str) -> Result<&'a Activity, Hotmes
         .ok_or_else(|| HotmeshError::Internal(format!("trigger {} missing", g.trigger)))
 }
 
+/// Whether the trigger of the graph `topic` starts records stats (has `stats.measures`).
+pub fn records(app: &CompiledApp, topic: &str) -> bool {
+    trigger(app, topic).is_ok_and(|t| t.stats.is_some())
+}
+
 /// Resolves `q` for the graph that `topic` starts in `app` (the original's
 /// resolveQuery): the key from `q.data` through the trigger's `stats.key`, the buckets
 /// from the trigger's granularity and `q`'s times.
