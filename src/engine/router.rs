@@ -10,8 +10,7 @@
 
 use super::db;
 use super::notify;
-use super::step::{Engine, Kind, Lock, Status, Work};
-use crate::workers::txn;
+use super::step::{Engine, Kind, Status, Work};
 use hotmesh_engine::channel;
 use pgrx::JsonB;
 use serde_json::Value;
@@ -83,18 +82,12 @@ pub fn route() -> Routed {
     };
     for Row { id, work } in rows {
         let mark = notify::mark();
-        let r = txn::sub(move || {
-            let mut e = Engine::new();
-            if e.try_lock(&work.job_id) == Lock::Busy {
-                return false;
-            }
+        let r = Engine::apply_unless_busy(work.job_id.clone(), move |e| {
             db::exec(
                 "DELETE FROM hotmesh.engine_stream WHERE id = $1",
                 &[id.into()],
             );
             e.push(work);
-            e.run();
-            true
         });
         let msg = match r {
             Ok(true) => {

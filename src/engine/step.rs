@@ -310,6 +310,26 @@ impl Engine {
         }
     }
 
+    /// The engine worker's way to apply work: in a subtransaction (an ERROR undoes only
+    /// this), on a new engine that holds `job_id`, with `apply` writing what the work
+    /// consumes and queueing it. `Ok(false)`: another transaction holds the job, nothing
+    /// was done (try again later); a gone job runs `apply` anyway (its work is dropped as
+    /// stale, its cause consumed).
+    pub fn apply_unless_busy<F>(job_id: String, apply: F) -> Result<bool, String>
+    where
+        F: FnOnce(&mut Engine) + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+    {
+        crate::workers::txn::sub(move || {
+            let mut e = Engine::new();
+            if e.try_lock(&job_id) == Lock::Busy {
+                return false;
+            }
+            apply(&mut e);
+            e.run();
+            true
+        })
+    }
+
     /// The job, loaded and locked on first use; None if it is gone or `gid` is stale.
     pub fn lock(&mut self, job_id: &str, gid: Option<&str>) -> bool {
         if !self.jobs.contains_key(job_id) {

@@ -5,7 +5,7 @@
 //! answer is dead-lettered and the job hears code 999.
 
 use super::db;
-use super::step::{Engine, Kind, Lock, Status, Work};
+use super::step::{Engine, Kind, Status, Work};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use hotmesh_engine::status;
 use pgrx::JsonB;
@@ -244,11 +244,7 @@ pub fn sweep_poison() -> usize {
     );
     let mut n = 0;
     for [id, deliveries, job_id, gid, aid, dad] in rows {
-        let r = crate::workers::txn::sub(move || {
-            let mut e = Engine::new();
-            if e.try_lock(&job_id) == Lock::Busy {
-                return false;
-            }
+        let r = Engine::apply_unless_busy(job_id.clone(), move |e| {
             let message =
                 format!("message {id} dead-lettered: no answer after {deliveries} deliveries");
             db::exec(
@@ -268,8 +264,6 @@ pub fn sweep_poison() -> usize {
                 status: Status::Error,
                 code: 999,
             });
-            e.run();
-            true
         });
         match r {
             Ok(true) => n += 1,

@@ -273,13 +273,10 @@ where
     let (p, topic) = (p.clone(), topic.to_string());
     Worker(tokio::spawn(async move {
         loop {
-            let rows = sqlx::query(
-                "SELECT d.id, d.job_id, d.data, coalesce(j.marks, '{}')
-                   FROM hotmesh.dequeue($1, 10, 30) d LEFT JOIN hotmesh.jobs j ON j.id = d.job_id",
-            )
-            .bind(&topic)
-            .fetch_all(&p)
-            .await;
+            let rows = sqlx::query("SELECT id, job_id, data FROM hotmesh.dequeue($1, 10, 30)")
+                .bind(&topic)
+                .fetch_all(&p)
+                .await;
             let rows = match rows {
                 Ok(r) => r,
                 Err(_) => {
@@ -293,10 +290,23 @@ where
             }
             for r in rows {
                 let id: i64 = r.get(0);
+                let job_id: String = r.get(1);
+                // read after the dequeue, in a statement of its own: joined to it, the
+                // job row would be read with the statement's snapshot, older than the
+                // message's (a marker written with the message would be missed)
+                let marks: Value = sqlx::query_scalar(
+                    "SELECT coalesce(marks, '{}') FROM hotmesh.jobs WHERE id = $1",
+                )
+                .bind(&job_id)
+                .fetch_optional(&p)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| json!({}));
                 let m = Msg {
-                    job_id: r.get(1),
+                    job_id,
                     data: r.get(2),
-                    marks: r.get(3),
+                    marks,
                 };
                 let answers = match answer(&m) {
                     Reply::Ok(d) => vec![("success", 200, d)],
