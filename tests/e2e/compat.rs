@@ -65,21 +65,6 @@ async fn db() -> PgPool {
         .expect("pool")
 }
 
-/// Deploys a manifest and activates the version.
-async fn install(p: &PgPool, yaml: &str, app: &str, version: &str) {
-    sqlx::query("SELECT hotmesh.deploy($1)")
-        .bind(yaml)
-        .execute(p)
-        .await
-        .unwrap_or_else(|e| panic!("deploy {app} {version}: {e}"));
-    sqlx::query("SELECT hotmesh.activate($1, $2)")
-        .bind(app)
-        .bind(version)
-        .execute(p)
-        .await
-        .unwrap_or_else(|e| panic!("activate {app} {version}: {e}"));
-}
-
 /// The message of a failed statement.
 fn message(e: sqlx::Error) -> String {
     match e.as_database_error() {

@@ -148,20 +148,25 @@ pub async fn with_app(
         .connect(&url_for(db))
         .await
         .expect("pool");
-    sqlx::query("SELECT hotmesh.deploy($1)")
-        .bind(yaml)
-        .execute(&p)
-        .await
-        .unwrap_or_else(|e| panic!("deploy {app}: {e}"));
-    sqlx::query("SELECT hotmesh.activate($1, $2)")
-        .bind(app)
-        .bind(version)
-        .execute(&p)
-        .await
-        .unwrap_or_else(|e| panic!("activate {app} {version}: {e}"));
+    install(&p, yaml, app, version).await;
     sqlx::query("SELECT hotmesh.wait_for_engine(20)")
         .execute(&p)
         .await
         .unwrap();
     p
+}
+
+/// Deploys `yaml` and activates version `version` of `app`.
+pub async fn install(p: &sqlx::PgPool, yaml: &str, app: &str, version: &str) {
+    sqlx::query("SELECT hotmesh.deploy($1)")
+        .bind(yaml)
+        .execute(p)
+        .await
+        .unwrap_or_else(|e| panic!("deploy {app} {version}: {e}"));
+    sqlx::query("SELECT hotmesh.activate($1, $2)")
+        .bind(app)
+        .bind(version)
+        .execute(p)
+        .await
+        .unwrap_or_else(|e| panic!("activate {app} {version}: {e}"));
 }
