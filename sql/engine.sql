@@ -109,7 +109,8 @@ CREATE TABLE hotmesh.worker_stream (
     retry_codes         jsonb,                     -- legacy per-code policy {"500": 3}
     last_error          jsonb,
     created_at          timestamptz NOT NULL DEFAULT now(),
-    dead_lettered_at    timestamptz
+    dead_lettered_at    timestamptz,
+    reservation         bigint                     -- this hand-out's token (random): answers carrying another are stale
 );
 CREATE INDEX worker_stream_ready ON hotmesh.worker_stream (topic, priority DESC, visible_at, id) WHERE dead_lettered_at IS NULL;
 CREATE INDEX worker_stream_job ON hotmesh.worker_stream (job_id);

@@ -35,6 +35,7 @@ COMMENT ON TABLE hotmesh.throttles IS 'Persisted throttles: -1 pauses, 0 resumes
 CREATE FUNCTION hotmesh.throttle_for(app text, topic text DEFAULT NULL, guid text DEFAULT NULL)
 RETURNS integer
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT hotmesh._authorize(app, 'any');
     SELECT coalesce(
         (SELECT t.throttle FROM hotmesh.throttles t WHERE t.app_id = app AND t.scope = 'guid:' || guid),
         (SELECT t.throttle FROM hotmesh.throttles t WHERE t.app_id = app AND t.scope = 'topic:' || topic),
@@ -57,6 +58,8 @@ BEGIN
         RAISE EXCEPTION 'invalid argument role: must be ''engine'' or ''worker'', got %', coalesce(role, 'NULL')
             USING ERRCODE = '22023';
     END IF;
+    -- a worker works on the app; a client (engine) may hold any privilege on it
+    PERFORM hotmesh._authorize(app, CASE role WHEN 'worker' THEN 'work' ELSE 'any' END);
     INSERT INTO hotmesh.quorum AS q (guid, app_id, role, topic, version, pid, host, processed, errors, details)
     VALUES (guid, app, role, topic, version, pid, host, coalesce(processed, 0), coalesce(errors, 0), coalesce(details, '{}'))
     ON CONFLICT ON CONSTRAINT quorum_pkey DO UPDATE
@@ -69,6 +72,7 @@ $$;
 -- A process that stops says so (roll_call would drop it once its heartbeat is stale).
 CREATE FUNCTION hotmesh.quorum_leave(guid text) RETURNS boolean
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT hotmesh._authorize(q.app_id, 'any') FROM hotmesh.quorum q WHERE q.guid = quorum_leave.guid;
     WITH d AS (DELETE FROM hotmesh.quorum q WHERE q.guid = quorum_leave.guid RETURNING 1)
     SELECT count(*) > 0 FROM d
 $$;
@@ -80,6 +84,7 @@ RETURNS TABLE (guid text, role text, topic text, version text, pid integer, host
                started_at timestamptz, heartbeat_at timestamptz, processed bigint, errors bigint,
                throttle integer, stream_depth bigint, details jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT hotmesh._authorize(app, 'read');
     SELECT q.guid, q.role, q.topic, q.version, q.pid, q.host, q.started_at, q.heartbeat_at,
            q.processed, q.errors,
            hotmesh.throttle_for(q.app_id, q.topic, q.guid),
@@ -103,6 +108,7 @@ BEGIN
     IF app IS NULL OR app = '' THEN
         RAISE EXCEPTION 'invalid argument app: must not be empty' USING ERRCODE = '22023';
     END IF;
+    PERFORM hotmesh._authorize(app, 'deploy');
     IF throttle IS NULL OR throttle < -1 THEN
         RAISE EXCEPTION 'invalid argument throttle: must be -1 (pause), 0 (resume) or ms > 0, got %', coalesce(throttle::text, 'NULL')
             USING ERRCODE = '22023';
@@ -129,13 +135,15 @@ $$;
 
 -- Gives a reserved message back at once, not counted as a delivery (a worker that shuts
 -- down before it could run it). False if it is not reserved (answered, or gone).
-CREATE FUNCTION hotmesh.release(message_id bigint) RETURNS boolean
+CREATE FUNCTION hotmesh.release(message_id bigint, reservation bigint DEFAULT NULL) RETURNS boolean
 LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT hotmesh._authorize(w.app_id, 'work') FROM hotmesh.worker_stream w WHERE w.id = message_id;
     WITH r AS (
         UPDATE hotmesh.worker_stream w
-           SET reserved_until = NULL, reserved_by = NULL, deliveries = greatest(w.deliveries - 1, 0)
+           SET reserved_until = NULL, reserved_by = NULL, reservation = NULL, deliveries = greatest(w.deliveries - 1, 0)
          WHERE w.id = message_id AND w.dead_lettered_at IS NULL
            AND w.reserved_until IS NOT NULL AND w.reserved_until <> 'infinity'
+           AND (release.reservation IS NULL OR w.reservation = release.reservation)
         RETURNING w.topic)
     SELECT count(*) > 0 FROM r, LATERAL (SELECT pg_notify(hotmesh.channel('hotmesh.work.' || r.topic), r.topic)) n
 $$;

@@ -11,14 +11,42 @@ pub const CATALOG_LOCK: i64 = 0x484D_5348_0001;
 #[pg_schema]
 mod hotmesh {
     use crate::apps::CATALOG_LOCK;
+    use crate::engine::grants::{self, Privilege};
     use crate::error::HotmeshError;
+    use crate::json::Json;
     use hotmesh_manifest::manifest::deploy_plan;
     use hotmesh_manifest::CompiledApp;
     use pgrx::prelude::*;
     use pgrx::JsonB;
 
     fn compile(manifest: &str) -> (CompiledApp, String, serde_json::Value) {
-        deploy_plan(manifest).unwrap_or_else(|e| HotmeshError::Manifest(e).raise())
+        let plan = deploy_plan(manifest).unwrap_or_else(|e| HotmeshError::Manifest(e).raise());
+        check_topic_names(&plan.0);
+        plan
+    }
+
+    /// Every literal topic must be usable as a channel name and a NOTIFY payload (see
+    /// `hotmesh_engine::limits::topic`); the error names where the topic is written.
+    fn check_topic_names(app: &CompiledApp) {
+        for t in app.topics() {
+            if let Err(problem) = hotmesh_engine::limits::topic(&t.topic) {
+                let g = app
+                    .graphs
+                    .iter()
+                    .position(|g| g.subscribes == t.graph)
+                    .unwrap_or(0);
+                let path = match (&t.activity, t.kind) {
+                    (_, "subscribes" | "publishes") => format!("app.graphs[{g}].{}", t.kind),
+                    (Some(a), _) => format!("app.graphs[{g}].activities.{a}.topic"),
+                    (None, kind) => format!("app.graphs[{g}] ({kind})"),
+                };
+                HotmeshError::InvalidArgument {
+                    name: "manifest",
+                    problem: format!("{path}: the topic {problem}"),
+                }
+                .raise();
+            }
+        }
     }
 
     fn spi<T>(r: Result<T, pgrx::spi::Error>) -> T {
@@ -109,9 +137,11 @@ mod hotmesh {
     /// Deploys a HotMesh app manifest (YAML or JSON) as a new version, not yet active.
     /// The same content again is a no-op; other content under an existing version is
     /// an error.
-    #[pg_extern(volatile)]
+    #[pg_extern(volatile, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
     fn deploy(manifest: &str) -> JsonB {
         let (app, digest, json) = compile(manifest);
+        grants::require(&app.id, Privilege::Deploy);
         lock_catalog();
         let existing = first_row::<String, String>(
             "SELECT digest FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2",
@@ -151,8 +181,10 @@ mod hotmesh {
 
     /// Makes `version` the active version of `app_id`. Jobs started after this
     /// transaction commits use it; running jobs finish on the version they started with.
-    #[pg_extern(volatile)]
+    #[pg_extern(volatile, security_definer)]
+    #[search_path(pg_catalog, pg_temp)]
     fn activate(app_id: &str, version: &str) -> bool {
+        grants::require(app_id, Privilege::Deploy);
         lock_catalog();
         let exists = first_row::<bool, bool>(
             "SELECT true, EXISTS (SELECT 1 FROM hotmesh.app_active WHERE app_id = $1 AND version = $2)
@@ -196,7 +228,7 @@ mod hotmesh {
     /// object of maps, or `{"@pipe": [...]}`) against a job context, for debugging maps.
     /// The context looks like a job's: `{"data": …, "metadata": …, "<activity>": {…}}`.
     #[pg_extern(volatile, parallel_safe)]
-    fn map(expression: JsonB, context: default!(JsonB, "'{}'")) -> Option<JsonB> {
+    fn map(expression: Json, context: default!(Json, "'{}'")) -> Option<JsonB> {
         match hotmesh_manifest::expr::map_once(&expression.0, &context.0) {
             Ok(v) => v.map(JsonB),
             Err(e) => HotmeshError::Map(e).raise(),

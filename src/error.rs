@@ -54,6 +54,16 @@ pub enum HotmeshError {
     #[error("timeout: job {job_id} did not complete within {ms} ms")]
     Timeout { job_id: String, ms: i64 },
 
+    #[error("{what} is nested deeper than {max} levels")]
+    TooDeep { what: String, max: usize },
+    /// `what`: "app 'x'", or what was asked for when no app is known yet.
+    #[error("permission denied: role {role} may not {privilege} {what}")]
+    PermissionDenied {
+        role: String,
+        privilege: &'static str,
+        what: String,
+    },
+
     #[error("hotmesh internal error: {0}")]
     Internal(String),
 }
@@ -86,6 +96,10 @@ impl HotmeshError {
                 PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
             }
             HotmeshError::Timeout { .. } => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            HotmeshError::TooDeep { .. } => PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
+            HotmeshError::PermissionDenied { .. } => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
             HotmeshError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -123,6 +137,7 @@ impl HotmeshError {
             HotmeshError::JobRunning(_) => Some("Interrupt it first: SELECT hotmesh.interrupt(topic, job_id), then scrub it."),
             HotmeshError::InTransactionBlock(_) => Some("Inside a transaction, start the job with SELECT hotmesh.pub(topic, data), COMMIT, then SELECT hotmesh.wait_for_job(job_id, timeout_ms)."),
             HotmeshError::Timeout { .. } => Some("The job keeps running: read it later with hotmesh.get_state or wait with hotmesh.wait_for_job."),
+            HotmeshError::PermissionDenied { .. } => Some("The app's owner grants it: SELECT hotmesh.grant_app(app, role, privilege); docs/security.md explains the roles."),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ mod engine;
 mod error;
 mod gucs;
 mod hooks;
+mod json;
 mod shared;
 mod wake;
 mod workers;
@@ -42,8 +43,14 @@ extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["engine"]);
 extension_sql_file!(
     "../sql/quorum.sql",
     name = "quorum",
-    requires = ["engine", engine::api::hotmesh::channel]
+    requires = [
+        "engine",
+        engine::api::hotmesh::channel,
+        engine::grants::hotmesh::authorize
+    ]
 );
+// Privileges per app: hotmesh.grant_app / revoke_app (sql/grants.sql).
+extension_sql_file!("../sql/grants.sql", name = "grants", requires = ["quorum"]);
 // Privileges and the launcher's wake-up, run last by CREATE EXTENSION (sql/ holds the text).
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

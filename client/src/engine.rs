@@ -308,16 +308,10 @@ impl HotMesh {
                         ms: timeout.as_millis() as u64,
                     })
                 }
-                Ok(Ok(Event::Note {
-                    channel: ch,
-                    payload,
-                })) if ch == channel => {
-                    let p: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
-                    if p["_ref"] == true || p["job"].is_null() {
-                        // too big for a NOTIFY: read it
-                        return self.get_state(id).await?.into_result();
-                    }
-                    return JobOutput::from_value(p["job"].clone()).into_result();
+                Ok(Ok(Event::Note { channel: ch, .. })) if ch == channel => {
+                    // A payload names the job, nothing more (and anyone may NOTIFY):
+                    // the result is what the job's row says, read with our privileges.
+                    return self.get_state(id).await?.into_result();
                 }
                 Ok(Ok(Event::Note { .. })) => {}
                 // notifications may have been missed: look at the job itself

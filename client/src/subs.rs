@@ -64,7 +64,8 @@ pub fn pattern_matches(pattern: &str, topic: &str) -> bool {
     glob(pattern.as_bytes(), topic.as_bytes(), false)
 }
 
-/// The jobs a completion payload carries (`{type: 'job'}` or batched `{type: 'jobs'}`).
+/// The job references a completion payload carries (`{type: 'job'}` or batched
+/// `{type: 'jobs'}`): `{metadata: {jid, tpc, app, js}}` each, never job data.
 fn jobs_of(payload: &str) -> Vec<Value> {
     let p: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
     match p["type"].as_str() {
@@ -230,8 +231,15 @@ impl HotMesh {
                 let Some(topic) = channels.get(&channel) else {
                     continue;
                 };
-                for job in jobs_of(&payload) {
-                    let job = JobOutput::from_value(job);
+                for reference in jobs_of(&payload) {
+                    // A payload only names jobs (anyone may NOTIFY): each is read from
+                    // the database, with this client's privileges, before it is trusted.
+                    let Some(jid) = reference["metadata"]["jid"].as_str() else {
+                        continue;
+                    };
+                    let Ok(job) = hm.get_state(jid).await else {
+                        continue;
+                    };
                     let deliver = !pattern
                         || pattern_matches(&what, topic)
                         || pattern_matches(&what, &format!("{topic}.{}", job.job_id()));

@@ -49,6 +49,10 @@ pub struct Message {
     /// The message's metadata as the original's workers receive it: `{guid, jid, gid,
     /// dad, aid, topic, try}`, and `wfn` when the data names a `workflowName`.
     pub metadata: Value,
+    /// This hand-out's token: the answer and heartbeats carry it, so once the message is
+    /// handed out again (this reservation lapsed) they are refused instead of winning
+    /// over the worker that holds it now.
+    pub reservation: i64,
 }
 
 /// What a callback returns.
@@ -235,7 +239,7 @@ async fn dequeue(
     n: usize,
 ) -> Result<Vec<Message>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, job_id, activity_id, dad, data, attempt, deliveries, metadata FROM hotmesh.dequeue($1, $2, $3, $4)",
+        "SELECT id, job_id, activity_id, dad, data, attempt, deliveries, metadata, reservation FROM hotmesh.dequeue($1, $2, $3, $4)",
     )
     .bind(&w.topic)
     .bind(n as i32)
@@ -255,6 +259,7 @@ async fn dequeue(
                 attempt: r.try_get(5)?,
                 deliveries: r.try_get(6)?,
                 metadata: r.try_get(7)?,
+                reservation: r.try_get(8)?,
             })
         })
         .collect()
@@ -265,17 +270,19 @@ async fn dequeue(
 async fn respond(
     hm: &HotMesh,
     id: i64,
+    token: i64,
     o: &Outcome,
     reservation: Duration,
 ) -> Result<bool, sqlx::Error> {
     let (data, status, code) = o.parts();
     let deadline = tokio::time::Instant::now() + reservation;
     loop {
-        let r = sqlx::query_scalar::<_, bool>("SELECT hotmesh.respond($1, $2, $3, $4)")
+        let r = sqlx::query_scalar::<_, bool>("SELECT hotmesh.respond($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(data)
             .bind(status)
             .bind(code)
+            .bind(token)
             .fetch_one(hm.stream_pool())
             .await;
         match r {
@@ -291,6 +298,7 @@ async fn respond(
 /// while it runs, then the answer.
 async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
     let id = m.id;
+    let token = m.reservation;
     let span =
         tracing::info_span!("hotmesh.worker", topic = %w.topic, message = id, job = %m.job_id);
     let _enter = span.enter();
@@ -305,9 +313,10 @@ async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
                 Err(e) => Outcome::error(500, serde_json::json!({"message": format!("the callback failed: {e}")})),
             },
             _ = beat.tick() => {
-                let _ = sqlx::query("SELECT hotmesh.heartbeat($1, $2)")
+                let _ = sqlx::query("SELECT hotmesh.heartbeat($1, $2, $3)")
                     .bind(id)
                     .bind(w.reservation.as_secs_f64())
+                    .bind(token)
                     .execute(hm.stream_pool())
                     .await;
             }
@@ -317,7 +326,7 @@ async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
         stats.errors.fetch_add(1, Ordering::Relaxed);
     }
     stats.processed.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = respond(&hm, id, &outcome, w.reservation).await {
+    if let Err(e) = respond(&hm, id, token, &outcome, w.reservation).await {
         // the reservation lapses and the message is handed out again
         tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
     }
@@ -345,7 +354,8 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
     let mut stop = hm.stopping();
     let mut throttle = stats.throttle.subscribe();
     let slots = Arc::new(Semaphore::new(w.concurrency));
-    let running: Arc<Mutex<HashMap<i64, JoinHandle<()>>>> = Arc::default();
+    // running callbacks: message id -> (its reservation, the task)
+    let running: Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>> = Arc::default();
     let mut backoff = Duration::from_millis(100);
     while !*stop.borrow() {
         let t = *throttle.borrow_and_update();
@@ -393,14 +403,14 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
                     Err(_) => break,
                 },
             };
-            let id = m.id;
+            let (id, token) = (m.id, m.reservation);
             let (hm2, w2, s2, r2) = (hm.clone(), w.clone(), stats.clone(), running.clone());
             let task = tokio::spawn(async move {
                 handle(hm2, w2, m, s2).await;
                 r2.lock().unwrap().remove(&id);
                 drop(p);
             });
-            running.lock().unwrap().insert(id, task);
+            running.lock().unwrap().insert(id, (token, task));
         }
         drop(permit);
         if idle {
@@ -430,17 +440,18 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
     shutdown(&hm, running).await;
 }
 
-async fn shutdown(hm: &HotMesh, running: Arc<Mutex<HashMap<i64, JoinHandle<()>>>>) {
+async fn shutdown(hm: &HotMesh, running: Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>>) {
     let deadline = tokio::time::Instant::now() + hm.grace();
     while !running.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left: Vec<(i64, JoinHandle<()>)> = running.lock().unwrap().drain().collect();
-    for (id, task) in left {
+    let left: Vec<(i64, (i64, JoinHandle<()>))> = running.lock().unwrap().drain().collect();
+    for (id, (token, task)) in left {
         task.abort();
         // another worker takes it now, not when the reservation lapses
-        let _ = sqlx::query("SELECT hotmesh.release($1)")
+        let _ = sqlx::query("SELECT hotmesh.release($1, $2)")
             .bind(id)
+            .bind(token)
             .execute(hm.stream_pool())
             .await;
     }

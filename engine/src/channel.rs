@@ -1,12 +1,14 @@
 //! NOTIFY channels and payloads. Channel names are identifiers (at most 63 bytes); a
-//! longer name becomes `hm:` and a hash. Payloads must stay under Postgres's 8000-byte
-//! limit; a job output that does not fit is replaced by a reference the listener
-//! resolves with hotmesh.get_state.
+//! longer name becomes `hm:` and a hash. Payloads carry references, never job data:
+//! LISTEN has no privileges (any role may listen on any channel), so a payload says
+//! which job changed and its status, and the listener reads the job through
+//! hotmesh.get_state, which checks what it may read. A payload always fits Postgres's
+//! 8000-byte limit.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// Largest payload sent as is (the original's limit, under Postgres's 8000 bytes).
+/// Largest payload sent (under Postgres's 8000 bytes).
 pub const MAX_PAYLOAD: usize = 7500;
 
 /// The channel for `name`, as LISTEN must spell it (quoted: any characters).
@@ -33,44 +35,42 @@ pub fn job(publishes: Option<&str>, job_id: &str) -> String {
     }
 }
 
-/// A completion payload: `{type: 'job', topic, job: {metadata, data}}`, or, when that is
-/// too big, the reference form `{type: 'job', topic, job: {metadata: {jid, tpc, app, js}, data: null}, _ref: true}`.
-pub fn job_payload(topic: &str, output: &Value) -> String {
-    let full = json!({"type": "job", "topic": topic, "job": output}).to_string();
-    if full.len() <= MAX_PAYLOAD {
-        return full;
-    }
-    let m = &output["metadata"];
-    json!({"type": "job", "topic": topic, "job": {"metadata": {"jid": m["jid"], "tpc": m["tpc"], "app": m["app"], "js": m["js"]}, "data": null}, "_ref": true}).to_string()
+/// What a payload says of one job: `{metadata: {jid, tpc, app, js}, data: null}`, the
+/// shape of a JobOutput without its data.
+pub fn job_ref(job_id: &str, topic: &str, app: &str, status: i64) -> Value {
+    json!({"metadata": {"jid": job_id, "tpc": topic, "app": app, "js": status}, "data": null})
 }
 
-/// Several completions on one channel in one transaction, as one payload:
-/// `{type: 'jobs', topic, jobs: [...]}`, falling back to references, then to chunks.
-pub fn jobs_payloads(topic: &str, outputs: &[Value]) -> Vec<String> {
-    if outputs.len() == 1 {
-        return vec![job_payload(topic, &outputs[0])];
+/// Completion payloads for the jobs `refs` (see [`job_ref`]) on one channel: one job is
+/// `{type: 'job', topic, job, _ref: true}`, several `{type: 'jobs', topic, jobs, _ref:
+/// true}`, in as many payloads as they need. A reference too long for any payload (ids
+/// and topics are bounded at their entry points, so only a hostile one) is sent without
+/// its ids: the listener re-reads what it waits for.
+pub fn jobs_payloads(topic: &str, refs: &[Value]) -> Vec<String> {
+    let topic = if topic.len() > MAX_PAYLOAD / 4 { "" } else { topic };
+    let one = |r: &Value| {
+        let p = json!({"type": "job", "topic": topic, "job": r, "_ref": true}).to_string();
+        if p.len() <= MAX_PAYLOAD {
+            p
+        } else {
+            json!({"type": "job", "topic": topic, "job": null, "_ref": true}).to_string()
+        }
+    };
+    if refs.len() == 1 {
+        return vec![one(&refs[0])];
     }
-    let full = json!({"type": "jobs", "topic": topic, "jobs": outputs}).to_string();
-    if full.len() <= MAX_PAYLOAD {
-        return vec![full];
-    }
-    // references only: ~100 bytes each
-    let refs: Vec<Value> = outputs
-        .iter()
-        .map(|o| {
-            let m = &o["metadata"];
-            json!({"jid": m["jid"], "js": m["js"]})
-        })
-        .collect();
     let mut out = vec![];
-    let mut chunk: Vec<Value> = vec![];
+    let mut chunk: Vec<&Value> = vec![];
     let mut size = 0;
+    let room = MAX_PAYLOAD - 100 - topic.len();
     for r in refs {
         let len = r.to_string().len() + 1;
-        if size + len > MAX_PAYLOAD - 100 && !chunk.is_empty() {
-            out.push(
-                json!({"type": "jobs", "topic": topic, "jobs": chunk, "_ref": true}).to_string(),
-            );
+        if len > room {
+            out.push(one(r));
+            continue;
+        }
+        if size + len > room && !chunk.is_empty() {
+            out.push(json!({"type": "jobs", "topic": topic, "jobs": chunk, "_ref": true}).to_string());
             chunk = vec![];
             size = 0;
         }
@@ -98,14 +98,20 @@ mod tests {
     }
 
     #[test]
-    fn payloads() {
-        let small = json!({"metadata": {"jid": "a", "js": 0}, "data": {"x": 1}});
-        assert!(job_payload("t", &small).contains("\"x\":1"));
-        let big = json!({"metadata": {"jid": "a", "js": 0, "tpc": "t", "app": "x"}, "data": {"x": "y".repeat(8000)}});
-        let p = job_payload("t", &big);
-        assert!(p.len() < MAX_PAYLOAD && p.contains("_ref"));
+    fn payloads_carry_references_not_data() {
+        let r = job_ref("a", "t", "app", 0);
+        let p = jobs_payloads("t", std::slice::from_ref(&r));
+        assert_eq!(p.len(), 1);
+        let v: Value = serde_json::from_str(&p[0]).unwrap();
+        assert_eq!(v["_ref"], true);
+        assert_eq!(v["job"]["metadata"]["jid"], "a");
+        assert!(v["job"]["data"].is_null());
+    }
+
+    #[test]
+    fn many_references_are_chunked_under_the_limit() {
         let many: Vec<Value> = (0..500)
-            .map(|i| json!({"metadata": {"jid": format!("job-{i}"), "js": 0}, "data": {"x": i}}))
+            .map(|i| job_ref(&format!("job-{i}"), "t", "app", 0))
             .collect();
         let ps = jobs_payloads("t", &many);
         assert!(ps.len() > 1 && ps.iter().all(|p| p.len() <= MAX_PAYLOAD));
@@ -119,5 +125,14 @@ mod tests {
             })
             .sum();
         assert_eq!(n, 500);
+    }
+
+    #[test]
+    fn a_hostile_reference_still_fits_a_payload() {
+        let huge = job_ref(&"x".repeat(20_000), &"t".repeat(9_000), "app", 0);
+        for refs in [vec![huge.clone()], vec![huge.clone(), job_ref("b", "t", "app", 0)]] {
+            let ps = jobs_payloads(&"t".repeat(9_000), &refs);
+            assert!(ps.iter().all(|p| p.len() <= MAX_PAYLOAD), "{ps:?}");
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! - [`retry`]: worker retry policies (structured and the legacy per-code form);
 //! - [`status`]: the job status semaphore's constants;
 //! - [`channel`]: NOTIFY channel names and payloads that fit;
-//! - [`ids`]: job ids and generations, and the compact timestamps in job metadata.
+//! - [`ids`]: job ids and generations, and the compact timestamps in job metadata;
+//! - [`limits`]: bounds on durations and topics that callers hand the engine.
 
 pub mod channel;
 pub mod dad;
 pub mod ids;
+pub mod limits;
 pub mod retry;
 pub mod status;

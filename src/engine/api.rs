@@ -10,8 +10,11 @@ mod hotmesh {
     use crate::engine::activities::interrupt::Interrupt;
     use crate::engine::activities::trigger::Start;
     use crate::engine::step::{Engine, Status};
+    use crate::engine::grants::{self, Privilege};
     use crate::engine::{db, queries, stats, stream};
     use crate::error::HotmeshError;
+    use crate::json::Json;
+    use hotmesh_engine::limits;
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::{Map, Value};
@@ -49,8 +52,16 @@ mod hotmesh {
 
     fn seconds_arg(name: &'static str, v: &Value) -> f64 {
         match v.as_f64() {
-            Some(s) if s.is_finite() && s >= 0.0 => s,
-            _ => bad(name, format!("must be a number of seconds >= 0, got {v}")),
+            Some(s) => limits::seconds(s).unwrap_or_else(|p| bad(name, p)),
+            None => bad(name, format!("must be a number of seconds, got {v}")),
+        }
+    }
+
+    /// A job's `expire`: seconds, or 0 or less for never.
+    fn expire_arg(name: &'static str, v: &Value) -> f64 {
+        match v.as_f64() {
+            Some(s) => limits::expire(s).unwrap_or_else(|p| bad(name, p)),
+            None => bad(name, format!("must be a number of seconds, got {v}")),
         }
     }
 
@@ -76,9 +87,10 @@ mod hotmesh {
     #[search_path(pg_catalog, pg_temp)]
     fn pub_job(
         topic: &str,
-        data: default!(JsonB, "'{}'"),
-        options: default!(JsonB, "'{}'"),
+        data: default!(Json, "'{}'"),
+        options: default!(Json, "'{}'"),
     ) -> String {
+        grants::require_topic(topic, Privilege::Start);
         let Value::Object(opts) = options.0 else {
             bad("options", "must be a JSON object")
         };
@@ -94,7 +106,7 @@ mod hotmesh {
                     other => bad("options.id", format!("must be a string, got {other}")),
                 },
                 "pending" => s.pending = Some(seconds_arg("options.pending", v)),
-                "expire" => s.expire = Some(v.as_f64().unwrap_or_else(|| bad("options.expire", format!("must be a number of seconds, got {v}")))),
+                "expire" => s.expire = Some(expire_arg("options.expire", v)),
                 "entity" => s.entity = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
                 "search" => s.search = object_arg("options.search", v),
                 "marker" => {
@@ -115,7 +127,10 @@ mod hotmesh {
     /// Reserves up to `batch` messages of worker topic `topic` for
     /// `reservation_seconds` (then they are handed out again unless answered). Each row
     /// carries `metadata` as the original's workers receive it: `{guid, jid, gid, dad,
-    /// aid, topic, try}`, and `wfn` when the message's data names a `workflowName`.
+    /// aid, topic, try}`, and `wfn` when the message's data names a `workflowName`, and
+    /// `reservation`: this hand-out's token (random). An answer or heartbeat that carries
+    /// it is refused (false) once the message was handed out again, so a worker whose
+    /// reservation lapsed cannot overwrite the one that holds it now.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     #[allow(clippy::type_complexity)]
@@ -135,6 +150,7 @@ mod hotmesh {
             name!(attempt, i32),
             name!(deliveries, i32),
             name!(metadata, JsonB),
+            name!(reservation, i64),
         ),
     > {
         if !(1..=1000).contains(&batch) {
@@ -146,23 +162,28 @@ mod hotmesh {
                 format!("must be between 0.1 and 86400, got {reservation_seconds}"),
             );
         }
+        // a role that may work on some apps only sees their messages (None: all)
+        let apps = grants::work_apps(topic);
         let rows = db::query(
             "WITH c AS MATERIALIZED (
                  SELECT id FROM hotmesh.worker_stream
                   WHERE topic = $1 AND dead_lettered_at IS NULL AND visible_at <= now()
                     AND (reserved_until IS NULL OR reserved_until < now())
                     AND deliveries < greatest(max_attempts, $4)
+                    AND ($6::text[] IS NULL OR app_id = ANY ($6))
                   ORDER BY priority DESC, visible_at, id
                   LIMIT $2 FOR UPDATE SKIP LOCKED)
              UPDATE hotmesh.worker_stream w
-                SET reserved_until = now() + make_interval(secs => $3), reserved_by = $5, deliveries = w.deliveries + 1
+                SET reserved_until = now() + make_interval(secs => $3), reserved_by = $5, deliveries = w.deliveries + 1,
+                    reservation = (('x' || replace(gen_random_uuid()::text, '-', ''))::bit(128))::bit(63)::int8
                FROM c WHERE w.id = c.id
              RETURNING w.id, w.job_id, w.activity_id, w.dad, w.data, w.attempt, w.deliveries,
                        jsonb_build_object('guid', w.id::text, 'jid', w.job_id, 'gid', w.gid, 'dad', w.dad,
                                           'aid', w.activity_id, 'topic', w.topic, 'try', w.attempt)
                        || CASE WHEN jsonb_typeof(w.data -> 'workflowName') = 'string'
-                               THEN jsonb_build_object('wfn', w.data -> 'workflowName') ELSE '{}' END",
-            &[topic.into(), (batch as i64).into(), reservation_seconds.into(), hotmesh_engine::retry::POISON_DELIVERIES.into(), consumer.into()],
+                               THEN jsonb_build_object('wfn', w.data -> 'workflowName') ELSE '{}' END,
+                       w.reservation",
+            &[topic.into(), (batch as i64).into(), reservation_seconds.into(), hotmesh_engine::retry::POISON_DELIVERIES.into(), consumer.into(), apps.into()],
             |t| {
                 let mut v = vec![];
                 for r in t {
@@ -175,6 +196,7 @@ mod hotmesh {
                         r.get::<i32>(6)?.unwrap_or(0),
                         r.get::<i32>(7)?.unwrap_or(0),
                         r.get::<JsonB>(8)?.unwrap_or(JsonB(Value::Null)),
+                        r.get::<i64>(9)?.unwrap_or(0),
                     ));
                 }
                 Ok(v)
@@ -194,30 +216,36 @@ mod hotmesh {
     /// A worker's answer to message `message_id`: `success` (the activity's output),
     /// `error` (with `code`; retried if its policy says so) or `pending` (202: the
     /// activity stays open for more answers). Applied in this transaction. False when the
-    /// message is gone (already answered, or its job ended).
+    /// message is gone (already answered, or its job ended), or when `reservation` (from
+    /// dequeue) is not its current hand-out: a late answer never wins over the worker
+    /// that holds the message now. Workers pass it; NULL answers unfenced (by hand).
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn respond(
         message_id: i64,
-        data: default!(JsonB, "'{}'"),
+        data: default!(Json, "'{}'"),
         status: default!(&str, "'success'"),
         code: default!(Option<i32>, "NULL"),
+        reservation: default!(Option<i64>, "NULL"),
     ) -> bool {
         let st = status_arg(status);
-        stream::respond(message_id, data.0, st, code_arg(st, code))
+        grants::require_message(message_id);
+        stream::respond(message_id, reservation, data.0, st, code_arg(st, code))
     }
 
     /// Many answers in one call (one round trip, one commit): message `message_ids[i]`
     /// gets `data[i]` with `statuses[i]` and `codes[i]` (NULL arrays: success, default
-    /// code). Each answer is applied as `respond` applies it. Returns the ids that were
-    /// applied; the others were gone (answered already, or their job ended).
+    /// code; `reservations[i]` as respond's `reservation`). Each answer is applied as
+    /// `respond` applies it. Returns the ids that were applied; the others were gone
+    /// (answered already, their job ended, or handed out again).
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn respond_batch(
         message_ids: Option<Vec<Option<i64>>>,
-        data: default!(Option<Vec<Option<JsonB>>>, "NULL"),
+        data: default!(Option<Vec<Option<Json>>>, "NULL"),
         statuses: default!(Option<Vec<Option<String>>>, "NULL"),
         codes: default!(Option<Vec<Option<i32>>>, "NULL"),
+        reservations: default!(Option<Vec<Option<i64>>>, "NULL"),
     ) -> Vec<i64> {
         let message_ids = message_ids.unwrap_or_else(|| bad("message_ids", "must not be NULL"));
         let n = message_ids.len();
@@ -233,8 +261,9 @@ mod hotmesh {
         same_length("data", data.as_ref().map(Vec::len));
         same_length("statuses", statuses.as_ref().map(Vec::len));
         same_length("codes", codes.as_ref().map(Vec::len));
+        same_length("reservations", reservations.as_ref().map(Vec::len));
         // every argument is checked before the first answer is applied
-        let answers: Vec<(i64, Value, Status, i64)> = (0..n)
+        let answers: Vec<(i64, Option<i64>, Value, Status, i64)> = (0..n)
             .map(|i| {
                 let st = statuses
                     .as_ref()
@@ -247,12 +276,16 @@ mod hotmesh {
                     .and_then(|d| d[i].as_ref())
                     .map(|j| j.0.clone())
                     .unwrap_or_else(|| Value::Object(Map::new()));
-                (message_ids[i], d, st, code)
+                let r = reservations.as_ref().and_then(|r| r[i]);
+                (message_ids[i], r, d, st, code)
             })
             .collect();
+        for id in &message_ids {
+            grants::require_message(*id);
+        }
         let applied: std::collections::HashSet<i64> = stream::in_job_order(answers, |a| a.0)
             .into_iter()
-            .filter_map(|(id, d, st, code)| stream::respond(id, d, st, code).then_some(id))
+            .filter_map(|(id, r, d, st, code)| stream::respond(id, r, d, st, code).then_some(id))
             .collect();
         // in the order given, once each (a repeated id is applied once)
         let mut seen = std::collections::HashSet::new();
@@ -269,7 +302,8 @@ mod hotmesh {
     fn retry(
         message_id: i64,
         delay_seconds: default!(Option<f64>, "NULL"),
-        error: default!(JsonB, "'{}'"),
+        error: default!(Json, "'{}'"),
+        reservation: default!(Option<i64>, "NULL"),
     ) -> bool {
         if let Some(d) = delay_seconds {
             if !(d.is_finite() && (0.0..=31_536_000.0).contains(&d)) {
@@ -279,31 +313,43 @@ mod hotmesh {
                 );
             }
         }
-        stream::retry(message_id, delay_seconds, error.0)
+        grants::require_message(message_id);
+        stream::retry(message_id, reservation, delay_seconds, error.0)
     }
 
     /// Fails a message now, without retries: the activity gets the error with `code`.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
-    fn fail(message_id: i64, error: default!(JsonB, "'{}'"), code: default!(i32, 500)) -> bool {
+    fn fail(
+        message_id: i64,
+        error: default!(Json, "'{}'"),
+        code: default!(i32, 500),
+        reservation: default!(Option<i64>, "NULL"),
+    ) -> bool {
         if !(100..=999).contains(&code) {
             bad("code", format!("must be between 100 and 999, got {code}"));
         }
+        grants::require_message(message_id);
         // no retry, whatever the policy says
-        stream::respond_final(message_id, error.0, code as i64)
+        stream::respond_final(message_id, reservation, error.0, code as i64)
     }
 
     /// Extends the reservation of a message whose callback still runs.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
-    fn heartbeat(message_id: i64, reservation_seconds: default!(f64, 30.0)) -> bool {
+    fn heartbeat(
+        message_id: i64,
+        reservation_seconds: default!(f64, 30.0),
+        reservation: default!(Option<i64>, "NULL"),
+    ) -> bool {
         if !(reservation_seconds.is_finite() && (0.1..=86400.0).contains(&reservation_seconds)) {
             bad(
                 "reservation_seconds",
                 format!("must be between 0.1 and 86400, got {reservation_seconds}"),
             );
         }
-        stream::heartbeat(message_id, reservation_seconds)
+        grants::require_message(message_id);
+        stream::heartbeat(message_id, reservation, reservation_seconds)
     }
 
     /// Sends a signal to the hook waiting on `topic` whose key the signal's data
@@ -313,7 +359,7 @@ mod hotmesh {
     #[search_path(pg_catalog, pg_temp)]
     fn signal(
         topic: &str,
-        data: default!(JsonB, "'{}'"),
+        data: default!(Json, "'{}'"),
         status: default!(&str, "'success'"),
         code: default!(Option<i32>, "NULL"),
     ) -> Option<String> {
@@ -321,6 +367,10 @@ mod hotmesh {
         let code = code
             .map(i64::from)
             .unwrap_or(if st == Status::Pending { 202 } else { 200 });
+        if !(100..=999).contains(&code) {
+            bad("code", format!("must be between 100 and 999, got {code}"));
+        }
+        grants::require_signal(topic);
         let mut e = Engine::new();
         let r = e
             .signal(topic, data.0, st, code)
@@ -334,10 +384,11 @@ mod hotmesh {
     /// each gets `data` with `id`: its job id. Returns the job ids.
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
-    fn signal_all(topic: &str, data: JsonB, key_name: &str, key_value: &str) -> Vec<String> {
+    fn signal_all(topic: &str, data: Json, key_name: &str, key_value: &str) -> Vec<String> {
         if !data.0.is_object() {
             bad("data", "must be a JSON object");
         }
+        grants::require_signal(topic);
         let mut e = Engine::new();
         let ids = e
             .signal_indexed(topic, &data.0, key_name, key_value, None)
@@ -351,7 +402,8 @@ mod hotmesh {
     /// `suppress` (an ended job is not an error), `descend` (its child jobs too).
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
-    fn interrupt(topic: &str, job_id: &str, options: default!(JsonB, "'{}'")) -> bool {
+    fn interrupt(topic: &str, job_id: &str, options: default!(Json, "'{}'")) -> bool {
+        grants::require_job(job_id, Privilege::Start);
         let Value::Object(opts) = options.0 else {
             bad("options", "must be a JSON object")
         };
@@ -361,7 +413,7 @@ mod hotmesh {
                 "reason" => o.reason = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
                 "throw" => o.throw = v.as_bool().unwrap_or_else(|| bad("options.throw", "must be true or false")),
                 "code" => o.code = v.as_i64().filter(|c| (100..=999).contains(c)).unwrap_or_else(|| bad("options.code", format!("must be a code between 100 and 999, got {v}"))),
-                "expire" => o.expire = Some(v.as_f64().unwrap_or_else(|| bad("options.expire", "must be a number of seconds"))),
+                "expire" => o.expire = Some(expire_arg("options.expire", v)),
                 "suppress" => o.suppress = v.as_bool().unwrap_or_else(|| bad("options.suppress", "must be true or false")),
                 "descend" => o.descend = v.as_bool().unwrap_or_else(|| bad("options.descend", "must be true or false")),
                 other => bad("options", format!("unknown option '{other}' (known: reason, throw, code, expire, suppress, descend)")),
@@ -392,6 +444,7 @@ mod hotmesh {
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn get_status(job_id: &str) -> i64 {
+        grants::require_job(job_id, Privilege::Read);
         queries::status(job_id).unwrap_or_else(|e| e.raise())
     }
 
@@ -400,6 +453,7 @@ mod hotmesh {
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn get_state(topic: Option<&str>, job_id: &str) -> JsonB {
+        grants::require_job(job_id, Privilege::Read);
         let s = queries::state(job_id).unwrap_or_else(|e| e.raise());
         if let Some(t) = topic {
             if s["metadata"]["tpc"].as_str() != Some(t) {
@@ -416,6 +470,7 @@ mod hotmesh {
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn get_query_state(job_id: &str, fields: Vec<String>) -> JsonB {
+        grants::require_job(job_id, Privilege::Read);
         JsonB(queries::query_state(job_id, fields).unwrap_or_else(|e| e.raise()))
     }
 
@@ -433,7 +488,8 @@ mod hotmesh {
     /// infinity needs none). Returns `{key, granularity, count, measures, segments}`.
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
-    fn get_stats(topic: &str, query: default!(JsonB, "'{}'")) -> JsonB {
+    fn get_stats(topic: &str, query: default!(Json, "'{}'")) -> JsonB {
+        grants::require_topic(topic, Privilege::Read);
         let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
         let app = app_of(topic);
         let scope = stats::scope(&app, topic, &q, crate::engine::step::now_ms())
@@ -447,9 +503,10 @@ mod hotmesh {
     #[search_path(pg_catalog, pg_temp)]
     fn get_ids(
         topic: &str,
-        query: default!(JsonB, "'{}'"),
+        query: default!(Json, "'{}'"),
         facets: default!(Vec<String>, "'{}'"),
     ) -> JsonB {
+        grants::require_topic(topic, Privilege::Read);
         let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
         let app = app_of(topic);
         let scope = stats::scope(&app, topic, &q, crate::engine::step::now_ms())
@@ -461,6 +518,7 @@ mod hotmesh {
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn get_raw(job_id: &str) -> JsonB {
+        grants::require_job(job_id, Privilege::Read);
         JsonB(queries::raw(job_id).unwrap_or_else(|e| e.raise()))
     }
 
@@ -468,6 +526,7 @@ mod hotmesh {
     #[pg_extern(stable, security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn export(job_id: &str) -> JsonB {
+        grants::require_job(job_id, Privilege::Read);
         JsonB(queries::export(job_id).unwrap_or_else(|e| e.raise()))
     }
 
@@ -476,6 +535,7 @@ mod hotmesh {
     #[pg_extern(security_definer)]
     #[search_path(pg_catalog, pg_temp)]
     fn scrub(job_id: &str) -> bool {
+        grants::require_job(job_id, Privilege::Deploy);
         queries::scrub(job_id).unwrap_or_else(|e| e.raise())
     }
 
@@ -500,6 +560,7 @@ mod hotmesh {
                 format!("must be between 0 and 3600000, got {timeout_ms}"),
             );
         }
+        grants::require_job(job_id, Privilege::Read);
         let deadline = Instant::now() + Duration::from_millis(timeout_ms as u64);
         let mut nap = 1;
         loop {

@@ -6,6 +6,7 @@ pub mod activities;
 pub mod api;
 pub mod apps;
 pub mod db;
+pub mod grants;
 pub mod notify;
 pub mod queries;
 pub mod router;

@@ -1,6 +1,7 @@
 //! Notifications, sent at commit: at most one NOTIFY per channel per transaction. Job
-//! completions on one channel are combined into one payload (`hotmesh_engine::channel`);
-//! a later state of the same job replaces an earlier one (an emit, then the end).
+//! completions on one channel are combined into one payload of references
+//! (`hotmesh_engine::channel`: ids and status, no job data); a later state of the same
+//! job replaces an earlier one (an emit, then the end).
 //! Nothing is sent if the transaction rolls back, and a rolled-back subtransaction
 //! (one router message) takes its notifications with it.
 
@@ -11,7 +12,7 @@ use serde_json::Value;
 use std::cell::RefCell;
 
 enum Pending {
-    /// Job outputs by job id, for a topic: `{type: 'job'|'jobs', …}`.
+    /// Job references by job id, for a topic: `{type: 'job'|'jobs', …}`.
     Jobs {
         topic: String,
         outputs: IndexMap<String, Value>,
@@ -41,8 +42,9 @@ fn with_queue<R>(f: impl FnOnce(&mut IndexMap<String, Pending>) -> R) -> R {
     })
 }
 
-/// Announces a job's output on `channel` (of `topic`) at commit.
-pub fn job(channel_name: String, topic: &str, job_id: &str, output: Value) {
+/// Announces a job (its reference, `channel::job_ref`) on `channel` (of `topic`) at
+/// commit.
+pub fn job(channel_name: String, topic: &str, job_id: &str, reference: Value) {
     LOG.with(|l| {
         l.borrow_mut()
             .push((channel_name.clone(), Some(job_id.to_string())))
@@ -53,7 +55,7 @@ pub fn job(channel_name: String, topic: &str, job_id: &str, output: Value) {
             outputs: IndexMap::new(),
         });
         if let Pending::Jobs { outputs, .. } = e {
-            outputs.insert(job_id.to_string(), output);
+            outputs.insert(job_id.to_string(), reference);
         }
     });
 }
@@ -115,6 +117,8 @@ fn send() {
     LOG.with(|l| l.borrow_mut().clear());
     for (ch, p) in q {
         match p {
+            // a topic named at run time may be long: the channel already says it
+            Pending::Text(t) if t.len() > channel::MAX_PAYLOAD => pg_notify(&ch, ""),
             Pending::Text(t) => pg_notify(&ch, &t),
             Pending::Jobs { topic, outputs } => {
                 let outs: Vec<Value> = outputs.into_values().collect();

@@ -159,6 +159,7 @@ impl Engine {
         let ttl = data
             .get("$expire")
             .and_then(hotmesh_engine::retry::seconds)
+            .map(hotmesh_engine::limits::clamp_seconds)
             .unwrap_or(PENDING_TTL);
         db::exec(
             "INSERT INTO hotmesh.pending_signals (app_id, topic, key, data, status, code, expires_at)

@@ -50,11 +50,6 @@ pub struct Job {
 }
 
 impl Job {
-    /// `{metadata, data}` as the original's JobOutput.
-    pub fn output(&self) -> Value {
-        json!({"metadata": self.metadata(), "data": Value::Object(self.data.clone())})
-    }
-
     pub fn metadata(&self) -> Value {
         let mut m = json!({
             "jid": self.id,
@@ -257,8 +252,8 @@ fn try_insert_job(j: &Job) -> bool {
             j.key.clone().into(),
             j.entity.clone().into(),
             status_i32(j.status).into(),
-            JsonB(Value::Object(j.data.clone())).into(),
-            JsonB(Value::Object(j.search.clone())).into(),
+            storable("the job's data", Value::Object(j.data.clone())).into(),
+            storable("the job's search fields", Value::Object(j.search.clone())).into(),
             JsonB(Value::Object(j.marks.clone())).into(),
             j.error.clone().map(JsonB).into(),
             p.map(|p| p.job_id.clone()).into(),
@@ -272,6 +267,25 @@ fn try_insert_job(j: &Job) -> bool {
         ],
     ) == 1
 }
+
+/// `v` as jsonb to store, or an ERROR when it nests too deep to be read back (a mapping
+/// can nest a value inside itself, one level per cycle): the step fails, cleanly, instead
+/// of every later step that would read it.
+fn storable(what: &str, v: Value) -> JsonB {
+    if hotmesh_engine::limits::json_too_deep(&v, MAX_STORED_DEPTH) {
+        crate::error::HotmeshError::TooDeep {
+            what: what.into(),
+            max: MAX_STORED_DEPTH,
+        }
+        .raise();
+    }
+    JsonB(v)
+}
+
+/// How deep stored JSON may nest: more than arguments may (a value that entered at
+/// [`hotmesh_engine::limits::MAX_JSON_DEPTH`] is kept inside a few levels of data), less
+/// than serde_json reads back (128).
+const MAX_STORED_DEPTH: usize = 120;
 
 fn status_i32(s: i64) -> i32 {
     s.clamp(i32::MIN as i64, i32::MAX as i64) as i32
@@ -297,8 +311,8 @@ pub fn flush_job(j: &mut Job) {
         &[
             j.id.as_str().into(),
             status_i32(j.status).into(),
-            JsonB(Value::Object(j.data.clone())).into(),
-            JsonB(Value::Object(j.search.clone())).into(),
+            storable("the job's data", Value::Object(j.data.clone())).into(),
+            storable("the job's search fields", Value::Object(j.search.clone())).into(),
             JsonB(Value::Object(j.marks.clone())).into(),
             j.error.clone().map(JsonB).into(),
             j.entity.clone().into(),
@@ -430,7 +444,9 @@ pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
         return;
     }
     let col = |f: &dyn Fn(&ActKey, &Act) -> Option<Value>| -> Vec<Option<JsonB>> {
-        rows.iter().map(|(k, a)| f(k, a).map(JsonB)).collect()
+        rows.iter()
+            .map(|(k, a)| f(k, a).map(|v| storable("an activity's state", v)))
+            .collect()
     };
     let text = |f: &dyn Fn(&ActKey, &Act) -> Option<String>| -> Vec<Option<String>> {
         rows.iter().map(|(k, a)| f(k, a)).collect()

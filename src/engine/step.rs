@@ -237,6 +237,8 @@ impl Engine {
 
     /// Puts a work item on the engine stream, due in `delay` seconds. Returns its id.
     pub fn spill(&mut self, w: Work, delay: f64) -> i64 {
+        // a mapped sleep may say anything; a step must not fail on its job's data
+        let delay = hotmesh_engine::limits::clamp_seconds(delay);
         let due = self.now_ms + (delay * 1000.0) as i64;
         self.due_ms = Some(self.due_ms.map_or(due, |d| d.min(due)));
         db::one::<i64>(
@@ -799,7 +801,8 @@ impl Engine {
             job.expire_in = expiry(job.expire);
         }
         let job = &self.jobs[jid];
-        let output = job.output();
+        // listeners hear which job and its status; they read the rest (what they may)
+        let announced = channel::job_ref(jid, &job.topic, &job.app_id, job.status);
         let publishes = job.graph().publishes.clone();
         if let (Some(p), false) = (job.parent.clone(), job.severed) {
             let (st, code, data) = match &job.error {
@@ -830,10 +833,10 @@ impl Engine {
             channel::job(publishes.as_deref(), jid),
             &topic,
             jid,
-            output.clone(),
+            announced.clone(),
         );
         if let Some(p) = &publishes {
-            notify::job(channel::name(p), p, jid, output);
+            notify::job(channel::name(p), p, jid, announced);
         }
     }
 
@@ -872,8 +875,8 @@ fn context_keys(app: &CompiledApp, aid: &str, dad: &str) -> Vec<(String, String)
 /// Seconds until a completed job expires (None: never): `expire` or 1 s; <= 0 never.
 pub fn expiry(expire: Option<f64>) -> Option<f64> {
     match expire {
-        Some(e) if e <= 0.0 => None,
-        Some(e) => Some(e),
+        Some(e) if e <= 0.0 || e.is_nan() => None,
+        Some(e) => Some(hotmesh_engine::limits::clamp_seconds(e)),
         None => Some(1.0),
     }
 }

@@ -31,28 +31,30 @@ macro_rules! message_columns {
 /// Reads a message and locks it. The job row is locked first (by
 /// [`Engine::lock_message`]), then the message: the same order as every other path, so
 /// answers and interrupts cannot deadlock.
-fn load(engine: &mut Engine, id: i64) -> Option<Message> {
+fn load(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Message> {
     lock_running(engine, id)?;
     db::query(
         concat!(
             "SELECT ",
             message_columns!(),
-            " FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL FOR UPDATE"
+            " FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
+                AND ($2::int8 IS NULL OR reservation = $2) FOR UPDATE"
         ),
-        &[id.into()],
+        &[id.into(), reservation.into()],
         read_message,
     )
 }
 
 /// Like [`load`], and removes the message: an answer that consumes it takes it in the
 /// statement that reads it.
-fn take(engine: &mut Engine, id: i64) -> Option<Message> {
+fn take(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Message> {
     lock_running(engine, id)?;
     db::query(
         concat!(
-            "DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL RETURNING ", message_columns!()
+            "DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
+                AND ($2::int8 IS NULL OR reservation = $2) RETURNING ", message_columns!()
         ),
-        &[id.into()],
+        &[id.into(), reservation.into()],
         read_message,
     )
 }
@@ -103,10 +105,11 @@ fn remove(id: i64) {
 
 /// Schedules another attempt after `delay` seconds.
 fn requeue(id: i64, delay: f64, error: &Value) {
+    let delay = hotmesh_engine::limits::clamp_seconds(delay);
     db::exec(
         "UPDATE hotmesh.worker_stream
             SET attempt = attempt + 1, deliveries = 0, visible_at = now() + make_interval(secs => $2),
-                reserved_by = NULL, reserved_until = NULL, last_error = $3
+                reserved_by = NULL, reserved_until = NULL, reservation = NULL, last_error = $3
           WHERE id = $1",
         &[id.into(), delay.into(), JsonB(error.clone()).into()],
     );
@@ -133,14 +136,15 @@ fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, 
 }
 
 /// Applies a worker's answer. False when the message is gone (answered already, or its
-/// job ended): a duplicate answer changes nothing.
-pub fn respond(id: i64, data: Value, st: Status, code: i64) -> bool {
+/// job ended), or `reservation` is not the message's current one (it was handed out
+/// again): a duplicate or late answer changes nothing.
+pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code: i64) -> bool {
     let mut engine = Engine::new();
     let m = if st == Status::Success {
         // the common answer: the message is consumed as it is read
-        take(&mut engine, id)
+        take(&mut engine, id, reservation)
     } else {
-        load(&mut engine, id)
+        load(&mut engine, id, reservation)
     };
     let Some(m) = m else {
         return false;
@@ -187,9 +191,9 @@ pub fn in_job_order<T>(items: Vec<T>, message: impl Fn(&T) -> i64) -> Vec<T> {
 }
 
 /// An error answer that is not retried (hotmesh.fail).
-pub fn respond_final(id: i64, data: Value, code: i64) -> bool {
+pub fn respond_final(id: i64, reservation: Option<i64>, data: Value, code: i64) -> bool {
     let mut engine = Engine::new();
-    let Some(m) = take(&mut engine, id) else {
+    let Some(m) = take(&mut engine, id, reservation) else {
         return false;
     };
     answer(engine, m, id, data, Status::Error, code)
@@ -197,9 +201,9 @@ pub fn respond_final(id: i64, data: Value, code: i64) -> bool {
 
 /// The worker asks for another attempt: after `delay` seconds, or the policy's delay
 /// (at least 1 s without a policy). With no attempt left, it is an error answer (597).
-pub fn retry(id: i64, delay: Option<f64>, error: Value) -> bool {
+pub fn retry(id: i64, reservation: Option<i64>, delay: Option<f64>, error: Value) -> bool {
     let mut engine = Engine::new();
-    let Some(m) = load(&mut engine, id) else {
+    let Some(m) = load(&mut engine, id, reservation) else {
         return false;
     };
     let next = match delay {
@@ -221,14 +225,15 @@ pub fn retry(id: i64, delay: Option<f64>, error: Value) -> bool {
     }
 }
 
-/// Extends a reservation (a long callback still runs). False if the message is gone or
-/// its job ended: the callback may stop.
-pub fn heartbeat(id: i64, seconds: f64) -> bool {
+/// Extends a reservation (a long callback still runs). False if the message is gone,
+/// its job ended, or `reservation` is not its current one: the callback may stop.
+pub fn heartbeat(id: i64, reservation: Option<i64>, seconds: f64) -> bool {
     db::exec(
         "UPDATE hotmesh.worker_stream w SET reserved_until = now() + make_interval(secs => $2)
           WHERE id = $1 AND dead_lettered_at IS NULL AND reserved_until IS NOT NULL AND reserved_until <> 'infinity'
+            AND ($3::int8 IS NULL OR reservation = $3)
             AND EXISTS (SELECT 1 FROM hotmesh.jobs j WHERE j.id = w.job_id AND j.status > 0)",
-        &[id.into(), seconds.into()],
+        &[id.into(), seconds.into(), reservation.into()],
     ) == 1
 }
 
@@ -244,6 +249,7 @@ pub fn sweep_poison() -> usize {
     );
     let mut n = 0;
     for [id, deliveries, job_id, gid, aid, dad] in rows {
+        let message_id: i64 = id.parse().unwrap_or(0);
         let r = Engine::apply_unless_busy(job_id.clone(), move |e| {
             let message =
                 format!("message {id} dead-lettered: no answer after {deliveries} deliveries");
@@ -268,7 +274,19 @@ pub fn sweep_poison() -> usize {
         match r {
             Ok(true) => n += 1,
             Ok(false) => {}
-            Err(msg) => pgrx::warning!("hotmesh: poison sweep: {msg}"),
+            Err(msg) => {
+                // telling its job failed (the job's own data may be what fails): the
+                // message is dead-lettered all the same, with why, so it leaves the
+                // sweep and the sweep goes on with the others
+                pgrx::warning!("hotmesh: poison sweep: message {message_id}: {msg}");
+                db::exec(
+                    "UPDATE hotmesh.worker_stream
+                        SET dead_lettered_at = now(),
+                            last_error = jsonb_build_object('code', 999, 'message', 'dead-lettered; its job could not be told: ' || $2::text)
+                      WHERE id = $1",
+                    &[message_id.into(), msg.into()],
+                );
+            }
         }
     }
     n

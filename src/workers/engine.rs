@@ -176,7 +176,8 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
         }
         slot.state = SlotState::Running;
         slot.started_ms = shared::now_ms();
-        slot.failures = 0;
+        // `failures` stays: the launcher's plan resets it once a worker has run long
+        // enough (a worker that dies young again waits twice as long)
         slot.loops = 0;
         slot.errors = 0;
     }

@@ -204,12 +204,26 @@ async fn listen(p: &PgPool, name: &str) -> PgListener {
     l
 }
 
-/// The next announcement's payload (None after `ms`).
+/// The next announcement's payload (None after `ms`), with the job it names read as
+/// the original's listeners got it (payloads carry references only: `{metadata: {jid,
+/// js}}`; the data is read from the job, as the client does).
 async fn heard(l: &mut PgListener, ms: u64) -> Option<Value> {
-    match tokio::time::timeout(Duration::from_millis(ms), l.recv()).await {
-        Ok(Ok(n)) => Some(serde_json::from_str(n.payload()).unwrap()),
-        _ => None,
+    let mut v: Value = match tokio::time::timeout(Duration::from_millis(ms), l.recv()).await {
+        Ok(Ok(n)) => serde_json::from_str(n.payload()).unwrap(),
+        _ => return None,
+    };
+    assert_eq!(v["_ref"], true, "a reference, no job data: {v}");
+    if let Some(jid) = v["job"]["metadata"]["jid"].as_str() {
+        let mut c = connect(DB).await;
+        let state: Value = sqlx::query_scalar("SELECT hotmesh.get_state(NULL, $1)")
+            .bind(jid)
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+        assert!(state["data"].is_object(), "{state}");
+        v["job"]["data"] = state["data"].clone();
     }
+    Some(v)
 }
 
 /// Every announcement heard until `ms` pass without one.

@@ -218,6 +218,31 @@ async fn a_terminated_worker_is_restarted() {
         .unwrap();
 }
 
+/// A worker that keeps dying young waits longer each time (1 s, 2 s, 4 s …), so a
+/// crash loop does not spin; in a database of its own (the back-off is per database).
+#[tokio::test]
+async fn a_worker_that_keeps_dying_young_backs_off_longer_each_time() {
+    fresh_database("e2e_backoff").await;
+    exec("e2e_backoff", "CREATE EXTENSION hotmesh").await;
+    let mut pid = engine_pid("e2e_backoff").await;
+    let mut gaps = vec![];
+    for _ in 0..3 {
+        let t = Instant::now();
+        exec("postgres", &format!("SELECT pg_terminate_backend({pid})")).await;
+        pid = eventually(20, "the worker back", || async {
+            let p = pids(ENGINE, Some("e2e_backoff")).await;
+            (p.len() == 1 && p[0] != pid).then(|| p[0])
+        })
+        .await;
+        gaps.push(t.elapsed());
+    }
+    assert!(
+        gaps[1] > gaps[0] + Duration::from_millis(700) && gaps[2] > gaps[1] + Duration::from_millis(1500),
+        "each restart waits about twice as long: {gaps:?}"
+    );
+    exec("postgres", "DROP DATABASE e2e_backoff").await;
+}
+
 #[tokio::test]
 async fn a_terminated_launcher_comes_back_and_keeps_the_workers() {
     let db = test_db();

@@ -148,7 +148,7 @@ impl Engine {
         if let Some(p) = s.pending {
             let job = self.job(&id);
             job.status = status::PENDING;
-            job.expire_in = Some(p.max(0.0));
+            job.expire_in = Some(hotmesh_engine::limits::clamp_seconds(p));
             let r = self.output_maps(def, &id, dad::ROOT).and_then(|_| {
                 let ctx = self.context(&id, &tid, dad::ROOT);
                 self.job_maps(def, &id, &ctx)
