@@ -40,6 +40,8 @@ echo "== 3/5 install the extension and start a cluster"
 # the pg_test build (with its tests schema) was installed by step 2: replace it (built
 # first, then each file renamed into place)
 bash scripts/install.sh --pg-config "$PG_CONFIG" >/dev/null
+# the install and upgrade scripts, checked for what an attacker could exploit
+bash scripts/pgspot.sh
 scripts/pg-cluster.sh destroy
 trap 'scripts/pg-cluster.sh destroy' EXIT
 scripts/pg-cluster.sh start

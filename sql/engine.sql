@@ -168,7 +168,7 @@ CREATE TABLE hotmesh.pending_signals (
 CREATE INDEX pending_signals_key ON hotmesh.pending_signals (app_id, topic, key);
 
 CREATE VIEW hotmesh.dead_letters AS
-SELECT 'worker'::text AS stream, id, topic, job_id, activity_id, dad, data, deliveries, attempt,
+SELECT 'worker'::pg_catalog.text AS stream, id, topic, job_id, activity_id, dad, data, deliveries, attempt,
        last_error, created_at, dead_lettered_at
   FROM hotmesh.worker_stream WHERE dead_lettered_at IS NOT NULL
 UNION ALL

@@ -78,6 +78,6 @@ $$;
 
 -- Who may do what, by role name (a dropped role's grants show its oid).
 CREATE VIEW hotmesh.grants AS
-SELECT g.app_id, coalesce(r.rolname, g.grantee::text) AS role, g.privilege, g.granted_at
+SELECT g.app_id, coalesce(r.rolname, g.grantee::pg_catalog.text) AS role, g.privilege, g.granted_at
   FROM hotmesh.app_grants g LEFT JOIN pg_catalog.pg_roles r ON r.oid = g.grantee;
 COMMENT ON VIEW hotmesh.grants IS 'Per-app privileges of roles (hotmesh.grant_app)';

@@ -88,7 +88,7 @@ $$;
 
 -- Who may do what, by role name (a dropped role's grants show its oid).
 CREATE VIEW hotmesh.grants AS
-SELECT g.app_id, coalesce(r.rolname, g.grantee::text) AS role, g.privilege, g.granted_at
+SELECT g.app_id, coalesce(r.rolname, g.grantee::pg_catalog.text) AS role, g.privilege, g.granted_at
   FROM hotmesh.app_grants g LEFT JOIN pg_catalog.pg_roles r ON r.oid = g.grantee;
 COMMENT ON VIEW hotmesh.grants IS 'Per-app privileges of roles (hotmesh.grant_app)';
 
@@ -343,4 +343,4 @@ REVOKE ALL ON FUNCTION hotmesh.grant_app(text, regrole, text), hotmesh.revoke_ap
 GRANT SELECT ON hotmesh.grants TO PUBLIC;
 
 -- the roles kept above get EXECUTE on what their privileges need, the new functions too
-SELECT hotmesh.grant_app(g.app_id, g.grantee::regrole, g.privilege) FROM hotmesh.app_grants g;
+SELECT hotmesh.grant_app(g.app_id, g.grantee::pg_catalog.regrole, g.privilege) FROM hotmesh.app_grants g;

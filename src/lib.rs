@@ -20,6 +20,15 @@ mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// The schema, created first and plainly: a `hotmesh` schema that exists already (made by
+// someone who hoped the extension would adopt it, and own what it holds) makes CREATE
+// EXTENSION fail. pgrx's own `CREATE SCHEMA IF NOT EXISTS` after it is then a no-op.
+extension_sql!(
+    "CREATE SCHEMA hotmesh;",
+    name = "bootstrap_schema",
+    bootstrap
+);
+
 // The app catalog: tables and views (sql/catalog.sql).
 extension_sql_file!(
     "../sql/catalog.sql",

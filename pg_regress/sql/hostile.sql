@@ -1,0 +1,91 @@
+-- Hostile and careless input: each gets a clean ERROR with its own SQLSTATE, and
+-- nothing crashes, hangs or stops the engine.
+CREATE EXTENSION hotmesh;
+\set SHOW_CONTEXT never
+\set VERBOSITY default
+\set ON_ERROR_STOP 0
+SELECT hotmesh.wait_for_engine();
+
+SELECT hotmesh.deploy($y$
+app:
+  id: hostile
+  version: '1'
+  graphs:
+    - subscribes: h.start
+      expire: '{t.output.data.expire}'
+      activities:
+        t: { type: trigger }
+        w: { type: worker, topic: h.work, job: { maps: { got: '{$self.output.data}' } } }
+        nap: { type: hook, sleep: '{t.output.data.sleep}' }
+      transitions:
+        t: [ { to: w } ]
+        w: [ { to: nap } ]
+    - subscribes: h.deep
+      activities:
+        dt: { type: trigger }
+        dw: { type: worker, topic: h.deep.work, job: { maps: { got: $y$ || repeat('{ a: ', 30) || $y$'{$self.output.data}'$y$ || repeat(' }', 30) || $y$ } } }
+      transitions:
+        dt: [ { to: dw } ]
+$y$)->>'status';
+SELECT hotmesh.activate('hostile', '1');
+
+-- JSON nested deeper than the engine reads back: 54001, not an internal error
+SELECT hotmesh.pub('h.start', (repeat('[', 150) || repeat(']', 150))::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT hotmesh.map((repeat('{"a":', 300) || '1' || repeat('}', 300))::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+SELECT hotmesh.respond(1, (repeat('[', 1000) || repeat(']', 1000))::jsonb);
+\echo :LAST_ERROR_SQLSTATE
+
+-- numbers out of range name their option
+SELECT hotmesh.pub('h.start', '{}', '{"expire": 1e15}');
+SELECT hotmesh.pub('h.start', '{}', '{"pending": 1e15}');
+SELECT hotmesh.pub('h.start', '{}', '{"pending": -1}');
+SELECT hotmesh.pub('h.start', '{}', '{"id": ""}');
+SELECT hotmesh.interrupt('h.start', 'nobody', '{"expire": 1e300}');
+SELECT hotmesh.signal('h.signal', '{}', 'success', 99);
+SELECT hotmesh.dequeue('h.work', 0);
+SELECT hotmesh.heartbeat(1, 1e9);
+
+-- a topic that cannot be a channel name or a NOTIFY payload is refused at deploy
+SELECT hotmesh.validate($y$
+app: { id: long, version: '1', graphs: [ { subscribes: long.start, publishes: $y$ || repeat('x', 300) || $y$, activities: { t: { type: trigger } } } ] }
+$y$);
+SELECT hotmesh.validate($y$
+app:
+  id: long
+  version: '1'
+  graphs:
+    - subscribes: long.start
+      activities:
+        t: { type: trigger }
+        w: { type: worker, topic: "a\u0007b" }
+      transitions: { t: [ { to: w } ] }
+$y$);
+
+-- a job's own data (a huge expiry or sleep, computed at run time) cannot stop its
+-- steps, nor the engine worker: durations are clamped
+SELECT hotmesh.pub('h.start', '{"expire": 1e15, "sleep": 1e15}', '{"id": "huge"}');
+SELECT hotmesh.respond(id, '{"ok": true}') FROM hotmesh.dequeue('h.work', 10) WHERE job_id = 'huge';
+SELECT status > 0 AS waits, (SELECT count(*) FROM hotmesh.engine_stream WHERE job_id = 'huge') AS timers
+  FROM hotmesh.jobs WHERE id = 'huge';
+SELECT hotmesh.interrupt('h.start', 'huge');
+SELECT status < 0 AS interrupted, expired_at > now() + interval '50 years' AS expires_late
+  FROM hotmesh.jobs WHERE id = 'huge';
+
+-- a mapping that nests a job's data deeper than can be stored fails that step, cleanly
+-- (the answer is refused; the message stays for a later answer)
+SELECT hotmesh.pub('h.deep', '{}', '{"id": "deep"}');
+SELECT hotmesh.respond(id, (repeat('{"a":', 95) || '1' || repeat('}', 95))::jsonb)
+  FROM hotmesh.dequeue('h.deep.work', 10) WHERE job_id = 'deep';
+\echo :LAST_ERROR_SQLSTATE
+SELECT count(*) AS waiting FROM hotmesh.worker_stream WHERE job_id = 'deep';
+SELECT hotmesh.respond(id, '{"small": true}') FROM hotmesh.worker_stream WHERE job_id = 'deep';
+SELECT data->'got' FROM hotmesh.jobs WHERE id = 'deep';
+
+-- the engine worker runs on, error free
+SELECT hotmesh.wake_engine() >= 0;
+SELECT pg_sleep(0.3);
+SELECT state, errors FROM hotmesh.workers() WHERE database = current_database();
+
+DROP EXTENSION hotmesh;
