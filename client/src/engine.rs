@@ -31,6 +31,14 @@ impl JobOutput {
         }
     }
 
+    /// Whether the job has ended (done, failed or interrupted), by its status (`js`).
+    pub fn ended(&self) -> bool {
+        self.metadata["js"]
+            .as_i64()
+            .is_some_and(hotmesh_engine::status::ended)
+            || self.error().is_some()
+    }
+
     /// The job id (`metadata.jid`).
     ///
     /// ```
@@ -310,14 +318,19 @@ impl HotMesh {
                 }
                 Ok(Ok(Event::Note { channel: ch, .. })) if ch == channel => {
                     // A payload names the job, nothing more (and anyone may NOTIFY):
-                    // the result is what the job's row says, read with our privileges.
-                    return self.get_state(id).await?.into_result();
+                    // the result is what the job's row says, read with our privileges,
+                    // once the row says the job ended (an emit, or a forged NOTIFY,
+                    // does not end the wait).
+                    let s = self.get_state(id).await?;
+                    if s.ended() {
+                        return s.into_result();
+                    }
                 }
                 Ok(Ok(Event::Note { .. })) => {}
                 // notifications may have been missed: look at the job itself
                 Ok(Ok(Event::Reconnected)) | Ok(Err(_)) => {
                     if let Ok(s) = self.get_state(id).await {
-                        if s.metadata["js"].as_i64() == Some(0) || s.error().is_some() {
+                        if s.ended() {
                             return s.into_result();
                         }
                     }

@@ -17,6 +17,12 @@ pub fn running(status: i64) -> bool {
     status > 0
 }
 
+/// Whether a job with this status has ended: done, interrupted or closed (not running,
+/// not pending).
+pub fn ended(status: i64) -> bool {
+    status != PENDING && status <= 0
+}
+
 /// The readable name of a status, for views and the CLI.
 pub fn name(status: i64) -> &'static str {
     match status {

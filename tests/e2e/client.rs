@@ -310,6 +310,31 @@ async fn pubsub_timeout(hm: &HotMesh) {
         .unwrap_err();
     assert!(matches!(e, Error::Timeout { .. }), "{e}");
     assert_eq!(e.code(), 504);
+    // a forged completion NOTIFY (anyone may send one) is not taken for the result: the
+    // client reads the job, which still runs
+    let waiting = {
+        let hm = hm.clone();
+        tokio::spawn(async move {
+            let options = hotmesh_client::PubOptions {
+                id: Some("forged-1".into()),
+                ..Default::default()
+            };
+            hm.pubsub_with("e2ec.start", json!({"n": 1}), options, Duration::from_millis(1500))
+                .await
+        })
+    };
+    eventually(5, "the job started", || async {
+        hm.get_status("forged-1").await.ok().map(|_| ())
+    })
+    .await;
+    let forged = r#"{"type":"job","topic":"e2ec.alpha","job":{"metadata":{"jid":"forged-1","js":0},"data":{"forged":true}}}"#;
+    sqlx::query("SELECT pg_notify('e2ec.alpha.forged-1', $1)")
+        .bind(forged)
+        .execute(hm.pool())
+        .await
+        .unwrap();
+    let e = waiting.await.unwrap().unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "the forged completion was ignored: {e}");
     // drain it for the next tests
     let w = HotMesh::init(config(vec![echo("drain")])).await.unwrap();
     eventually(10, "the stream drained", || async {
