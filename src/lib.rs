@@ -11,6 +11,7 @@ mod api;
 mod apps;
 mod engine;
 mod error;
+mod guard;
 mod gucs;
 mod hooks;
 mod json;
@@ -69,6 +70,9 @@ pub extern "C-unwind" fn _PG_init() {
     // loads us from shared_preload_libraries. A backend that loads the library for a
     // plain function call runs _PG_init too, and must stop early.
     let preloading = unsafe { pg_sys::process_shared_preload_libraries_in_progress };
+    // every process that loads the library, preloaded or not: long evaluations of
+    // manifests and maps answer cancels and stop short of the stack's end
+    guard::install();
     gucs::define(preloading);
     if !preloading {
         return;

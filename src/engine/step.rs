@@ -230,6 +230,7 @@ impl Engine {
                 continue;
             }
             self.steps += 1;
+            crate::guard::check();
             self.step(w);
         }
         self.flush();

@@ -40,6 +40,8 @@ impl Engine {
     /// is false), its pending messages cancelled, the parent told (410) and waiters
     /// woken. Returns false when it had already ended (and `suppress` was given).
     pub fn interrupt_job(&mut self, jid: &str, o: &Interrupt) -> Result<bool, HotmeshError> {
+        // `descend` recurses down chains of child jobs, as deep as they nest
+        crate::guard::check();
         if !self.lock(jid, None) {
             return Err(HotmeshError::JobNotFound(jid.into()));
         }
