@@ -109,8 +109,7 @@ declare -a WPID=()
 DPID=
 cleanup() {
   set +e
-  for p in "${WPID[@]}" $DPID; do kill -9 "$p" 2>/dev/null; done
-  wait 2>/dev/null
+  { for p in "${WPID[@]}" $DPID; do kill -9 "$p"; wait "$p"; done; } 2>/dev/null
   server_log_summary
   if [ "$OWN" = 1 ] && [ "${CHAOS_KEEP:-0}" != 1 ]; then
     as_pg "$BIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1

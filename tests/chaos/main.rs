@@ -167,12 +167,15 @@ fn urls() -> Vec<String> {
 fn transient(e: &Error) -> bool {
     match e {
         Error::Connect(_) | Error::Sql(_) => true,
-        Error::Database { code, .. } => {
+        Error::Database { code, message } => {
             code.starts_with("08")
                 || code.starts_with("57")
                 || code.starts_with("53")
                 || code.starts_with("40")
                 || code == "25006"
+                // a write on a hot standby, through pgrx's SPI (it asks for a transaction
+                // id first): the wrong server, as 25006 would say
+                || code == "XX000" && message.contains("during recovery")
         }
         _ => false,
     }
@@ -441,7 +444,10 @@ fn note(seen: &Mutex<Seen>, payload: &str) {
     };
     let jobs: Vec<&Value> = match p["type"].as_str() {
         Some("job") => vec![&p["job"]],
-        Some("jobs") => p["jobs"].as_array().map(|a| a.iter().collect()).unwrap_or_default(),
+        Some("jobs") => p["jobs"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
         _ => vec![],
     };
     let mut s = seen.lock().unwrap();
@@ -470,21 +476,18 @@ async fn listen(conn: Arc<Conn>, seen: Arc<Mutex<Seen>>, ready: tokio::sync::one
         if l.listen("chaos.done").await.is_err() {
             continue;
         }
+        say!("listener: listening on {url}");
         if let Some(r) = ready.take() {
             let _ = r.send(());
         }
         loop {
             match l.try_recv().await {
                 Ok(Some(n)) => note(&seen, n.payload()),
-                Ok(None) => {
-                    // lost; sqlx reconnects on the next call, unless the primary moved
-                    conn.refresh().await;
-                    if conn.url().await != url {
-                        break;
-                    }
-                }
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                // lost (notifications sent meanwhile are lost too): a new listener on the
+                // primary, wherever it is now
+                Ok(None) | Err(_) => {
+                    say!("listener: connection lost");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
                     conn.refresh().await;
                     break;
                 }
@@ -520,7 +523,10 @@ async fn drive() -> bool {
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(listen(conn.clone(), seen.clone(), tx));
     let _ = rx.await;
-    say!("drive: {n} workflows over {secs} s on {} (ids {prefix}*)", conn.url().await);
+    say!(
+        "drive: {n} workflows over {secs} s on {} (ids {prefix}*)",
+        conn.url().await
+    );
 
     let started = Instant::now();
     let committed: Arc<Mutex<Vec<Job>>> = Arc::default();
@@ -612,7 +618,12 @@ async fn drive() -> bool {
     while pubs.join_next().await.is_some() {}
     while signal_tasks.join_next().await.is_some() {}
     let published_in = started.elapsed();
-    let ids: Vec<String> = committed.lock().unwrap().iter().map(|j| j.id.clone()).collect();
+    let ids: Vec<String> = committed
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|j| j.id.clone())
+        .collect();
     say!(
         "drive: {} started in {:.1} s ({} publish errors), {} signals sent; waiting up to {drain} s for every job to end",
         ids.len(),
@@ -642,7 +653,10 @@ async fn drive() -> bool {
             break;
         }
         if Instant::now() > deadline {
-            say!("drive: deadline passed with {} jobs not ended", ids.len() as i64 - ended);
+            say!(
+                "drive: deadline passed with {} jobs not ended",
+                ids.len() as i64 - ended
+            );
             break;
         }
         if last_report.elapsed() > Duration::from_secs(5) {
@@ -685,7 +699,8 @@ async fn drive() -> bool {
     for r in &rows {
         by_id.insert(r.get(0), r);
     }
-    let seen = seen.lock().unwrap();
+    // a copy: the listener goes on taking the lock
+    let done = seen.lock().unwrap().done.clone();
     let (mut completed, mut lost, mut twice, mut stuck, mut failed, mut bad, mut missed) =
         (0, 0, 0, 0, 0, 0, 0);
     let mut examples: Vec<String> = vec![];
@@ -695,15 +710,23 @@ async fn drive() -> bool {
         }
     };
     for (id, signal) in &jobs {
-        let notes = seen.done.get(id).copied().unwrap_or(0);
+        let notes = done.get(id).copied().unwrap_or(0);
         if notes > 1 {
             twice += 1;
-            example("twice (notifications)", id, format!("{notes} completion notifications"));
+            example(
+                "twice (notifications)",
+                id,
+                format!("{notes} completion notifications"),
+            );
             continue;
         }
         let Some(r) = by_id.get(id) else {
             lost += 1;
-            example("lost", id, "its pub committed but there is no job row".into());
+            example(
+                "lost",
+                id,
+                "its pub committed but there is no job row".into(),
+            );
             continue;
         };
         let status: i64 = r.get(1);
@@ -719,7 +742,11 @@ async fn drive() -> bool {
         }
         if status != 0 {
             stuck += 1;
-            example("stuck", id, format!("status {status}, data {data}, activities {acts}"));
+            example(
+                "stuck",
+                id,
+                format!("status {status}, data {data}, activities {acts}"),
+            );
             continue;
         }
         let count = |k: &str| data[k].as_i64().unwrap_or(0);
@@ -773,7 +800,7 @@ async fn drive() -> bool {
             }
         })
         .await;
-    let heard = seen.done.len();
+    let heard = done.len();
     let pub_err = pub_errors.lock().unwrap().clone();
     let sig_err = sig_errors.lock().unwrap().clone();
     for e in &examples {
@@ -829,7 +856,9 @@ async fn main() {
         }
         "app" => print!("{APP}"),
         _ => {
-            eprintln!("usage: hotmesh-chaos setup|worker|drive|app (see the source for the settings)");
+            eprintln!(
+                "usage: hotmesh-chaos setup|worker|drive|app (see the source for the settings)"
+            );
             std::process::exit(2);
         }
     }
