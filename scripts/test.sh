@@ -58,12 +58,18 @@ if ! PGOPTIONS="-c statement_timeout=60s" "$("$PG_CONFIG" --pkglibdir)/pgxs/src/
   exit 1
 fi
 
-echo "== 5/5 upgrade path, then end-to-end tests against the cluster"
+echo "== 5/5 upgrade path, end-to-end and chaos tests against the cluster, the failover test"
 bash scripts/upgrade-test.sh
 export HOTMESH_TEST_URL=$(scripts/pg-cluster.sh url)
 export HOTMESH_CLUSTER_SCRIPT=$ROOT/scripts/pg-cluster.sh
 # one at a time: some tests restart the server or crash a worker
 cargo test -p hotmesh-tests -- --test-threads=1
+# a short chaos run (about 50 s): 300 workflows while workers, the engine worker, client
+# backends and the server are killed; every job must end exactly once (scripts/chaos.sh)
+CHAOS_WORKFLOWS=${CHAOS_WORKFLOWS:-300} CHAOS_SECONDS=${CHAOS_SECONDS:-40} bash scripts/chaos.sh
+# high availability (about 40 s): a synchronous hot standby promoted under load, clusters of
+# its own on ports 28910-28911 (scripts/failover-test.sh, docs/high-availability.md)
+CHAOS_SKIP_INSTALL=1 CHAOS_PG_PRIVATE=$RUN/pg FAILOVER_RUN_DIR=$RUN/failover bash scripts/failover-test.sh
 # one closing line for all layers: cargo's "test result" lines and pg_regress's count
 total=$(sed -n 's/.*test result: ok\. \([0-9]*\) passed.*/\1/p' "$LOG" | awk '{s += $1} END {print s + 0}')
 regress=$(sed -n 's/.*All \([0-9]*\) tests passed.*/\1/p' "$LOG" | head -1)
