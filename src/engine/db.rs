@@ -37,6 +37,11 @@ pub fn query<R>(
     args: &[DatumWithOid],
     read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
 ) -> R {
+    // a hot standby takes no transaction ids: say so, as Postgres does for a write there
+    // (25006), instead of the internal error SPI would give
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        HotmeshError::Standby.raise();
+    }
     Spi::connect_mut(|client| {
         let p = plan(client, sql, args)?;
         let t = client.update(&*p, None, args)?;

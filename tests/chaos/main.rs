@@ -167,15 +167,13 @@ fn urls() -> Vec<String> {
 fn transient(e: &Error) -> bool {
     match e {
         Error::Connect(_) | Error::Sql(_) => true,
-        Error::Database { code, message } => {
+        Error::Database { code, .. } => {
             code.starts_with("08")
                 || code.starts_with("57")
                 || code.starts_with("53")
                 || code.starts_with("40")
+                // a write on a hot standby: the wrong server
                 || code == "25006"
-                // a write on a hot standby, through pgrx's SPI (it asks for a transaction
-                // id first): the wrong server, as 25006 would say
-                || code == "XX000" && message.contains("during recovery")
         }
         _ => false,
     }
