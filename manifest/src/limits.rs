@@ -43,7 +43,7 @@ pub const MAX_ANCESTOR_ENTRIES: usize = 2_000_000;
 /// Longest activity id, in bytes.
 pub const MAX_ACTIVITY_ID_BYTES: usize = 255;
 /// Most warnings a deploy reports (the rest are counted in one last warning).
-pub const MAX_WARNINGS: usize = 1_000;
+pub const MAX_WARNINGS: usize = 100;
 
 // ---- evaluation (expr.rs and functions/) ----------------------------------------------
 
