@@ -991,11 +991,11 @@ impl Pipe {
         let mut acc_held = value_size(&acc, b.room()).map_err(|e| b.excess(e))?;
         b.charge(acc_held)?;
         let step = |index: usize,
-                        key: String,
-                        item: std::borrow::Cow<'_, Value>,
-                        acc: &mut Value,
-                        acc_held: &mut usize,
-                        b: &mut Budget|
+                    key: String,
+                    item: std::borrow::Cow<'_, Value>,
+                    acc: &mut Value,
+                    acc_held: &mut usize,
+                    b: &mut Budget|
          -> Result<(), EvalError> {
             tick();
             let scope = Scope {
@@ -1016,7 +1016,14 @@ impl Pipe {
         match collection {
             Value::Arr(a) => {
                 for (i, v) in a.iter().enumerate() {
-                    step(i, i.to_string(), std::borrow::Cow::Borrowed(v), &mut acc, &mut acc_held, b)?;
+                    step(
+                        i,
+                        i.to_string(),
+                        std::borrow::Cow::Borrowed(v),
+                        &mut acc,
+                        &mut acc_held,
+                        b,
+                    )?;
                 }
             }
             Value::Obj(o) => {

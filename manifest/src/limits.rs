@@ -114,7 +114,7 @@ pub fn value_size(v: &Value, cap: usize) -> Result<usize, Excess> {
     let mut steps = 0usize;
     while let Some((v, depth)) = stack.pop() {
         steps += 1;
-        if steps % 1024 == 0 {
+        if steps.is_multiple_of(1024) {
             crate::guard::tick();
         }
         if depth > MAX_VALUE_DEPTH {
@@ -146,7 +146,7 @@ pub fn json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
     let mut steps = 0usize;
     while let Some((v, depth)) = stack.pop() {
         steps += 1;
-        if steps % 1024 == 0 {
+        if steps.is_multiple_of(1024) {
             crate::guard::tick();
         }
         if depth > MAX_VALUE_DEPTH {

@@ -912,10 +912,7 @@ fn compile_graph(
                             // resolved against the job when the hook registers
                             for site in &refs {
                                 let root = &*site.parts[0];
-                                if root != "$self"
-                                    && root != "$job"
-                                    && !pos.contains_key(root)
-                                {
+                                if root != "$self" && root != "$job" && !pos.contains_key(root) {
                                     return Err(unknown_root(
                                         site,
                                         &ref_text(&site.parts),
@@ -1142,7 +1139,11 @@ impl Shape {
         let mut converging = vec![None; n];
         for &x in &order {
             tick();
-            let ps: Vec<usize> = parents[x].iter().copied().filter(|&p| counts(x, p)).collect();
+            let ps: Vec<usize> = parents[x]
+                .iter()
+                .copied()
+                .filter(|&p| counts(x, p))
+                .collect();
             if ps.is_empty() {
                 depths[x][0] = 1;
             }
@@ -1155,10 +1156,10 @@ impl Shape {
                     Some(c) => Self::meet(&lift, &level, c, through),
                 });
                 // one deeper than the parent
+                let from = depths[p].clone();
                 let mut carry = 0;
-                for w in 0..words {
-                    let d = depths[p][w];
-                    depths[x][w] |= (d << 1) | carry;
+                for (to, d) in depths[x].iter_mut().zip(from) {
+                    *to |= (d << 1) | carry;
                     carry = d >> 63;
                 }
             }
@@ -1175,7 +1176,11 @@ impl Shape {
                 continue;
             }
             let mut union: Depths = vec![0; words];
-            let counted: Vec<usize> = entries[x].iter().copied().filter(|&p| counts(x, p)).collect();
+            let counted: Vec<usize> = entries[x]
+                .iter()
+                .copied()
+                .filter(|&p| counts(x, p))
+                .collect();
             'entries: for (j, &p) in counted.iter().enumerate() {
                 for w in 0..words {
                     let both = depths[p][w] & union[w];

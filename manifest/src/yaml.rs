@@ -16,8 +16,8 @@ use yaml_rust2::Yaml;
 
 use crate::error::ManifestError;
 use crate::guard::tick;
-pub use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES};
 use crate::limits::VALUE_OVERHEAD;
+pub use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {

@@ -96,7 +96,10 @@ fn deep_texts(depth: usize) -> Vec<(&'static str, String)> {
         ("flow list", "[".repeat(depth) + &"]".repeat(depth)),
         ("flow map", "{a: ".repeat(depth) + "1" + &"}".repeat(depth)),
         ("json list", "[".repeat(depth) + "1" + &"]".repeat(depth)),
-        ("json map", "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth)),
+        (
+            "json map",
+            "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth),
+        ),
     ]
 }
 
@@ -164,19 +167,30 @@ fn app(n: usize, edges: impl Fn(usize) -> Vec<usize>) -> String {
 
 #[test]
 fn compiling_20_000_children_of_one_trigger_is_fast() {
-    let text = app(20_001, |i| if i == 0 { (1..=20_000).collect() } else { vec![] });
-    let compiled = on_small_stack(move || quick(Duration::from_secs(5), || compile_manifest(&text)))
-        .expect("compiles");
+    let text = app(20_001, |i| {
+        if i == 0 {
+            (1..=20_000).collect()
+        } else {
+            vec![]
+        }
+    });
+    let compiled =
+        on_small_stack(move || quick(Duration::from_secs(5), || compile_manifest(&text)))
+            .expect("compiles");
     assert_eq!(compiled.activities.len(), 20_001);
-    assert_eq!(compiled.activities["a20000"].ancestors, vec!["a0".to_string()]);
+    assert_eq!(
+        compiled.activities["a20000"].ancestors,
+        vec!["a0".to_string()]
+    );
 }
 
 #[test]
 fn compiling_a_chain_as_deep_as_allowed_is_fast() {
     let n = limits::MAX_GRAPH_DEPTH + 1;
     let text = app(n, |i| if i + 1 < n { vec![i + 1] } else { vec![] });
-    let compiled = on_small_stack(move || quick(Duration::from_secs(5), || compile_manifest(&text)))
-        .expect("compiles");
+    let compiled =
+        on_small_stack(move || quick(Duration::from_secs(5), || compile_manifest(&text)))
+            .expect("compiles");
     let last = &compiled.activities[format!("a{}", n - 1).as_str()];
     assert_eq!(last.ancestors.len(), n - 1);
     assert_eq!(last.ancestors[0], "a0");
@@ -184,11 +198,22 @@ fn compiling_a_chain_as_deep_as_allowed_is_fast() {
 
 #[test]
 fn a_chain_of_20_000_activities_is_refused_quickly_as_too_deep() {
-    let text = app(20_000, |i| if i + 1 < 20_000 { vec![i + 1] } else { vec![] });
+    let text = app(
+        20_000,
+        |i| if i + 1 < 20_000 { vec![i + 1] } else { vec![] },
+    );
     let e = on_small_stack(move || quick(Duration::from_secs(5), || compile_manifest(&text)))
         .unwrap_err();
-    assert!(e.to_string().contains(&format!("at most {}", limits::MAX_GRAPH_DEPTH)), "{e}");
-    assert!(e.path().ends_with(&format!("a{}", limits::MAX_GRAPH_DEPTH + 1)), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("at most {}", limits::MAX_GRAPH_DEPTH)),
+        "{e}"
+    );
+    assert!(
+        e.path()
+            .ends_with(&format!("a{}", limits::MAX_GRAPH_DEPTH + 1)),
+        "{e}"
+    );
 }
 
 #[test]
@@ -201,17 +226,25 @@ fn compiling_a_lattice_of_20_000_activities_is_fast() {
             (1..=w).collect()
         } else if i + w <= 20 * w {
             let next = i + w;
-            let other = if (i - 1) % w + 1 < w { next + 1 } else { next + 1 - w };
+            let other = if (i - 1) % w + 1 < w {
+                next + 1
+            } else {
+                next + 1 - w
+            };
             vec![next, other]
         } else {
             vec![]
         }
     });
-    let compiled = on_small_stack(move || quick(Duration::from_secs(8), || compile_manifest(&text)))
-        .expect("compiles");
+    let compiled =
+        on_small_stack(move || quick(Duration::from_secs(8), || compile_manifest(&text)))
+            .expect("compiles");
     assert_eq!(compiled.activities.len(), 1 + 20 * w);
     assert!(compiled.warnings.len() <= limits::MAX_WARNINGS + 1);
-    assert!(compiled.warnings.last().is_some_and(|w| w.contains("more warnings")));
+    assert!(compiled
+        .warnings
+        .last()
+        .is_some_and(|w| w.contains("more warnings")));
 }
 
 #[test]
@@ -229,7 +262,10 @@ fn a_long_loop_is_reported_quickly() {
 
 // ---- maps ------------------------------------------------------------------------------
 
-fn map(expression: serde_json::Value, context: serde_json::Value) -> Result<Option<serde_json::Value>, String> {
+fn map(
+    expression: serde_json::Value,
+    context: serde_json::Value,
+) -> Result<Option<serde_json::Value>, String> {
     expr::map_once(&expression, &context)
 }
 
@@ -280,8 +316,14 @@ fn a_context_nested_10_000_deep_is_refused_where_a_map_copies_it() {
         let out = [
             expr::map_once(&json!("{t1.data.deep}"), &ctx),
             expr::map_once(&json!({"x": "{t1.data.deep}"}), &ctx),
-            expr::map_once(&json!({"@pipe": [["{t1.data.deep}"], ["{@json.stringify}"]]}), &ctx),
-            expr::map_once(&json!({"@pipe": [["{t1.data}", 0], {"@reduce": [["{$item}"]]}]}), &ctx),
+            expr::map_once(
+                &json!({"@pipe": [["{t1.data.deep}"], ["{@json.stringify}"]]}),
+                &ctx,
+            ),
+            expr::map_once(
+                &json!({"@pipe": [["{t1.data}", 0], {"@reduce": [["{$item}"]]}]}),
+                &ctx,
+            ),
         ];
         // what is not deep still reads
         let flat = expr::map_once(&json!("{t1.data.flat}"), &ctx);
@@ -325,9 +367,18 @@ fn a_reduce_over_100_000_items_runs_in_linear_time() {
 
 #[test]
 fn a_huge_repeat_is_refused_before_allocating() {
-    let e = map_err(json!({"@pipe": [["x", 100_000_000], ["{@string.repeat}"]]}), json!({}));
-    assert!(e.contains("value too large") && e.contains(&limits::MAX_VALUE_BYTES.to_string()), "{e}");
-    let e = map_err(json!({"@pipe": [["x", 99_999_999, "ab"], ["{@string.padStart}"]]}), json!({}));
+    let e = map_err(
+        json!({"@pipe": [["x", 100_000_000], ["{@string.repeat}"]]}),
+        json!({}),
+    );
+    assert!(
+        e.contains("value too large") && e.contains(&limits::MAX_VALUE_BYTES.to_string()),
+        "{e}"
+    );
+    let e = map_err(
+        json!({"@pipe": [["x", 99_999_999, "ab"], ["{@string.padStart}"]]}),
+        json!({}),
+    );
     assert!(e.contains("value too large"), "{e}");
 }
 
@@ -341,13 +392,20 @@ fn forty_big_strings_concatenated_are_refused() {
         ("string.concat", "{@string.concat}"),
         ("math.add", "{@math.add}"),
     ] {
-        let rows: Vec<serde_json::Value> = forty.clone().into_iter().chain([json!([join])]).collect();
+        let rows: Vec<serde_json::Value> =
+            forty.clone().into_iter().chain([json!([join])]).collect();
         let e = map_err(json!({"@pipe": rows}), json!({}));
-        assert!(e.contains("too large") || e.contains("too much"), "{what}: {e}");
+        assert!(
+            e.contains("too large") || e.contains("too much"),
+            "{what}: {e}"
+        );
     }
     // held at once in one object: the evaluation's budget
-    let obj: serde_json::Map<String, serde_json::Value> =
-        forty.iter().enumerate().map(|(i, v)| (format!("k{i}"), v.clone())).collect();
+    let obj: serde_json::Map<String, serde_json::Value> = forty
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("k{i}"), v.clone()))
+        .collect();
     let e = map_err(serde_json::Value::Object(obj), json!({}));
     assert!(e.contains("holds too much"), "{e}");
 }
@@ -393,16 +451,25 @@ fn catastrophic_backtracking_regex_is_linear() {
     assert_eq!(r, Ok(Some(json!(-1))));
     let text = "a".repeat(1_000_000) + "!";
     let r = quick(Duration::from_secs(10), || {
-        map(json!({"@pipe": [[text, "(a|aa)+$"], ["{@string.search}"]]}), json!({}))
+        map(
+            json!({"@pipe": [[text, "(a|aa)+$"], ["{@string.search}"]]}),
+            json!({}),
+        )
     });
     assert_eq!(r, Ok(Some(json!(-1))));
 }
 
 #[test]
 fn a_regex_too_long_or_needing_backtracking_is_an_error() {
-    let e = map_err(json!({"@pipe": [["abab", "(ab)\\1"], ["{@string.search}"]]}), json!({}));
+    let e = map_err(
+        json!({"@pipe": [["abab", "(ab)\\1"], ["{@string.search}"]]}),
+        json!({}),
+    );
     assert!(e.contains("not supported"), "{e}");
-    let e = map_err(json!({"@pipe": [["a", "a".repeat(5_000)], ["{@string.search}"]]}), json!({}));
+    let e = map_err(
+        json!({"@pipe": [["a", "a".repeat(5_000)], ["{@string.search}"]]}),
+        json!({}),
+    );
     assert!(e.contains("too long"), "{e}");
 }
 
@@ -411,7 +478,10 @@ fn searching_a_long_string_is_linear() {
     let hay = "a".repeat(2_000_000);
     let needle = "a".repeat(1_000_000) + "b";
     let r = quick(Duration::from_secs(5), || {
-        map(json!({"@pipe": [[hay, needle], ["{@string.indexOf}"]]}), json!({}))
+        map(
+            json!({"@pipe": [[hay, needle], ["{@string.indexOf}"]]}),
+            json!({}),
+        )
     });
     assert_eq!(r, Ok(Some(json!(-1))));
 }
@@ -430,5 +500,65 @@ fn a_map_as_deep_as_allowed_compiles_and_runs_on_a_small_stack() {
         map(v, json!({"$job": {"x": "a"}}))
     });
     let s = r.expect("evaluates").expect("a value");
-    assert!(s.as_str().is_some_and(|s| s.starts_with('a') && s.ends_with('!')), "{s}");
+    assert!(
+        s.as_str()
+            .is_some_and(|s| s.starts_with('a') && s.ends_with('!')),
+        "{s}"
+    );
+}
+
+// ---- the guard hook ---------------------------------------------------------------------
+
+thread_local! {
+    /// Ticks left before the hook "cancels" (panics) on this thread; None: never.
+    static BUDGET: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+    static TICKS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// What the extension installs: Postgres's CHECK_FOR_INTERRUPTS, which raises an error
+/// (a panic here) when the statement is cancelled. Only threads that armed it are
+/// affected, since tests run in parallel.
+fn cancel_hook() {
+    TICKS.with(|t| t.set(t.get() + 1));
+    BUDGET.with(|b| match b.get() {
+        Some(0) => {
+            b.set(None);
+            panic!("canceling statement due to user request");
+        }
+        Some(n) => b.set(Some(n - 1)),
+        None => {}
+    });
+}
+
+fn cancelled_after<T>(ticks: usize, f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    hotmesh_manifest::guard::set_hook(cancel_hook);
+    BUDGET.with(|b| b.set(Some(ticks)));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    BUDGET.with(|b| b.set(None));
+    r
+}
+
+#[test]
+fn long_work_reaches_the_guard_hook_and_can_be_cancelled() {
+    let items: Vec<usize> = (0..100_000).collect();
+    let fold = json!({"@pipe": [["{$job.items}", 0], {"@reduce": [["{$output}", "{$item}"], ["{@math.add}"]]}]});
+    let ctx = json!({"$job": {"items": items}});
+    // a fold, a big manifest and a long YAML text are each cancelled part way
+    assert!(cancelled_after(1_000, || map(fold.clone(), ctx.clone())).is_err());
+    let text = app(
+        5_000,
+        |i| if i == 0 { (1..5_000).collect() } else { vec![] },
+    );
+    assert!(cancelled_after(1_000, || compile_manifest(&text)).is_err());
+    let yaml_text = "- x\n".repeat(100_000);
+    assert!(cancelled_after(1_000, || yaml::parse(&yaml_text)).is_err());
+    // and nothing is left broken: the same work completes afterwards
+    assert_eq!(map(fold, ctx), Ok(Some(json!(4_999_950_000u64))));
+    assert!(compile_manifest(&text).is_ok());
+    let before = TICKS.with(|t| t.get());
+    assert!(yaml::parse(&yaml_text).is_ok());
+    assert!(
+        TICKS.with(|t| t.get()) > before + 100_000,
+        "the parser ticks per event"
+    );
 }

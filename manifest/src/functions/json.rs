@@ -120,7 +120,10 @@ fn parse(a: &[Value]) -> Result<Value, String> {
         .bytes()
         .filter(|b| matches!(b, b',' | b':' | b'[' | b'{'))
         .count();
-    check_bytes(text.len().saturating_add(values.saturating_mul(2 * VALUE_OVERHEAD)))?;
+    check_bytes(
+        text.len()
+            .saturating_add(values.saturating_mul(2 * VALUE_OVERHEAD)),
+    )?;
     serde_json::from_str::<serde_json::Value>(&text)
         .map(|j| Value::from_json(&j))
         .map_err(|e| format!("SyntaxError: {e} in JSON"))

@@ -262,12 +262,9 @@ fn string_object(st: &str) -> Result<Value, String> {
             .len()
             .saturating_mul(2 * VALUE_OVERHEAD + ENTRY_OVERHEAD + 12),
     )?;
-    Ok(Value::obj(
-        units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u])))),
-    ))
+    Ok(Value::obj(units.iter().enumerate().map(|(i, u)| {
+        (i.to_string(), Value::Str(js::from_utf16(&[*u])))
+    })))
 }
 
 fn require_object<'a>(v: &'a Value, method: &str) -> Result<&'a Value, String> {

@@ -15,8 +15,7 @@ use std::cell::RefCell;
 use crate::limits::MAX_PATTERN_BYTES;
 
 /// JavaScript's `\s`: white space and line terminators.
-const JS_SPACE: &str =
-    r"\t\n\x0B\x0C\r\x20\xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
+const JS_SPACE: &str = r"\t\n\x0B\x0C\r\x20\xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}";
 /// Matches nothing (a lone surrogate, which a Rust string never holds; `[]`).
 const NOTHING: &str = r"[^\x{0}-\x{10FFFF}]";
 /// How big the compiled automaton may get (the `regex` crate errors past it).
@@ -103,7 +102,12 @@ enum Atom {
     Raw(String),
 }
 
-fn escape(chars: &[char], i: usize, unicode: bool, in_class: bool) -> Result<(Atom, usize), String> {
+fn escape(
+    chars: &[char],
+    i: usize,
+    unicode: bool,
+    in_class: bool,
+) -> Result<(Atom, usize), String> {
     let Some(&c) = chars.get(i) else {
         return Err("a trailing backslash".into());
     };
@@ -116,7 +120,9 @@ fn escape(chars: &[char], i: usize, unicode: bool, in_class: bool) -> Result<(At
         }
     };
     Ok(match c {
-        'd' | 'D' | 'w' | 'W' | 's' | 'S' => (Atom::Class(class_escape(c).unwrap_or_default()), i + 1),
+        'd' | 'D' | 'w' | 'W' | 's' | 'S' => {
+            (Atom::Class(class_escape(c).unwrap_or_default()), i + 1)
+        }
         'b' if in_class => (Atom::Char(8), i + 1),
         'b' => (Atom::Raw(r"(?-u:\b)".into()), i + 1),
         'B' if !in_class => (Atom::Raw(r"(?-u:\B)".into()), i + 1),
@@ -126,7 +132,9 @@ fn escape(chars: &[char], i: usize, unicode: bool, in_class: bool) -> Result<(At
         'v' => (Atom::Char(11), i + 1),
         'f' => (Atom::Char(12), i + 1),
         '0' if !chars.get(i + 1).is_some_and(char::is_ascii_digit) => (Atom::Char(0), i + 1),
-        '0'..='9' => return Err("backreferences (and octal escapes) have no linear-time engine".into()),
+        '0'..='9' => {
+            return Err("backreferences (and octal escapes) have no linear-time engine".into())
+        }
         'k' if unicode || chars.get(i + 1) == Some(&'<') => {
             return Err("backreferences have no linear-time engine".into())
         }
@@ -387,7 +395,14 @@ mod tests {
 
     #[test]
     fn backreferences_and_lookaround_are_refused() {
-        for p in [r"(a)\1", "(?=a)", "(?!a)", "(?<=a)b", "(?<!a)b", r"(?<x>a)\k<x>"] {
+        for p in [
+            r"(a)\1",
+            "(?=a)",
+            "(?!a)",
+            "(?<=a)b",
+            "(?<!a)b",
+            r"(?<x>a)\k<x>",
+        ] {
             let e = search("aa", p).unwrap_err();
             assert!(e.contains("not supported"), "{p}: {e}");
         }
