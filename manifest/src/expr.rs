@@ -636,6 +636,7 @@ impl Budget {
         Budget { live: 0, depth: 0 }
     }
 
+    #[inline]
     fn enter(&mut self) -> Result<(), EvalError> {
         tick();
         self.depth += 1;
@@ -647,15 +648,18 @@ impl Budget {
         Ok(())
     }
 
+    #[inline]
     fn leave(&mut self) {
         self.depth -= 1;
     }
 
     /// What may still be held.
+    #[inline]
     fn room(&self) -> usize {
         MAX_EVAL_BYTES.saturating_sub(self.live)
     }
 
+    #[inline]
     fn charge(&mut self, n: usize) -> Result<(), EvalError> {
         if n > self.room() {
             return Err(EvalError {
@@ -668,6 +672,7 @@ impl Budget {
         Ok(())
     }
 
+    #[inline]
     fn release(&mut self, n: usize) {
         self.live = self.live.saturating_sub(n);
     }
@@ -685,18 +690,21 @@ impl Budget {
     }
 
     /// A value built here (small: literals, numbers, results already measured).
+    #[inline]
     fn hold_value(&mut self, v: Value) -> Result<Held, EvalError> {
         let n = value_size(&v, self.room()).map_err(|e| self.excess(e))?;
         Ok((v, n))
     }
 
     /// A copy of a value, priced (and its depth checked) before it is made.
+    #[inline]
     fn hold_copy(&mut self, v: &Value) -> Result<Held, EvalError> {
         let n = value_size(v, self.room()).map_err(|e| self.excess(e))?;
         Ok((v.clone(), n))
     }
 
     /// A copy of job context JSON as a value, priced before it is made.
+    #[inline]
     fn hold_json(&mut self, j: &serde_json::Value) -> Result<Held, EvalError> {
         let n = json_size(j, self.room()).map_err(|e| self.excess(e))?;
         Ok((Value::from_json(j), n))

@@ -108,7 +108,22 @@ impl Excess {
 /// A value's size, walked without recursion; stops (with an error) as soon as the size
 /// passes `cap` or the nesting passes [`MAX_VALUE_DEPTH`], so its cost is bounded by
 /// `cap` whatever the value.
+#[inline]
 pub fn value_size(v: &Value, cap: usize) -> Result<usize, Excess> {
+    // most values a map handles are scalars: no walk (this runs per step)
+    let n = match v {
+        Value::Str(s) => VALUE_OVERHEAD + s.len(),
+        Value::Arr(_) | Value::Obj(_) => return walk_value_size(v, cap),
+        _ => VALUE_OVERHEAD,
+    };
+    if n > cap {
+        Err(Excess::Bytes(n))
+    } else {
+        Ok(n)
+    }
+}
+
+fn walk_value_size(v: &Value, cap: usize) -> Result<usize, Excess> {
     let mut total = 0usize;
     let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
     let mut steps = 0usize;
@@ -140,7 +155,23 @@ pub fn value_size(v: &Value, cap: usize) -> Result<usize, Excess> {
 }
 
 /// [`value_size`] for JSON (the job context a reference reads).
+#[inline]
 pub fn json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
+    let n = match v {
+        serde_json::Value::String(s) => VALUE_OVERHEAD + s.len(),
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            return walk_json_size(v, cap)
+        }
+        _ => VALUE_OVERHEAD,
+    };
+    if n > cap {
+        Err(Excess::Bytes(n))
+    } else {
+        Ok(n)
+    }
+}
+
+fn walk_json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
     let mut total = 0usize;
     let mut stack: Vec<(&serde_json::Value, usize)> = vec![(v, 0)];
     let mut steps = 0usize;
