@@ -13,7 +13,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{EvalError, ManifestError};
 use crate::functions::{self, Func};
+use crate::guard::tick;
 use crate::js;
+use crate::limits::{
+    json_size, value_size, Excess, ENTRY_OVERHEAD, MAX_EVAL_BYTES, MAX_VALUE_BYTES, VALUE_OVERHEAD,
+};
 use crate::value::{array_index, Object, Value};
 use crate::yaml::{Kind, Node, MAX_DEPTH};
 
@@ -165,6 +169,7 @@ fn compile_map(
     depth: usize,
     sites: &mut Vec<RefSite>,
 ) -> Result<Expr, ManifestError> {
+    tick();
     if depth > MAX_DEPTH {
         return Err(err(
             &path,
@@ -311,6 +316,7 @@ fn compile_pipe(
     depth: usize,
     sites: &mut Vec<RefSite>,
 ) -> Result<Pipe, ManifestError> {
+    tick();
     if depth > MAX_DEPTH {
         return Err(err(
             &path,
@@ -426,6 +432,8 @@ impl Expr {
     }
 
     fn visit_refs<'a>(&'a self, f: &mut dyn FnMut(&'a [Box<str>])) {
+        // compiled expressions are at most MAX_DEPTH deep
+        tick();
         match self {
             Expr::Ref(p) => f(p),
             Expr::Pipe(p) => p.visit_refs(f),
@@ -446,6 +454,7 @@ impl Expr {
 
 impl Pipe {
     fn visit_refs<'a>(&'a self, f: &mut dyn FnMut(&'a [Box<str>])) {
+        tick();
         for row in &self.rows {
             match row {
                 Row::Cells(c) | Row::Call(_, c) => c.iter().for_each(|e| e.visit_refs(f)),
@@ -457,6 +466,12 @@ impl Pipe {
 
 // ---------------------------------------------------------------------------------------
 // evaluate
+
+enum Resolved<'a> {
+    Json(&'a serde_json::Value),
+    Length(usize),
+    Missing,
+}
 
 /// What references resolve against: the job context (`{metadata, data, <activity>: …}`)
 /// and, for `$self`, the id of the activity being run.
@@ -485,9 +500,29 @@ impl<'a> Env<'a> {
                 }
             }
         }
+        // a value nested past MAX_VALUE_DEPTH is not copied (the copy would recurse
+        // once per level): it reads as undefined here, and is an error in a map
         self.resolve_json(path)
+            .filter(|j| json_size(j, usize::MAX).is_ok())
             .map(Value::from_json)
             .unwrap_or_default()
+    }
+
+    /// What a reference points at, without copying it.
+    fn resolve_json_or_length(&self, path: &[Box<str>]) -> Resolved<'a> {
+        if let [.., last] = path {
+            if &**last == "length" {
+                if let Some(serde_json::Value::Array(a)) =
+                    self.resolve_json(&path[..path.len() - 1])
+                {
+                    return Resolved::Length(a.len());
+                }
+            }
+        }
+        match self.resolve_json(path) {
+            Some(j) => Resolved::Json(j),
+            None => Resolved::Missing,
+        }
     }
 
     /// The JSON a reference points at, if any (`length` of an array is not JSON: see
@@ -511,121 +546,284 @@ impl<'a> Env<'a> {
     }
 }
 
-/// The reduce variables of the current iteration.
-struct Scope {
-    input: Value,
-    output: Value,
-    item: Value,
+/// The reduce variables of the current iteration. They borrow the collection and the
+/// accumulator: copying them per item made a fold quadratic.
+struct Scope<'s> {
+    input: &'s Value,
+    output: &'s Value,
+    item: std::borrow::Cow<'s, Value>,
     key: String,
     index: usize,
 }
 
-impl Scope {
-    fn get(&self, var: CtxVar, path: &[Box<str>]) -> Value {
-        let base = match var {
-            CtxVar::Input => &self.input,
-            CtxVar::Output => &self.output,
+impl Scope<'_> {
+    fn get(&self, var: CtxVar, path: &[Box<str>], b: &mut Budget) -> Result<Held, EvalError> {
+        let base: &Value = match var {
+            CtxVar::Input => self.input,
+            CtxVar::Output => self.output,
             CtxVar::Item => &self.item,
             // a key or an index has no properties to walk
             CtxVar::Key => {
-                return if path.is_empty() {
+                return b.hold_value(if path.is_empty() {
                     Value::Str(self.key.clone())
                 } else {
                     Value::Undefined
-                }
+                })
             }
             CtxVar::Index => {
-                return if path.is_empty() {
+                return b.hold_value(if path.is_empty() {
                     Value::Num(self.index as f64)
                 } else {
                     Value::Undefined
-                }
+                })
             }
         };
-        walk(base, path)
+        match walk(base, path) {
+            Walked::At(v) => b.hold_copy(v),
+            Walked::Length(n) => b.hold_value(Value::Num(n as f64)),
+            Walked::Missing => b.hold_value(Value::Undefined),
+        }
     }
 }
 
+enum Walked<'v> {
+    At(&'v Value),
+    Length(usize),
+    Missing,
+}
+
 /// getNestedProperty over a [`Value`]: own properties of objects and arrays only.
-fn walk(v: &Value, path: &[Box<str>]) -> Value {
+fn walk<'v>(v: &'v Value, path: &[Box<str>]) -> Walked<'v> {
     let mut cur = v;
     for part in path {
         cur = match cur {
             Value::Obj(o) => match o.get(part) {
                 Some(x) => x,
-                None => return Value::Undefined,
+                None => return Walked::Missing,
             },
             Value::Arr(a) => {
                 if &**part == "length" {
-                    return Value::Num(a.len() as f64);
+                    return Walked::Length(a.len());
                 }
                 match array_index(part).and_then(|i| a.get(i as usize)) {
                     Some(x) => x,
-                    None => return Value::Undefined,
+                    None => return Walked::Missing,
                 }
             }
-            _ => return Value::Undefined,
+            _ => return Walked::Missing,
         };
     }
-    cur.clone()
+    Walked::At(cur)
+}
+
+/// Deepest an evaluation recurses (expressions within expressions): compiled maps are
+/// at most MAX_DEPTH deep, so this is only reached by a hand-built tree.
+pub const MAX_EVAL_DEPTH: usize = 2 * MAX_DEPTH + 16;
+
+/// A value the evaluation holds, with its size (see [`crate::limits`]).
+type Held = (Value, usize);
+
+/// What one evaluation may still hold and how deep it is: every value a row, a field
+/// or a list item holds is counted while it is held ([`MAX_EVAL_BYTES`]), and every
+/// copy is priced before it is made.
+struct Budget {
+    live: usize,
+    depth: usize,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget { live: 0, depth: 0 }
+    }
+
+    #[inline]
+    fn enter(&mut self) -> Result<(), EvalError> {
+        tick();
+        self.depth += 1;
+        if self.depth > MAX_EVAL_DEPTH {
+            return Err(EvalError {
+                message: format!("the map is nested too deep (more than {MAX_EVAL_DEPTH} levels)"),
+            });
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// What may still be held.
+    #[inline]
+    fn room(&self) -> usize {
+        MAX_EVAL_BYTES.saturating_sub(self.live)
+    }
+
+    #[inline]
+    fn charge(&mut self, n: usize) -> Result<(), EvalError> {
+        if n > self.room() {
+            return Err(EvalError {
+                message: format!(
+                    "the map holds too much at once (over {MAX_EVAL_BYTES} bytes; at most {MAX_EVAL_BYTES})"
+                ),
+            });
+        }
+        self.live += n;
+        Ok(())
+    }
+
+    #[inline]
+    fn release(&mut self, n: usize) {
+        self.live = self.live.saturating_sub(n);
+    }
+
+    fn excess(&self, e: Excess) -> EvalError {
+        match e {
+            Excess::Bytes(_) => EvalError {
+                message: format!(
+                    "the map holds too much at once ({}; at most {MAX_EVAL_BYTES} bytes)",
+                    e.message(self.room())
+                ),
+            },
+            Excess::Depth => e.eval_error(0),
+        }
+    }
+
+    /// A value built here (small: literals, numbers, results already measured).
+    #[inline]
+    fn hold_value(&mut self, v: Value) -> Result<Held, EvalError> {
+        let n = value_size(&v, self.room()).map_err(|e| self.excess(e))?;
+        Ok((v, n))
+    }
+
+    /// A copy of a value, priced (and its depth checked) before it is made.
+    #[inline]
+    fn hold_copy(&mut self, v: &Value) -> Result<Held, EvalError> {
+        let n = value_size(v, self.room()).map_err(|e| self.excess(e))?;
+        Ok((v.clone(), n))
+    }
+
+    /// A copy of job context JSON as a value, priced before it is made.
+    #[inline]
+    fn hold_json(&mut self, j: &serde_json::Value) -> Result<Held, EvalError> {
+        let n = json_size(j, self.room()).map_err(|e| self.excess(e))?;
+        Ok((Value::from_json(j), n))
+    }
 }
 
 impl Expr {
     /// Evaluates against a job context.
     pub fn eval(&self, env: &Env) -> Result<Value, EvalError> {
-        self.eval_in(env, None)
+        let mut b = Budget::new();
+        Ok(self.eval_in(env, None, &mut b)?.0)
     }
 
     /// Evaluates and converts to JSON (None when the result is undefined). Mappings,
     /// lists and references are built as JSON directly, without the intermediate
     /// [`Value`]: this is the per-step path.
     pub fn eval_json(&self, env: &Env) -> Result<Option<serde_json::Value>, EvalError> {
-        Ok(match self {
+        let mut b = Budget::new();
+        Ok(self.eval_json_in(env, &mut b)?.0)
+    }
+
+    fn eval_json_in(
+        &self,
+        env: &Env,
+        b: &mut Budget,
+    ) -> Result<(Option<serde_json::Value>, usize), EvalError> {
+        b.enter()?;
+        let out = match self {
             Expr::Ref(p) => match env.resolve_json(p) {
-                Some(v) => Some(v.clone()),
+                Some(v) => {
+                    // priced (and its depth checked) before the copy
+                    let n = json_size(v, b.room()).map_err(|e| b.excess(e))?;
+                    (Some(v.clone()), n)
+                }
                 // only an array's `length` exists without being JSON
-                None if p.last().is_some_and(|l| &**l == "length") => env.resolve(p).to_json(),
-                None => None,
+                None if p.last().is_some_and(|l| &**l == "length") => {
+                    (env.resolve(p).to_json(), VALUE_OVERHEAD)
+                }
+                None => (None, 0),
             },
             Expr::Obj(m) => {
                 let mut out = serde_json::Map::new();
+                let mut held = 0;
                 for (k, e) in m {
-                    if let Some(v) = e.eval_json(env)? {
+                    let (v, n) = e.eval_json_in(env, b)?;
+                    b.charge(n)?;
+                    held += n;
+                    if let Some(v) = v {
+                        held += ENTRY_OVERHEAD + k.len();
                         out.insert(k.clone(), v);
                     }
                 }
-                Some(serde_json::Value::Object(out))
+                b.release(held);
+                (Some(serde_json::Value::Object(out)), held + VALUE_OVERHEAD)
             }
-            Expr::Arr(a) => Some(serde_json::Value::Array(
-                a.iter()
-                    .map(|e| Ok(e.eval_json(env)?.unwrap_or(serde_json::Value::Null)))
-                    .collect::<Result<_, EvalError>>()?,
-            )),
-            _ => self.eval(env)?.to_json(),
-        })
+            Expr::Arr(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                let mut held = 0;
+                for e in a {
+                    let (v, n) = e.eval_json_in(env, b)?;
+                    b.charge(n)?;
+                    held += n;
+                    out.push(v.unwrap_or(serde_json::Value::Null));
+                }
+                b.release(held);
+                (Some(serde_json::Value::Array(out)), held + VALUE_OVERHEAD)
+            }
+            _ => {
+                let (v, n) = self.eval_in(env, None, b)?;
+                (v.to_json(), n)
+            }
+        };
+        b.leave();
+        Ok(out)
     }
 
-    fn eval_in(&self, env: &Env, scope: Option<&Scope>) -> Result<Value, EvalError> {
-        Ok(match self {
-            Expr::Lit(v) => v.clone(),
-            Expr::Ref(p) => env.resolve(p),
-            Expr::Ctx(var, p) => scope.map(|s| s.get(*var, p)).unwrap_or_default(),
-            Expr::Call(c) => (c.f)(&[]).map_err(|m| fn_error(c, m))?,
-            Expr::Pipe(p) => p.process(env, scope, None)?,
+    fn eval_in(&self, env: &Env, scope: Option<&Scope>, b: &mut Budget) -> Result<Held, EvalError> {
+        b.enter()?;
+        let out = match self {
+            Expr::Lit(v) => b.hold_copy(v)?,
+            Expr::Ref(p) => match env.resolve_json_or_length(p) {
+                Resolved::Json(j) => b.hold_json(j)?,
+                Resolved::Length(n) => (Value::Num(n as f64), VALUE_OVERHEAD),
+                Resolved::Missing => (Value::Undefined, VALUE_OVERHEAD),
+            },
+            Expr::Ctx(var, p) => match scope {
+                Some(s) => s.get(*var, p, b)?,
+                None => (Value::Undefined, VALUE_OVERHEAD),
+            },
+            Expr::Call(c) => call(c, &[])?,
+            Expr::Pipe(p) => p.process(env, scope, None, b)?,
             Expr::Obj(m) => {
                 let mut o = Object::new();
                 o.props.reserve(m.len());
+                let mut held = 0;
                 for (k, e) in m {
-                    o.props.insert(k.clone(), e.eval_in(env, scope)?);
+                    let (v, n) = e.eval_in(env, scope, b)?;
+                    b.charge(n)?;
+                    held += n + ENTRY_OVERHEAD + k.len();
+                    o.props.insert(k.clone(), v);
                 }
-                Value::Obj(o)
+                b.release(held);
+                (Value::Obj(o), held + VALUE_OVERHEAD)
             }
-            Expr::Arr(a) => Value::Arr(
-                a.iter()
-                    .map(|e| e.eval_in(env, scope))
-                    .collect::<Result<_, _>>()?,
-            ),
-        })
+            Expr::Arr(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                let mut held = 0;
+                for e in a {
+                    let (v, n) = e.eval_in(env, scope, b)?;
+                    b.charge(n)?;
+                    held += n;
+                    out.push(v);
+                }
+                b.release(held);
+                (Value::Arr(out), held + VALUE_OVERHEAD)
+            }
+        };
+        b.leave();
+        Ok(out)
     }
 }
 
@@ -635,115 +833,223 @@ fn fn_error(c: &Callee, message: String) -> EvalError {
     }
 }
 
+/// Calls a catalog function. The functions that can build more than their arguments
+/// hold check the size before they allocate; the result is measured here too, so no
+/// function hands on a value over [`MAX_VALUE_BYTES`] or deeper than MAX_VALUE_DEPTH.
+fn call(c: &Callee, args: &[Value]) -> Result<Held, EvalError> {
+    tick();
+    let v = (c.f)(args).map_err(|m| fn_error(c, m))?;
+    let n = value_size(&v, MAX_VALUE_BYTES).map_err(|e| fn_error(c, e.message(MAX_VALUE_BYTES)))?;
+    Ok((v, n))
+}
+
+/// The values of a pipe row, with what they hold.
+#[derive(Default)]
+struct RowValues<'s> {
+    values: std::borrow::Cow<'s, [Value]>,
+    held: usize,
+}
+
 impl Pipe {
     fn cells(
         cells: &[Expr],
         env: &Env,
         scope: Option<&Scope>,
         out: &mut Vec<Value>,
+        held: &mut usize,
+        b: &mut Budget,
     ) -> Result<(), EvalError> {
         for c in cells {
-            out.push(c.eval_in(env, scope)?);
+            let (v, n) = c.eval_in(env, scope, b)?;
+            b.charge(n)?;
+            *held += n;
+            out.push(v);
         }
         Ok(())
     }
 
+    fn row(
+        cells: &[Expr],
+        first: Option<Held>,
+        env: &Env,
+        scope: Option<&Scope>,
+        b: &mut Budget,
+    ) -> Result<RowValues<'static>, EvalError> {
+        let mut v = Vec::with_capacity(cells.len() + 1);
+        let mut held = 0;
+        if let Some((f, n)) = first {
+            b.charge(n)?;
+            held += n;
+            v.push(f);
+        }
+        Self::cells(cells, env, scope, &mut v, &mut held, b)?;
+        Ok(RowValues {
+            values: std::borrow::Cow::Owned(v),
+            held,
+        })
+    }
+
+    /// Runs the rows. `seed` stands for row 0 (a `@reduce` body gets the accumulator,
+    /// borrowed and already counted by the fold).
     fn process(
         &self,
         env: &Env,
         scope: Option<&Scope>,
-        seed: Option<Vec<Value>>,
-    ) -> Result<Value, EvalError> {
-        let mut resolved = seed;
+        seed: Option<&[Value]>,
+        b: &mut Budget,
+    ) -> Result<Held, EvalError> {
+        b.enter()?;
+        let mut resolved: Option<RowValues> = seed.map(|s| RowValues {
+            values: std::borrow::Cow::Borrowed(s),
+            held: 0,
+        });
         let mut rows = self.rows.iter();
         if resolved.is_none() {
             if let Some(Row::Cells(c)) = self.rows.first() {
-                let mut v = Vec::with_capacity(c.len());
-                Self::cells(c, env, scope, &mut v)?;
-                resolved = Some(v);
+                resolved = Some(Self::row(c, None, env, scope, b)?);
                 rows.next();
             }
         }
         let mut queue: Vec<Value> = Vec::new();
+        let mut queued = 0;
         for row in rows {
+            tick();
             match row {
-                Row::Sub(p) => queue.push(p.process(env, scope, None)?),
+                Row::Sub(p) => {
+                    let (v, n) = p.process(env, scope, None, b)?;
+                    b.charge(n)?;
+                    queued += n;
+                    queue.push(v);
+                }
                 Row::Reduce(body) => {
                     let Some(prior) = resolved.take() else {
                         return Err(EvalError {
                             message: "@reduce has no row before it to fold".into(),
                         });
                     };
-                    resolved = Some(vec![body.reduce(env, prior)?]);
+                    let folded = body.reduce(env, &prior.values, b)?;
+                    b.release(prior.held);
+                    b.charge(folded.1)?;
+                    resolved = Some(RowValues {
+                        values: std::borrow::Cow::Owned(vec![folded.0]),
+                        held: folded.1,
+                    });
                 }
                 Row::Cells(c) => {
-                    let mut v = Vec::with_capacity(c.len());
-                    Self::cells(c, env, scope, &mut v)?;
-                    resolved = Some(v);
+                    let next = Self::row(c, None, env, scope, b)?;
+                    if let Some(old) = resolved.replace(next) {
+                        b.release(old.held);
+                    }
                 }
                 Row::Call(head, rest) => {
-                    let args = if queue.is_empty() {
-                        resolved.take().unwrap_or_default()
+                    let (args, held) = if queue.is_empty() {
+                        let r = resolved.take().unwrap_or_default();
+                        (r.values, r.held)
                     } else {
-                        std::mem::take(&mut queue)
+                        let held = std::mem::take(&mut queued);
+                        (std::borrow::Cow::Owned(std::mem::take(&mut queue)), held)
                     };
                     let first = match head {
-                        Head::Func(c) => (c.f)(&args).map_err(|m| fn_error(c, m))?,
-                        Head::Ctx(var, p) => scope.map(|s| s.get(*var, p)).unwrap_or_default(),
+                        Head::Func(c) => call(c, &args)?,
+                        Head::Ctx(var, p) => match scope {
+                            Some(s) => s.get(*var, p, b)?,
+                            None => (Value::Undefined, VALUE_OVERHEAD),
+                        },
                     };
-                    let mut v = Vec::with_capacity(1 + rest.len());
-                    v.push(first);
-                    Self::cells(rest, env, scope, &mut v)?;
-                    resolved = Some(v);
+                    drop(args);
+                    b.release(held);
+                    if let Some(old) = resolved.take() {
+                        b.release(old.held);
+                    }
+                    resolved = Some(Self::row(rest, Some(first), env, scope, b)?);
                 }
             }
         }
-        match resolved {
-            Some(v) => Ok(v.into_iter().next().unwrap_or_default()),
-            None => Err(EvalError {
-                message: "the @pipe ends in a nested @pipe: nothing takes its result".into(),
-            }),
-        }
+        b.release(queued);
+        let out = match resolved {
+            Some(r) => {
+                b.release(r.held);
+                let first = match r.values {
+                    std::borrow::Cow::Owned(v) => v.into_iter().next(),
+                    std::borrow::Cow::Borrowed(v) => v.first().cloned(),
+                };
+                let first = first.unwrap_or_default();
+                // it was held (or is a copy of the borrowed seed): measure it alone
+                let n = value_size(&first, MAX_EVAL_BYTES).map_err(|e| b.excess(e))?;
+                (first, n)
+            }
+            None => {
+                return Err(EvalError {
+                    message: "the @pipe ends in a nested @pipe: nothing takes its result".into(),
+                })
+            }
+        };
+        b.leave();
+        Ok(out)
     }
 
-    /// `@reduce`: folds `prior[0]` (an array, or an object's keys in order) starting
-    /// from `prior[1]` (null when absent).
-    fn reduce(&self, env: &Env, prior: Vec<Value>) -> Result<Value, EvalError> {
-        let mut it = prior.into_iter();
-        let collection = it.next().unwrap_or_default();
-        let mut acc = match it.next() {
+    /// `@reduce`: folds `prior[0]` (an array, or an object's keys in order, or a
+    /// string's UTF-16 units) starting from `prior[1]` (null when absent).
+    fn reduce(&self, env: &Env, prior: &[Value], b: &mut Budget) -> Result<Held, EvalError> {
+        let collection = prior.first().unwrap_or(&Value::Undefined);
+        let mut acc = match prior.get(1) {
             None | Some(Value::Undefined) => Value::Null,
-            Some(v) => v,
+            Some(v) => v.clone(),
         };
-        let items: Vec<(String, Value)> = match &collection {
-            Value::Arr(a) => a
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (i.to_string(), v.clone()))
-                .collect(),
-            Value::Obj(o) => o
-                .keys()
-                .into_iter()
-                .map(|k| (k.clone(), o.props[k].clone()))
-                .collect(),
-            Value::Str(s) => js::utf16(s)
-                .iter()
-                .enumerate()
-                .map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u]))))
-                .collect(),
-            _ => vec![],
-        };
-        for (index, (key, item)) in items.into_iter().enumerate() {
+        let mut acc_held = value_size(&acc, b.room()).map_err(|e| b.excess(e))?;
+        b.charge(acc_held)?;
+        let step = |index: usize,
+                    key: String,
+                    item: std::borrow::Cow<'_, Value>,
+                    acc: &mut Value,
+                    acc_held: &mut usize,
+                    b: &mut Budget|
+         -> Result<(), EvalError> {
+            tick();
             let scope = Scope {
-                input: collection.clone(),
-                output: acc.clone(),
+                input: collection,
+                output: acc,
                 item,
                 key,
                 index,
             };
-            acc = self.process(env, Some(&scope), Some(vec![acc]))?;
+            let (next, n) = self.process(env, Some(&scope), Some(std::slice::from_ref(acc)), b)?;
+            drop(scope);
+            b.release(*acc_held);
+            b.charge(n)?;
+            *acc = next;
+            *acc_held = n;
+            Ok(())
+        };
+        match collection {
+            Value::Arr(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    step(
+                        i,
+                        i.to_string(),
+                        std::borrow::Cow::Borrowed(v),
+                        &mut acc,
+                        &mut acc_held,
+                        b,
+                    )?;
+                }
+            }
+            Value::Obj(o) => {
+                for (i, k) in o.keys().into_iter().enumerate() {
+                    let item = std::borrow::Cow::Borrowed(&o.props[k]);
+                    step(i, k.clone(), item, &mut acc, &mut acc_held, b)?;
+                }
+            }
+            Value::Str(s) => {
+                for (i, u) in s.encode_utf16().enumerate() {
+                    let item = std::borrow::Cow::Owned(Value::Str(js::from_utf16(&[u])));
+                    step(i, i.to_string(), item, &mut acc, &mut acc_held, b)?;
+                }
+            }
+            _ => {}
         }
-        Ok(acc)
+        b.release(acc_held);
+        Ok((acc, acc_held))
     }
 }
 

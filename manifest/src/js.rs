@@ -200,9 +200,12 @@ pub fn to_string(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Num(n) => number_to_string(*n),
         Value::Str(s) => s.clone(),
+        // recurses once per level of nested lists (values are at most
+        // MAX_VALUE_DEPTH deep)
         Value::Arr(a) => a
             .iter()
             .map(|e| {
+                crate::guard::tick();
                 if e.is_nullish() {
                     String::new()
                 } else {
@@ -375,12 +378,11 @@ pub fn get_property(v: &Value, key: &Value) -> Result<Value, String> {
                 Value::Num(s.encode_utf16().count() as f64)
             } else {
                 match array_index(&k) {
-                    Some(i) => {
-                        let u: Vec<u16> = s.encode_utf16().collect();
-                        u.get(i as usize)
-                            .map(|c| Value::Str(from_utf16(&[*c])))
-                            .unwrap_or_default()
-                    }
+                    Some(i) => s
+                        .encode_utf16()
+                        .nth(i as usize)
+                        .map(|c| Value::Str(from_utf16(&[c])))
+                        .unwrap_or_default(),
                     None => Value::Undefined,
                 }
             }

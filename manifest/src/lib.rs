@@ -5,6 +5,8 @@
 //! - [`expr`]: the mapping language (`{refs}`, `@pipe`, `@reduce`), compiled once and
 //!   evaluated per step;
 //! - [`stats`]: a trigger's stats measures, recorded per time bucket;
+//! - [`limits`] and [`guard`]: the bounds every input is held to, and the hook that
+//!   lets the host interrupt long work;
 //! - [`functions`]: the `{@group.name}` catalog, as the original's wrappers run it
 //!   ([`js`], [`date`], [`cron`] hold the language parts they share).
 
@@ -13,7 +15,9 @@ pub mod date;
 pub mod error;
 pub mod expr;
 pub mod functions;
+pub mod guard;
 pub mod js;
+pub mod limits;
 pub mod manifest;
 pub mod stats;
 pub mod value;

@@ -6,8 +6,17 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use std::collections::{HashMap, HashSet};
+
+use indexmap::IndexSet;
+
 use crate::error::ManifestError;
 use crate::expr::{self, Env, Expr, RefSite};
+use crate::guard::tick;
+use crate::limits::{
+    MAX_ACTIVITIES, MAX_ACTIVITY_ID_BYTES, MAX_ANCESTOR_ENTRIES, MAX_GRAPHS, MAX_GRAPH_DEPTH,
+    MAX_TRANSITIONS, MAX_WARNINGS,
+};
 use crate::value::Value;
 use crate::yaml::{self, Kind, Node};
 
@@ -325,6 +334,23 @@ const KNOWN_FIELDS: &[&str] = &[
 
 struct Ctx {
     warnings: Vec<String>,
+    /// warnings past MAX_WARNINGS, counted but not written
+    dropped: usize,
+    /// transitions and ancestor entries of the app so far
+    transitions: usize,
+    ancestor_entries: usize,
+}
+
+impl Ctx {
+    /// Adds a warning; its text is only made while there is room for it (some name
+    /// long ancestor lists).
+    fn warn(&mut self, text: impl FnOnce() -> String) {
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(text());
+        } else {
+            self.dropped += 1;
+        }
+    }
 }
 
 fn p(path: &str, key: &str) -> String {
@@ -432,7 +458,19 @@ pub fn compile_node(root: &Node) -> Result<CompiledApp, ManifestError> {
         ));
     }
 
-    let mut cx = Ctx { warnings: vec![] };
+    if graphs.len() > MAX_GRAPHS {
+        return Err(ManifestError::invalid(
+            "app.graphs",
+            graphs_node.line,
+            format!("the app has {} graphs; at most {MAX_GRAPHS}", graphs.len()),
+        ));
+    }
+    let mut cx = Ctx {
+        warnings: vec![],
+        dropped: 0,
+        transitions: 0,
+        ancestor_entries: 0,
+    };
     let mut out = CompiledApp {
         id,
         version,
@@ -458,21 +496,21 @@ pub fn compile_node(root: &Node) -> Result<CompiledApp, ManifestError> {
         }
         compile_graph(g, gi, &gpath, &mut out, &mut declared, &mut cx)?;
     }
-    let subscribed: Vec<(&str, usize)> = out
-        .graphs
-        .iter()
-        .enumerate()
-        .map(|(i, g)| (g.subscribes.as_str(), i))
-        .collect();
-    for (i, (t, gi)) in subscribed.iter().enumerate() {
-        if let Some((_, gj)) = subscribed[..i].iter().find(|(u, _)| u == t) {
-            let node = graphs[*gi].get("subscribes").unwrap_or(&graphs[*gi]);
+    let mut subscribed: HashMap<&str, usize> = HashMap::new();
+    for (gi, g) in out.graphs.iter().enumerate() {
+        if let Some(gj) = subscribed.insert(g.subscribes.as_str(), gi) {
+            let t = &g.subscribes;
+            let node = graphs[gi].get("subscribes").unwrap_or(&graphs[gi]);
             return Err(ManifestError::invalid(
                 format!("app.graphs[{gi}].subscribes"),
                 node.line,
                 format!("topic '{t}' is already subscribed by app.graphs[{gj}]"),
             ));
         }
+    }
+    if cx.dropped > 0 {
+        cx.warnings
+            .push(format!("… and {} more warnings", cx.dropped));
     }
     out.warnings = cx.warnings;
     Ok(out)
@@ -512,8 +550,31 @@ fn compile_graph(
     let mut ids: Vec<String> = vec![];
     let mut sites: IndexMap<String, Vec<RefSite>> = IndexMap::new();
     let mut triggers: Vec<(String, usize)> = vec![];
+    // the index of each activity id of this graph
+    let mut pos: HashMap<&str, usize> = HashMap::new();
+    if declared.len() + acts.len() > MAX_ACTIVITIES {
+        return Err(ManifestError::invalid(
+            p(gpath, "activities"),
+            acts_node.line,
+            format!(
+                "the app has more than {MAX_ACTIVITIES} activities ({} with this graph's)",
+                declared.len() + acts.len()
+            ),
+        ));
+    }
     for (aid, a) in acts {
+        tick();
         let apath = format!("{gpath}.activities.{aid}");
+        if aid.len() > MAX_ACTIVITY_ID_BYTES {
+            return Err(ManifestError::invalid(
+                &apath,
+                a.line,
+                format!(
+                    "an activity id is at most {MAX_ACTIVITY_ID_BYTES} bytes (this one is {})",
+                    aid.len()
+                ),
+            ));
+        }
         if !valid_activity_id(aid) {
             return Err(ManifestError::invalid(&apath, a.line, format!("'{aid}' is not a valid activity id (no '.', braces, brackets, '/', ',' or spaces; not starting with '$' or '@')")));
         }
@@ -537,6 +598,7 @@ fn compile_graph(
             triggers.push((aid.clone(), a.line));
         }
         let (act, act_sites) = compile_activity(aid, a, kind, gi, &apath, g, cx)?;
+        pos.insert(aid.as_str(), ids.len());
         ids.push(aid.clone());
         out.activities.insert(aid.clone(), act);
         sites.insert(aid.clone(), act_sites);
@@ -575,7 +637,7 @@ fn compile_graph(
         if !matches!(tnode.kind, Kind::Null) {
             for (from, list) in need_map(tnode, &tpath)? {
                 let fpath = format!("{tpath}.{from}");
-                if !ids.contains(from) {
+                if !pos.contains_key(from.as_str()) {
                     return Err(ManifestError::invalid(
                         &fpath,
                         list.line,
@@ -597,7 +659,16 @@ fn compile_graph(
                     }
                 };
                 for (i, item) in items.iter().enumerate() {
+                    tick();
                     let ipath = format!("{fpath}[{i}]");
+                    cx.transitions += 1;
+                    if cx.transitions > MAX_TRANSITIONS {
+                        return Err(ManifestError::invalid(
+                            &ipath,
+                            item.line,
+                            format!("the app has more than {MAX_TRANSITIONS} transitions"),
+                        ));
+                    }
                     need_map(item, &ipath)?;
                     let to_node = item.get("to").ok_or_else(|| {
                         ManifestError::invalid(
@@ -607,7 +678,7 @@ fn compile_graph(
                         )
                     })?;
                     let to = need_str(to_node, &p(&ipath, "to"))?;
-                    if !ids.contains(&to) {
+                    if !pos.contains_key(to.as_str()) {
                         let other = if declared.contains_key(&to) {
                             " (it belongs to another graph)"
                         } else {
@@ -644,45 +715,62 @@ fn compile_graph(
     }
 
     // 3. the shape: no loops; per activity its parents and its common ancestors
-    let pos: std::collections::HashMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.as_str(), i))
-        .collect();
     let index = |id: &str| pos.get(id).copied();
-    let shape = Shape::new(&pos, &edges, pos[trigger.as_str()]).map_err(|e| {
-        let names: Vec<&str> = e.loop_ids.iter().map(|&i| ids[i].as_str()).collect();
-        ManifestError::invalid(
-            &e.edge.path,
-            e.edge.line,
+    let shape = Shape::new(&pos, &edges, pos[trigger.as_str()]).map_err(|e| match e {
+        ShapeError::Loop(e) => {
+            let names: Vec<&str> = e.loop_ids.iter().map(|&i| ids[i].as_str()).collect();
+            ManifestError::invalid(
+                &e.edge.path,
+                e.edge.line,
+                format!(
+                    "transitions form a loop ({} -> {}); loops are written with a cycle activity",
+                    names.join(" -> "),
+                    names[0]
+                ),
+            )
+        }
+        ShapeError::TooDeep(i) => ManifestError::invalid(
+            format!("{gpath}.activities.{}", ids[i]),
+            acts.iter().find(|(k, _)| *k == ids[i]).map_or(g.line, |(_, n)| n.line),
             format!(
-                "transitions form a loop ({} -> {}); loops are written with a cycle activity",
-                names.join(" -> "),
-                names[0]
+                "'{}' is more than {MAX_GRAPH_DEPTH} transitions from the start of its graph; a graph is at most {MAX_GRAPH_DEPTH} deep (loops are written with a cycle activity)",
+                ids[i]
             ),
-        )
+        ),
     })?;
+    // every activity lists its ancestors: that list is counted before it is made
+    cx.ancestor_entries += (0..ids.len()).map(|i| shape.chain_len(i)).sum::<usize>();
+    if cx.ancestor_entries > MAX_ANCESTOR_ENTRIES {
+        return Err(ManifestError::invalid(
+            p(gpath, "transitions"),
+            g.get("transitions").map_or(g.line, |t| t.line),
+            format!("the app's activities have more than {MAX_ANCESTOR_ENTRIES} ancestors in all (each activity lists the common ancestors it can read): the graphs are too deep for their size"),
+        ));
+    }
     for (i, id) in ids.iter().enumerate() {
+        tick();
         if i != shape.trigger && !shape.reachable[i] {
-            cx.warnings.push(format!("{gpath}.activities.{id}: not reachable from the trigger '{trigger}'; it never runs"));
+            cx.warn(|| format!("{gpath}.activities.{id}: not reachable from the trigger '{trigger}'; it never runs"));
         }
         if let Some((a, b)) = shape.converging[i] {
-            let from = if a == b {
-                format!("by two transitions from '{}'", ids[a])
-            } else {
-                format!("from '{}' and from '{}' at the same depth", ids[a], ids[b])
-            };
-            cx.warnings.push(format!("{gpath}.activities.{id}: reached {from}; if both run in one job, the second finds '{id}' already entered and the job never completes: make the branches exclusive (conditions that cannot both pass) or join them through job data"));
+            cx.warn(|| {
+                let from = if a == b {
+                    format!("by two transitions from '{}'", ids[a])
+                } else {
+                    format!("from '{}' and from '{}' at the same depth", ids[a], ids[b])
+                };
+                format!("{gpath}.activities.{id}: reached {from}; if both run in one job, the second finds '{id}' already entered and the job never completes: make the branches exclusive (conditions that cannot both pass) or join them through job data")
+            });
         }
         let act = &mut out.activities[id.as_str()];
         act.parent = shape.parents[i].first().map(|&p| ids[p].clone());
-        act.ancestors = shape.chain[i].iter().map(|&a| ids[a].clone()).collect();
+        act.ancestors = shape.chain(i).iter().map(|&a| ids[a].clone()).collect();
     }
     // why `root` is not a common ancestor of activity `i`, called `who` (for errors and
     // warnings)
     let not_common = |root: usize, i: usize, who: &str| {
         if shape.reaches(root, i) {
-            let common: Vec<&str> = shape.chain[i].iter().map(|&a| ids[a].as_str()).collect();
+            let common: Vec<&str> = shape.chain(i).iter().map(|&a| ids[a].as_str()).collect();
             format!("is not an ancestor of {who} on every path from the trigger ('{}' is reached through several paths; its common ancestors are [{}])", ids[i], common.join(", "))
         } else {
             format!("is not an ancestor of {who}")
@@ -690,12 +778,8 @@ fn compile_graph(
     };
 
     // the activity's node, for the lines of later errors
-    let node_of = |id: &str| {
-        acts.iter()
-            .find(|(k, _)| k == id)
-            .map(|(_, v)| v)
-            .unwrap_or(g)
-    };
+    let nodes: HashMap<&str, &Node> = acts.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let node_of = |id: &str| nodes.get(id).copied().unwrap_or(g);
 
     // 4. cycles: the ancestor must be a common ancestor (and not the trigger)
     for (i, id) in ids.iter().enumerate() {
@@ -713,7 +797,7 @@ fn compile_graph(
             ));
         };
         let line = anode.get("ancestor").map(|n| n.line).unwrap_or(anode.line);
-        if !act.ancestors.contains(&target) {
+        if !index(&target).is_some_and(|t| shape.in_chain(t, i)) {
             let why = match index(&target) {
                 Some(t) => not_common(t, i, "it"),
                 None => "is not an activity of this graph".into(),
@@ -724,9 +808,9 @@ fn compile_graph(
             return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' is the trigger, which cannot run twice; cycle to a hook after it")));
         }
         if !act.transitions.is_empty() {
-            cx.warnings.push(format!(
-                "{apath}: a cycle activity has no children; its transitions never fire"
-            ));
+            cx.warn(|| {
+                format!("{apath}: a cycle activity has no children; its transitions never fire")
+            });
         }
         out.activities[target.as_str()].cycle_target = true;
     }
@@ -744,11 +828,11 @@ fn compile_graph(
             let Some(r) = index(root) else {
                 return Err(unknown_root(site, &whole, declared));
             };
-            if r != i && !act.ancestors.iter().any(|a| a == root) {
-                cx.warnings.push(format!("{} (line {}): {whole} reads '{root}', which {}; only common ancestors (and $job) are reliably readable", site.path, site.line, not_common(r, i, &format!("'{id}'"))));
+            if r != i && !shape.in_chain(r, i) {
+                cx.warn(|| format!("{} (line {}): {whole} reads '{root}', which {}; only common ancestors (and $job) are reliably readable", site.path, site.line, not_common(r, i, &format!("'{id}'"))));
             }
         }
-        let mut consumes: IndexMap<String, Vec<String>> = IndexMap::new();
+        let mut consumes: IndexMap<String, IndexSet<String>> = IndexMap::new();
         for (_, e) in act.expressions() {
             for r in e.refs() {
                 let Some((root, rest)) = r.split_first() else {
@@ -758,13 +842,13 @@ fn compile_graph(
                     continue;
                 }
                 let path = rest.iter().map(|s| &**s).collect::<Vec<_>>().join("/");
-                let list = consumes.entry(root.to_string()).or_default();
-                if !list.contains(&path) {
-                    list.push(path);
-                }
+                consumes.entry(root.to_string()).or_default().insert(path);
             }
         }
-        out.activities[id.as_str()].consumes = consumes;
+        out.activities[id.as_str()].consumes = consumes
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect();
     }
 
     // 6. hook rules, attached to their hook activity
@@ -828,10 +912,7 @@ fn compile_graph(
                             // resolved against the job when the hook registers
                             for site in &refs {
                                 let root = &*site.parts[0];
-                                if root != "$self"
-                                    && root != "$job"
-                                    && !ids.iter().any(|i| i == root)
-                                {
+                                if root != "$self" && root != "$job" && !pos.contains_key(root) {
                                     return Err(unknown_root(
                                         site,
                                         &ref_text(&site.parts),
@@ -850,7 +931,7 @@ fn compile_graph(
                             for site in &refs {
                                 let root = &*site.parts[0];
                                 if root != "$self" && root != "$hook" {
-                                    cx.warnings.push(format!("{} (line {}): {} reads '{root}', but a hook rule's `actual` is resolved against the signal alone ({{$self.hook.data.…}} or {{$hook.data.…}}): it is always undefined", site.path, site.line, ref_text(&site.parts)));
+                                    cx.warn(|| format!("{} (line {}): {} reads '{root}', but a hook rule's `actual` is resolved against the signal alone ({{$self.hook.data.…}} or {{$hook.data.…}}): it is always undefined", site.path, site.line, ref_text(&site.parts)));
                                 }
                             }
                             Some(e)
@@ -937,13 +1018,26 @@ fn unknown_root(site: &RefSite, whole: &str, declared: &IndexMap<String, String>
 /// lists through parent `p` are `chain(p) + [p]` when a single path reaches `p` (`exact`),
 /// and otherwise have the common prefix `chain(p)` (two different lists, or lists of
 /// different lengths, differ before `p`, which is never its own ancestor).
+///
+/// A chain that ends in `y` is always `chain(y) + [y]`, so the chains form a tree (the
+/// parent of `y` is the last activity of `chain(y)`, [`Shape::top`]): a chain is kept as
+/// its last activity, a common prefix is a lowest common ancestor in that tree, and
+/// whether `r` is in a chain is an interval test. Nothing here is quadratic in the size
+/// of the graph (a chain of n activities has n²/2 ancestor entries written out; they are
+/// only written by [`Shape::chain`], for the compiled app, after being counted).
 struct Shape {
     trigger: usize,
     /// Distinct parents, in the manifest order of their first transition to it.
     parents: Vec<Vec<usize>>,
     children: Vec<Vec<usize>>,
     reachable: Vec<bool>,
-    chain: Vec<Vec<usize>>,
+    /// The last activity of each chain (`root` for an empty chain).
+    top: Vec<usize>,
+    /// Each activity's level in the tree: the length of `chain(x) + [x]`.
+    level: Vec<usize>,
+    /// Entry and exit times of a walk of the tree (for `in_chain`).
+    enter: Vec<usize>,
+    exit: Vec<usize>,
     /// Two transitions that can enter the activity at the same depth: (parent, parent),
     /// the same parent twice when it has two transitions to it.
     converging: Vec<Option<(usize, usize)>>,
@@ -955,20 +1049,30 @@ struct Loop<'e> {
     edge: &'e Edge,
 }
 
+enum ShapeError<'e> {
+    Loop(Loop<'e>),
+    /// This activity is more than MAX_GRAPH_DEPTH transitions from a start.
+    TooDeep(usize),
+}
+
+/// The depths an activity can run at, as a bit set.
+type Depths = Vec<u64>;
+
 impl Shape {
     /// `pos`: the index of each activity id; `edges` are between them; `t`: the trigger.
     fn new<'e>(
-        pos: &std::collections::HashMap<&str, usize>,
+        pos: &HashMap<&str, usize>,
         edges: &'e [Edge],
         t: usize,
-    ) -> Result<Shape, Loop<'e>> {
+    ) -> Result<Shape, ShapeError<'e>> {
         let n = pos.len();
+        let root = n;
         let at = |id: &str| pos.get(id).copied().unwrap_or(0);
         let mut parents: Vec<Vec<usize>> = vec![vec![]; n];
         let mut children: Vec<Vec<usize>> = vec![vec![]; n];
         // every transition, duplicates included, per target
         let mut entries: Vec<Vec<usize>> = vec![vec![]; n];
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for e in edges {
             let (f, to) = (at(&e.from), at(&e.to));
             entries[to].push(f);
@@ -982,6 +1086,7 @@ impl Shape {
         let mut order: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
         let mut k = 0;
         while k < order.len() {
+            tick();
             for &c in &children[order[k]] {
                 indegree[c] -= 1;
                 if indegree[c] == 0 {
@@ -991,41 +1096,15 @@ impl Shape {
             k += 1;
         }
         if order.len() < n {
-            // every activity left has a parent left: walk parents until one repeats
-            let mut walk = vec![(0..n).find(|&i| indegree[i] > 0).unwrap_or(0)];
-            let mut in_walk: Vec<Option<usize>> = vec![None; n];
-            in_walk[walk[0]] = Some(0);
-            loop {
-                let cur = walk[walk.len() - 1];
-                let Some(&p) = parents[cur].iter().find(|&&p| indegree[p] > 0) else {
-                    break;
-                };
-                if let Some(first) = in_walk[p] {
-                    // walk[first..] is the loop, backwards
-                    let mut loop_ids = walk[first..].to_vec();
-                    loop_ids.reverse();
-                    // the transition that closes it: the last of its transitions written
-                    let on_loop = |e: &&Edge| {
-                        let (f, to) = (at(&e.from), at(&e.to));
-                        loop_ids
-                            .iter()
-                            .enumerate()
-                            .any(|(j, &a)| a == f && loop_ids[(j + 1) % loop_ids.len()] == to)
-                    };
-                    let edge = edges.iter().rev().find(on_loop).unwrap_or(&edges[0]);
-                    let start = at(&edge.to);
-                    let s = loop_ids.iter().position(|&a| a == start).unwrap_or(0);
-                    loop_ids.rotate_left(s);
-                    return Err(Loop { loop_ids, edge });
-                }
-                in_walk[p] = Some(walk.len());
-                walk.push(p);
-            }
+            return Err(ShapeError::Loop(Self::find_loop(
+                &parents, &indegree, edges, &at,
+            )));
         }
         let mut reachable = vec![false; n];
         reachable[t] = true;
         let mut stack = vec![t];
         while let Some(x) = stack.pop() {
+            tick();
             for &c in &children[x] {
                 if !reachable[c] {
                     reachable[c] = true;
@@ -1033,53 +1112,113 @@ impl Shape {
                 }
             }
         }
-        let mut chain: Vec<Vec<usize>> = vec![vec![]; n];
+        // a parent that never runs does not lead here (unless nothing leads here)
+        let counts = |x: usize, p: usize| !reachable[x] || reachable[p];
+
+        // the longest path to each activity bounds the depths (and the bit sets)
+        let mut longest = vec![0usize; n];
+        for &x in &order {
+            for &p in &parents[x] {
+                if counts(x, p) {
+                    longest[x] = longest[x].max(longest[p] + 1);
+                }
+            }
+            if longest[x] > MAX_GRAPH_DEPTH {
+                return Err(ShapeError::TooDeep(x));
+            }
+        }
+        let words = longest.iter().max().copied().unwrap_or(0) / 64 + 1;
+
+        // `lift[k][x]`: the tree ancestor 2^k levels above x (for common prefixes)
+        let levels = (usize::BITS - (MAX_GRAPH_DEPTH + 1).leading_zeros()) as usize + 1;
+        let mut lift = vec![vec![root; n + 1]; levels];
+        let mut level = vec![0usize; n + 1];
+        let mut top = vec![root; n];
         let mut exact = vec![true; n];
-        // the depths each activity can run at
-        let mut depths: Vec<std::collections::BTreeSet<usize>> = vec![Default::default(); n];
+        let mut depths: Vec<Depths> = vec![vec![0; words]; n];
         let mut converging = vec![None; n];
         for &x in &order {
-            // a parent that never runs does not lead here (unless nothing leads here)
-            let counts = |p: &usize| !reachable[x] || reachable[*p];
-            let ps: Vec<usize> = parents[x].iter().copied().filter(counts).collect();
+            tick();
+            let ps: Vec<usize> = parents[x]
+                .iter()
+                .copied()
+                .filter(|&p| counts(x, p))
+                .collect();
             if ps.is_empty() {
-                depths[x].insert(0);
-                continue;
+                depths[x][0] = 1;
             }
-            let mut common: Option<Vec<usize>> = None;
+            // the common prefix of the lists through each parent
+            let mut common: Option<usize> = None;
             for &p in &ps {
-                let mut through = chain[p].clone();
-                if exact[p] {
-                    through.push(p);
-                }
+                let through = if exact[p] { p } else { top[p] };
                 common = Some(match common {
                     None => through,
-                    Some(mut c) => {
-                        let same = c.iter().zip(&through).take_while(|(a, b)| a == b).count();
-                        c.truncate(same);
-                        c
-                    }
+                    Some(c) => Self::meet(&lift, &level, c, through),
                 });
-                let next: Vec<usize> = depths[p].iter().map(|d| d + 1).collect();
-                depths[x].extend(next);
+                // one deeper than the parent
+                let from = depths[p].clone();
+                let mut carry = 0;
+                for (to, d) in depths[x].iter_mut().zip(from) {
+                    *to |= (d << 1) | carry;
+                    carry = d >> 63;
+                }
             }
-            chain[x] = common.unwrap_or_default();
-            exact[x] = ps.len() == 1 && exact[ps[0]];
+            top[x] = common.unwrap_or(root);
+            // a start is reached one way (by starting there)
+            exact[x] = ps.is_empty() || (ps.len() == 1 && exact[ps[0]]);
+            level[x] = level[top[x]] + 1;
+            lift[0][x] = top[x];
+            for j in 1..levels {
+                lift[j][x] = lift[j - 1][lift[j - 1][x]];
+            }
             // two transitions that can enter x at one depth (in a job: x runs)
             if !reachable[x] {
                 continue;
             }
-            let mut first_at: std::collections::HashMap<usize, usize> = Default::default();
-            'entries: for &p in entries[x].iter().filter(|p| counts(p)) {
-                for d in &depths[p] {
-                    if let Some(&q) = first_at.get(d) {
+            let mut union: Depths = vec![0; words];
+            let counted: Vec<usize> = entries[x]
+                .iter()
+                .copied()
+                .filter(|&p| counts(x, p))
+                .collect();
+            'entries: for (j, &p) in counted.iter().enumerate() {
+                for w in 0..words {
+                    let both = depths[p][w] & union[w];
+                    if both != 0 {
+                        // the earlier transition that reaches the lowest shared depth
+                        let bit = both & both.wrapping_neg();
+                        let q = counted[..j]
+                            .iter()
+                            .copied()
+                            .find(|&q| depths[q][w] & bit != 0)
+                            .unwrap_or(p);
                         converging[x] = Some((q, p));
                         break 'entries;
                     }
                 }
-                for &d in &depths[p] {
-                    first_at.insert(d, p);
+                for w in 0..words {
+                    union[w] |= depths[p][w];
                 }
+            }
+        }
+        // entry and exit times of the chain tree, walked without recursion
+        let mut kids: Vec<Vec<usize>> = vec![vec![]; n + 1];
+        for x in 0..n {
+            kids[top[x]].push(x);
+        }
+        let (mut enter, mut exit) = (vec![0; n + 1], vec![0; n + 1]);
+        let mut clock = 0;
+        let mut walk = vec![(root, 0usize)];
+        while let Some((x, next)) = walk.pop() {
+            if next == 0 {
+                enter[x] = clock;
+                clock += 1;
+            }
+            if let Some(&c) = kids[x].get(next) {
+                walk.push((x, next + 1));
+                walk.push((c, 0));
+            } else {
+                exit[x] = clock;
             }
         }
         Ok(Shape {
@@ -1087,9 +1226,103 @@ impl Shape {
             parents,
             children,
             reachable,
-            chain,
+            top,
+            level,
+            enter,
+            exit,
             converging,
         })
+    }
+
+    /// The common prefix of the chains that end in `a` and in `b`: their lowest common
+    /// ancestor in the tree (by binary lifting).
+    fn meet(lift: &[Vec<usize>], level: &[usize], mut a: usize, mut b: usize) -> usize {
+        if level[a] < level[b] {
+            std::mem::swap(&mut a, &mut b);
+        }
+        for j in (0..lift.len()).rev() {
+            if level[a] >= level[b] + (1 << j) {
+                a = lift[j][a];
+            }
+        }
+        if a == b {
+            return a;
+        }
+        for j in (0..lift.len()).rev() {
+            if lift[j][a] != lift[j][b] {
+                a = lift[j][a];
+                b = lift[j][b];
+            }
+        }
+        lift[0][a]
+    }
+
+    /// Every activity left by Kahn's pass has a parent left: walking parents finds a
+    /// loop.
+    fn find_loop<'e>(
+        parents: &[Vec<usize>],
+        indegree: &[usize],
+        edges: &'e [Edge],
+        at: &dyn Fn(&str) -> usize,
+    ) -> Loop<'e> {
+        let n = parents.len();
+        let mut walk = vec![(0..n).find(|&i| indegree[i] > 0).unwrap_or(0)];
+        let mut in_walk: Vec<Option<usize>> = vec![None; n];
+        in_walk[walk[0]] = Some(0);
+        let mut loop_ids = vec![];
+        loop {
+            tick();
+            let cur = walk[walk.len() - 1];
+            let Some(&p) = parents[cur].iter().find(|&&p| indegree[p] > 0) else {
+                break;
+            };
+            if let Some(first) = in_walk[p] {
+                // walk[first..] is the loop, backwards
+                loop_ids = walk[first..].to_vec();
+                loop_ids.reverse();
+                break;
+            }
+            in_walk[p] = Some(walk.len());
+            walk.push(p);
+        }
+        // the transition that closes it: the last of its transitions written
+        let next: HashMap<usize, usize> = loop_ids
+            .iter()
+            .enumerate()
+            .map(|(j, &a)| (a, loop_ids[(j + 1) % loop_ids.len()]))
+            .collect();
+        let edge = edges
+            .iter()
+            .rev()
+            .find(|e| next.get(&at(&e.from)) == Some(&at(&e.to)))
+            .unwrap_or(&edges[0]);
+        let start = at(&edge.to);
+        let s = loop_ids.iter().position(|&a| a == start).unwrap_or(0);
+        loop_ids.rotate_left(s);
+        Loop { loop_ids, edge }
+    }
+
+    /// How many ancestors activity `x` lists.
+    fn chain_len(&self, x: usize) -> usize {
+        self.level[x] - 1
+    }
+
+    /// The common ancestors of `x`, from the trigger down.
+    fn chain(&self, x: usize) -> Vec<usize> {
+        let mut out = Vec::with_capacity(self.chain_len(x));
+        let mut y = self.top[x];
+        while y != self.top.len() {
+            out.push(y);
+            y = self.top[y];
+        }
+        out.reverse();
+        out
+    }
+
+    /// Whether `r` is a common ancestor of `x` (in its chain).
+    fn in_chain(&self, r: usize, x: usize) -> bool {
+        let y = self.top[x];
+        r != x && self.enter[r] <= self.enter[y] && self.exit[y] <= self.exit[r]
     }
 
     /// Whether activity `to` can be reached from `from` by transitions.
@@ -1097,6 +1330,7 @@ impl Shape {
         let mut seen = vec![false; self.children.len()];
         let mut stack = vec![from];
         while let Some(x) = stack.pop() {
+            tick();
             for &c in &self.children[x] {
                 if c == to {
                     return true;
@@ -1257,8 +1491,7 @@ fn compile_job_maps(
 /// by the original as well (`statusThresholdType`) deploy silently.
 fn not_implemented(a: &Node, kind: ActivityKind, apath: &str, cx: &mut Ctx) {
     let mut warn = |field: &str, node: &Node, what: &str| {
-        cx.warnings
-            .push(format!("{apath}.{field} (line {}): {what}", node.line));
+        cx.warn(|| format!("{apath}.{field} (line {}): {what}", node.line));
     };
     if let Some(n) = a.get("escalation") {
         warn(
@@ -1312,10 +1545,7 @@ fn compile_activity(
     };
     for (k, v) in a.as_map().unwrap_or(&[]) {
         if !KNOWN_FIELDS.contains(&k.as_str()) {
-            cx.warnings.push(format!(
-                "{apath}.{k} (line {}): unknown field, ignored",
-                v.line
-            ));
+            cx.warn(|| format!("{apath}.{k} (line {}): unknown field, ignored", v.line));
         }
     }
     not_implemented(a, kind, apath, cx);

@@ -1,18 +1,23 @@
 //! YAML (and JSON, which YAML reads too) into a tree that remembers the line of every
 //! node, so validation errors can point at the line. Anchors, aliases and `<<` merge
 //! keys are resolved here; duplicate keys are an error, as in js-yaml.
+//!
+//! Hostile text is refused before anything big or deep is built: the parser's events
+//! are read one at a time in a loop (yaml-rust2's own `load` recurses once per level
+//! of nesting), nesting stops at [`MAX_DEPTH`], and every alias is priced (nodes,
+//! bytes, depth) before it is copied, so a few kilobytes of anchors cannot stand for
+//! gigabytes.
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use std::collections::{HashMap, HashSet};
+
+use yaml_rust2::parser::{Event, Parser};
+use yaml_rust2::scanner::TScalarStyle;
 use yaml_rust2::Yaml;
 
 use crate::error::ManifestError;
-
-/// Deeper documents are refused: every later pass recurses, and a backend must not
-/// overflow its stack on hostile input.
-pub const MAX_DEPTH: usize = 100;
-/// Aliases can multiply a document; this caps the expanded size.
-pub const MAX_NODES: usize = 1_000_000;
+use crate::guard::tick;
+use crate::limits::VALUE_OVERHEAD;
+pub use crate::limits::{MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
@@ -89,6 +94,8 @@ impl Node {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
+        // nodes are at most MAX_DEPTH deep, so this recursion is bounded
+        tick();
         match &self.kind {
             Kind::Null => serde_json::Value::Null,
             Kind::Bool(b) => serde_json::Value::Bool(*b),
@@ -105,6 +112,7 @@ impl Node {
     /// From JSON (no lines). Refuses nesting deeper than MAX_DEPTH.
     pub fn from_json(j: &serde_json::Value) -> Result<Node, ManifestError> {
         fn go(j: &serde_json::Value, depth: usize) -> Result<Node, ManifestError> {
+            tick();
             if depth > MAX_DEPTH {
                 return Err(ManifestError::invalid(
                     "",
@@ -137,23 +145,42 @@ impl Node {
     }
 }
 
-enum Frame {
-    Seq(Vec<Node>, usize, usize),
-    /// entries, pending key (with its line), line, anchor, keys written explicitly
-    Map(
-        Vec<(String, Node)>,
-        Option<(String, usize)>,
-        usize,
-        usize,
-        Vec<String>,
-    ),
+/// What a finished node costs: nodes and bytes once expanded, and how many levels of
+/// containers it holds (a scalar holds none).
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+    height: usize,
+}
+
+enum Body {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(String, Node)>,
+        /// where each key is in `entries` (duplicate checks stay linear)
+        index: HashMap<String, usize>,
+        /// the pending key, with its line
+        pending: Option<(String, usize)>,
+        /// keys written explicitly (a merge may bring the others)
+        explicit: HashSet<String>,
+    },
+}
+
+struct Frame {
+    body: Body,
+    line: usize,
+    anchor: usize,
+    cost: Cost,
 }
 
 struct Loader {
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: std::collections::HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Cost)>,
+    /// the whole document so far, aliases expanded
     nodes: usize,
+    bytes: usize,
     error: Option<ManifestError>,
 }
 
@@ -186,19 +213,97 @@ impl Loader {
         }
     }
 
-    fn push_value(&mut self, node: Node) {
-        self.nodes += 1;
+    /// Counts `cost` more of the document (at `line`); false, with the error set, when
+    /// that passes a limit. Called before an alias is copied.
+    fn charge(&mut self, cost: Cost, line: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(cost.nodes);
+        self.bytes = self.bytes.saturating_add(cost.bytes);
         if self.nodes > MAX_NODES {
             self.fail(
-                node.line,
-                format!("the document expands to more than {MAX_NODES} nodes"),
+                line,
+                format!("the document expands to more than {MAX_NODES} nodes (aliases included)"),
             );
+            return false;
+        }
+        if self.bytes > MAX_DOCUMENT_BYTES {
+            self.fail(
+                line,
+                format!(
+                    "the document expands to more than {MAX_DOCUMENT_BYTES} bytes (aliases included)"
+                ),
+            );
+            return false;
+        }
+        if self.stack.len() + cost.height > MAX_DEPTH {
+            self.fail(line, format!("nested deeper than {MAX_DEPTH} levels"));
+            return false;
+        }
+        true
+    }
+
+    fn start(&mut self, body: Body, line: usize, anchor: usize) {
+        if self.stack.len() >= MAX_DEPTH {
+            return self.fail(line, format!("nested deeper than {MAX_DEPTH} levels"));
+        }
+        let cost = Cost {
+            nodes: 1,
+            bytes: VALUE_OVERHEAD,
+            height: 0,
+        };
+        if !self.charge(cost, line) {
             return;
         }
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some(Frame::Seq(items, _, _)) => items.push(node),
-            Some(Frame::Map(entries, pending, _, _, explicit)) => match pending.take() {
+        self.stack.push(Frame {
+            body,
+            line,
+            anchor,
+            cost,
+        });
+    }
+
+    fn end(&mut self) {
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let kind = match frame.body {
+            Body::Seq(items) => Kind::Seq(items),
+            Body::Map { entries, .. } => Kind::Map(entries),
+        };
+        let mut cost = frame.cost;
+        cost.height += 1;
+        self.finish(Node::new(kind, frame.line), cost, frame.anchor);
+    }
+
+    /// A finished node: remembered under its anchor, then added to its parent.
+    fn finish(&mut self, node: Node, cost: Cost, anchor: usize) {
+        if anchor > 0 {
+            // a copy for later aliases: the node is at most MAX_DEPTH deep and within
+            // the document limits, which it has already been charged against
+            self.anchors.insert(anchor, (node.clone(), cost));
+        }
+        self.push_value(node, cost);
+    }
+
+    fn push_value(&mut self, node: Node, cost: Cost) {
+        let Some(frame) = self.stack.last_mut() else {
+            if !self.docs.is_empty() {
+                let line = node.line;
+                return self.fail(line, "expected a single document".into());
+            }
+            self.docs.push(node);
+            return;
+        };
+        frame.cost.nodes += cost.nodes;
+        frame.cost.bytes += cost.bytes;
+        frame.cost.height = frame.cost.height.max(cost.height);
+        match &mut frame.body {
+            Body::Seq(items) => items.push(node),
+            Body::Map {
+                entries,
+                index,
+                pending,
+                explicit,
+            } => match pending.take() {
                 None => match node.scalar_text() {
                     Some(k) => *pending = Some((k, node.line)),
                     None => {
@@ -222,74 +327,56 @@ impl Loader {
                         for src in sources {
                             if let Kind::Map(m) = src.kind {
                                 for (mk, mv) in m {
-                                    if !entries.iter().any(|(e, _)| *e == mk) {
+                                    tick();
+                                    if !index.contains_key(&mk) {
+                                        index.insert(mk.clone(), entries.len());
                                         entries.push((mk, mv));
                                     }
                                 }
                             }
                         }
                     } else if explicit.contains(&k) {
-                        if self.error.is_none() {
-                            let msg = format!("duplicated mapping key '{k}'");
-                            self.error = Some(ManifestError::Syntax {
-                                line: key_line,
-                                column: 0,
-                                message: msg,
-                            });
-                        }
+                        let msg = format!("duplicated mapping key '{k}'");
+                        self.fail(key_line, msg);
                     } else {
-                        explicit.push(k.clone());
+                        explicit.insert(k.clone());
                         // an explicit key overrides one that a merge brought in
-                        match entries.iter().position(|(e, _)| *e == k) {
-                            Some(i) => entries[i].1 = node,
-                            None => entries.push((k, node)),
+                        match index.get(&k) {
+                            Some(&i) => entries[i].1 = node,
+                            None => {
+                                index.insert(k.clone(), entries.len());
+                                entries.push((k, node));
+                            }
                         }
                     }
                 }
             },
         }
     }
-}
 
-impl MarkedEventReceiver for Loader {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let line = mark.line();
+    fn on_event(&mut self, ev: Event, line: usize) {
         match ev {
-            Event::SequenceStart(anchor, _) => {
-                if self.stack.len() >= MAX_DEPTH {
-                    return self.fail(line, format!("nested deeper than {MAX_DEPTH} levels"));
-                }
-                self.stack.push(Frame::Seq(vec![], line, anchor));
-            }
-            Event::MappingStart(anchor, _) => {
-                if self.stack.len() >= MAX_DEPTH {
-                    return self.fail(line, format!("nested deeper than {MAX_DEPTH} levels"));
-                }
-                self.stack
-                    .push(Frame::Map(vec![], None, line, anchor, vec![]));
-            }
-            Event::SequenceEnd => {
-                if let Some(Frame::Seq(items, l, anchor)) = self.stack.pop() {
-                    let node = Node::new(Kind::Seq(items), l);
-                    if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
-                    }
-                    self.push_value(node);
-                }
-            }
-            Event::MappingEnd => {
-                if let Some(Frame::Map(entries, _, l, anchor, _)) = self.stack.pop() {
-                    let node = Node::new(Kind::Map(entries), l);
-                    if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
-                    }
-                    self.push_value(node);
-                }
-            }
+            Event::SequenceStart(anchor, _) => self.start(Body::Seq(vec![]), line, anchor),
+            Event::MappingStart(anchor, _) => self.start(
+                Body::Map {
+                    entries: vec![],
+                    index: HashMap::new(),
+                    pending: None,
+                    explicit: HashSet::new(),
+                },
+                line,
+                anchor,
+            ),
+            Event::SequenceEnd | Event::MappingEnd => self.end(),
             Event::Scalar(text, style, anchor, tag) => {
+                let cost = Cost {
+                    nodes: 1,
+                    bytes: VALUE_OVERHEAD + text.len(),
+                    height: 0,
+                };
+                if !self.charge(cost, line) {
+                    return;
+                }
                 let kind = match (style, tag) {
                     (_, Some(t)) if t.suffix == "str" => Kind::Str(text),
                     (TScalarStyle::Plain, Some(t)) => match t.suffix.as_str() {
@@ -299,32 +386,22 @@ impl MarkedEventReceiver for Loader {
                     (TScalarStyle::Plain, None) => resolve_plain(&text),
                     _ => Kind::Str(text),
                 };
-                let node = Node::new(kind, line);
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
-                }
-                self.push_value(node);
+                self.finish(Node::new(kind, line), cost, anchor);
             }
-            Event::Alias(id) => match self.anchors.get(&id) {
-                Some(n) => {
-                    let mut n = n.clone();
-                    n.line = line;
-                    let size = count(&n);
-                    self.nodes += size;
-                    self.push_value(n);
+            Event::Alias(id) => {
+                let Some(&(_, cost)) = self.anchors.get(&id) else {
+                    return self.fail(line, "unknown alias".into());
+                };
+                // priced before it is copied
+                if !self.charge(cost, line) {
+                    return;
                 }
-                None => self.fail(line, "unknown alias".into()),
-            },
+                let mut n = self.anchors[&id].0.clone();
+                n.line = line;
+                self.push_value(n, cost);
+            }
             _ => {}
         }
-    }
-}
-
-fn count(n: &Node) -> usize {
-    match &n.kind {
-        Kind::Seq(s) => 1 + s.iter().map(count).sum::<usize>(),
-        Kind::Map(m) => 1 + m.iter().map(|(_, v)| count(v)).sum::<usize>(),
-        _ => 1,
     }
 }
 
@@ -335,32 +412,40 @@ pub fn parse(text: &str) -> Result<Node, ManifestError> {
         docs: vec![],
         anchors: Default::default(),
         nodes: 0,
+        bytes: 0,
         error: None,
     };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut loader, true) {
-        let m = e.marker();
-        return Err(ManifestError::Syntax {
-            line: m.line(),
-            column: m.col() + 1,
-            message: e.info().to_string(),
-        });
+    // the events, one at a time: Parser::load would recurse once per level
+    loop {
+        tick();
+        let (ev, mark) = match parser.next_token() {
+            Ok(x) => x,
+            Err(e) => {
+                let m = e.marker();
+                return Err(ManifestError::Syntax {
+                    line: m.line(),
+                    column: m.col() + 1,
+                    message: e.info().to_string(),
+                });
+            }
+        };
+        if ev == Event::StreamEnd {
+            break;
+        }
+        loader.on_event(ev, mark.line());
+        if let Some(e) = loader.error.take() {
+            // dropping the partial tree is shallow: it is at most MAX_DEPTH deep
+            return Err(e);
+        }
     }
-    if let Some(e) = loader.error {
-        return Err(e);
-    }
-    match loader.docs.len() {
-        0 => Err(ManifestError::Syntax {
+    match loader.docs.pop() {
+        None => Err(ManifestError::Syntax {
             line: 1,
             column: 1,
             message: "the manifest is empty".into(),
         }),
-        1 => Ok(loader.docs.remove(0)),
-        _ => Err(ManifestError::Syntax {
-            line: loader.docs[1].line,
-            column: 1,
-            message: "expected a single document".into(),
-        }),
+        Some(doc) => Ok(doc),
     }
 }
 

@@ -3,7 +3,9 @@
 //! the source is never changed.
 
 use super::{arg, n, not_a_function, Func};
+use crate::guard::tick;
 use crate::js;
+use crate::limits::{check_bytes, value_size, MAX_VALUE_BYTES};
 use crate::value::Value;
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
@@ -51,9 +53,21 @@ fn length(args: &[Value]) -> Result<Value, String> {
     }
 }
 
+/// The size of the values a list function copies into its result, checked before the
+/// copy.
+fn check_copies<'a>(values: impl IntoIterator<Item = &'a Value>) -> Result<(), String> {
+    let mut total = 0usize;
+    for v in values {
+        total += value_size(v, MAX_VALUE_BYTES - total.min(MAX_VALUE_BYTES))
+            .map_err(|e| e.message(MAX_VALUE_BYTES))?;
+    }
+    check_bytes(total)
+}
+
 fn concat(args: &[Value]) -> Result<Value, String> {
     match arg(args, 0) {
         Value::Arr(a) => {
+            check_copies([arg(args, 0), arg(args, 1)])?;
             let mut out = a.clone();
             match arg(args, 1) {
                 Value::Arr(more) => out.extend(more.iter().cloned()),
@@ -62,34 +76,68 @@ fn concat(args: &[Value]) -> Result<Value, String> {
             Ok(Value::Arr(out))
         }
         // String.prototype.concat
-        Value::Str(s) => Ok(Value::Str(format!("{s}{}", js::to_string(arg(args, 1))))),
+        Value::Str(s) => {
+            let more = js::to_string(arg(args, 1));
+            check_bytes(s.len().saturating_add(more.len()))?;
+            Ok(Value::Str(format!("{s}{more}")))
+        }
         v => Err(not_a_function(v, "concat")),
     }
 }
 
-/// indexOf/lastIndexOf/includes on a string receiver (the wrapper calls the method by name).
+/// indexOf/lastIndexOf/includes on a string receiver (the wrapper calls the method by
+/// name), in UTF-16 units as JavaScript counts. The search itself runs on the UTF-8
+/// text (linear time: comparing at every position was quadratic): a needle that is a
+/// whole string starts and ends on character boundaries in both encodings.
 pub(crate) fn str_search(s: &str, search: &Value, from: &Value, last: bool) -> f64 {
-    let hay = js::utf16(s);
-    let needle = js::utf16(&js::to_string(search));
-    let len = hay.len();
-    let matches_at = |i: usize| i + needle.len() <= len && hay[i..i + needle.len()] == needle[..];
+    let needle = js::to_string(search);
+    let len = s.encode_utf16().count();
+    let needle_len = needle.encode_utf16().count();
     if last {
         let n = js::to_number(from);
         let start = if n.is_nan() { f64::INFINITY } else { n.trunc() };
         let start = start.clamp(0.0, len as f64) as usize;
-        let max = len.saturating_sub(needle.len());
-        (0..=start.min(max))
-            .rev()
-            .find(|&i| matches_at(i))
-            .map(|i| i as f64)
+        if needle_len > len {
+            return -1.0;
+        }
+        let start = start.min(len - needle_len);
+        if needle.is_empty() {
+            return start as f64;
+        }
+        // a match that starts at or before `start` ends at or before this
+        let end = byte_at_unit(s, start + needle_len, false);
+        s[..end]
+            .rfind(needle.as_str())
+            .map(|b| s[..b].encode_utf16().count() as f64)
             .unwrap_or(-1.0)
     } else {
         let start = js::to_integer(from).clamp(0.0, len as f64) as usize;
-        (start..=len)
-            .find(|&i| matches_at(i))
-            .map(|i| i as f64)
+        if needle.is_empty() {
+            return start as f64;
+        }
+        let begin = byte_at_unit(s, start, true);
+        s[begin..]
+            .find(needle.as_str())
+            .map(|b| s[..begin + b].encode_utf16().count() as f64)
             .unwrap_or(-1.0)
     }
+}
+
+/// The byte offset of UTF-16 unit `unit` of `s`; inside a surrogate pair, the character
+/// boundary after it (`up`) or before it.
+fn byte_at_unit(s: &str, unit: usize, up: bool) -> usize {
+    let mut units = 0;
+    for (b, c) in s.char_indices() {
+        if units >= unit {
+            return b;
+        }
+        let w = c.len_utf16();
+        if units + w > unit {
+            return if up { b + c.len_utf8() } else { b };
+        }
+        units += w;
+    }
+    s.len()
 }
 
 pub(crate) fn index_of(args: &[Value]) -> Result<Value, String> {
@@ -101,7 +149,10 @@ pub(crate) fn index_of(args: &[Value]) -> Result<Value, String> {
             n(a.iter()
                 .enumerate()
                 .skip(start)
-                .find(|(_, v)| js::strict_eq(v, arg(args, 1)))
+                .find(|(_, v)| {
+                    tick();
+                    js::strict_eq(v, arg(args, 1))
+                })
                 .map(|(i, _)| i as f64)
                 .unwrap_or(-1.0))
         }
@@ -125,7 +176,10 @@ pub(crate) fn last_index_of(args: &[Value]) -> Result<Value, String> {
             }
             n((0..=from as usize)
                 .rev()
-                .find(|&i| js::strict_eq(&a[i], arg(args, 1)))
+                .find(|&i| {
+                    tick();
+                    js::strict_eq(&a[i], arg(args, 1))
+                })
                 .map(|i| i as f64)
                 .unwrap_or(-1.0))
         }
@@ -140,18 +194,22 @@ fn join(args: &[Value]) -> Result<Value, String> {
         Value::Undefined => ",".to_string(),
         v => js::to_string(v),
     };
-    Ok(Value::Str(
-        a.iter()
-            .map(|e| {
-                if e.is_nullish() {
-                    String::new()
-                } else {
-                    js::to_string(e)
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(&sep),
-    ))
+    // separators first, then each piece: the size is known before the join
+    let mut total = a.len().saturating_sub(1).saturating_mul(sep.len());
+    check_bytes(total)?;
+    let mut pieces = Vec::with_capacity(a.len());
+    for e in a {
+        tick();
+        let p = if e.is_nullish() {
+            String::new()
+        } else {
+            js::to_string(e)
+        };
+        total = total.saturating_add(p.len());
+        check_bytes(total)?;
+        pieces.push(p);
+    }
+    Ok(Value::Str(pieces.join(&sep)))
 }
 
 fn pop(args: &[Value]) -> Result<Value, String> {
@@ -160,6 +218,8 @@ fn pop(args: &[Value]) -> Result<Value, String> {
 
 /// The original's push returns the list with the items appended, not its new length.
 fn push(args: &[Value]) -> Result<Value, String> {
+    this_arr(args, "push")?;
+    check_copies(args)?;
     let mut a = this_arr(args, "push")?.clone();
     a.extend(args.iter().skip(1).cloned());
     Ok(Value::Arr(a))
@@ -202,7 +262,10 @@ fn sort(args: &[Value]) -> Result<Value, String> {
         Value::Undefined => true,
         order => order.as_str() == Some("ASCENDING"),
     };
-    let cmp = |x: &Value, y: &Value| super::sort::compare(x, y, ascending);
+    let cmp = |x: &Value, y: &Value| {
+        tick();
+        super::sort::compare(x, y, ascending)
+    };
     Ok(Value::Arr(super::sort::v8_sort(a, &cmp)))
 }
 

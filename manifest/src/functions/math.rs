@@ -216,7 +216,20 @@ fn list_operand(a: &[Value], method: &str) -> Result<(), String> {
 /// add: `0 + a + b …` with JavaScript's `+`.
 pub(super) fn add(a: &[Value]) -> Result<Value, String> {
     list_operand(a, "add")?;
-    Ok(a.iter().fold(Value::Num(0.0), |acc, v| js::add(&acc, v)))
+    // a string operand makes it a concatenation: its size comes first (numbers, dates
+    // and objects print in under 64 bytes)
+    let size = a
+        .iter()
+        .map(|v| match v {
+            Value::Str(s) => s.len(),
+            _ => 64,
+        })
+        .fold(0usize, usize::saturating_add);
+    crate::limits::check_bytes(size)?;
+    Ok(a.iter().fold(Value::Num(0.0), |acc, v| {
+        crate::guard::tick();
+        js::add(&acc, v)
+    }))
 }
 
 pub(super) fn multiply(a: &[Value]) -> Result<Value, String> {

@@ -18,6 +18,7 @@ mod logical;
 mod math;
 mod number;
 mod object;
+pub mod regexp;
 mod sort;
 mod string;
 mod symbol;

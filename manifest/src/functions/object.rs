@@ -4,7 +4,9 @@
 //! ordinary data properties.
 
 use super::{arg, b, not_a_function, Func};
+use crate::guard::tick;
 use crate::js;
+use crate::limits::{check_bytes, value_size, ENTRY_OVERHEAD, MAX_VALUE_BYTES, VALUE_OVERHEAD};
 use crate::value::{array_index, Integrity, Object, Value};
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
@@ -13,7 +15,7 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("create", create),
     ("keys", |a| {
         Ok(Value::Arr(
-            own_keys(arg(a, 0), false)
+            own_keys(arg(a, 0), false)?
                 .into_iter()
                 .map(Value::Str)
                 .collect(),
@@ -21,12 +23,12 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     }),
     ("values", |a| {
         Ok(Value::Arr(
-            entries_of(arg(a, 0)).into_iter().map(|(_, v)| v).collect(),
+            entries_of(arg(a, 0))?.into_iter().map(|(_, v)| v).collect(),
         ))
     }),
     ("entries", |a| {
         Ok(Value::Arr(
-            entries_of(arg(a, 0))
+            entries_of(arg(a, 0))?
                 .into_iter()
                 .map(|(k, v)| Value::Arr(vec![Value::Str(k), v]))
                 .collect(),
@@ -42,7 +44,7 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
             &Value::Undefined
         };
         Ok(Value::Arr(
-            own_keys(v, true).into_iter().map(Value::Str).collect(),
+            own_keys(v, true)?.into_iter().map(Value::Str).collect(),
         ))
     }),
     ("getOwnPropertySymbols", |_| Ok(Value::Arr(vec![]))),
@@ -78,8 +80,15 @@ fn set(a: &[Value]) -> Result<Value, String> {
         v => v.clone(),
     };
     let key = js::property_key(arg(a, 1));
-    let value = arg(a, 2).clone();
-    match &mut target {
+    set_in(&mut target, key, arg(a, 2).clone())?;
+    Ok(target)
+}
+
+/// `target[key] = value`, in place (assign and defineProperties set many keys: copying
+/// the target for each was quadratic).
+fn set_in(target: &mut Value, key: String, value: Value) -> Result<(), String> {
+    tick();
+    match target {
         Value::Obj(o) => o.set(key, value)?,
         Value::Arr(items) => match array_index(&key) {
             Some(i) => {
@@ -87,6 +96,8 @@ fn set(a: &[Value]) -> Result<Value, String> {
                 if i > 10_000_000 {
                     return Err("RangeError: hotmesh caps arrays at 10,000,000 elements".into());
                 }
+                // the holes are values too: counted before they are made
+                check_bytes((i + 1).saturating_mul(VALUE_OVERHEAD))?;
                 if i >= items.len() {
                     items.resize(i + 1, Value::Undefined);
                 }
@@ -97,6 +108,7 @@ fn set(a: &[Value]) -> Result<Value, String> {
                 if len < 0.0 || len != len.trunc() || len > 1e7 {
                     return Err("RangeError: Invalid array length".into());
                 }
+                check_bytes((len as usize).saturating_mul(VALUE_OVERHEAD))?;
                 items.resize(len as usize, Value::Undefined);
             }
             // named properties on arrays do not survive as JSON
@@ -111,7 +123,7 @@ fn set(a: &[Value]) -> Result<Value, String> {
             ))
         }
     }
-    Ok(target)
+    Ok(())
 }
 
 fn create(a: &[Value]) -> Result<Value, String> {
@@ -128,32 +140,69 @@ fn create(a: &[Value]) -> Result<Value, String> {
 /// Own enumerable string keys (with `length` for getOwnPropertyNames of arrays and
 /// strings). Primitives other than strings have none; so do falsy values, as the
 /// wrapper's `obj && …` short-circuits.
-fn own_keys(v: &Value, with_length: bool) -> Vec<String> {
+fn own_keys(v: &Value, with_length: bool) -> Result<Vec<String>, String> {
+    // a list's or a string's keys are made one per element: counted first
+    let made = match v {
+        Value::Arr(items) => items.len(),
+        Value::Str(st) => st.encode_utf16().count(),
+        _ => 0,
+    };
+    check_bytes(made.saturating_mul(VALUE_OVERHEAD + 12))?;
     let mut keys: Vec<String> = match v {
         Value::Obj(o) => o.keys().into_iter().cloned().collect(),
-        Value::Arr(items) => (0..items.len()).map(|i| i.to_string()).collect(),
-        Value::Str(st) => (0..st.encode_utf16().count())
-            .map(|i| i.to_string())
-            .collect(),
+        Value::Arr(_) | Value::Str(_) => (0..made).map(|i| i.to_string()).collect(),
         _ => vec![],
     };
     if with_length && matches!(v, Value::Arr(_) | Value::Str(_)) {
         keys.push("length".into());
     }
-    keys
+    Ok(keys)
 }
 
-fn entries_of(v: &Value) -> Vec<(String, Value)> {
+/// Whether `key` is an own property of a list or a string (its indices and `length`),
+/// without listing them.
+fn own_index_key(v: &Value, key: &str) -> bool {
+    let len = match v {
+        Value::Arr(items) => items.len(),
+        Value::Str(st) => st.encode_utf16().count(),
+        _ => return false,
+    };
+    key == "length" || array_index(key).is_some_and(|i| (i as usize) < len)
+}
+
+fn entries_of(v: &Value) -> Result<Vec<(String, Value)>, String> {
     if !js::to_boolean(v) {
-        return vec![];
+        return Ok(vec![]);
     }
-    own_keys(v, false)
+    let keys = own_keys(v, false)?;
+    // every entry copies its value (a string's are one character each)
+    let values = match v {
+        Value::Str(_) => keys.len().saturating_mul(VALUE_OVERHEAD + 4),
+        _ => value_size(v, MAX_VALUE_BYTES).map_err(|e| e.message(MAX_VALUE_BYTES))?,
+    };
+    check_bytes(
+        keys.len()
+            .saturating_mul(2 * VALUE_OVERHEAD + ENTRY_OVERHEAD + 12)
+            .saturating_add(values),
+    )?;
+    let units: Vec<u16> = match v {
+        Value::Str(st) => js::utf16(st),
+        _ => vec![],
+    };
+    Ok(keys
         .into_iter()
-        .map(|k| {
-            let val = js::get_property(v, &Value::Str(k.clone())).unwrap_or_default();
+        .enumerate()
+        .map(|(i, k)| {
+            tick();
+            let val = match v {
+                Value::Str(_) => Value::Str(js::from_utf16(&units[i..i + 1])),
+                Value::Arr(items) => items[i].clone(),
+                Value::Obj(o) => o.get(&k).cloned().unwrap_or_default(),
+                _ => Value::Undefined,
+            };
             (k, val)
         })
-        .collect()
+        .collect())
 }
 
 fn from_entries(a: &[Value]) -> Result<Value, String> {
@@ -162,6 +211,7 @@ fn from_entries(a: &[Value]) -> Result<Value, String> {
     };
     let mut o = Object::new();
     for item in items {
+        tick();
         match item {
             Value::Arr(_) | Value::Obj(_) => {
                 let k = js::get_property(item, &Value::Num(0.0))?;
@@ -185,33 +235,36 @@ fn from_entries(a: &[Value]) -> Result<Value, String> {
 fn assign(a: &[Value]) -> Result<Value, String> {
     let mut target = match arg(a, 0) {
         v if !js::to_boolean(v) => Value::Obj(Object::new()),
-        Value::Str(st) => string_object(st),
+        Value::Str(st) => string_object(st)?,
         Value::Num(_) | Value::Bool(_) => Value::Obj(Object::new()),
         v => v.clone(),
     };
     let string = matches!(arg(a, 0), Value::Str(_));
     for src in a.iter().skip(1) {
-        for (k, v) in entries_of(src) {
-            if string && own_keys(arg(a, 0), true).contains(&k) {
+        for (k, v) in entries_of(src)? {
+            if string && own_index_key(arg(a, 0), &k) {
                 return Err(format!(
                     "Cannot assign to read only property '{k}' of object"
                 ));
             }
-            target = set(&[target, Value::Str(k), v])?;
+            set_in(&mut target, k, v)?;
         }
+        check_bytes(value_size(&target, MAX_VALUE_BYTES).map_err(|e| e.message(MAX_VALUE_BYTES))?)?;
     }
     Ok(target)
 }
 
 /// A String object's enumerable own properties: its UTF-16 units by index.
-fn string_object(st: &str) -> Value {
+fn string_object(st: &str) -> Result<Value, String> {
     let units = js::utf16(st);
-    Value::obj(
+    check_bytes(
         units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (i.to_string(), Value::Str(js::from_utf16(&[*u])))),
-    )
+            .len()
+            .saturating_mul(2 * VALUE_OVERHEAD + ENTRY_OVERHEAD + 12),
+    )?;
+    Ok(Value::obj(units.iter().enumerate().map(|(i, u)| {
+        (i.to_string(), Value::Str(js::from_utf16(&[*u])))
+    })))
 }
 
 fn require_object<'a>(v: &'a Value, method: &str) -> Result<&'a Value, String> {
@@ -229,7 +282,7 @@ fn descriptor(a: &[Value]) -> Result<Value, String> {
     let key = js::property_key(arg(a, 1));
     let own = match target {
         Value::Obj(o) => o.props.contains_key(&key),
-        _ => own_keys(target, true).contains(&key),
+        _ => own_index_key(target, &key),
     };
     if !own {
         return Ok(Value::Undefined);
@@ -253,25 +306,30 @@ fn descriptor(a: &[Value]) -> Result<Value, String> {
 /// hidden (not enumerable, so absent from keys and JSON) unless the descriptor says
 /// `enumerable: true`, as in JavaScript.
 fn define_property(a: &[Value]) -> Result<Value, String> {
-    let target = require_object(arg(a, 0), "defineProperty")?.clone();
-    let key = js::property_key(arg(a, 1));
-    let Value::Obj(desc) = arg(a, 2) else {
+    let mut target = require_object(arg(a, 0), "defineProperty")?.clone();
+    define_in(&mut target, js::property_key(arg(a, 1)), arg(a, 2))?;
+    Ok(target)
+}
+
+/// Object.defineProperty on `target`, in place.
+fn define_in(target: &mut Value, key: String, desc: &Value) -> Result<(), String> {
+    let Value::Obj(desc) = desc else {
         return Err("Property description must be an object".into());
     };
     let value = desc.get("value").cloned().unwrap_or_default();
-    let exists = matches!(&target, Value::Obj(o) if o.props.contains_key(&key));
+    let exists = matches!(&*target, Value::Obj(o) if o.props.contains_key(&key));
     let visible = desc.get("enumerable").is_some_and(js::to_boolean);
     if !exists && !visible {
-        if let Value::Obj(o) = &target {
+        if let Value::Obj(o) = &*target {
             if o.integrity != Integrity::Extensible {
                 return Err(format!(
                     "Cannot define property {key}, object is not extensible"
                 ));
             }
         }
-        return Ok(target);
+        return Ok(());
     }
-    set(&[target, Value::Str(key), value])
+    set_in(target, key, value)
 }
 
 fn define_properties(a: &[Value]) -> Result<Value, String> {
@@ -279,8 +337,8 @@ fn define_properties(a: &[Value]) -> Result<Value, String> {
     if arg(a, 1).is_nullish() {
         return Err("Cannot convert undefined or null to object".into());
     }
-    for (k, d) in entries_of(arg(a, 1)) {
-        target = define_property(&[target, Value::Str(k), d])?;
+    for (k, d) in entries_of(arg(a, 1))? {
+        define_in(&mut target, k, &d)?;
     }
     Ok(target)
 }
@@ -314,7 +372,7 @@ fn has_own(a: &[Value]) -> Result<Value, String> {
     let key = js::property_key(arg(a, 1));
     b(match target {
         Value::Obj(o) => o.props.contains_key(&key),
-        _ => own_keys(target, true).contains(&key),
+        _ => own_index_key(target, &key),
     })
 }
 

@@ -2,32 +2,28 @@
 //! counts them. `search` takes its pattern as a JavaScript regular expression.
 
 use super::{arg, b, n, not_a_function, s, this_str, Func};
+use crate::guard::tick;
 use crate::js::{self, from_utf16, utf16};
+use crate::limits::{check_bytes, VALUE_OVERHEAD};
 use crate::value::Value;
 
 pub const FUNCTIONS: &[(&str, Func)] = &[
     ("split", split),
     ("charAt", char_at),
-    ("concat", |a| {
-        s(a.iter()
-            .map(|v| {
-                if v.is_nullish() {
-                    String::new()
-                } else {
-                    js::to_string(v)
-                }
-            })
-            .collect())
-    }),
+    ("concat", concat),
     ("includes", includes),
     ("indexOf", |a| on_str_or_arr(a, "indexOf", false)),
     ("lastIndexOf", |a| on_str_or_arr(a, "lastIndexOf", true)),
     ("slice", slice),
     ("toLowerCase", |a| {
-        s(this_str(a, "toLowerCase")?.to_lowercase())
+        let st = this_str(a, "toLowerCase")?;
+        case_size(st, |c| c.to_lowercase().map(char::len_utf8).sum())?;
+        s(st.to_lowercase())
     }),
     ("toUpperCase", |a| {
-        s(this_str(a, "toUpperCase")?.to_uppercase())
+        let st = this_str(a, "toUpperCase")?;
+        case_size(st, |c| c.to_uppercase().map(char::len_utf8).sum())?;
+        s(st.to_uppercase())
     }),
     ("trim", |a| s(js::trim(this_str(a, "trim")?).to_string())),
     ("trimStart", |a| {
@@ -50,6 +46,40 @@ pub const FUNCTIONS: &[(&str, Func)] = &[
     ("repeat", repeat),
 ];
 
+/// The pieces a concat joins, refused before they are joined when the whole would be
+/// too large.
+fn concat(a: &[Value]) -> Result<Value, String> {
+    let mut pieces = Vec::with_capacity(a.len());
+    let mut total = 0usize;
+    for v in a {
+        let p = if v.is_nullish() {
+            String::new()
+        } else {
+            js::to_string(v)
+        };
+        total = total.saturating_add(p.len());
+        check_bytes(total)?;
+        pieces.push(p);
+    }
+    s(pieces.concat())
+}
+
+/// A case change can make a string longer (ß is SS): its size, checked first when it
+/// could pass the limit.
+fn case_size(st: &str, len: impl Fn(char) -> usize) -> Result<(), String> {
+    if st.len().saturating_mul(3) > crate::limits::MAX_VALUE_BYTES {
+        let mut total = 0usize;
+        for (i, c) in st.chars().enumerate() {
+            if i % 4096 == 0 {
+                tick();
+            }
+            total += len(c);
+        }
+        check_bytes(total)?;
+    }
+    Ok(())
+}
+
 fn on_str_or_arr(a: &[Value], method: &str, last: bool) -> Result<Value, String> {
     match arg(a, 0) {
         Value::Str(st) => n(super::array::str_search(st, arg(a, 1), arg(a, 2), last)),
@@ -65,6 +95,17 @@ fn split(a: &[Value]) -> Result<Value, String> {
         Value::Undefined => vec![Value::from(st)],
         sep => {
             let sep = js::to_string(sep);
+            // every part is a value of its own: counted before they are made
+            let count = if sep.is_empty() {
+                st.encode_utf16().count()
+            } else {
+                st.matches(sep.as_str()).count() + 1
+            };
+            check_bytes(
+                count
+                    .saturating_mul(VALUE_OVERHEAD + 4)
+                    .saturating_add(st.len()),
+            )?;
             if sep.is_empty() {
                 utf16(st)
                     .iter()
@@ -129,10 +170,11 @@ fn pad(a: &[Value], start: bool) -> Result<Value, String> {
     let st = this_str(a, if start { "padStart" } else { "padEnd" })?;
     let u = utf16(st);
     let target = js::to_integer(arg(a, 1));
-    let filler = match arg(a, 2) {
-        Value::Undefined => vec![b' ' as u16],
-        v => utf16(&js::to_string(v)),
+    let filler_text = match arg(a, 2) {
+        Value::Undefined => " ".to_string(),
+        v => js::to_string(v),
     };
+    let filler = utf16(&filler_text);
     if target <= u.len() as f64 || filler.is_empty() {
         return s(st.to_string());
     }
@@ -140,6 +182,8 @@ fn pad(a: &[Value], start: bool) -> Result<Value, String> {
         return Err("RangeError: Invalid string length".into());
     }
     let fill_len = target as usize - u.len();
+    // whole fillers, rounded up: the size before the allocation
+    check_bytes(st.len() + fill_len.div_ceil(filler.len()) * filler_text.len())?;
     let fill: Vec<u16> = filler.iter().copied().cycle().take(fill_len).collect();
     let out = if start {
         [fill, u].concat()
@@ -159,7 +203,35 @@ fn replace(a: &[Value]) -> Result<Value, String> {
         return s(st.to_string());
     };
     let (before, after) = (&st[..at], &st[at + pat.len()..]);
-    let mut out = String::with_capacity(st.len() + rep.len());
+    // `$\``, `$'` and `$&` each copy part of the string: the size comes first
+    let mut size = st.len() - pat.len();
+    let mut chars = rep.chars().peekable();
+    while let Some(c) = chars.next() {
+        size = size.saturating_add(match (c, chars.peek()) {
+            ('$', Some('$')) => {
+                chars.next();
+                1
+            }
+            ('$', Some('&')) => {
+                chars.next();
+                pat.len()
+            }
+            ('$', Some('`')) => {
+                chars.next();
+                before.len()
+            }
+            ('$', Some('\'')) => {
+                chars.next();
+                after.len()
+            }
+            (c, _) => c.len_utf8(),
+        });
+        if size > crate::limits::MAX_VALUE_BYTES {
+            break;
+        }
+    }
+    check_bytes(size)?;
+    let mut out = String::with_capacity(size);
     out.push_str(before);
     let mut chars = rep.chars().peekable();
     while let Some(c) = chars.next() {
@@ -197,13 +269,7 @@ fn search(a: &[Value]) -> Result<Value, String> {
         Value::Undefined => String::new(),
         v => js::to_string(v),
     };
-    let re = regress::Regex::with_flags(&pattern, "u")
-        .or_else(|_| regress::Regex::new(&pattern))
-        .map_err(|e| format!("SyntaxError: Invalid regular expression: /{pattern}/: {e}"))?;
-    n(match re.find(st) {
-        Some(m) => st[..m.start()].encode_utf16().count() as f64,
-        None => -1.0,
-    })
+    n(super::regexp::search(st, &pattern)?)
 }
 
 fn starts_ends(a: &[Value], starts: bool) -> Result<Value, String> {
@@ -231,5 +297,6 @@ fn repeat(a: &[Value]) -> Result<Value, String> {
     if count * st.len() as f64 > 1e8 {
         return Err("RangeError: Invalid string length".into());
     }
+    check_bytes(count as usize * st.len())?;
     s(st.repeat(count as usize))
 }
