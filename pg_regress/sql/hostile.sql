@@ -83,6 +83,37 @@ SELECT count(*) AS waiting FROM hotmesh.worker_stream WHERE job_id = 'deep';
 SELECT hotmesh.respond(id, '{"small": true}') FROM hotmesh.worker_stream WHERE job_id = 'deep';
 SELECT data->'got' FROM hotmesh.jobs WHERE id = 'deep';
 
+-- manifests: an alias bomb, nesting past any parser's stack, huge documents
+SELECT hotmesh.validate('a: &a ["' || repeat('x', 1000) || '"]' || E'\n' || 'b: &b [' || repeat('*a,', 1000) || '*a]' || E'\n' || 'c: &c [' || repeat('*b,', 1000) || '*b]' || E'\n' || 'd: [' || repeat('*c,', 100) || '*c]');
+SELECT hotmesh.deploy(repeat('- ', 100000) || 'x');
+SELECT hotmesh.validate(repeat('[', 100000));
+SELECT hotmesh.validate(repeat('{a: ', 100000));
+\echo :LAST_ERROR_SQLSTATE
+
+-- maps: a backtracking regex runs in linear time; sizes are checked before allocating
+SELECT hotmesh.map('{"@pipe": [["{$job.data.s}", "(a+)+$"], ["{@string.search}"]]}',
+                   jsonb_build_object('data', jsonb_build_object('s', repeat('a', 28) || 'b')));
+SELECT hotmesh.map('{"@pipe": [["{$job.data.s}", "(a)\\1"], ["{@string.search}"]]}', '{"data": {"s": "aa"}}');
+SELECT hotmesh.map('{"@pipe": [["x", 100000000], ["{@string.repeat}"]]}');
+SELECT hotmesh.map('{"@pipe": [["{$job.data.s}", "{$job.data.s}", "{$job.data.s}", "{$job.data.s}", "{$job.data.s}", "{$job.data.s}"], ["{@string.concat}"]]}',
+                   jsonb_build_object('data', jsonb_build_object('s', repeat('y', 50000000))));
+
+-- a long evaluation answers statement_timeout at once (a fold over a million items takes
+-- seconds; canceled within a second)
+SET statement_timeout = '200ms';
+DO $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM hotmesh.map(jsonb_build_object('@pipe', jsonb_build_array(
+            jsonb_build_array('{$job.data.s}', ''), jsonb_build_array('{@string.split}'),
+            jsonb_build_object('@reduce', jsonb_build_array(jsonb_build_array('{$output}', 1), jsonb_build_array('{@math.add}'))))),
+          jsonb_build_object('data', jsonb_build_object('s', repeat('a', 1500000))));
+  RAISE NOTICE 'not canceled';
+EXCEPTION WHEN query_canceled THEN
+  RAISE NOTICE 'canceled within a second: %', clock_timestamp() - t0 < interval '1 second';
+END $$;
+RESET statement_timeout;
+
 -- the engine worker runs on, error free
 SELECT hotmesh.wake_engine() >= 0;
 SELECT pg_sleep(0.3);

@@ -7,7 +7,9 @@ CREATE EXTENSION hotmesh;
 SELECT hotmesh.wait_for_engine();
 
 -- roles of a cluster are shared by its databases: start from none
+SET client_min_messages = warning;
 DROP ROLE IF EXISTS hm_deployer, hm_starter, hm_worker, hm_reader, hm_team, hm_member, hm_nobody;
+RESET client_min_messages;
 CREATE ROLE hm_deployer; CREATE ROLE hm_starter; CREATE ROLE hm_worker; CREATE ROLE hm_reader;
 CREATE ROLE hm_team; CREATE ROLE hm_member IN ROLE hm_team; CREATE ROLE hm_nobody;
 
