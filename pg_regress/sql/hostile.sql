@@ -120,3 +120,12 @@ SELECT pg_sleep(0.3);
 SELECT state, errors FROM hotmesh.workers() WHERE database = current_database();
 
 DROP EXTENSION hotmesh;
+
+-- text reaches the engine as UTF-8: a database in another encoding is refused up front
+-- (in SQL_ASCII, invalid UTF-8 could otherwise reach it)
+CREATE DATABASE hotmesh_ascii ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c hotmesh_ascii
+CREATE EXTENSION hotmesh;
+\echo :LAST_ERROR_SQLSTATE
+\c hotmesh_regress
+DROP DATABASE hotmesh_ascii;
