@@ -111,59 +111,23 @@ impl Excess {
 #[inline]
 pub fn value_size(v: &Value, cap: usize) -> Result<usize, Excess> {
     // most values a map handles are scalars: no walk (this runs per step)
-    let n = match v {
-        Value::Str(s) => VALUE_OVERHEAD + s.len(),
-        Value::Arr(_) | Value::Obj(_) => return walk_value_size(v, cap),
-        _ => VALUE_OVERHEAD,
-    };
-    if n > cap {
-        Err(Excess::Bytes(n))
-    } else {
-        Ok(n)
+    match v {
+        Value::Arr(_) | Value::Obj(_) => walk_size(v, cap),
+        _ => scalar_size(v.own_bytes(), cap),
     }
-}
-
-fn walk_value_size(v: &Value, cap: usize) -> Result<usize, Excess> {
-    let mut total = 0usize;
-    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
-    let mut steps = 0usize;
-    while let Some((v, depth)) = stack.pop() {
-        steps += 1;
-        if steps.is_multiple_of(1024) {
-            crate::guard::tick();
-        }
-        if depth > MAX_VALUE_DEPTH {
-            return Err(Excess::Depth);
-        }
-        total += VALUE_OVERHEAD;
-        match v {
-            Value::Str(s) => total += s.len(),
-            Value::Arr(a) => stack.extend(a.iter().map(|e| (e, depth + 1))),
-            Value::Obj(o) => {
-                for (k, e) in &o.props {
-                    total += ENTRY_OVERHEAD + k.len();
-                    stack.push((e, depth + 1));
-                }
-            }
-            _ => {}
-        }
-        if total > cap {
-            return Err(Excess::Bytes(total));
-        }
-    }
-    Ok(total)
 }
 
 /// [`value_size`] for JSON (the job context a reference reads).
 #[inline]
 pub fn json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
-    let n = match v {
-        serde_json::Value::String(s) => VALUE_OVERHEAD + s.len(),
-        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-            return walk_json_size(v, cap)
-        }
-        _ => VALUE_OVERHEAD,
-    };
+    match v {
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => walk_size(v, cap),
+        _ => scalar_size(v.own_bytes(), cap),
+    }
+}
+
+fn scalar_size(own: usize, cap: usize) -> Result<usize, Excess> {
+    let n = VALUE_OVERHEAD + own;
     if n > cap {
         Err(Excess::Bytes(n))
     } else {
@@ -171,9 +135,70 @@ pub fn json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
     }
 }
 
-fn walk_json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
+/// A tree that can be priced: the crate's [`Value`] and JSON, walked the same way.
+trait Priced: Sized {
+    /// Bytes of its own (a string's length), besides [`VALUE_OVERHEAD`].
+    fn own_bytes(&self) -> usize;
+    /// Pushes its children with `depth`; returns what their keys cost.
+    fn push_children<'a>(&'a self, stack: &mut Vec<(&'a Self, usize)>, depth: usize) -> usize;
+}
+
+impl Priced for Value {
+    fn own_bytes(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn push_children<'a>(&'a self, stack: &mut Vec<(&'a Self, usize)>, depth: usize) -> usize {
+        match self {
+            Value::Arr(a) => {
+                stack.extend(a.iter().map(|e| (e, depth)));
+                0
+            }
+            Value::Obj(o) => o
+                .props
+                .iter()
+                .map(|(k, e)| {
+                    stack.push((e, depth));
+                    ENTRY_OVERHEAD + k.len()
+                })
+                .sum(),
+            _ => 0,
+        }
+    }
+}
+
+impl Priced for serde_json::Value {
+    fn own_bytes(&self) -> usize {
+        match self {
+            serde_json::Value::String(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    fn push_children<'a>(&'a self, stack: &mut Vec<(&'a Self, usize)>, depth: usize) -> usize {
+        match self {
+            serde_json::Value::Array(a) => {
+                stack.extend(a.iter().map(|e| (e, depth)));
+                0
+            }
+            serde_json::Value::Object(o) => o
+                .iter()
+                .map(|(k, e)| {
+                    stack.push((e, depth));
+                    ENTRY_OVERHEAD + k.len()
+                })
+                .sum(),
+            _ => 0,
+        }
+    }
+}
+
+fn walk_size<T: Priced>(v: &T, cap: usize) -> Result<usize, Excess> {
     let mut total = 0usize;
-    let mut stack: Vec<(&serde_json::Value, usize)> = vec![(v, 0)];
+    let mut stack: Vec<(&T, usize)> = vec![(v, 0)];
     let mut steps = 0usize;
     while let Some((v, depth)) = stack.pop() {
         steps += 1;
@@ -183,18 +208,7 @@ fn walk_json_size(v: &serde_json::Value, cap: usize) -> Result<usize, Excess> {
         if depth > MAX_VALUE_DEPTH {
             return Err(Excess::Depth);
         }
-        total += VALUE_OVERHEAD;
-        match v {
-            serde_json::Value::String(s) => total += s.len(),
-            serde_json::Value::Array(a) => stack.extend(a.iter().map(|e| (e, depth + 1))),
-            serde_json::Value::Object(o) => {
-                for (k, e) in o {
-                    total += ENTRY_OVERHEAD + k.len();
-                    stack.push((e, depth + 1));
-                }
-            }
-            _ => {}
-        }
+        total += VALUE_OVERHEAD + v.own_bytes() + v.push_children(&mut stack, depth + 1);
         if total > cap {
             return Err(Excess::Bytes(total));
         }

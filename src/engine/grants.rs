@@ -123,58 +123,50 @@ fn deny_what(role: pg_sys::Oid, what: String, privilege: Privilege) -> ! {
 
 /// Raises unless the caller may do `privilege` with `app`.
 pub fn require(app: &str, privilege: Privilege) {
-    let role = caller();
-    if !unrestricted(role) && !holds(role, app, privilege) {
-        deny(role, app, privilege);
-    }
+    require_found(privilege, || Some(app.to_string()));
 }
 
-/// Raises unless the caller may do `privilege` with the app of job `job_id`. A job that
-/// does not exist is left for the caller to report (it reveals nothing: no data).
-pub fn require_job(job_id: &str, privilege: Privilege) {
+/// Raises unless the caller may do `privilege` with the app `find` names; `find` runs
+/// only for a restricted caller, and finding none is left for the caller to report (a
+/// gone job or message reveals nothing).
+fn require_found(privilege: Privilege, find: impl FnOnce() -> Option<String>) {
     let role = caller();
     if unrestricted(role) {
         return;
     }
-    if let Some(app) = db::one::<String>(
-        "SELECT app_id FROM hotmesh.jobs WHERE id = $1",
-        &[job_id.into()],
-    ) {
+    if let Some(app) = find() {
         if !holds(role, &app, privilege) {
             deny(role, &app, privilege);
         }
     }
 }
 
-/// Raises unless the caller may work on worker message `id`'s app (a gone message is
-/// left for the caller: it answers false).
+/// Raises unless the caller may do `privilege` with the app of job `job_id`.
+pub fn require_job(job_id: &str, privilege: Privilege) {
+    require_found(privilege, || {
+        db::one::<String>(
+            "SELECT app_id FROM hotmesh.jobs WHERE id = $1",
+            &[job_id.into()],
+        )
+    });
+}
+
+/// Raises unless the caller may work on worker message `id`'s app.
 pub fn require_message(id: i64) {
-    let role = caller();
-    if unrestricted(role) {
-        return;
-    }
-    if let Some(app) = db::one::<String>(
-        "SELECT app_id FROM hotmesh.worker_stream WHERE id = $1",
-        &[id.into()],
-    ) {
-        if !holds(role, &app, Privilege::Work) {
-            deny(role, &app, Privilege::Work);
-        }
-    }
+    require_found(Privilege::Work, || {
+        db::one::<String>(
+            "SELECT app_id FROM hotmesh.worker_stream WHERE id = $1",
+            &[id.into()],
+        )
+    });
 }
 
 /// Raises unless the caller may do `privilege` with the active app whose graph `topic`
 /// starts (an unknown topic is left for the caller to report).
 pub fn require_topic(topic: &str, privilege: Privilege) {
-    let role = caller();
-    if unrestricted(role) {
-        return;
-    }
-    if let Some((app, _, _)) = super::apps::for_topic(topic) {
-        if !holds(role, &app, privilege) {
-            deny(role, &app, privilege);
-        }
-    }
+    require_found(privilege, || {
+        super::apps::for_topic(topic).map(|(app, _, _)| app)
+    });
 }
 
 /// Raises unless the caller may start (and so signal) every active app with a hook on
