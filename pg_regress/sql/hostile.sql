@@ -26,6 +26,18 @@ app:
         dw: { type: worker, topic: h.deep.work, job: { maps: { got: $y$ || repeat('{ a: ', 30) || $y$'{$self.output.data}'$y$ || repeat(' }', 30) || $y$ } } }
       transitions:
         dt: [ { to: dw } ]
+    - subscribes: h.nap
+      activities:
+        st: { type: trigger }
+        sleeper: { type: hook, sleep: 0.3 }
+      transitions:
+        st: [ { to: sleeper } ]
+    - subscribes: h.poison
+      activities:
+        pt: { type: trigger }
+        pw: { type: worker, topic: h.poison.work, retry: { maximumAttempts: 1 } }
+      transitions:
+        pt: [ { to: pw } ]
 $y$)->>'status';
 SELECT hotmesh.activate('hostile', '1');
 
@@ -113,6 +125,41 @@ EXCEPTION WHEN query_canceled THEN
   RAISE NOTICE 'canceled within a second: %', clock_timestamp() - t0 < interval '1 second';
 END $$;
 RESET statement_timeout;
+
+-- one job the engine cannot step (here a trigger refuses its row) does not stop the
+-- engine worker: its poison message is dead-lettered with why, and a timer due in the same
+-- pass fires
+CREATE FUNCTION public.refuse_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'job % refused by a trigger', NEW.id; END $$;
+CREATE TRIGGER refuse_bad BEFORE UPDATE ON hotmesh.jobs FOR EACH ROW WHEN (NEW.id = 'bad')
+  EXECUTE FUNCTION public.refuse_bad();
+SELECT hotmesh.pub('h.poison', '{}', '{"id": "bad"}');
+-- handed out five times, never answered: poison (each hand-out in a transaction of its
+-- own: a reservation lapses by the clock of a later transaction)
+SELECT count(*) AS taken, pg_sleep(0.15) FROM hotmesh.dequeue('h.poison.work', 1, 0.1);
+SELECT count(*) AS taken, pg_sleep(0.15) FROM hotmesh.dequeue('h.poison.work', 1, 0.1);
+SELECT count(*) AS taken, pg_sleep(0.15) FROM hotmesh.dequeue('h.poison.work', 1, 0.1);
+SELECT count(*) AS taken, pg_sleep(0.15) FROM hotmesh.dequeue('h.poison.work', 1, 0.1);
+SELECT count(*) AS taken, pg_sleep(0.15) FROM hotmesh.dequeue('h.poison.work', 1, 0.1);
+SELECT hotmesh.pub('h.nap', '{}', '{"id": "timely"}');
+SELECT hotmesh.wait_for_job('timely', 10000)->'metadata'->>'js' AS timely_done;
+-- (a procedure: each look commits, so it sees what the engine worker committed since)
+CREATE PROCEDURE public.wait_dead_lettered(job text) LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    EXIT WHEN EXISTS (SELECT 1 FROM hotmesh.worker_stream WHERE job_id = job AND dead_lettered_at IS NOT NULL);
+    PERFORM hotmesh.wake_engine();
+    COMMIT;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+END $$;
+CALL public.wait_dead_lettered('bad');
+DROP PROCEDURE public.wait_dead_lettered(text);
+SELECT dead_lettered_at IS NOT NULL AS dead_lettered, last_error->>'message' AS why
+  FROM hotmesh.worker_stream WHERE job_id = 'bad';
+SELECT status > 0 AS bad_still_running FROM hotmesh.jobs WHERE id = 'bad';
+DROP TRIGGER refuse_bad ON hotmesh.jobs;
+DROP FUNCTION public.refuse_bad();
 
 -- the engine worker runs on, error free
 SELECT hotmesh.wake_engine() >= 0;
