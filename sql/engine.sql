@@ -166,6 +166,8 @@ CREATE TABLE hotmesh.pending_signals (
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX pending_signals_key ON hotmesh.pending_signals (app_id, topic, key);
+-- housekeeping removes the expired ones (an index: signals that come early can pile up)
+CREATE INDEX pending_signals_expires ON hotmesh.pending_signals (expires_at);
 
 CREATE VIEW hotmesh.dead_letters AS
 SELECT 'worker'::pg_catalog.text AS stream, id, topic, job_id, activity_id, dad, data, deliveries, attempt,

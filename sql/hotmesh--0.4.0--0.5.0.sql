@@ -7,6 +7,9 @@
 -- each hand-out's token
 ALTER TABLE hotmesh.worker_stream ADD COLUMN reservation bigint;
 
+-- housekeeping removes expired early signals through an index
+CREATE INDEX pending_signals_expires ON hotmesh.pending_signals (expires_at);
+
 -- privileges per app (sql/grants.sql as released in 0.5.0)
 -- Privileges per app (docs/security.md). Roles are granted what they may do with an
 -- app, not functions: `deploy` (deploy and activate its versions, throttle it, scrub

@@ -152,16 +152,22 @@ pub fn housekeeping(retention_s: f64) {
            (SELECT id FROM hotmesh.jobs WHERE expired_at < now() - make_interval(secs => $1) LIMIT 1000 FOR UPDATE SKIP LOCKED)",
         &[retention_s.into()],
     );
+    // in expiry order from the index, a batch at a time: bounded, and a plan that does
+    // not depend on how many rows `now()` is guessed to cut off
     db::exec(
-        "DELETE FROM hotmesh.pending_signals WHERE expires_at < now()",
+        "DELETE FROM hotmesh.pending_signals WHERE id IN
+           (SELECT id FROM hotmesh.pending_signals WHERE expires_at < now() ORDER BY expires_at LIMIT 1000)",
         &[],
     );
     // messages of jobs that ended while a worker held them (its transaction still open
-    // when the job's other messages were removed): no answer to them can apply
+    // when the job's other messages were removed): no answer to them can apply. Only a
+    // reserved message can have been held, so the partial index on reservations bounds
+    // this by the work in flight, not by the backlog
     db::exec(
         "DELETE FROM hotmesh.worker_stream WHERE id IN
            (SELECT w.id FROM hotmesh.worker_stream w JOIN hotmesh.jobs j ON j.id = w.job_id
-             WHERE j.status <= 0 AND w.dead_lettered_at IS NULL LIMIT 1000 FOR UPDATE OF w SKIP LOCKED)",
+             WHERE w.reserved_until IS NOT NULL AND w.dead_lettered_at IS NULL AND j.status <= 0
+             LIMIT 1000 FOR UPDATE OF w SKIP LOCKED)",
         &[],
     );
 }

@@ -56,32 +56,6 @@ async fn deadlocks(p: &PgPool) -> i64 {
         .unwrap()
 }
 
-/// The server log of the test cluster (scripts/test.sh says where), if known.
-fn server_log() -> Option<std::path::PathBuf> {
-    let dir = std::env::var("HOTMESH_PG_DIR").ok()?;
-    Some(std::path::Path::new(&dir).join("server.log"))
-}
-
-/// The server log's lines written since `offset` that contain `needle`.
-fn log_lines_since(offset: u64, needle: &str) -> Vec<String> {
-    let Some(path) = server_log() else {
-        return vec![];
-    };
-    let text = std::fs::read(&path).unwrap_or_default();
-    let start = (offset as usize).min(text.len());
-    String::from_utf8_lossy(&text[start..])
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_string)
-        .collect()
-}
-
-fn log_size() -> u64 {
-    server_log()
-        .and_then(|p| std::fs::metadata(p).ok())
-        .map_or(0, |m| m.len())
-}
-
 /// Rounds of 20 jobs whose hook timers come due while 20 sessions signal them: every
 /// signal call succeeds, every job ends exactly once (by the timer or by the signal),
 /// the loser leaves nothing behind, and the server detects no deadlock.

@@ -170,3 +170,35 @@ pub async fn install(p: &sqlx::PgPool, yaml: &str, app: &str, version: &str) {
         .await
         .unwrap_or_else(|e| panic!("activate {app} {version}: {e}"));
 }
+
+/// The server log of the test cluster (scripts/test.sh says where), if known.
+pub fn server_log() -> Option<std::path::PathBuf> {
+    let dir = std::env::var("HOTMESH_PG_DIR").ok()?;
+    Some(std::path::Path::new(&dir).join("server.log"))
+}
+
+/// The server log written since `offset` (empty without a known log).
+pub fn log_since(offset: u64) -> String {
+    let Some(path) = server_log() else {
+        return String::new();
+    };
+    let text = std::fs::read(&path).unwrap_or_default();
+    let start = (offset as usize).min(text.len());
+    String::from_utf8_lossy(&text[start..]).into_owned()
+}
+
+/// The server log's lines written since `offset` that contain `needle`.
+pub fn log_lines_since(offset: u64, needle: &str) -> Vec<String> {
+    log_since(offset)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The server log's size now: an offset for [`log_since`].
+pub fn log_size() -> u64 {
+    server_log()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len())
+}

@@ -1,0 +1,247 @@
+//! The engine at scale: with many finished jobs kept (their activity rows too), a backlog
+//! of messages nobody takes and early signals waiting, every statement the step path and
+//! the engine worker run is an index scan on the large tables. The plans are the ones the
+//! server really runs: `auto_explain` (preloaded in the test cluster, scripts/test.sh)
+//! logs each statement's plan in this database, the engine worker's included, and the
+//! test reads them from the server log. Without a known log or auto_explain it says so
+//! and checks nothing.
+
+use hotmesh_tests::*;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const DB: &str = "e2e_scale";
+
+const APP: &str = r#"
+app:
+  id: scale
+  version: '1'
+  graphs:
+    - subscribes: scale.start
+      publishes: scale.done
+      expire: 60
+      activities:
+        t: { type: trigger }
+        a: { type: worker, topic: scale.step, input: { maps: { n: '{t.output.data.n}' } } }
+        nap: { type: hook, sleep: 0.05 }
+        b: { type: worker, topic: scale.step }
+        h: { type: hook, job: { maps: { said: '{$self.hook.data.said}' } } }
+      transitions:
+        t: [ { to: a } ]
+        a: [ { to: nap } ]
+        nap: [ { to: b } ]
+        b: [ { to: h } ]
+      hooks:
+        scale.say: [ { to: h, conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] } } ]
+"#;
+
+/// Finished jobs kept (with 4 activity rows each), undelivered messages, early signals.
+const KEPT_JOBS: i64 = 200_000;
+const BACKLOG: i64 = 20_000;
+const WORKFLOWS: usize = 100;
+
+/// Tables that are large here: a sequential scan of any of them on the step path or in
+/// the engine worker's loop is what this test exists to catch.
+const LARGE: [&str; 4] = ["jobs", "activities", "worker_stream", "pending_signals"];
+
+async fn load(p: &sqlx::PgPool) {
+    for sql in [
+        format!(
+            "INSERT INTO hotmesh.jobs (id, gid, app_id, version, topic, status, data, created_at, updated_at, completed_at, expired_at, expire_seconds)
+             SELECT 'old-' || i, 'g' || i, 'scale', '1', 'scale.start', 0, '{{\"done\": true}}',
+                    now() - interval '6 days', now() - interval '6 days', now() - interval '6 days',
+                    now() - interval '6 days' + interval '60 s', 60
+               FROM generate_series(1, {KEPT_JOBS}) i"
+        ),
+        format!(
+            "INSERT INTO hotmesh.activities (job_id, activity_id, dad, type, status, input, output, finished_at)
+             SELECT 'old-' || i, a, ',0', 'worker', 'done', '{{}}', '{{}}', now() - interval '6 days'
+               FROM generate_series(1, {KEPT_JOBS}) i, unnest(ARRAY['t', 'a', 'b', 'h']) a"
+        ),
+        // a topic nobody serves, and signals for hooks that never come
+        format!(
+            "INSERT INTO hotmesh.worker_stream (topic, app_id, job_id, gid, activity_id, dad, data)
+             SELECT 'scale.idle', 'scale', 'old-' || i, 'g' || i, 'a', ',0', '{{}}' FROM generate_series(1, {BACKLOG}) i"
+        ),
+        format!(
+            "INSERT INTO hotmesh.pending_signals (app_id, topic, key, data, status, code, expires_at)
+             SELECT 'scale', 'scale.say', 'nobody-' || i, '{{}}', 'success', 200, now() + interval '1 hour'
+               FROM generate_series(1, {BACKLOG}) i"
+        ),
+        "ANALYZE hotmesh.jobs, hotmesh.activities, hotmesh.worker_stream, hotmesh.pending_signals".into(),
+    ] {
+        sqlx::query(&sql).execute(p).await.unwrap();
+    }
+}
+
+/// The sequential scans of a large table in the plans logged by the processes `pids`
+/// (the log is the cluster's: other databases' plans are in it too), each with the
+/// statement it belongs to; and how many plans of theirs it read.
+fn seq_scans(log: &str, pids: &[i32]) -> (Vec<String>, usize) {
+    let mut found = vec![];
+    let mut plans = 0;
+    let mut query = String::new();
+    let mut ours = false;
+    for line in log.lines() {
+        // a log line (not a plan's continuation) says which process wrote it
+        if !line.starts_with(char::is_whitespace) {
+            ours = pids.iter().any(|p| line.contains(&format!(" [{p}] ")));
+        }
+        if !ours {
+            continue;
+        }
+        if let Some(q) = line.split("Query Text: ").nth(1) {
+            query = q.to_string();
+            plans += 1;
+        }
+        for t in LARGE {
+            if line.contains(&format!("Seq Scan on {t} ")) || line.trim_end().ends_with(&format!("Seq Scan on {t}")) {
+                found.push(format!("{t}: {query}"));
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    (found, plans)
+}
+
+#[tokio::test]
+async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs() {
+    if server_log().is_none() {
+        eprintln!("no server log known (HOTMESH_PG_DIR): nothing checked");
+        return;
+    }
+    let preloaded: String = scalar("postgres", "SHOW shared_preload_libraries").await;
+    if !preloaded.contains("auto_explain") {
+        eprintln!("auto_explain is not preloaded in this cluster: nothing checked");
+        return;
+    }
+    let p = with_app(DB, APP, "scale", "1", 8).await;
+    load(&p).await;
+    // every statement's plan, nested ones (the engine's SPI) included, in this database;
+    // the engine worker reads the settings when it connects: start it again
+    exec(
+        "postgres",
+        &format!("ALTER DATABASE {DB} SET auto_explain.log_min_duration = 0"),
+    )
+    .await;
+    exec(
+        "postgres",
+        &format!("ALTER DATABASE {DB} SET auto_explain.log_nested_statements = on"),
+    )
+    .await;
+    let old: i32 = scalar(
+        DB,
+        "SELECT pid FROM hotmesh.workers() WHERE database = current_database()",
+    )
+    .await;
+    exec("postgres", &format!("SELECT pg_terminate_backend({old})")).await;
+    eventually(20, "the engine worker back", || async {
+        let pid: i32 = scalar(
+            DB,
+            "SELECT coalesce((SELECT pid FROM hotmesh.workers()
+                               WHERE database = current_database() AND state = 'running'), 0)",
+        )
+        .await;
+        (pid != 0 && pid != old).then_some(())
+    })
+    .await;
+    let p = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&url_for(DB))
+        .await
+        .unwrap();
+    let offset = log_size();
+
+    // the workload: start, two worker steps with a timer between, a signal at the end
+    for i in 0..WORKFLOWS {
+        sqlx::query("SELECT hotmesh.pub('scale.start', $1, $2)")
+            .bind(json!({ "n": i }))
+            .bind(json!({ "id": format!("new-{i}") }))
+            .execute(&p)
+            .await
+            .unwrap();
+    }
+    let job_ids: Vec<String> = (0..WORKFLOWS).map(|i| format!("new-{i}")).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ids: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT id, reservation FROM hotmesh.dequeue('scale.step', 50, 30)",
+        )
+        .fetch_all(&p)
+        .await
+        .unwrap();
+        for (id, reservation) in &ids {
+            sqlx::query("SELECT hotmesh.respond($1, '{}', 'success', NULL, $2)")
+                .bind(id)
+                .bind(reservation)
+                .execute(&p)
+                .await
+                .unwrap();
+        }
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM unnest($1::text[]) AS j(id)
+               JOIN hotmesh.activities a ON a.job_id = j.id AND a.activity_id = 'h'",
+        )
+        .bind(&job_ids)
+        .fetch_one(&p)
+        .await
+        .unwrap();
+        if waiting as usize == WORKFLOWS {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the workflows did not reach their hook");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for i in 0..WORKFLOWS {
+        sqlx::query("SELECT hotmesh.signal('scale.say', $1)")
+            .bind(json!({ "id": format!("new-{i}"), "said": "hi" }))
+            .execute(&p)
+            .await
+            .unwrap();
+    }
+    let out: serde_json::Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job('new-0', 10000)")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!(out["data"]["said"], "hi");
+    // the engine worker's housekeeping runs every 5 s: let it run once in the window
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    sqlx::query("SELECT hotmesh.wake_engine()")
+        .execute(&p)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // the processes of this database: the engine worker and the pool's connections
+    let pids: Vec<i32> =
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            .fetch_all(&p)
+            .await
+            .unwrap();
+    let log = log_since(offset);
+    exec(
+        "postgres",
+        &format!("ALTER DATABASE {DB} RESET auto_explain.log_min_duration"),
+    )
+    .await;
+    exec(
+        "postgres",
+        &format!("ALTER DATABASE {DB} RESET auto_explain.log_nested_statements"),
+    )
+    .await;
+    let (scans, plans) = seq_scans(&log, &pids);
+    assert!(plans > 500, "auto_explain logged {plans} plans of this database's processes");
+    assert!(
+        log.contains("DELETE FROM hotmesh.worker_stream WHERE id IN"),
+        "housekeeping ran in the window"
+    );
+    assert!(
+        scans.is_empty(),
+        "sequential scans of large tables ({} plans read):\n{}",
+        plans,
+        scans.join("\n")
+    );
+    p.close().await;
+    exec("postgres", &format!("DROP DATABASE {DB} WITH (FORCE)")).await;
+}
