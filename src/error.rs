@@ -64,9 +64,6 @@ pub enum HotmeshError {
         what: String,
     },
 
-    #[error("hotmesh runs on the primary: this server is a standby (in recovery)")]
-    Standby,
-
     #[error("hotmesh internal error: {0}")]
     Internal(String),
 }
@@ -103,7 +100,6 @@ impl HotmeshError {
             HotmeshError::PermissionDenied { .. } => {
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
             }
-            HotmeshError::Standby => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             HotmeshError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
@@ -141,7 +137,6 @@ impl HotmeshError {
             HotmeshError::JobRunning(_) => Some("Interrupt it first: SELECT hotmesh.interrupt(topic, job_id), then scrub it."),
             HotmeshError::InTransactionBlock(_) => Some("Inside a transaction, start the job with SELECT hotmesh.pub(topic, data), COMMIT, then SELECT hotmesh.wait_for_job(job_id, timeout_ms)."),
             HotmeshError::Timeout { .. } => Some("The job keeps running: read it later with hotmesh.get_state or wait with hotmesh.wait_for_job."),
-            HotmeshError::Standby => Some("Connect to the primary (target_session_attrs=read-write); docs/high-availability.md."),
             HotmeshError::PermissionDenied { .. } => Some("The app's owner grants it: SELECT hotmesh.grant_app(app, role, privilege); docs/security.md explains the roles."),
             _ => None,
         }

@@ -37,14 +37,17 @@ pub fn query<R>(
     args: &[DatumWithOid],
     read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
 ) -> R {
-    // a hot standby takes no transaction ids: say so, as Postgres does for a write there
-    // (25006), instead of the internal error SPI would give
-    if unsafe { pg_sys::RecoveryInProgress() } {
-        HotmeshError::Standby.raise();
-    }
+    // A hot standby assigns no transaction ids, and `update` asks for one first (which
+    // fails there with an internal error): on a standby, statements run without it, so
+    // reads work and a write fails as Postgres fails any write there (25006).
+    let standby = unsafe { pg_sys::RecoveryInProgress() };
     Spi::connect_mut(|client| {
         let p = plan(client, sql, args)?;
-        let t = client.update(&*p, None, args)?;
+        let t = if standby {
+            client.select(&*p, None, args)?
+        } else {
+            client.update(&*p, None, args)?
+        };
         read(t)
     })
     .unwrap_or_else(|e: pgrx::spi::Error| {
