@@ -7,6 +7,7 @@
 #   HOTMESH_PG_DB     database with the extension (default hotmesh)
 #   HOTMESH_PG_CONF   extra postgresql.conf lines, used when the cluster is created
 #   HOTMESH_PG_PRELOAD=0  leave hotmesh out of shared_preload_libraries (no workers)
+#   HOTMESH_PG_PRELOAD_MORE  more libraries to preload, comma-separated (e.g. auto_explain)
 #   PG_CONFIG         the PostgreSQL whose programs run the cluster (default: pg_config on PATH)
 # The server runs as OS user `postgres` when this is called as root (Postgres refuses
 # to run as root). Clients connect over TCP as role postgres (trust, loopback only).
@@ -35,7 +36,8 @@ init() {
 port = $PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
-$( [ "${HOTMESH_PG_PRELOAD:-1}" = 0 ] && echo "# hotmesh not preloaded" || echo "shared_preload_libraries = 'hotmesh'" )
+$(libs=$( [ "${HOTMESH_PG_PRELOAD:-1}" = 0 ] || echo hotmesh ); libs=$(echo "$libs,${HOTMESH_PG_PRELOAD_MORE:-}" | sed 's/^,//; s/,$//')
+  [ -n "$libs" ] && echo "shared_preload_libraries = '$libs'" || echo "# hotmesh not preloaded" )
 max_worker_processes = 32
 log_line_prefix = '%m [%p] %b '
 ${HOTMESH_PG_CONF:-}

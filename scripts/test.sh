@@ -13,10 +13,10 @@ export HOTMESH_PG_DIR=$RUN/test-cluster
 export HOTMESH_PG_PORT=${HOTMESH_TEST_PORT:-28816}
 export HOTMESH_PG_DB=hotmesh_test
 # A long poll: every wake-up the tests see must come from a latch.
-export HOTMESH_PG_CONF="hotmesh.poll_interval = 60000
+export HOTMESH_PG_CONF="hotmesh.poll_interval = 60000"
 # auto_explain loaded, off unless a database turns it on (tests/e2e/scale.rs reads the
 # plans the engine really runs)
-shared_preload_libraries = 'hotmesh,auto_explain'"
+export HOTMESH_PG_PRELOAD_MORE=auto_explain
 mkdir -p "$RUN" && chmod 755 "$RUN"
 # Every step below builds, installs and runs against a private copy of the system
 # PostgreSQL (PG_CONFIG and PGRX_HOME point at it): a server running from the system

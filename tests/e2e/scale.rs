@@ -39,6 +39,8 @@ app:
 const KEPT_JOBS: i64 = 200_000;
 const BACKLOG: i64 = 20_000;
 const WORKFLOWS: usize = 100;
+/// Jobs past retention: more than one housekeeping batch (1,000).
+const PAST_RETENTION: i64 = 3_500;
 
 /// Tables that are large here: a sequential scan of any of them on the step path or in
 /// the engine worker's loop is what this test exists to catch.
@@ -67,6 +69,13 @@ async fn load(p: &sqlx::PgPool) {
             "INSERT INTO hotmesh.pending_signals (app_id, topic, key, data, status, code, expires_at)
              SELECT 'scale', 'scale.say', 'nobody-' || i, '{{}}', 'success', 200, now() + interval '1 hour'
                FROM generate_series(1, {BACKLOG}) i"
+        ),
+        // past the 7-day retention: housekeeping deletes them, more than one batch a pass
+        format!(
+            "INSERT INTO hotmesh.jobs (id, gid, app_id, version, topic, status, created_at, completed_at, expired_at)
+             SELECT 'gone-' || i, 'g' || i, 'scale', '1', 'scale.start', 0,
+                    now() - interval '8 days', now() - interval '8 days', now() - interval '8 days'
+               FROM generate_series(1, {PAST_RETENTION}) i"
         ),
         "ANALYZE hotmesh.jobs, hotmesh.activities, hotmesh.worker_stream, hotmesh.pending_signals".into(),
     ] {
@@ -230,6 +239,11 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
         &format!("ALTER DATABASE {DB} RESET auto_explain.log_nested_statements"),
     )
     .await;
+    let past: i64 = sqlx::query_scalar("SELECT count(*) FROM hotmesh.jobs WHERE id LIKE 'gone-%'")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    assert_eq!(past, 0, "housekeeping removes every job past retention in one pass");
     let (scans, plans) = seq_scans(&log, &pids);
     assert!(plans > 500, "auto_explain logged {plans} plans of this database's processes");
     assert!(
