@@ -68,6 +68,8 @@ enum Step {
         busy: bool,
         /// Messages were left for later: their jobs were held by other transactions.
         deferred: bool,
+        /// Housekeeping ran out of its time with jobs past retention left.
+        behind: bool,
     },
     ExtensionGone,
 }
@@ -80,6 +82,9 @@ fn deferred_retry(passes: u32) -> std::time::Duration {
 
 /// Housekeeping runs at most this often.
 const HOUSEKEEPING_MS: i64 = 5_000;
+/// ... or this often while jobs past retention are left (each pass works at most 250 ms:
+/// the engine keeps at least half of its time for timers and steps).
+const HOUSEKEEPING_BEHIND_MS: i64 = 250;
 
 /// One pass: route due engine messages (a full batch means more wait: `busy`), then the
 /// time scout's look at what comes due next, and now and then housekeeping.
@@ -96,17 +101,17 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
             due_ms: None,
             busy: false,
             deferred: false,
+            behind: false,
         };
     }
     let routed = engine::router::route();
-    if housekeep {
-        engine::router::housekeeping(gucs::retention_s());
-    }
+    let behind = housekeep && engine::router::housekeeping(gucs::retention_s());
     let due_ms = engine::router::scout(since_ms);
     Step::Continue {
         due_ms,
         busy: routed.taken as i64 >= engine::router::BATCH,
         deferred: routed.deferred > 0,
+        behind,
     }
 }
 
@@ -205,8 +210,14 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 due_ms,
                 busy,
                 deferred,
+                behind,
             }) => {
                 since_ms = started;
+                if behind {
+                    // the next pass soon, not in 5 s
+                    last_housekeeping = started - HOUSEKEEPING_MS + HOUSEKEEPING_BEHIND_MS;
+                    wait = wait.min(std::time::Duration::from_millis(HOUSEKEEPING_BEHIND_MS as u64));
+                }
                 if busy {
                     continue;
                 }
