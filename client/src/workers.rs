@@ -332,6 +332,9 @@ async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
     }
 }
 
+/// The callbacks running: message id -> (the message's reservation, the task).
+type Running = Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>>;
+
 /// The worker's loop, until `stop`; then running callbacks get the grace period, and
 /// the messages of those still running are released.
 pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerState>) {
@@ -354,8 +357,7 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
     let mut stop = hm.stopping();
     let mut throttle = stats.throttle.subscribe();
     let slots = Arc::new(Semaphore::new(w.concurrency));
-    // running callbacks: message id -> (its reservation, the task)
-    let running: Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>> = Arc::default();
+    let running: Running = Arc::default();
     let mut backoff = Duration::from_millis(100);
     while !*stop.borrow() {
         let t = *throttle.borrow_and_update();
@@ -440,7 +442,7 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
     shutdown(&hm, running).await;
 }
 
-async fn shutdown(hm: &HotMesh, running: Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>>) {
+async fn shutdown(hm: &HotMesh, running: Running) {
     let deadline = tokio::time::Instant::now() + hm.grace();
     while !running.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
