@@ -131,9 +131,9 @@ impl Workers {
 }
 
 /// (a): `workflows` workflows started by 4 publishers, drained by `workers` workers.
-async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) {
-    let ws = Workers::start(pool, url, workers);
-    let t0 = Instant::now();
+/// Starts `workflows` 3-step workflows from 4 publishers; returns the worker steps they
+/// make.
+async fn publish(pool: &PgPool, workflows: usize) -> usize {
     let mut pubs = vec![];
     for chunk in 0..4 {
         let p = pool.clone();
@@ -150,7 +150,13 @@ async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) 
     for p in pubs {
         p.await.unwrap();
     }
-    let total = (workflows / 4) * 4 * 3;
+    (workflows / 4) * 4 * 3
+}
+
+async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) {
+    let ws = Workers::start(pool, url, workers);
+    let t0 = Instant::now();
+    let total = publish(pool, workflows).await;
     while ws.done.load(Ordering::Relaxed) < total {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -255,6 +261,37 @@ async fn main() {
             "(e) client pubsub (HotMesh::pubsub + client Worker), 300 runs: p50 {:.2} ms, p99 {:.2} ms",
             pct(&mut lat, 0.5),
             pct(&mut lat, 0.99)
+        );
+        w.stop().await;
+
+        // (f) throughput through the client crate's Worker (a callback per message, an
+        // answer per message, as applications run it), as (a) does it with raw SQL
+        let done = Arc::new(AtomicUsize::new(0));
+        let counted = done.clone();
+        let w = HotMesh::init(Config::new("bench", &url).worker(
+            Worker::new("bench.step", move |_m| {
+                let counted = counted.clone();
+                async move {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    Outcome::success(json!({}))
+                }
+            })
+            .concurrency(8),
+        ))
+        .await
+        .unwrap();
+        let t0 = Instant::now();
+        let total = publish(&pool, workflows).await;
+        while done.load(Ordering::Relaxed) < total {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        println!(
+            "(f) client Worker (concurrency 8), {} workflows x 3 worker steps: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s)",
+            total / 3,
+            secs,
+            total as f64 / secs,
+            total as f64 / 3.0 / secs
         );
         w.stop().await;
     }

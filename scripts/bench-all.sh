@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Every benchmark of docs/benchmarks.md in one run, each beside the machine it ran on and
+# the cluster's commit ceiling measured in the same run (absolute figures differ twofold
+# between machines of the same size: compare ratios).
+#   scripts/install.sh --release && scripts/pg-cluster.sh restart && scripts/bench-all.sh
+# Settings: HOTMESH_PG_PORT (28815), BENCH_WORKERS (2,4), BENCH_ROUNDS for the scale part (2),
+# BENCH_KEPT (1000000), BENCH_SCALE=0 to skip the scale part.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PORT=${HOTMESH_PG_PORT:-28815}
+P=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB"
+echo "server: $("${P[@]}" -d postgres -c 'SELECT version()' | cut -d, -f1), hotmesh $("${P[@]}" -d postgres -c "SELECT default_version FROM pg_available_extensions WHERE name = 'hotmesh'"), synchronous_commit $("${P[@]}" -d postgres -c 'SHOW synchronous_commit')"
+
+"${P[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench"
+"${P[@]}" -d bench -c "CREATE EXTENSION hotmesh" -c "CREATE TABLE commit_probe (id bigserial PRIMARY KEY, v int)"
+echo 'INSERT INTO commit_probe (v) VALUES (1);' > /tmp/hotmesh-commit-probe.sql
+ceiling() {
+  "$("${PG_CONFIG:-pg_config}" --bindir)/pgbench" -n -h 127.0.0.1 -p "$PORT" -U postgres -c 8 -j 2 -T 10 \
+    -f /tmp/hotmesh-commit-probe.sql bench 2>/dev/null | sed -n 's/^tps = \([0-9]*\).*/\1/p'
+}
+echo "(d) pgbench, one INSERT per transaction, 8 clients, 10 s: $(ceiling) tps"
+
+echo "== the mapping language"
+cargo bench -q -p hotmesh-manifest --bench map_eval 2>/dev/null | grep '^map_eval'
+
+echo "== the engine: raw SQL workers (a), latency (b), the client crate (e, f), timers (c)"
+HOTMESH_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/bench" BENCH_WORKERS=${BENCH_WORKERS:-2,4} \
+  cargo bench -q -p hotmesh-tests --bench engine 2>/dev/null | grep '^('
+echo "(d) pgbench again, after: $(ceiling) tps"
+
+if [ "${BENCH_SCALE:-1}" != 0 ]; then
+  echo "== scale: a fresh database against one keeping ${BENCH_KEPT:-1000000} finished jobs"
+  HOTMESH_PG_PORT=$PORT BENCH_ROUNDS=${BENCH_ROUNDS:-2} bash scripts/bench-scale.sh | grep -v '^NOTICE'
+fi
