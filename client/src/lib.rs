@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+mod answers;
 mod bgworkers;
 mod config;
 mod deploy;

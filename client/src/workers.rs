@@ -1,11 +1,13 @@
 //! Workers: `Worker::new(topic, callback)`. Each runs a loop that dequeues its topic's
 //! messages (SKIP LOCKED, with a reservation) as slots of its concurrency free up, runs
 //! the callback of each, keeps the reservation alive while it runs (heartbeat), and
-//! answers with `hotmesh.respond`. An idle worker sleeps until the topic's NOTIFY (or a
+//! answers with `hotmesh.respond_batch` (with the answers of its other callbacks that
+//! finish meanwhile: `answers.rs`). An idle worker sleeps until the topic's NOTIFY (or a
 //! poll interval, or a reconnect: notifications sent while the connection was down are
 //! lost, so it looks). A worker that dies mid-message loses nothing: the reservation
 //! lapses and another worker gets the message; the step applies once.
 
+use crate::answers::Answers;
 use crate::hub::Event;
 use crate::quorum::WorkerState;
 use crate::{Error, HotMesh};
@@ -108,7 +110,7 @@ impl Outcome {
         Outcome::Error { code, data }
     }
 
-    fn parts(&self) -> (&Value, &'static str, i32) {
+    pub(crate) fn parts(&self) -> (&Value, &'static str, i32) {
         match self {
             Outcome::Success(d) => (d, "success", 200),
             Outcome::Pending(d) => (d, "pending", 202),
@@ -222,7 +224,7 @@ impl Worker {
     }
 }
 
-fn is_connection(e: &sqlx::Error) -> bool {
+pub(crate) fn is_connection(e: &sqlx::Error) -> bool {
     matches!(
         e,
         sqlx::Error::Io(_)
@@ -265,38 +267,9 @@ async fn dequeue(
         .collect()
 }
 
-/// Answers `id`; a lost connection is retried (the answer is idempotent) until it
-/// lands or the message's reservation would have lapsed anyway.
-async fn respond(
-    hm: &HotMesh,
-    id: i64,
-    token: i64,
-    o: &Outcome,
-    reservation: Duration,
-) -> Result<bool, sqlx::Error> {
-    let (data, status, code) = o.parts();
-    let deadline = tokio::time::Instant::now() + reservation;
-    loop {
-        let r = sqlx::query_scalar::<_, bool>("SELECT hotmesh.respond($1, $2, $3, $4, $5)")
-            .bind(id)
-            .bind(data)
-            .bind(status)
-            .bind(code)
-            .bind(token)
-            .fetch_one(hm.stream_pool())
-            .await;
-        match r {
-            Err(e) if is_connection(&e) && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Runs one message: the callback (its panic is an error answer, code 500), heartbeats
 /// while it runs, then the answer.
-async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
+async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>, answers: Answers) {
     let id = m.id;
     let token = m.reservation;
     let span =
@@ -326,7 +299,8 @@ async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>) {
         stats.errors.fetch_add(1, Ordering::Relaxed);
     }
     stats.processed.fetch_add(1, Ordering::Relaxed);
-    if let Err(e) = respond(&hm, id, token, &outcome, w.reservation).await {
+    // with the answers of the worker's other callbacks that finish meanwhile: one commit
+    if let Err(e) = answers.answer(id, token, outcome).await {
         // the reservation lapses and the message is handed out again
         tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
     }
@@ -358,6 +332,7 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
     let mut throttle = stats.throttle.subscribe();
     let slots = Arc::new(Semaphore::new(w.concurrency));
     let running: Running = Arc::default();
+    let answers = Answers::start(hm.clone(), w.reservation);
     let mut backoff = Duration::from_millis(100);
     while !*stop.borrow() {
         let t = *throttle.borrow_and_update();
@@ -407,8 +382,9 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
             };
             let (id, token) = (m.id, m.reservation);
             let (hm2, w2, s2, r2) = (hm.clone(), w.clone(), stats.clone(), running.clone());
+            let a2 = answers.clone();
             let task = tokio::spawn(async move {
-                handle(hm2, w2, m, s2).await;
+                handle(hm2, w2, m, s2, a2).await;
                 r2.lock().unwrap().remove(&id);
                 drop(p);
             });
