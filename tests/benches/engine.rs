@@ -153,7 +153,22 @@ async fn publish(pool: &PgPool, workflows: usize) -> usize {
     (workflows / 4) * 4 * 3
 }
 
+/// Commits of this database, and calls of `dequeue` and `respond_batch` (as far as the
+/// sessions have reported them: statistics reach the views within a second).
+async fn counters(pool: &PgPool) -> (i64, i64, i64) {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    sqlx::query_as(
+        "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()),
+                coalesce((SELECT calls FROM pg_stat_user_functions WHERE schemaname = 'hotmesh' AND funcname = 'dequeue'), 0),
+                coalesce((SELECT calls FROM pg_stat_user_functions WHERE schemaname = 'hotmesh' AND funcname = 'respond_batch'), 0)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) {
+    let before = counters(pool).await;
     let ws = Workers::start(pool, url, workers);
     let t0 = Instant::now();
     let total = publish(pool, workflows).await;
@@ -161,8 +176,15 @@ async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) 
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
-    println!("(a) {} workflows x 3 worker steps, {workers} workers: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s)", total / 3, secs, total as f64 / secs, total as f64 / 3.0 / secs);
     ws.stop().await;
+    let after = counters(pool).await;
+    let steps = total as f64;
+    println!("(a) {} workflows x 3 worker steps, {workers} workers: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s); per step: {:.2} commits, {:.2} dequeue calls, {:.2} answer calls ({:.1} answers each)",
+        total / 3, secs, steps / secs, steps / 3.0 / secs,
+        (after.0 - before.0) as f64 / steps,
+        (after.1 - before.1) as f64 / steps,
+        (after.2 - before.2) as f64 / steps,
+        steps / ((after.2 - before.2).max(1) as f64));
 }
 
 #[tokio::main]
@@ -182,6 +204,15 @@ async fn main() {
                 .expect("BENCH_WORKERS: a comma list of numbers")
         })
         .collect();
+    // every session of the bench counts its calls of the engine's functions (what (a)
+    // reports per step); a pool made after this setting has it
+    {
+        let mut c: sqlx::PgConnection = sqlx::Connection::connect(&url).await.expect("connect");
+        sqlx::query("DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET track_functions = ''all''', current_database()); END $$")
+            .execute(&mut c)
+            .await
+            .expect("track_functions");
+    }
     let pool = PgPoolOptions::new()
         .max_connections(workers.iter().max().copied().unwrap_or(4).max(4) as u32 + 6)
         .connect(&url)
