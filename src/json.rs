@@ -12,9 +12,8 @@ use pgrx::pgrx_sql_entity_graph::metadata::{
 use pgrx::prelude::*;
 use serde_json::Value;
 
-/// How deep JSON may nest where it enters (arguments) and where it is stored (a job's
-/// data, an activity's input and output): under serde_json's own limit (128), so
-/// everything stored can be read back.
+/// How deep an argument may nest: serde_json's own limit, which parsing enforces (no
+/// second walk of the value).
 pub const MAX_DEPTH: usize = hotmesh_engine::limits::MAX_JSON_DEPTH;
 
 /// A jsonb value, parsed with clean errors.
@@ -52,24 +51,19 @@ impl Json {
 /// JSON text (as jsonb prints it) to a value: deeper than [`MAX_DEPTH`] is an error that
 /// says so.
 pub fn parse(text: &str) -> Result<Value, HotmeshError> {
-    let too_deep = || HotmeshError::TooDeep {
-        what: "a JSON value".into(),
-        max: MAX_DEPTH,
-    };
-    let v: Value = serde_json::from_str(text).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         if e.to_string().contains("recursion limit") {
-            too_deep()
+            HotmeshError::TooDeep {
+                what: "a JSON value".into(),
+                max: MAX_DEPTH,
+            }
         } else {
             HotmeshError::InvalidArgument {
                 name: "json",
                 problem: e.to_string(),
             }
         }
-    })?;
-    if hotmesh_engine::limits::json_too_deep(&v, MAX_DEPTH) {
-        return Err(too_deep());
-    }
-    Ok(v)
+    })
 }
 
 impl FromDatum for Json {

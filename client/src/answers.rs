@@ -8,7 +8,6 @@
 
 use crate::workers::{is_connection, Outcome};
 use crate::HotMesh;
-use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -106,11 +105,16 @@ async fn send_batches(hm: HotMesh, patience: Duration, mut rx: mpsc::Receiver<Pe
 /// One `respond_batch` call, retried while the connection is lost and `patience` lasts.
 /// The error says whether it was the connection.
 async fn send(hm: &HotMesh, batch: &[Pending], patience: Duration) -> Result<Vec<i64>, (String, bool)> {
-    let ids: Vec<i64> = batch.iter().map(|p| p.id).collect();
-    let data: Vec<Value> = batch.iter().map(|p| p.outcome.parts().0.clone()).collect();
-    let statuses: Vec<&str> = batch.iter().map(|p| p.outcome.parts().1).collect();
-    let codes: Vec<i32> = batch.iter().map(|p| p.outcome.parts().2).collect();
-    let reservations: Vec<i64> = batch.iter().map(|p| p.reservation).collect();
+    let (mut ids, mut data, mut statuses, mut codes, mut reservations) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for p in batch {
+        let (d, status, code) = p.outcome.parts();
+        ids.push(p.id);
+        data.push(d);
+        statuses.push(status);
+        codes.push(code);
+        reservations.push(p.reservation);
+    }
     let deadline = tokio::time::Instant::now() + patience;
     loop {
         let r = sqlx::query_scalar::<_, Vec<i64>>(

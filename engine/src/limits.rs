@@ -12,9 +12,10 @@ pub const MAX_SECONDS: f64 = 100.0 * 365.25 * 86_400.0;
 /// bytes at most), and keys of the catalog's indexes.
 pub const MAX_TOPIC_BYTES: usize = 255;
 
-/// How deep JSON may nest where it enters the engine and where the engine stores it:
-/// under serde_json's recursion limit (128), so everything stored can be read back.
-pub const MAX_JSON_DEPTH: usize = 100;
+/// How deep JSON may nest where it enters the engine: what serde_json reads (its
+/// recursion limit lets 127 arrays or objects nest). What the engine stores is held
+/// under it, so everything stored can be read back.
+pub const MAX_JSON_DEPTH: usize = 127;
 
 /// Whether `v` nests deeper than `max` levels (a scalar is level 0, `[1]` level 1).
 /// Without recursion, and stops at the first path that is too deep.

@@ -282,9 +282,9 @@ fn storable(what: &str, v: Value) -> JsonB {
     JsonB(v)
 }
 
-/// How deep stored JSON may nest: more than arguments may (a value that entered at
-/// [`hotmesh_engine::limits::MAX_JSON_DEPTH`] is kept inside a few levels of data), less
-/// than serde_json reads back (128).
+/// How deep stored JSON may nest: under what serde_json reads back
+/// ([`hotmesh_engine::limits::MAX_JSON_DEPTH`]), with room for the few levels a row adds
+/// around a value when the engine reads it.
 const MAX_STORED_DEPTH: usize = 120;
 
 fn status_i32(s: i64) -> i32 {
