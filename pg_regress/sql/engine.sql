@@ -355,4 +355,69 @@ BEGIN;
 CALL hotmesh.pubsub('parent.start', '{"x": 5, "child": "child.double"}');
 ROLLBACK;
 
+-- 11. one answer batch, one write-back: answers to two messages of the same job in one
+-- respond_batch (the second sees what the first changed: the job keeps both maps), a
+-- fan-out whose next messages are written together (each activity row keeps its own
+-- message's id), and a job that ends inside the batch (its other message goes with it)
+SELECT hotmesh.deploy($yaml$
+app:
+  id: fan
+  version: '1'
+  graphs:
+    - subscribes: fan.start
+      expire: 120
+      activities:
+        t: { type: trigger }
+        a: { type: worker, topic: fan.work, input: { maps: { who: a } }, job: { maps: { a: '{$self.output.data.v}' } } }
+        b: { type: worker, topic: fan.work, input: { maps: { who: b } }, job: { maps: { b: '{$self.output.data.v}' } } }
+        c: { type: worker, topic: fan.work, input: { maps: { who: c, a: '{a.output.data.v}' } } }
+        d: { type: worker, topic: fan.work, input: { maps: { who: d } } }
+        done: { type: hook, job: { maps: { done: true } } }
+      transitions:
+        t: [ { to: a }, { to: b } ]
+        a: [ { to: c }, { to: d } ]
+        c: [ { to: done } ]
+    - subscribes: fan.stop
+      expire: 120
+      activities:
+        s: { type: trigger }
+        x: { type: worker, topic: fan.work, input: { maps: { who: x } } }
+        y: { type: worker, topic: fan.work, input: { maps: { who: y } } }
+      transitions:
+        s: [ { to: x }, { to: y } ]
+$yaml$) IS NOT NULL AS deployed;
+SELECT hotmesh.activate('fan', '1');
+SELECT hotmesh.pub('fan.start', '{}', '{"id": "fan1"}');
+SELECT id AS fa FROM hotmesh.worker_stream WHERE job_id = 'fan1' AND activity_id = 'a' \gset
+SELECT id AS fb FROM hotmesh.worker_stream WHERE job_id = 'fan1' AND activity_id = 'b' \gset
+SELECT cardinality(hotmesh.respond_batch(ARRAY[:fa, :fb], ARRAY['{"v": 2}', '{"v": 3}']::jsonb[])) AS applied;
+-- c's and d's messages were written in one statement
+SELECT activity_id, data FROM hotmesh.worker_stream WHERE job_id = 'fan1' ORDER BY activity_id;
+SELECT data FROM hotmesh.jobs WHERE id = 'fan1';
+SELECT count(*) = 2 AS each_row_names_its_message FROM hotmesh.activities a JOIN hotmesh.worker_stream w
+    ON w.id::text = a.wait_token AND w.activity_id = a.activity_id WHERE a.job_id = 'fan1';
+SELECT id AS fc FROM hotmesh.worker_stream WHERE job_id = 'fan1' AND activity_id = 'c' \gset
+SELECT id AS fd FROM hotmesh.worker_stream WHERE job_id = 'fan1' AND activity_id = 'd' \gset
+SELECT cardinality(hotmesh.respond_batch(ARRAY[:fd, :fc])) AS applied;
+SELECT status, data FROM hotmesh.jobs WHERE id = 'fan1';
+-- an error answer ends the job in the batch: the job's other message, answered after it
+-- in the same batch, is not applied and leaves the stream
+SELECT hotmesh.pub('fan.stop', '{}', '{"id": "fan2"}');
+SELECT id AS fx FROM hotmesh.worker_stream WHERE job_id = 'fan2' AND activity_id = 'x' \gset
+SELECT id AS fy FROM hotmesh.worker_stream WHERE job_id = 'fan2' AND activity_id = 'y' \gset
+SELECT hotmesh.respond_batch(ARRAY[:fx, :fy], ARRAY['{"message": "no"}', '{}']::jsonb[], ARRAY['error', 'success'], ARRAY[422, NULL]::int[])
+       = ARRAY[:fx]::bigint[] AS only_the_error_applied;
+SELECT status, error->>'code' AS code, completed_at IS NOT NULL AS ended FROM hotmesh.jobs WHERE id = 'fan2';
+SELECT count(*) AS messages_left FROM hotmesh.worker_stream WHERE job_id = 'fan2';
+-- the same when the first answer of the batch started next activities: their messages,
+-- not written yet when the second answer ends the job, are never written
+SELECT hotmesh.pub('fan.start', '{}', '{"id": "fan3"}');
+SELECT id AS fa FROM hotmesh.worker_stream WHERE job_id = 'fan3' AND activity_id = 'a' \gset
+SELECT id AS fb FROM hotmesh.worker_stream WHERE job_id = 'fan3' AND activity_id = 'b' \gset
+SELECT cardinality(hotmesh.respond_batch(ARRAY[:fa, :fb], ARRAY['{"v": 2}', '{"message": "no"}']::jsonb[],
+                                         ARRAY['success', 'error'], ARRAY[NULL, 422]::int[])) AS applied;
+SELECT status, error->>'code' AS code, completed_at IS NOT NULL AS ended FROM hotmesh.jobs WHERE id = 'fan3';
+SELECT count(*) AS messages_left FROM hotmesh.worker_stream WHERE job_id = 'fan3';
+SELECT activity_id, status FROM hotmesh.activities WHERE job_id = 'fan3' ORDER BY activity_id;
+
 DROP EXTENSION hotmesh;

@@ -9,8 +9,8 @@ use pgrx::prelude::*;
 mod hotmesh {
     use crate::engine::activities::interrupt::Interrupt;
     use crate::engine::activities::trigger::Start;
-    use crate::engine::step::{Engine, Status};
     use crate::engine::grants::{self, Privilege};
+    use crate::engine::step::{Engine, Status};
     use crate::engine::{db, queries, stats, stream};
     use crate::error::HotmeshError;
     use crate::json::Json;
@@ -283,10 +283,10 @@ mod hotmesh {
         for id in &message_ids {
             grants::require_message(*id);
         }
-        let applied: std::collections::HashSet<i64> = stream::in_job_order(answers, |a| a.0)
-            .into_iter()
-            .filter_map(|(id, r, d, st, code)| stream::respond(id, r, d, st, code).then_some(id))
-            .collect();
+        let applied: std::collections::HashSet<i64> =
+            stream::respond_all(stream::in_job_order(answers, |a| a.0))
+                .into_iter()
+                .collect();
         // in the order given, once each (a repeated id is applied once)
         let mut seen = std::collections::HashSet::new();
         message_ids

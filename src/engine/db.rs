@@ -31,6 +31,46 @@ fn plan(
     Ok(p)
 }
 
+/// [`query`] with a generic plan, always. Left to choose, the plan cache builds a custom
+/// plan at every execution of a statement whose generic plan looks costlier than the
+/// custom ones, as for `activity_id = ANY ($2)` (the activity rows a step reads), where
+/// planning was a tenth of an answer's time. Only for statements whose generic plan is
+/// the right one whatever the values: `LIMIT $n` is not (the generic plan of `dequeue`
+/// guesses a tenth of the stream and hash-joins it).
+pub fn query_generic<R>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
+) -> R {
+    let _forced = GenericPlans::force();
+    query(sql, args, read)
+}
+
+/// Forces generic plans while it lives; the caller's setting comes back when it drops,
+/// on an ERROR too (pgrx unwinds through it). Set on the C variable, not through the GUC
+/// machinery: two stores, and nothing a user's own queries see.
+struct GenericPlans(std::ffi::c_int);
+
+impl GenericPlans {
+    fn force() -> GenericPlans {
+        let forced = pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as std::ffi::c_int;
+        // SAFETY: a backend's GUC variable, read and written by this thread only
+        GenericPlans(unsafe {
+            std::mem::replace(
+                &mut *std::ptr::addr_of_mut!(pg_sys::plan_cache_mode),
+                forced,
+            )
+        })
+    }
+}
+
+impl Drop for GenericPlans {
+    fn drop(&mut self) {
+        // SAFETY: as above
+        unsafe { *std::ptr::addr_of_mut!(pg_sys::plan_cache_mode) = self.0 };
+    }
+}
+
 /// Runs `sql` (prepared once) with `args`, and reads the result with `read`.
 pub fn query<R>(
     sql: &'static str,

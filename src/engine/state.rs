@@ -1,6 +1,6 @@
 //! Job and activity state as the engine holds it during one transaction: loaded once
 //! (the job row locked FOR UPDATE, which serializes every step of a job), changed in
-//! memory, written back once by [`flush_job`] / [`flush_act`].
+//! memory, written back once by [`flush_jobs`] / [`flush_acts`].
 
 use super::db;
 use hotmesh_engine::ids;
@@ -44,7 +44,7 @@ pub struct Job {
     /// Set expired_at this many seconds from now.
     pub expire_in: Option<f64>,
     pub dirty: bool,
-    /// Created in this transaction and not written yet: [`flush_job`] inserts it, and
+    /// Created in this transaction and not written yet: [`flush_jobs`] inserts it, and
     /// it has no activity rows in the table to load.
     pub fresh: bool,
 }
@@ -103,6 +103,10 @@ macro_rules! job_select {
            FROM hotmesh.jobs j"
     };
 }
+pub(crate) use job_select;
+
+/// How many columns `job_select!` reads (a statement's further columns follow them).
+pub const JOB_COLUMNS: usize = 20;
 
 /// Loads and locks a job. None when there is no such job or it is expired.
 pub fn load_job(id: &str) -> Option<Job> {
@@ -157,57 +161,60 @@ pub fn load_job_of_message(message_id: i64) -> Option<Job> {
 
 /// Reads the one job row `sql` selects (the columns of [`load_job`]).
 fn load_job_by(sql: &'static str, arg: pgrx::datum::DatumWithOid) -> Option<Job> {
-    let row = db::query(sql, &[arg], |t| {
+    db::query(sql, &[arg], |t| {
         if t.is_empty() {
             return Ok(None);
         }
-        let r = t.first();
-        let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        let parent = match (
-            r.get::<String>(13)?,
-            r.get::<String>(14)?,
-            r.get::<String>(15)?,
-            r.get::<String>(16)?,
-        ) {
-            (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent {
-                job_id,
-                gid,
-                activity_id,
-                dad,
-            }),
-            _ => None,
-        };
-        let app_id = r.get::<String>(3)?.unwrap_or_default();
-        let version = r.get::<String>(4)?.unwrap_or_default();
-        Ok(Some(Job {
-            id: r.get::<String>(1)?.unwrap_or_default(),
-            gid: r.get::<String>(2)?.unwrap_or_default(),
-            app: super::apps::get(&app_id, &version, None),
-            app_id,
-            version,
-            topic: r.get::<String>(5)?.unwrap_or_default(),
-            key: r.get::<String>(6)?,
-            entity: r.get::<String>(7)?,
-            status: r.get::<i32>(8)?.unwrap_or(0) as i64,
-            data: obj(r.get::<JsonB>(9)?),
-            search: obj(r.get::<JsonB>(10)?),
-            marks: obj(r.get::<JsonB>(11)?),
-            error: db::json(r.get::<JsonB>(12)?),
-            parent,
-            severed: r.get::<bool>(17)?.unwrap_or(false),
-            expire: r.get::<f64>(18)?,
-            created_ms: r.get::<i64>(19)?.unwrap_or(0),
-            updated_ms: r.get::<i64>(20)?.unwrap_or(0),
-            completed: false,
-            expire_in: None,
-            dirty: false,
-            fresh: false,
-        }))
-    })?;
-    Some(row)
+        read_job(&t.first()).map(Some)
+    })
+}
+
+/// The job in the current row's first columns (those of `job_select!`).
+pub fn read_job(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Job> {
+    let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let parent = match (
+        r.get::<String>(13)?,
+        r.get::<String>(14)?,
+        r.get::<String>(15)?,
+        r.get::<String>(16)?,
+    ) {
+        (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent {
+            job_id,
+            gid,
+            activity_id,
+            dad,
+        }),
+        _ => None,
+    };
+    let app_id = r.get::<String>(3)?.unwrap_or_default();
+    let version = r.get::<String>(4)?.unwrap_or_default();
+    Ok(Job {
+        id: r.get::<String>(1)?.unwrap_or_default(),
+        gid: r.get::<String>(2)?.unwrap_or_default(),
+        app: super::apps::get(&app_id, &version, None),
+        app_id,
+        version,
+        topic: r.get::<String>(5)?.unwrap_or_default(),
+        key: r.get::<String>(6)?,
+        entity: r.get::<String>(7)?,
+        status: r.get::<i32>(8)?.unwrap_or(0) as i64,
+        data: obj(r.get::<JsonB>(9)?),
+        search: obj(r.get::<JsonB>(10)?),
+        marks: obj(r.get::<JsonB>(11)?),
+        error: db::json(r.get::<JsonB>(12)?),
+        parent,
+        severed: r.get::<bool>(17)?.unwrap_or(false),
+        expire: r.get::<f64>(18)?,
+        created_ms: r.get::<i64>(19)?.unwrap_or(0),
+        updated_ms: r.get::<i64>(20)?.unwrap_or(0),
+        completed: false,
+        expire_in: None,
+        dirty: false,
+        fresh: false,
+    })
 }
 
 /// True when a live (not expired) job has this id.
@@ -291,35 +298,129 @@ fn status_i32(s: i64) -> i32 {
     s.clamp(i32::MIN as i64, i32::MAX as i64) as i32
 }
 
-/// Writes a changed job back: a fresh job is inserted (with its state so far: one write,
-/// not an insert and an update), a loaded one updated.
-pub fn flush_job(j: &mut Job) {
-    if j.fresh {
-        if !insert_job(j) {
-            // a job with this id started since start_in looked (a race of two pubs)
-            crate::error::HotmeshError::DuplicateJob(j.id.clone()).raise();
+/// Writes changed jobs back: a fresh job is inserted (with its state so far: one write,
+/// not an insert and an update), a loaded one updated. One statement per job, by its
+/// primary key: a single `UPDATE … FROM unnest(…)` for a batch got a hash join over a
+/// sequential scan of `jobs` from the planner on small tables, slower than the probes.
+pub fn flush_jobs(jobs: &mut [&mut Job]) {
+    for j in jobs.iter_mut() {
+        if j.fresh {
+            if !insert_job(j) {
+                // a job with this id started since start_in looked (a race of two pubs)
+                crate::error::HotmeshError::DuplicateJob(j.id.clone()).raise();
+            }
+            j.fresh = false;
+            continue;
         }
-        j.fresh = false;
-        return;
+        db::exec(
+            "UPDATE hotmesh.jobs
+                SET status = $2, data = $3, search = $4, marks = $5, error = $6, entity = $7, updated_at = now(),
+                    completed_at = CASE WHEN $8 THEN coalesce(completed_at, now()) ELSE completed_at END,
+                    expired_at = CASE WHEN $9::float8 IS NOT NULL THEN now() + make_interval(secs => $9::float8) ELSE expired_at END
+              WHERE id = $1",
+            &[
+                j.id.as_str().into(),
+                status_i32(j.status).into(),
+                storable("the job's data", Value::Object(j.data.clone())).into(),
+                storable("the job's search fields", Value::Object(j.search.clone())).into(),
+                JsonB(Value::Object(j.marks.clone())).into(),
+                j.error.clone().map(JsonB).into(),
+                j.entity.clone().into(),
+                j.completed.into(),
+                j.expire_in.into(),
+            ],
+        );
     }
-    db::exec(
-        "UPDATE hotmesh.jobs
-            SET status = $2, data = $3, search = $4, marks = $5, error = $6, entity = $7, updated_at = now(),
-                completed_at = CASE WHEN $8 THEN coalesce(completed_at, now()) ELSE completed_at END,
-                expired_at = CASE WHEN $9::float8 IS NOT NULL THEN now() + make_interval(secs => $9::float8) ELSE expired_at END
-          WHERE id = $1",
+}
+
+/// A worker message Leg 1 made, not written yet.
+pub struct NewMessage {
+    pub topic: String,
+    pub app_id: String,
+    pub job_id: String,
+    pub gid: String,
+    pub activity_id: String,
+    pub dad: String,
+    pub data: Value,
+    pub policy: hotmesh_engine::retry::Policy,
+}
+
+/// Writes worker messages, all in one statement; returns each one's `(job, activity,
+/// dimension, id)`.
+pub fn insert_messages(messages: Vec<NewMessage>) -> Vec<(String, String, String, i64)> {
+    match messages.len() {
+        0 => return vec![],
+        // a start or a single answer: the plain statement (cheaper than arrays of one)
+        1 => {
+            let m = &messages[0];
+            let id = db::one::<i64>(
+                "INSERT INTO hotmesh.worker_stream (topic, app_id, job_id, gid, activity_id, dad, data, max_attempts,
+                                                    backoff_coefficient, maximum_interval, initial_interval, retry_codes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+                &[
+                    m.topic.as_str().into(),
+                    m.app_id.as_str().into(),
+                    m.job_id.as_str().into(),
+                    m.gid.as_str().into(),
+                    m.activity_id.as_str().into(),
+                    m.dad.as_str().into(),
+                    JsonB(m.data.clone()).into(),
+                    m.policy.max_attempts.into(),
+                    m.policy.backoff_coefficient.into(),
+                    m.policy.maximum_interval.into(),
+                    m.policy.initial_interval.into(),
+                    m.policy.codes.clone().map(|c| JsonB(Value::Object(c))).into(),
+                ],
+            )
+            .unwrap_or(0);
+            return vec![(m.job_id.clone(), m.activity_id.clone(), m.dad.clone(), id)];
+        }
+        _ => {}
+    }
+    let text =
+        |f: &dyn Fn(&NewMessage) -> String| -> Vec<String> { messages.iter().map(f).collect() };
+    let floats = |f: &dyn Fn(&NewMessage) -> f64| -> Vec<f64> { messages.iter().map(f).collect() };
+    let data: Vec<JsonB> = messages.iter().map(|m| JsonB(m.data.clone())).collect();
+    let attempts: Vec<i32> = messages.iter().map(|m| m.policy.max_attempts).collect();
+    let codes: Vec<Option<JsonB>> = messages
+        .iter()
+        .map(|m| m.policy.codes.clone().map(|c| JsonB(Value::Object(c))))
+        .collect();
+    db::query(
+        // unnested in the target list (a ProjectSet, no tuplestore), in the order given
+        "INSERT INTO hotmesh.worker_stream (topic, app_id, job_id, gid, activity_id, dad, data, max_attempts,
+                                            backoff_coefficient, maximum_interval, initial_interval, retry_codes)
+         SELECT unnest($1::text[]), unnest($2::text[]), unnest($3::text[]), unnest($4::text[]), unnest($5::text[]),
+                unnest($6::text[]), unnest($7::jsonb[]), unnest($8::int4[]), unnest($9::float8[]), unnest($10::float8[]),
+                unnest($11::float8[]), unnest($12::jsonb[])
+         RETURNING job_id, activity_id, dad, id",
         &[
-            j.id.as_str().into(),
-            status_i32(j.status).into(),
-            storable("the job's data", Value::Object(j.data.clone())).into(),
-            storable("the job's search fields", Value::Object(j.search.clone())).into(),
-            JsonB(Value::Object(j.marks.clone())).into(),
-            j.error.clone().map(JsonB).into(),
-            j.entity.clone().into(),
-            j.completed.into(),
-            j.expire_in.into(),
+            text(&|m| m.topic.clone()).into(),
+            text(&|m| m.app_id.clone()).into(),
+            text(&|m| m.job_id.clone()).into(),
+            text(&|m| m.gid.clone()).into(),
+            text(&|m| m.activity_id.clone()).into(),
+            text(&|m| m.dad.clone()).into(),
+            data.into(),
+            attempts.into(),
+            floats(&|m| m.policy.backoff_coefficient).into(),
+            floats(&|m| m.policy.maximum_interval).into(),
+            floats(&|m| m.policy.initial_interval).into(),
+            codes.into(),
         ],
-    );
+        |t| {
+            let mut ids = Vec::with_capacity(t.len());
+            for r in t {
+                ids.push((
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get::<String>(3)?.unwrap_or_default(),
+                    r.get::<i64>(4)?.unwrap_or(0),
+                ));
+            }
+            Ok(ids)
+        },
+    )
 }
 
 /// An activity's state in one dimension.
@@ -399,7 +500,7 @@ fn kind_name(s: &str) -> &'static str {
 pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
     let aids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
     let dads: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
-    db::query(
+    db::query_generic(
         "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
                 (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8
            FROM hotmesh.activities a

@@ -187,6 +187,9 @@ pub struct Engine {
     /// The earliest due time (unix ms) of the engine stream rows written: the engine
     /// worker is woken at commit if it would sleep past it.
     due_ms: Option<i64>,
+    /// Worker messages Leg 1 made, written by [`Engine::flush`] in one statement (an
+    /// answer batch starts a next activity per answer).
+    pub(crate) messages: Vec<state::NewMessage>,
 }
 
 pub fn now_ms() -> i64 {
@@ -215,6 +218,7 @@ impl Engine {
             now_ms: now_ms(),
             steps: 0,
             due_ms: None,
+            messages: Vec::new(),
         }
     }
 
@@ -224,6 +228,15 @@ impl Engine {
 
     /// Applies every queued item (spilling past the budget), then writes state back.
     pub fn run(&mut self) {
+        self.apply();
+        self.flush();
+    }
+
+    /// Applies every queued item, spilling what is past the budget to the engine stream;
+    /// the state stays in memory until [`Engine::flush`]. Each call has its own budget:
+    /// a worker's answer batch applies one answer per call and writes them back once.
+    pub fn apply(&mut self) {
+        self.steps = 0;
         while let Some(w) = self.queue.pop_front() {
             if self.steps >= BUDGET {
                 self.spill(w, 0.0);
@@ -233,7 +246,6 @@ impl Engine {
             crate::guard::check();
             self.step(w);
         }
-        self.flush();
     }
 
     /// Puts a work item on the engine stream, due in `delay` seconds. Returns its id.
@@ -263,9 +275,16 @@ impl Engine {
         .unwrap_or(0)
     }
 
-    fn flush(&mut self) {
+    pub fn flush(&mut self) {
         // jobs first: a fresh job's row is inserted before rows that name it
         self.flush_jobs(false);
+        // then the messages: each activity row keeps its message's id (`wait_token`)
+        for (job, aid, dad, id) in state::insert_messages(std::mem::take(&mut self.messages)) {
+            if let Some(a) = self.acts.get_mut(&key(&job, &aid, &dad)) {
+                a.wait_token = Some(id.to_string());
+                a.dirty = true;
+            }
+        }
         let dirty: Vec<(&ActKey, &Act)> = self.acts.iter().filter(|(_, a)| a.dirty).collect();
         state::flush_acts(&dirty);
         for a in self.acts.values_mut() {
@@ -280,11 +299,17 @@ impl Engine {
     /// one). A query that looks for jobs by something other than their id needs the
     /// fresh ones written first; otherwise they are written at the end.
     pub fn flush_jobs(&mut self, only_fresh: bool) {
-        for j in self.jobs.values_mut() {
-            if j.fresh || (j.dirty && !only_fresh) {
-                state::flush_job(j);
-                j.dirty = false;
-            }
+        let mut changed: Vec<&mut Job> = self
+            .jobs
+            .values_mut()
+            .filter(|j| j.fresh || (j.dirty && !only_fresh))
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        state::flush_jobs(&mut changed);
+        for j in changed {
+            j.dirty = false;
         }
     }
 
@@ -764,6 +789,7 @@ impl Engine {
     /// Removes the job's messages that have not run (worker messages, timers, hook
     /// registrations) and marks its open activities cancelled.
     pub fn cancel_messages(&mut self, jid: &str) {
+        self.messages.retain(|m| m.job_id != jid);
         // rows another transaction holds (an answer, a router batch) are skipped: that
         // transaction finds the job ended once it gets the job row, and drops its work
         db::exec(

@@ -4,8 +4,8 @@
 //! that lapses makes the message available again; one handed out too often without an
 //! answer is dead-lettered and the job hears code 999.
 
-use super::db;
 use super::step::{Engine, Kind, Status, Work};
+use super::{db, state};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use hotmesh_engine::status;
 use pgrx::JsonB;
@@ -45,18 +45,41 @@ fn load(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Messag
     )
 }
 
-/// Like [`load`], and removes the message: an answer that consumes it takes it in the
-/// statement that reads it.
+/// Like [`load`], and removes the message, in one statement: the job row is read and
+/// locked first (a materialized CTE that the `DELETE` waits for: the same lock order as
+/// every other path), then the message is deleted and returned. The common answer's
+/// first statement.
 fn take(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Message> {
-    lock_running(engine, id)?;
-    db::query(
+    let (job, message) = db::query(
         concat!(
-            "DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
-                AND ($2::int8 IS NULL OR reservation = $2) RETURNING ", message_columns!()
+            "WITH j AS MATERIALIZED (",
+            state::job_select!(),
+            " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL)
+                   AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j),
+             m AS (DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
+                      AND ($2::int8 IS NULL OR reservation = $2) AND EXISTS (SELECT FROM j)
+                   RETURNING ",
+            message_columns!(),
+            ")
+             SELECT j.*, m.* FROM j LEFT JOIN m ON true"
         ),
         &[id.into(), reservation.into()],
-        read_message,
-    )
+        |t| {
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let r = t.first();
+            Ok(Some((state::read_job(&r)?, message_at(&r, state::JOB_COLUMNS)?)))
+        },
+    )?;
+    let job_id = job.id.clone();
+    // a job this engine holds already (an earlier answer of the batch) keeps its state
+    let running = status::running(engine.jobs.entry(job_id).or_insert(job).status);
+    if !running && message.is_none() {
+        // an answer after the job ended removes its message whatever its reservation
+        remove(id);
+    }
+    message.filter(|_| running)
 }
 
 /// Locks the message's job. None when the message is gone, or its job ended (then the
@@ -75,22 +98,29 @@ fn read_message(t: pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Option<Mess
     if t.is_empty() {
         return Ok(None);
     }
-    let r = t.first();
-    let codes = match db::json(r.get::<JsonB>(10)?) {
+    message_at(&t.first(), 0)
+}
+
+/// The message in the current row's columns after the first `at` (None: they are null).
+fn message_at(r: &pgrx::spi::SpiTupleTable, at: usize) -> pgrx::spi::SpiResult<Option<Message>> {
+    let Some(job_id) = r.get::<String>(at + 1)? else {
+        return Ok(None);
+    };
+    let codes = match db::json(r.get::<JsonB>(at + 10)?) {
         Some(Value::Object(m)) => Some(m),
         _ => None,
     };
     Ok(Some(Message {
-        job_id: r.get::<String>(1)?.unwrap_or_default(),
-        gid: r.get::<String>(2)?.unwrap_or_default(),
-        aid: r.get::<String>(3)?.unwrap_or_default(),
-        dad: r.get::<String>(4)?.unwrap_or_default(),
-        attempt: r.get::<i32>(5)?.unwrap_or(0),
+        job_id,
+        gid: r.get::<String>(at + 2)?.unwrap_or_default(),
+        aid: r.get::<String>(at + 3)?.unwrap_or_default(),
+        dad: r.get::<String>(at + 4)?.unwrap_or_default(),
+        attempt: r.get::<i32>(at + 5)?.unwrap_or(0),
         policy: Policy {
-            max_attempts: r.get::<i32>(6)?.unwrap_or(1),
-            backoff_coefficient: r.get::<f64>(7)?.unwrap_or(10.0),
-            maximum_interval: r.get::<f64>(8)?.unwrap_or(120.0),
-            initial_interval: r.get::<f64>(9)?.unwrap_or(1.0),
+            max_attempts: r.get::<i32>(at + 6)?.unwrap_or(1),
+            backoff_coefficient: r.get::<f64>(at + 7)?.unwrap_or(10.0),
+            maximum_interval: r.get::<f64>(at + 8)?.unwrap_or(120.0),
+            initial_interval: r.get::<f64>(at + 9)?.unwrap_or(1.0),
             codes,
         },
     }))
@@ -118,8 +148,15 @@ fn requeue(id: i64, delay: f64, error: &Value) {
 }
 
 /// Applies an answer to the message's activity: Leg 2 and what follows, in this
-/// transaction.
-fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, code: i64) -> bool {
+/// transaction; the state is written back by the caller's [`Engine::flush`].
+fn answer(
+    engine: &mut Engine,
+    m: Message,
+    id: i64,
+    data: Value,
+    status: Status,
+    code: i64,
+) -> bool {
     engine.push(Work {
         kind: Kind::Response,
         job_id: m.job_id,
@@ -131,7 +168,7 @@ fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, 
         status,
         code,
     });
-    engine.run();
+    engine.apply();
     true
 }
 
@@ -140,11 +177,40 @@ fn answer(mut engine: Engine, m: Message, id: i64, data: Value, status: Status, 
 /// again): a duplicate or late answer changes nothing.
 pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code: i64) -> bool {
     let mut engine = Engine::new();
+    let applied = respond_in(&mut engine, id, reservation, data, st, code);
+    engine.flush();
+    applied
+}
+
+/// Applies answers (in the order given: see [`in_job_order`]) on one engine, and writes
+/// their state back once: a batch of ten answers runs one `UPDATE` of its jobs and one
+/// upsert of its activity rows, not ten of each. Returns the ids applied.
+pub fn respond_all(answers: Vec<(i64, Option<i64>, Value, Status, i64)>) -> Vec<i64> {
+    let mut engine = Engine::new();
+    let applied = answers
+        .into_iter()
+        .filter_map(|(id, r, d, st, code)| {
+            respond_in(&mut engine, id, r, d, st, code).then_some(id)
+        })
+        .collect();
+    engine.flush();
+    applied
+}
+
+/// [`respond`] on the caller's engine, without writing back.
+fn respond_in(
+    engine: &mut Engine,
+    id: i64,
+    reservation: Option<i64>,
+    data: Value,
+    st: Status,
+    code: i64,
+) -> bool {
     let m = if st == Status::Success {
         // the common answer: the message is consumed as it is read
-        take(&mut engine, id, reservation)
+        take(engine, id, reservation)
     } else {
-        load(&mut engine, id, reservation)
+        load(engine, id, reservation)
     };
     let Some(m) = m else {
         return false;
@@ -196,7 +262,9 @@ pub fn respond_final(id: i64, reservation: Option<i64>, data: Value, code: i64) 
     let Some(m) = take(&mut engine, id, reservation) else {
         return false;
     };
-    answer(engine, m, id, data, Status::Error, code)
+    answer(&mut engine, m, id, data, Status::Error, code);
+    engine.flush();
+    true
 }
 
 /// The worker asks for another attempt: after `delay` seconds, or the policy's delay
@@ -220,7 +288,9 @@ pub fn retry(id: i64, reservation: Option<i64>, delay: Option<f64>, error: Value
         }
         None => {
             remove(id);
-            answer(engine, m, id, error, Status::Error, 597)
+            answer(&mut engine, m, id, error, Status::Error, 597);
+            engine.flush();
+            true
         }
     }
 }

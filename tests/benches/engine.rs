@@ -213,7 +213,10 @@ async fn main() {
             .await
             .expect("track_functions");
     }
+    // BENCH_PING=1: sqlx's default, a ping (a round trip) before each use of a pooled
+    // connection
     let pool = PgPoolOptions::new()
+        .test_before_acquire(std::env::var("BENCH_PING").as_deref() == Ok("1"))
         .max_connections(workers.iter().max().copied().unwrap_or(4).max(4) as u32 + 6)
         .connect(&url)
         .await
@@ -237,6 +240,10 @@ async fn main() {
     // worker count (BENCH_WORKERS, a comma list)
     for &n in &workers {
         throughput(&pool, &url, workflows, n).await;
+    }
+    // BENCH_ONLY_A=1: the throughput figures alone (for profiling and A/B runs)
+    if std::env::var("BENCH_ONLY_A").as_deref() == Ok("1") {
+        return;
     }
 
     // workers for (b)
@@ -299,16 +306,18 @@ async fn main() {
         // answer per message, as applications run it), as (a) does it with raw SQL
         let done = Arc::new(AtomicUsize::new(0));
         let counted = done.clone();
-        let w = HotMesh::init(Config::new("bench", &url).worker(
-            Worker::new("bench.step", move |_m| {
-                let counted = counted.clone();
-                async move {
-                    counted.fetch_add(1, Ordering::Relaxed);
-                    Outcome::success(json!({}))
-                }
-            })
-            .concurrency(8),
-        ))
+        let w = HotMesh::init(
+            Config::new("bench", &url).worker(
+                Worker::new("bench.step", move |_m| {
+                    let counted = counted.clone();
+                    async move {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                        Outcome::success(json!({}))
+                    }
+                })
+                .concurrency(8),
+            ),
+        )
         .await
         .unwrap();
         let t0 = Instant::now();

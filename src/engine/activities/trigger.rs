@@ -134,7 +134,7 @@ impl Engine {
             fresh: true,
         };
         // a chosen id may be taken (a generated one is not); the row itself is written
-        // when the step ends (flush_job), which settles a race between two starts
+        // when the step ends (flush_jobs), which settles a race between two starts
         let chosen = s.id.is_some() || def.settings.contains_key("stats.id");
         if (chosen && state::live_job_exists(&id)) || self.jobs.contains_key(&id) {
             return Err(HotmeshError::DuplicateJob(id));

@@ -1,13 +1,12 @@
 //! worker: Leg 1 puts the mapped input on the worker stream of its topic; Leg 2 is the
 //! worker's answer (hotmesh.respond), handled by `Engine::answer`.
 
-use crate::engine::db;
 use crate::engine::notify;
+use crate::engine::state::NewMessage;
 use crate::engine::step::{Engine, Failure, Work};
 use hotmesh_engine::channel;
 use hotmesh_engine::retry::Policy;
 use hotmesh_manifest::manifest::Activity;
-use pgrx::JsonB;
 use serde_json::Value;
 
 impl Engine {
@@ -21,32 +20,24 @@ impl Engine {
         let topic = Self::topic(ctx, def)?;
         let policy = Policy::from_config(def.config.get("retry"))?;
         let app_id = self.jobs[&w.job_id].app_id.clone();
-        let id = db::one::<i64>(
-            "INSERT INTO hotmesh.worker_stream (topic, app_id, job_id, gid, activity_id, dad, data, max_attempts,
-                                                backoff_coefficient, maximum_interval, initial_interval, retry_codes)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-            &[
-                topic.as_str().into(),
-                app_id.into(),
-                w.job_id.as_str().into(),
-                w.gid.as_str().into(),
-                w.aid.as_str().into(),
-                w.dad.as_str().into(),
-                JsonB(input.clone()).into(),
-                policy.max_attempts.into(),
-                policy.backoff_coefficient.into(),
-                policy.maximum_interval.into(),
-                policy.initial_interval.into(),
-                policy.codes.map(|c| JsonB(Value::Object(c))).into(),
-            ],
-        )
-        .unwrap_or(0);
+        // written at the end of the step, with the other messages of the batch; the
+        // activity row gets the message's id then
+        self.messages.push(NewMessage {
+            topic: topic.clone(),
+            app_id,
+            job_id: w.job_id.clone(),
+            gid: w.gid.clone(),
+            activity_id: w.aid.clone(),
+            dad: w.dad.clone(),
+            data: input.clone(),
+            policy,
+        });
         notify::text(channel::work(&topic), &topic);
         let a = self
             .act(&w.job_id, &w.aid, &w.dad)
             .expect("created by leg1");
         a.input = Some(input);
-        a.wait_token = Some(id.to_string());
+        a.wait_token = None;
         a.dirty = true;
         Ok(())
     }
