@@ -268,8 +268,17 @@ async fn dequeue(
 }
 
 /// Runs one message: the callback (its panic is an error answer, code 500), heartbeats
-/// while it runs, then the answer.
-async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>, answers: Answers) {
+/// while it runs, then the answer. The callback's slot (`slot`) is free once the callback
+/// returns: the answer's round trip and commit hold no slot, so the next messages run
+/// while it is on its way.
+async fn handle(
+    hm: HotMesh,
+    w: Worker,
+    m: Message,
+    stats: Arc<WorkerState>,
+    answers: Answers,
+    slot: tokio::sync::OwnedSemaphorePermit,
+) {
     let id = m.id;
     let token = m.reservation;
     let span =
@@ -295,6 +304,7 @@ async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>, ans
             }
         }
     };
+    drop(slot);
     if matches!(outcome, Outcome::Error { .. }) {
         stats.errors.fetch_add(1, Ordering::Relaxed);
     }
@@ -305,6 +315,9 @@ async fn handle(hm: HotMesh, w: Worker, m: Message, stats: Arc<WorkerState>, ans
         tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
     }
 }
+
+/// How long a busy worker waits for more free slots before it dequeues.
+const LINGER: Duration = Duration::from_millis(1);
 
 /// The callbacks running: message id -> (the message's reservation, the task).
 type Running = Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>>;
@@ -352,6 +365,16 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
             },
             _ = stop.changed() => continue,
         };
+        // While callbacks run, wait a moment for half the slots before dequeuing: a slot
+        // freed one at a time would make every dequeue (and every answer batch) carry one
+        // message, and each is a round trip and a commit. Measured with no-op callbacks:
+        // (f) in docs/benchmarks.md. An idle worker dequeues at once.
+        if t == 0 && slots.available_permits() + 1 < w.concurrency.div_ceil(2) {
+            tokio::select! {
+                _ = tokio::time::sleep(LINGER) => {}
+                _ = stop.changed() => {}
+            }
+        }
         let free = slots.available_permits() + 1;
         let n = if t > 0 { 1 } else { free };
         let msgs = match dequeue(&hm, &w, &guid, n).await {
@@ -384,9 +407,10 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
             let (hm2, w2, s2, r2) = (hm.clone(), w.clone(), stats.clone(), running.clone());
             let a2 = answers.clone();
             let task = tokio::spawn(async move {
-                handle(hm2, w2, m, s2, a2).await;
+                handle(hm2, w2, m, s2, a2, p).await;
+                // until its answer is applied, a message counts as running: a stop waits
+                // for it (or releases it)
                 r2.lock().unwrap().remove(&id);
-                drop(p);
             });
             running.lock().unwrap().insert(id, (token, task));
         }

@@ -5,7 +5,12 @@
 //! (b) p50/p99 latency of one 3-step pubsub at low load;
 //! (c) timer lateness (server-side: when the hook finished minus when it was due);
 //! (e) the same 3-step pubsub through the client crate: `HotMesh::pubsub` with a client
-//!     `Worker` (LISTEN wake-up, dequeue, callback, respond per message).
+//!     `Worker` (LISTEN wake-up, dequeue, callback, answers batched);
+//! (f) (a)'s throughput through the client crate's `Worker`.
+//! Settings: BENCH_WORKFLOWS (3000), BENCH_WORKERS for (a) (2,4,8), BENCH_CONCURRENCY for
+//! (f) (8), BENCH_ONLY (a comma list of parts: a,b,e,f,c), BENCH_CLIENT=0 (no (e), (f):
+//! an extension older than the client crate), BENCH_PING=1 (sqlx's ping before each
+//! use of a pooled connection).
 
 use serde_json::{json, Value};
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
@@ -236,106 +241,136 @@ async fn main() {
         .unwrap();
     println!("synchronous_commit = {sync}");
 
+    // BENCH_ONLY: the parts to run, a comma list (`a,f`; default: all), for profiling and
+    // A/B runs
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wants = |part: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|p| p.trim() == part))
+    };
+
     // (a) throughput: start every workflow, then let the workers drain them; once per
     // worker count (BENCH_WORKERS, a comma list)
-    for &n in &workers {
-        throughput(&pool, &url, workflows, n).await;
-    }
-    // BENCH_ONLY_A=1: the throughput figures alone (for profiling and A/B runs)
-    if std::env::var("BENCH_ONLY_A").as_deref() == Ok("1") {
-        return;
+    if wants("a") {
+        for &n in &workers {
+            throughput(&pool, &url, workflows, n).await;
+        }
     }
 
-    // workers for (b)
-    let ws = Workers::start(&pool, &url, 4);
+    if wants("b") {
+        // workers for (b)
+        let ws = Workers::start(&pool, &url, 4);
 
-    // (b) pubsub latency at low load: one workflow at a time, completion heard by LISTEN
-    let mut lat = vec![];
-    let mut l = PgListener::connect(&url).await.unwrap();
-    for i in 0..300 {
-        let id = format!("lat-{}-{i}", std::process::id());
-        l.listen(&format!("bench.done.{id}")).await.unwrap();
-        let t = Instant::now();
-        sqlx::query("SELECT hotmesh.pub('bench.three', '{\"n\": 1}', $1)")
-            .bind(json!({"id": id}))
-            .execute(&pool)
-            .await
-            .unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(10), l.recv())
-            .await
-            .expect("completion")
-            .unwrap();
-        lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        let _: Value = serde_json::from_str(n.payload()).unwrap();
-        l.unlisten(&format!("bench.done.{id}")).await.unwrap();
+        // (b) pubsub latency at low load: one workflow at a time, completion heard by LISTEN
+        let mut lat = vec![];
+        let mut l = PgListener::connect(&url).await.unwrap();
+        for i in 0..300 {
+            let id = format!("lat-{}-{i}", std::process::id());
+            l.listen(&format!("bench.done.{id}")).await.unwrap();
+            let t = Instant::now();
+            sqlx::query("SELECT hotmesh.pub('bench.three', '{\"n\": 1}', $1)")
+                .bind(json!({"id": id}))
+                .execute(&pool)
+                .await
+                .unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(10), l.recv())
+                .await
+                .expect("completion")
+                .unwrap();
+            lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            let _: Value = serde_json::from_str(n.payload()).unwrap();
+            l.unlisten(&format!("bench.done.{id}")).await.unwrap();
+        }
+        println!(
+            "(b) 3-step pubsub, 300 runs: p50 {:.2} ms, p99 {:.2} ms",
+            pct(&mut lat, 0.5),
+            pct(&mut lat, 0.99)
+        );
+
+        ws.stop().await;
     }
-    println!(
-        "(b) 3-step pubsub, 300 runs: p50 {:.2} ms, p99 {:.2} ms",
-        pct(&mut lat, 0.5),
-        pct(&mut lat, 0.99)
-    );
-
-    ws.stop().await;
 
     // (e) the client: pubsub with a client Worker (BENCH_CLIENT=0 skips it: to compare
     // with an extension older than the client crate)
     if std::env::var("BENCH_CLIENT").as_deref() != Ok("0") {
         use hotmesh_client::{Config, HotMesh, Outcome, Worker};
-        let w = HotMesh::init(Config::new("bench", &url).worker(
-            Worker::new("bench.step", |_m| async { Outcome::success(json!({})) }).concurrency(4),
-        ))
-        .await
-        .unwrap();
-        let hm = HotMesh::connect(&url).await.unwrap();
-        let mut lat = vec![];
-        for _ in 0..300 {
-            let t = Instant::now();
-            hm.pubsub("bench.three", json!({"n": 1}), Duration::from_secs(10))
-                .await
-                .unwrap();
-            lat.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
-        println!(
+        if wants("e") {
+            let w = HotMesh::init(
+                Config::new("bench", &url).worker(
+                    Worker::new("bench.step", |_m| async { Outcome::success(json!({})) })
+                        .concurrency(4),
+                ),
+            )
+            .await
+            .unwrap();
+            let hm = HotMesh::connect(&url).await.unwrap();
+            let mut lat = vec![];
+            for _ in 0..300 {
+                let t = Instant::now();
+                hm.pubsub("bench.three", json!({"n": 1}), Duration::from_secs(10))
+                    .await
+                    .unwrap();
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            println!(
             "(e) client pubsub (HotMesh::pubsub + client Worker), 300 runs: p50 {:.2} ms, p99 {:.2} ms",
             pct(&mut lat, 0.5),
             pct(&mut lat, 0.99)
         );
-        w.stop().await;
-
-        // (f) throughput through the client crate's Worker (a callback per message, an
-        // answer per message, as applications run it), as (a) does it with raw SQL
-        let done = Arc::new(AtomicUsize::new(0));
-        let counted = done.clone();
-        let w = HotMesh::init(
-            Config::new("bench", &url).worker(
-                Worker::new("bench.step", move |_m| {
-                    let counted = counted.clone();
-                    async move {
-                        counted.fetch_add(1, Ordering::Relaxed);
-                        Outcome::success(json!({}))
-                    }
-                })
-                .concurrency(8),
-            ),
-        )
-        .await
-        .unwrap();
-        let t0 = Instant::now();
-        let total = publish(&pool, workflows).await;
-        while done.load(Ordering::Relaxed) < total {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            w.stop().await;
         }
-        let secs = t0.elapsed().as_secs_f64();
-        println!(
-            "(f) client Worker (concurrency 8), {} workflows x 3 worker steps: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s)",
-            total / 3,
-            secs,
-            total as f64 / secs,
-            total as f64 / 3.0 / secs
-        );
-        w.stop().await;
+
+        // (f) throughput through the client crate's Worker (a callback per message,
+        // answers batched by the client), as (a) does it with raw SQL; once per
+        // concurrency (BENCH_CONCURRENCY, a comma list, default 8)
+        let concurrencies: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
+            .unwrap_or_else(|_| "8".into())
+            .split(',')
+            .map(|n| n.trim().parse().expect("BENCH_CONCURRENCY: a comma list of numbers"))
+            .collect();
+        for &c in concurrencies.iter().filter(|_| wants("f")) {
+            let before = counters(&pool).await;
+            let done = Arc::new(AtomicUsize::new(0));
+            let counted = done.clone();
+            let w = HotMesh::init(
+                Config::new("bench", &url).worker(
+                    Worker::new("bench.step", move |_m| {
+                        let counted = counted.clone();
+                        async move {
+                            counted.fetch_add(1, Ordering::Relaxed);
+                            Outcome::success(json!({}))
+                        }
+                    })
+                    .concurrency(c),
+                ),
+            )
+            .await
+            .unwrap();
+            let t0 = Instant::now();
+            let total = publish(&pool, workflows).await;
+            while done.load(Ordering::Relaxed) < total {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let secs = t0.elapsed().as_secs_f64();
+            w.stop().await;
+            let after = counters(&pool).await;
+            let steps = total as f64;
+            println!(
+                "(f) client Worker (concurrency {c}), {} workflows x 3 worker steps: {:.2} s, {:.0} worker steps/s ({:.0} workflows/s); per step: {:.2} dequeue calls, {:.2} answer calls ({:.1} answers each)",
+                total / 3,
+                secs,
+                steps / secs,
+                steps / 3.0 / secs,
+                (after.1 - before.1) as f64 / steps,
+                (after.2 - before.2) as f64 / steps,
+                steps / ((after.2 - before.2).max(1) as f64)
+            );
+        }
     }
 
+    if !wants("c") {
+        return;
+    }
     // (c) timer lateness: 200 hooks sleeping 0.2 to 2 s, started over a second
     let mut ids = vec![];
     for i in 0..200 {

@@ -97,6 +97,7 @@ async fn client_end_to_end() {
     throttle_pauses_and_resumes(&hm).await;
     a_crash_mid_message_is_redelivered_and_applied_once(&hm).await;
     graceful_stop_releases_running_messages(&hm).await;
+    a_callback_slot_is_free_while_its_answer_waits(&hm).await;
     the_command_line(&hm).await;
     a_postgres_restart_loses_nothing().await;
 }
@@ -319,8 +320,13 @@ async fn pubsub_timeout(hm: &HotMesh) {
                 id: Some("forged-1".into()),
                 ..Default::default()
             };
-            hm.pubsub_with("e2ec.start", json!({"n": 1}), options, Duration::from_millis(1500))
-                .await
+            hm.pubsub_with(
+                "e2ec.start",
+                json!({"n": 1}),
+                options,
+                Duration::from_millis(1500),
+            )
+            .await
         })
     };
     eventually(5, "the job started", || async {
@@ -334,7 +340,10 @@ async fn pubsub_timeout(hm: &HotMesh) {
         .await
         .unwrap();
     let e = waiting.await.unwrap().unwrap_err();
-    assert!(matches!(e, Error::Timeout { .. }), "the forged completion was ignored: {e}");
+    assert!(
+        matches!(e, Error::Timeout { .. }),
+        "the forged completion was ignored: {e}"
+    );
     // drain it for the next tests
     let w = HotMesh::init(config(vec![echo("drain")])).await.unwrap();
     eventually(10, "the stream drained", || async {
@@ -676,6 +685,56 @@ async fn a_crash_mid_message_is_redelivered_and_applied_once(hm: &HotMesh) {
     .unwrap();
     assert_eq!(acts, 1, "applied once");
     rescuer.stop().await;
+}
+
+/// A worker of concurrency 1 runs its next callback while the previous answer still
+/// waits (here on a job row another transaction holds): the answer's round trip and
+/// commit hold no callback slot. The answers all apply once the row is free.
+async fn a_callback_slot_is_free_while_its_answer_waits(hm: &HotMesh) {
+    let first = hm
+        .publish("e2ec.start", json!({"n": 1}), Default::default())
+        .await
+        .unwrap();
+    let mut holder = hm.pool().begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM hotmesh.jobs WHERE id = $1 FOR UPDATE")
+        .bind(&first)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = seen.clone();
+    let w = HotMesh::init(config(vec![Worker::new("e2ec.work", move |m| {
+        let log = log.clone();
+        async move {
+            log.lock().unwrap().push(m.job_id.clone());
+            Outcome::success(json!({ "by": "slot", "n": m.data["n"] }))
+        }
+    })]))
+    .await
+    .unwrap();
+    eventually(10, "the first callback ran", || async {
+        seen.lock().unwrap().contains(&first).then_some(())
+    })
+    .await;
+    let second = hm
+        .publish("e2ec.start", json!({"n": 2}), Default::default())
+        .await
+        .unwrap();
+    eventually(10, "the second callback ran while the first answer waits", || async {
+        seen.lock().unwrap().contains(&second).then_some(())
+    })
+    .await;
+    assert_ne!(hm.get_state(&first).await.unwrap().status(), 0, "the first answer waited");
+    holder.commit().await.unwrap();
+    for id in [&first, &second] {
+        let s = eventually(10, "both applied", || async {
+            let s = hm.get_state(id).await.unwrap();
+            (s.status() == 0).then_some(s)
+        })
+        .await;
+        assert_eq!(s.data["by"], "slot");
+    }
+    w.stop().await;
 }
 
 async fn graceful_stop_releases_running_messages(hm: &HotMesh) {
