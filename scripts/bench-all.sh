@@ -3,7 +3,8 @@
 # the cluster's commit ceiling measured in the same run (absolute figures differ twofold
 # between machines of the same size: compare ratios).
 #   scripts/install.sh --release && scripts/pg-cluster.sh restart && scripts/bench-all.sh
-# Settings: HOTMESH_PG_PORT (28815), BENCH_WORKERS (2,4), BENCH_ROUNDS for the scale part (2),
+# Settings: HOTMESH_PG_PORT (28815), BENCH_WORKERS (2,4), BENCH_CONCURRENCY for (f) (8),
+# BENCH_ROUNDS for the scale part (2),
 # BENCH_KEPT (1000000), BENCH_SCALE=0 to skip the scale part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,9 @@ echo "(d) pgbench, one INSERT per transaction, 8 clients, 10 s: $(ceiling) tps"
 
 echo "== the mapping language"
 cargo bench -q -p hotmesh-manifest --bench map_eval 2>/dev/null | grep '^map_eval'
+
+echo "== one session's cost per step (no concurrency)"
+HOTMESH_PG_PORT=$PORT R=3 bash scripts/bench-costs.sh
 
 echo "== the engine: raw SQL workers (a), latency (b), the client crate (e, f), timers (c)"
 HOTMESH_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/bench" BENCH_WORKERS=${BENCH_WORKERS:-2,4} \

@@ -8,7 +8,7 @@
 //!     `Worker` (LISTEN wake-up, dequeue, callback, answers batched);
 //! (f) (a)'s throughput through the client crate's `Worker`.
 //! Settings: BENCH_WORKFLOWS (3000), BENCH_WORKERS for (a) (2,4,8), BENCH_CONCURRENCY for
-//! (f) (8), BENCH_ONLY (a comma list of parts: a,b,e,f,c), BENCH_CLIENT=0 (no (e), (f):
+//! (f) (8), BENCH_EXPIRE (the 3-step graph's `expire`, 60), BENCH_ONLY (a comma list of parts: a,b,e,f,c), BENCH_CLIENT=0 (no (e), (f):
 //! an extension older than the client crate), BENCH_PING=1 (sqlx's ping before each
 //! use of a pooled connection).
 
@@ -226,8 +226,15 @@ async fn main() {
         .connect(&url)
         .await
         .expect("connect");
+    // BENCH_EXPIRE: the 3-step graph's `expire` (seconds a finished job stays readable;
+    // default 60): with `hotmesh.retention` 0, 1 makes the engine worker delete jobs as
+    // fast as they finish, during the run
+    let app = match std::env::var("BENCH_EXPIRE") {
+        Ok(e) => APP.replacen("expire: 60", &format!("expire: {e}"), 1),
+        Err(_) => APP.to_string(),
+    };
     sqlx::query("SELECT hotmesh.deploy($1)")
-        .bind(APP)
+        .bind(&app)
         .execute(&pool)
         .await
         .unwrap();
