@@ -5,7 +5,7 @@
 #   scripts/install.sh --release && scripts/pg-cluster.sh restart && scripts/bench-all.sh
 # Settings: HOTMESH_PG_PORT (28815), BENCH_WORKERS (2,4), BENCH_CONCURRENCY for (f) (8),
 # BENCH_ROUNDS for the scale part (2),
-# BENCH_KEPT (1000000), BENCH_SCALE=0 to skip the scale part.
+# BENCH_KEPT (1000000), BENCH_SCALE=0 to skip the scale part, BENCH_DRAIN_BATCH for (g) (50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${HOTMESH_PG_PORT:-28815}
@@ -21,7 +21,8 @@ ceiling() {
   "$("${PG_CONFIG:-pg_config}" --bindir)/pgbench" -n -h 127.0.0.1 -p "$PORT" -U postgres -c 8 -j 2 -T 10 \
     -f /tmp/hotmesh-commit-probe.sql bench 2>/dev/null | sed -n 's/^tps = \([0-9]*\).*/\1/p'
 }
-echo "(d) pgbench, one INSERT per transaction, 8 clients, 10 s: $(ceiling) tps"
+before=$(ceiling)
+echo "(d) pgbench, one INSERT per transaction, 8 clients, 10 s: $before tps"
 
 echo "== the mapping language"
 cargo bench -q -p hotmesh-manifest --bench map_eval 2>/dev/null | grep '^map_eval'
@@ -32,7 +33,17 @@ HOTMESH_PG_PORT=$PORT R=3 bash scripts/bench-costs.sh
 echo "== the engine: raw SQL workers (a), latency (b), the client crate (e, f), timers (c)"
 HOTMESH_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/bench" BENCH_WORKERS=${BENCH_WORKERS:-2,4} \
   cargo bench -q -p hotmesh-tests --bench engine 2>/dev/null | grep '^('
-echo "(d) pgbench again, after: $(ceiling) tps"
+# (g): the workers alone on a backlog, in batches of BENCH_DRAIN_BATCH (50), a fresh
+# database (the runs above left theirs full of finished jobs)
+"${P[@]}" -d postgres -c "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench"
+"${P[@]}" -d bench -c "CREATE EXTENSION hotmesh" -c "CREATE TABLE commit_probe (id bigserial PRIMARY KEY, v int)"
+drain=$(HOTMESH_DATABASE_URL="postgres://postgres@127.0.0.1:$PORT/bench" BENCH_ONLY=g BENCH_WORKFLOWS=6000 \
+  BENCH_BATCH=${BENCH_DRAIN_BATCH:-50} BENCH_WORKERS=2,4 cargo bench -q -p hotmesh-tests --bench engine 2>/dev/null | grep '^(g')
+echo "$drain"
+after=$(ceiling)
+echo "(d) pgbench again, after: $after tps"
+best=$(echo "$drain" | sed -n 's/.* \([0-9]*\) worker steps\/s.*/\1/p' | sort -n | tail -1)
+echo "ratio: (g) best ${best:-?} worker steps/s against pgbench's mean $(( (before + after) / 2 )) tps: $(awk -v b="${best:-0}" -v p="$(( (before + after) / 2 ))" 'BEGIN { printf "%.2f", b / p }')"
 
 if [ "${BENCH_SCALE:-1}" != 0 ]; then
   echo "== scale: a fresh database against one keeping ${BENCH_KEPT:-1000000} finished jobs"

@@ -6,9 +6,10 @@
 //! (c) timer lateness (server-side: when the hook finished minus when it was due);
 //! (e) the same 3-step pubsub through the client crate: `HotMesh::pubsub` with a client
 //!     `Worker` (LISTEN wake-up, dequeue, callback, answers batched);
-//! (f) (a)'s throughput through the client crate's `Worker`.
-//! Settings: BENCH_WORKFLOWS (3000), BENCH_WORKERS for (a) (2,4,8), BENCH_CONCURRENCY for
-//! (f) (8), BENCH_EXPIRE (the 3-step graph's `expire`, 60), BENCH_ONLY (a comma list of parts: a,b,e,f,c), BENCH_CLIENT=0 (no (e), (f):
+//! (f) (a)'s throughput through the client crate's `Worker`;
+//! (g) (a)'s workers draining a backlog started before them (only when BENCH_ONLY names it).
+//! Settings: BENCH_WORKFLOWS (3000), BENCH_WORKERS for (a) (2,4,8), BENCH_BATCH (10), BENCH_CONCURRENCY for
+//! (f) (8), BENCH_EXPIRE (the 3-step graph's `expire`, 60), BENCH_ONLY (a comma list of parts: a,b,e,f,c,g), BENCH_CLIENT=0 (no (e), (f):
 //! an extension older than the client crate), BENCH_PING=1 (sqlx's ping before each
 //! use of a pooled connection).
 
@@ -103,6 +104,11 @@ struct Workers {
 
 impl Workers {
     fn start(pool: &PgPool, url: &str, n: usize) -> Workers {
+        // BENCH_BATCH: how many messages a worker dequeues and answers at once (10)
+        let batch: i32 = std::env::var("BENCH_BATCH")
+            .ok()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(10);
         let stop = Arc::new(AtomicBool::new(false));
         let done = Arc::new(AtomicUsize::new(0));
         let wake = Arc::new(Notify::new());
@@ -112,7 +118,7 @@ impl Workers {
                 tokio::spawn(worker(
                     pool.clone(),
                     wake.clone(),
-                    10,
+                    batch,
                     stop.clone(),
                     done.clone(),
                 ))
@@ -192,6 +198,36 @@ async fn throughput(pool: &PgPool, url: &str, workflows: usize, workers: usize) 
         steps / ((after.2 - before.2).max(1) as f64));
 }
 
+/// (g): the workers alone: `workflows` are started first (their rate printed too), then
+/// `workers` workers drain the backlog; no publisher competes with them for the cores.
+async fn drain(pool: &PgPool, url: &str, workflows: usize, workers: usize) {
+    let t0 = Instant::now();
+    let total = publish(pool, workflows).await;
+    let publishing = t0.elapsed().as_secs_f64();
+    let before = counters(pool).await;
+    let ws = Workers::start(pool, url, workers);
+    let t1 = Instant::now();
+    while ws.done.load(Ordering::Relaxed) < total {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let secs = t1.elapsed().as_secs_f64();
+    ws.stop().await;
+    // every answer counted was applied: each job ended
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM hotmesh.jobs WHERE topic = 'bench.three' AND status <> 0",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 0, "jobs of the backlog not finished");
+    let after = counters(pool).await;
+    let steps = total as f64;
+    println!("(g) a backlog of {} workflows (started first: {:.0} workflows/s by 4 publishers) drained by {workers} workers: {:.2} s, {:.0} worker steps/s; per step: {:.2} commits, {:.1} answers per call",
+        total / 3, (total / 3) as f64 / publishing, secs, steps / secs,
+        (after.0 - before.0) as f64 / steps,
+        steps / ((after.2 - before.2).max(1) as f64));
+}
+
 #[tokio::main]
 async fn main() {
     let url = std::env::var("HOTMESH_DATABASE_URL")
@@ -261,6 +297,12 @@ async fn main() {
     if wants("a") {
         for &n in &workers {
             throughput(&pool, &url, workflows, n).await;
+        }
+    }
+    // (g) the same workers on a backlog (BENCH_ONLY=g, or with the others: not by default)
+    if only.as_deref().is_some_and(|o| o.split(',').any(|p| p.trim() == "g")) {
+        for &n in &workers {
+            drain(&pool, &url, workflows, n).await;
         }
     }
 
