@@ -136,7 +136,9 @@ type Callback = Arc<dyn Fn(Message) -> Pin<Box<dyn Future<Output = Outcome> + Se
 pub struct Worker {
     pub topic: String,
     callback: Callback,
-    /// Callbacks running at once (default 1).
+    /// Callbacks running at once (default 1). Also the most messages one dequeue takes: a
+    /// worker with fast callbacks runs faster at 8 to 32 (fuller batches, fewer commits per
+    /// message) than several workers of concurrency 1.
     pub concurrency: usize,
     /// How long a message stays reserved without a heartbeat (default 30 s); heartbeats
     /// renew it every third of that while the callback runs.
