@@ -1,7 +1,7 @@
 //! The slot table in shared memory (see `hotmesh_bgworker::slot`), and small helpers
 //! around it that every process uses.
 
-use hotmesh_bgworker::SlotTable;
+use hotmesh_bgworker::{Relay, SlotTable};
 use pgrx::lwlock::{PgLwLockExclusiveGuard, PgLwLockShareGuard};
 use pgrx::prelude::*;
 use pgrx::shmem::PGRXSharedMemory;
@@ -16,11 +16,21 @@ unsafe impl PGRXSharedMemory for SharedTable {}
 
 static TABLE: PgLwLock<SharedTable> = unsafe { PgLwLock::new(c"hotmesh_slots") };
 
+/// The work notifications committing transactions leave for their engine workers
+/// (`hotmesh_bgworker::relay`).
+#[derive(Copy, Clone, Default)]
+#[repr(transparent)]
+pub struct SharedRelay(pub Relay);
+unsafe impl PGRXSharedMemory for SharedRelay {}
+
+static RELAY: PgLwLock<SharedRelay> = unsafe { PgLwLock::new(c"hotmesh_relay") };
+
 /// Set once in the postmaster, inherited by every child: whether the table exists.
 static mut READY: bool = false;
 
 pub fn init() {
     pg_shmem_init!(TABLE);
+    pg_shmem_init!(RELAY);
     unsafe { READY = true };
 }
 
@@ -35,6 +45,10 @@ pub fn share() -> PgLwLockShareGuard<'static, SharedTable> {
 
 pub fn exclusive() -> PgLwLockExclusiveGuard<'static, SharedTable> {
     TABLE.exclusive()
+}
+
+pub fn relay() -> PgLwLockExclusiveGuard<'static, SharedRelay> {
+    RELAY.exclusive()
 }
 
 pub fn now_ms() -> i64 {
@@ -65,6 +79,16 @@ pub fn set_latch(pid: i32) -> bool {
         pg_sys::SetLatch(&raw mut (*proc_).procLatch);
     }
     true
+}
+
+/// Wakes database `dboid`'s engine worker (pid `pid`) for an iteration: work to route,
+/// a due time, a pause. (The relay's wake-up, `set_latch` alone, only has it drain.)
+pub fn wake_engine(pid: i32, dboid: u32) -> bool {
+    if pid == 0 {
+        return false;
+    }
+    relay().0.poke(dboid);
+    set_latch(pid)
 }
 
 /// Whether a backend or worker with this pid is alive.

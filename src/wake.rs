@@ -38,8 +38,15 @@ pub fn launcher_at_commit() {
     }
 }
 
-/// Wakes this database's engine worker now.
+/// Wakes this database's engine worker now, for an iteration.
 pub fn engine_now() {
+    let db = shared::my_database();
+    let pid = shared::share().0.find(db).map(|s| s.pid).unwrap_or(0);
+    shared::wake_engine(pid, db);
+}
+
+/// Wakes this database's engine worker to send what the relay holds.
+pub fn engine_relay() {
     let pid = shared::share()
         .0
         .find(shared::my_database())
@@ -65,9 +72,10 @@ pub fn engine_due_at_commit(due_ms: i64) {
     if prev == 0 {
         register_xact_callback(PgXactCallbackEvent::Commit, || {
             let due = DUE_PENDING.with(|d| d.replace(0));
-            let pid = shared::share().0.wake_for(shared::my_database(), due);
+            let db = shared::my_database();
+            let pid = shared::share().0.wake_for(db, due);
             if let Some(pid) = pid {
-                shared::set_latch(pid);
+                shared::wake_engine(pid, db);
             }
         });
         register_xact_callback(PgXactCallbackEvent::Abort, || {

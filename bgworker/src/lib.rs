@@ -6,7 +6,9 @@
 //! these pure lets plain `#[test]`s cover every lifecycle rule in milliseconds.
 
 pub mod plan;
+pub mod relay;
 pub mod slot;
 
 pub use plan::{reconcile, Action, Database, PlanConfig, WorkerHandle};
+pub use relay::Relay;
 pub use slot::{Iteration, Slot, SlotState, SlotTable, MAX_SLOTS};

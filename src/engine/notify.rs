@@ -7,7 +7,7 @@
 
 use hotmesh_engine::channel;
 use indexmap::IndexMap;
-use pgrx::{register_xact_callback, IntoDatum, PgXactCallbackEvent};
+use pgrx::{pg_sys, register_xact_callback, IntoDatum, PgXactCallbackEvent};
 use serde_json::Value;
 use std::cell::RefCell;
 
@@ -23,6 +23,9 @@ enum Pending {
 
 thread_local! {
     static QUEUE: RefCell<Option<IndexMap<String, Pending>>> = const { RefCell::new(None) };
+    /// This transaction left work notifications in the relay: wake the engine worker at
+    /// commit.
+    static RELAYED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// How many entries each mark saw, to undo a subtransaction's additions.
     static LOG: RefCell<Vec<(String, Option<String>)>> = const { RefCell::new(Vec::new()) };
 }
@@ -33,9 +36,15 @@ fn with_queue<R>(f: impl FnOnce(&mut IndexMap<String, Pending>) -> R) -> R {
         if q.is_none() {
             *q = Some(IndexMap::new());
             register_xact_callback(PgXactCallbackEvent::PreCommit, send);
+            register_xact_callback(PgXactCallbackEvent::Commit, || {
+                if RELAYED.with(|r| r.replace(false)) {
+                    crate::wake::engine_relay();
+                }
+            });
             register_xact_callback(PgXactCallbackEvent::Abort, || {
                 QUEUE.with(|q| q.borrow_mut().take());
                 LOG.with(|l| l.borrow_mut().clear());
+                RELAYED.with(|r| r.set(false));
             });
         }
         f(q.as_mut().expect("just set"))
@@ -115,8 +124,10 @@ fn send() {
         return;
     };
     LOG.with(|l| l.borrow_mut().clear());
+    let mut relay = Relaying::new();
     for (ch, p) in q {
         match p {
+            Pending::Text(t) if relay.leave(&ch, &t) => {}
             // a topic named at run time may be long: the channel already says it
             Pending::Text(t) if t.len() > channel::MAX_PAYLOAD => pg_notify(&ch, ""),
             Pending::Text(t) => pg_notify(&ch, &t),
@@ -128,6 +139,101 @@ fn send() {
             }
         }
     }
+}
+
+/// How long the relay may hold a database's entries before its transactions stop leaving
+/// theirs and notify themselves (and send those left over).
+const RELAY_PATIENCE_MS: i64 = 2_000;
+
+/// This transaction's way to the relay: open when a session (not a background worker)
+/// with a transaction id commits work notifications in a database whose engine worker
+/// runs and drains the relay.
+struct Relaying {
+    open: bool,
+}
+
+impl Relaying {
+    fn new() -> Relaying {
+        if !crate::shared::ready() || unsafe { pg_sys::IsBackgroundWorker } {
+            return Relaying { open: false };
+        }
+        let xid = unsafe { pg_sys::GetTopTransactionIdIfAny() };
+        let db = crate::shared::my_database();
+        let worker = crate::shared::share()
+            .0
+            .find(db)
+            .map(|s| s.pid)
+            .unwrap_or(0);
+        if xid == pg_sys::InvalidTransactionId || !crate::shared::proc_alive(worker) {
+            return Relaying { open: false };
+        }
+        let now = crate::shared::now_ms();
+        let stale = {
+            let mut r = crate::shared::relay();
+            if r.0.stale(db, now, RELAY_PATIENCE_MS) {
+                // the engine worker is not draining: send what committed ourselves
+                Some(r.0.take(db, xid_outcome))
+            } else {
+                None
+            }
+        };
+        if let Some(topics) = stale {
+            for t in topics {
+                pg_notify(&channel::work(&t), &t);
+            }
+            return Relaying { open: false };
+        }
+        Relaying { open: true }
+    }
+
+    /// Leaves a work notification (`channel` of `topic`) for the engine worker. False: send
+    /// it yourself.
+    fn leave(&mut self, channel_name: &str, topic: &str) -> bool {
+        if !self.open || channel_name != channel::work(topic) {
+            return false;
+        }
+        let xid = unsafe { pg_sys::GetTopTransactionIdIfAny() };
+        let left = crate::shared::relay().0.leave(
+            crate::shared::my_database(),
+            xid.into_inner(),
+            topic,
+            crate::shared::now_ms(),
+        );
+        if left {
+            RELAYED.with(|r| r.set(true));
+        } else {
+            self.open = false;
+        }
+        left
+    }
+}
+
+/// What became of transaction `xid` (inside a transaction: clog lookups).
+fn xid_outcome(xid: u32) -> hotmesh_bgworker::relay::Outcome {
+    use hotmesh_bgworker::relay::Outcome;
+    let x = pg_sys::TransactionId::from(xid);
+    unsafe {
+        if pg_sys::TransactionIdIsInProgress(x) {
+            Outcome::InProgress
+        } else if pg_sys::TransactionIdDidCommit(x) {
+            Outcome::Committed
+        } else {
+            Outcome::Aborted
+        }
+    }
+}
+
+/// The engine worker's part: sends the work notifications of this database's
+/// transactions that committed (each topic once), from a transaction that writes nothing.
+/// Returns how many topics it notified.
+pub fn drain_relay() -> usize {
+    let topics = crate::shared::relay()
+        .0
+        .take(crate::shared::my_database(), xid_outcome);
+    for t in &topics {
+        text(channel::work(t), t);
+    }
+    topics.len()
 }
 
 /// `pg_notify(channel, payload)` without SPI (we are inside commit processing).

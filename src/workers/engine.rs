@@ -205,6 +205,11 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
             last_housekeeping = started;
         }
         let mut wait = gucs::poll_interval();
+        // first the work notifications that committed transactions left (their own
+        // transaction: it writes nothing, so it holds the notification lock only briefly)
+        if let Err(msg) = txn::run(engine::notify::drain_relay) {
+            warning!("hotmesh engine: relaying notifications: {msg}");
+        }
         match txn::run(move || iteration(injected, since_ms, housekeep)) {
             Ok(Step::Continue {
                 due_ms,
@@ -250,14 +255,30 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
         if stats_in > 0 {
             wait = wait.min(std::time::Duration::from_millis(stats_in as u64));
         }
-        shared::exclusive()
-            .0
-            .sleep_until(dboid, me, shared::now_ms() + wait.as_millis() as i64);
-        if !BackgroundWorker::wait_latch(Some(wait)) {
-            break; // SIGTERM or postmaster death
+        let until = shared::now_ms() + wait.as_millis() as i64;
+        shared::exclusive().0.sleep_until(dboid, me, until);
+        // Sleep until `until`, or until woken for an iteration (a poke). A wake-up of the
+        // relay alone (a transaction committed work notifications) sends them and sleeps
+        // on: at thousands of starts a second, a whole iteration for each would cost a core.
+        let mut stop = false;
+        loop {
+            let left = (until - shared::now_ms()).max(0) as u64;
+            if !BackgroundWorker::wait_latch(Some(std::time::Duration::from_millis(left))) {
+                stop = true; // SIGTERM or postmaster death
+                break;
+            }
+            if BackgroundWorker::sighup_received() {
+                unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+            }
+            if let Err(msg) = txn::run(engine::notify::drain_relay) {
+                warning!("hotmesh engine: relaying notifications: {msg}");
+            }
+            if shared::relay().0.take_poke(dboid) || shared::now_ms() >= until {
+                break;
+            }
         }
-        if BackgroundWorker::sighup_received() {
-            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        if stop {
+            break;
         }
     }
     log!("hotmesh engine exiting");
