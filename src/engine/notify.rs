@@ -124,7 +124,11 @@ fn send() {
         return;
     };
     LOG.with(|l| l.borrow_mut().clear());
-    let mut relay = Relaying::new();
+    let mut relay = if q.values().any(|p| matches!(p, Pending::Text(_))) {
+        Relaying::new()
+    } else {
+        Relaying { open: false }
+    };
     for (ch, p) in q {
         match p {
             Pending::Text(t) if relay.leave(&ch, &t) => {}
