@@ -122,7 +122,7 @@ unsafe extern "C-unwind" fn hotmesh_process_utility(
             .0
             .pause(dboid, shared::now_ms() + PAUSE_MS);
         if let Some(pid) = pid {
-            shared::wake_engine(pid, dboid);
+            shared::set_latch(pid);
         }
         // Registered before the statement runs, so an ERROR (abort) also lifts the pause.
         register_xact_callback(PgXactCallbackEvent::Commit, move || unpause(dboid));

@@ -81,16 +81,6 @@ pub fn set_latch(pid: i32) -> bool {
     true
 }
 
-/// Wakes database `dboid`'s engine worker (pid `pid`) for an iteration: work to route,
-/// a due time, a pause. (The relay's wake-up, `set_latch` alone, only has it drain.)
-pub fn wake_engine(pid: i32, dboid: u32) -> bool {
-    if pid == 0 {
-        return false;
-    }
-    relay().0.poke(dboid);
-    set_latch(pid)
-}
-
 /// Whether a backend or worker with this pid is alive.
 pub fn proc_alive(pid: i32) -> bool {
     pid != 0 && unsafe { !pg_sys::BackendPidGetProc(pid).is_null() }

@@ -40,19 +40,15 @@ pub fn launcher_at_commit() {
 
 /// Wakes this database's engine worker now, for an iteration.
 pub fn engine_now() {
-    let db = shared::my_database();
-    let pid = shared::share().0.find(db).map(|s| s.pid).unwrap_or(0);
-    shared::wake_engine(pid, db);
+    let pid = shared::exclusive().0.poke(shared::my_database());
+    shared::set_latch(pid.unwrap_or(0));
 }
 
-/// Wakes this database's engine worker to send what the relay holds.
+/// Wakes this database's engine worker to send what the notification relay holds (no
+/// poke: it drains and sleeps on).
 pub fn engine_relay() {
-    let pid = shared::share()
-        .0
-        .find(shared::my_database())
-        .map(|s| s.pid)
-        .unwrap_or(0);
-    shared::set_latch(pid);
+    let db = shared::my_database();
+    shared::set_latch(shared::share().0.find(db).map_or(0, |s| s.pid));
 }
 
 pub fn engine_at_commit() {
@@ -73,9 +69,12 @@ pub fn engine_due_at_commit(due_ms: i64) {
         register_xact_callback(PgXactCallbackEvent::Commit, || {
             let due = DUE_PENDING.with(|d| d.replace(0));
             let db = shared::my_database();
-            let pid = shared::share().0.wake_for(db, due);
+            let pid = {
+                let mut t = shared::exclusive();
+                t.0.wake_for(db, due).and_then(|_| t.0.poke(db))
+            };
             if let Some(pid) = pid {
-                shared::wake_engine(pid, db);
+                shared::set_latch(pid);
             }
         });
         register_xact_callback(PgXactCallbackEvent::Abort, || {

@@ -63,9 +63,6 @@ pub struct Relay {
     pub entries: [Entry; RELAY_CAPACITY],
     /// Entries in use (a hint for a quick "empty"; the entries say which).
     pub used: u32,
-    /// Databases whose engine worker was woken for more than the relay (work to route, a
-    /// due time, a pause): it runs an iteration, not only a drain.
-    pub pokes: [u32; crate::MAX_SLOTS],
 }
 
 impl Default for Relay {
@@ -73,7 +70,6 @@ impl Default for Relay {
         Relay {
             entries: [Entry::default(); RELAY_CAPACITY],
             used: 0,
-            pokes: [0; crate::MAX_SLOTS],
         }
     }
 }
@@ -128,32 +124,6 @@ impl Relay {
             self.used -= 1;
         }
         topics
-    }
-
-    /// Records that `dboid`'s engine worker is woken for more than the relay. A full
-    /// record wakes it for a whole iteration anyway (the caller treats `false` so).
-    pub fn poke(&mut self, dboid: u32) -> bool {
-        if self.pokes.contains(&dboid) {
-            return true;
-        }
-        match self.pokes.iter_mut().find(|p| **p == 0) {
-            Some(p) => {
-                *p = dboid;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Whether `dboid`'s engine worker was poked since it last asked; clears it.
-    pub fn take_poke(&mut self, dboid: u32) -> bool {
-        match self.pokes.iter_mut().find(|p| **p == dboid) {
-            Some(p) => {
-                *p = 0;
-                true
-            }
-            None => false,
-        }
     }
 
     /// Whether database `dboid` has entries older than `max_age_ms`: its engine worker is
@@ -220,16 +190,6 @@ mod tests {
         assert!(!r.leave(0, 10, "no database", 0));
         assert!(!r.leave(1, 10, &"x".repeat(RELAY_TOPIC_BYTES + 1), 0));
         assert!(r.leave(1, 10, &"x".repeat(RELAY_TOPIC_BYTES), 0));
-    }
-
-    #[test]
-    fn a_poke_is_taken_once_by_its_database() {
-        let mut r = relay();
-        assert!(!r.take_poke(1));
-        assert!(r.poke(1) && r.poke(1) && r.poke(2));
-        assert!(r.take_poke(1));
-        assert!(!r.take_poke(1));
-        assert!(r.take_poke(2));
     }
 
     #[test]

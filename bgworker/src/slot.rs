@@ -91,6 +91,10 @@ pub struct Slot {
     /// When the worker, now waiting on its latch, wakes on its own (unix ms); 0 while it
     /// runs an iteration. A transaction that makes something due earlier wakes it.
     pub sleeps_until_ms: i64,
+    /// Woken for an iteration (work to route, a due time, a pause) since the worker last
+    /// looked. A wake-up without it (the notification relay's) only has the worker
+    /// drain the relay and sleep on.
+    pub poked: bool,
 }
 
 impl Default for Slot {
@@ -110,6 +114,7 @@ impl Default for Slot {
             inject_error: [0; ERROR_LEN],
             created: 0,
             sleeps_until_ms: 0,
+            poked: false,
         }
     }
 }
@@ -280,13 +285,32 @@ impl SlotTable {
             .then_some(slot.pid)
     }
 
+    /// Asks `dboid`'s worker for an iteration: returns its pid to wake, if one is
+    /// connected.
+    pub fn poke(&mut self, dboid: u32) -> Option<i32> {
+        let slot = self.find_mut(dboid)?;
+        if slot.pid == 0 {
+            return None;
+        }
+        slot.poked = true;
+        Some(slot.pid)
+    }
+
+    /// Whether worker `pid` of `dboid` was poked since it last asked; clears it.
+    pub fn take_poke(&mut self, dboid: u32, pid: i32) -> bool {
+        match self.find_mut(dboid) {
+            Some(slot) if slot.pid == pid => std::mem::take(&mut slot.poked),
+            _ => false,
+        }
+    }
+
     /// A statement needs `dboid` to itself until `until_ms`: the worker leaves.
-    /// Returns the worker's pid to wake, if one is connected.
+    /// Returns the worker's pid to wake (poked: it must look now), if one is connected.
     pub fn pause(&mut self, dboid: u32, until_ms: i64) -> Option<i32> {
         let slot = self.find_mut(dboid)?;
         slot.state = SlotState::Paused;
         slot.until_ms = until_ms;
-        (slot.pid != 0).then_some(slot.pid)
+        self.poke(dboid)
     }
 
     /// The statement that paused `dboid` is over: let the launcher look again at once.
@@ -346,6 +370,28 @@ mod tests {
         put_text(&mut slot.inject_error, "boom");
         assert_eq!(slot.take_injected_error().as_deref(), Some("boom"));
         assert_eq!(slot.take_injected_error(), None);
+    }
+
+    #[test]
+    fn a_poke_is_taken_once_by_the_worker_it_was_for() {
+        let mut t = SlotTable::default();
+        assert_eq!(t.poke(7), None, "no slot");
+        t.find_or_insert(7).unwrap().pid = 42;
+        assert!(!t.take_poke(7, 42));
+        assert_eq!(t.poke(7), Some(42));
+        assert!(!t.take_poke(7, 43), "another worker's poke");
+        assert!(t.take_poke(7, 42));
+        assert!(!t.take_poke(7, 42), "taken once");
+        t.find_or_insert(7).unwrap().pid = 0;
+        assert_eq!(t.poke(7), None, "no worker connected");
+    }
+
+    #[test]
+    fn a_pause_pokes_the_worker() {
+        let mut t = SlotTable::default();
+        t.find_or_insert(7).unwrap().pid = 42;
+        assert_eq!(t.pause(7, 1_000), Some(42));
+        assert!(t.take_poke(7, 42));
     }
 
     #[test]

@@ -124,14 +124,18 @@ fn send() {
         return;
     };
     LOG.with(|l| l.borrow_mut().clear());
-    let mut relay = if q.values().any(|p| matches!(p, Pending::Text(_))) {
-        Relaying::new()
-    } else {
-        Relaying { open: false }
-    };
+    // work notifications go to the engine worker through the relay where they can
+    let work: Vec<(String, String)> = q
+        .iter()
+        .filter_map(|(ch, p)| match p {
+            Pending::Text(t) if *ch == channel::work(t) => Some((ch.clone(), t.clone())),
+            _ => None,
+        })
+        .collect();
+    let relayed = relay(work);
     for (ch, p) in q {
         match p {
-            Pending::Text(t) if relay.leave(&ch, &t) => {}
+            Pending::Text(_) if relayed.contains(&ch) => {}
             // a topic named at run time may be long: the channel already says it
             Pending::Text(t) if t.len() > channel::MAX_PAYLOAD => pg_notify(&ch, ""),
             Pending::Text(t) => pg_notify(&ch, &t),
@@ -149,67 +153,42 @@ fn send() {
 /// theirs and notify themselves (and send those left over).
 const RELAY_PATIENCE_MS: i64 = 2_000;
 
-/// This transaction's way to the relay: open when a session (not a background worker)
-/// with a transaction id commits work notifications in a database whose engine worker
-/// runs and drains the relay.
-struct Relaying {
-    open: bool,
-}
-
-impl Relaying {
-    fn new() -> Relaying {
-        if !crate::shared::ready() || unsafe { pg_sys::IsBackgroundWorker } {
-            return Relaying { open: false };
-        }
-        let xid = unsafe { pg_sys::GetTopTransactionIdIfAny() };
-        let db = crate::shared::my_database();
-        let worker = crate::shared::share()
-            .0
-            .find(db)
-            .map(|s| s.pid)
-            .unwrap_or(0);
-        if xid == pg_sys::InvalidTransactionId || !crate::shared::proc_alive(worker) {
-            return Relaying { open: false };
-        }
-        let now = crate::shared::now_ms();
-        let stale = {
-            let mut r = crate::shared::relay();
-            if r.0.stale(db, now, RELAY_PATIENCE_MS) {
-                // the engine worker is not draining: send what committed ourselves
-                Some(r.0.take(db, xid_outcome))
-            } else {
-                None
-            }
-        };
-        if let Some(topics) = stale {
-            for t in topics {
-                pg_notify(&channel::work(&t), &t);
-            }
-            return Relaying { open: false };
-        }
-        Relaying { open: true }
+/// Leaves this transaction's work notifications (`(channel, topic)`) in the relay, for
+/// its engine worker to send once it has committed; returns the channels left there (the
+/// transaction sends the others itself). Only a session (not a background worker) with a
+/// transaction id, in a database whose engine worker runs and drains the relay: when its
+/// entries wait longer than `RELAY_PATIENCE_MS`, the transaction sends those that
+/// committed, and its own, itself.
+fn relay(work: Vec<(String, String)>) -> Vec<String> {
+    if work.is_empty() || !crate::shared::ready() || unsafe { pg_sys::IsBackgroundWorker } {
+        return vec![];
     }
-
-    /// Leaves a work notification (`channel` of `topic`) for the engine worker. False: send
-    /// it yourself.
-    fn leave(&mut self, channel_name: &str, topic: &str) -> bool {
-        if !self.open || channel_name != channel::work(topic) {
-            return false;
-        }
-        let xid = unsafe { pg_sys::GetTopTransactionIdIfAny() };
-        let left = crate::shared::relay().0.leave(
-            crate::shared::my_database(),
-            xid.into_inner(),
-            topic,
-            crate::shared::now_ms(),
-        );
-        if left {
-            RELAYED.with(|r| r.set(true));
-        } else {
-            self.open = false;
-        }
-        left
+    let xid = unsafe { pg_sys::GetTopTransactionIdIfAny() };
+    let db = crate::shared::my_database();
+    let worker = crate::shared::share().0.find(db).map_or(0, |s| s.pid);
+    if xid == pg_sys::InvalidTransactionId || !crate::shared::proc_alive(worker) {
+        return vec![];
     }
+    let now = crate::shared::now_ms();
+    let mut r = crate::shared::relay();
+    if r.0.stale(db, now, RELAY_PATIENCE_MS) {
+        let left_over = r.0.take(db, xid_outcome);
+        drop(r);
+        for t in left_over {
+            pg_notify(&channel::work(&t), &t);
+        }
+        return vec![];
+    }
+    let left: Vec<String> = work
+        .into_iter()
+        .take_while(|(_, topic)| r.0.leave(db, xid.into_inner(), topic, now))
+        .map(|(ch, _)| ch)
+        .collect();
+    drop(r);
+    if !left.is_empty() {
+        RELAYED.with(|r| r.set(true));
+    }
+    left
 }
 
 /// What became of transaction `xid` (inside a transaction: clog lookups).
@@ -229,15 +208,13 @@ fn xid_outcome(xid: u32) -> hotmesh_bgworker::relay::Outcome {
 
 /// The engine worker's part: sends the work notifications of this database's
 /// transactions that committed (each topic once), from a transaction that writes nothing.
-/// Returns how many topics it notified.
-pub fn drain_relay() -> usize {
+pub fn drain_relay() {
     let topics = crate::shared::relay()
         .0
         .take(crate::shared::my_database(), xid_outcome);
     for t in &topics {
         text(channel::work(t), t);
     }
-    topics.len()
 }
 
 /// `pg_notify(channel, payload)` without SPI (we are inside commit processing).

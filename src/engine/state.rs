@@ -146,17 +146,23 @@ pub fn try_load_job(id: &str) -> TryLoad {
     }
 }
 
-/// Loads and locks the job of worker message `message_id` (one statement: the answer
-/// path's first). None when the message or its job is gone.
-pub fn load_job_of_message(message_id: i64) -> Option<Job> {
-    load_job_by(
+/// The job of worker message `$1`, locked (None when the message or its job is gone):
+/// a statement of its own, or the first part of the answer's (`stream::take`).
+macro_rules! job_of_message {
+    () => {
         concat!(
-            job_select!(),
+            $crate::engine::state::job_select!(),
             " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL)
                 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
-        ),
-        message_id.into(),
-    )
+        )
+    };
+}
+pub(crate) use job_of_message;
+
+/// Loads and locks the job of worker message `message_id`. None when the message or its
+/// job is gone.
+pub fn load_job_of_message(message_id: i64) -> Option<Job> {
+    load_job_by(job_of_message!(), message_id.into())
 }
 
 /// Reads the one job row `sql` selects (the columns of [`load_job`]).

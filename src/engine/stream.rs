@@ -53,9 +53,8 @@ fn take(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Messag
     let (job, message) = db::query(
         concat!(
             "WITH j AS MATERIALIZED (",
-            state::job_select!(),
-            " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL)
-                   AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j),
+            state::job_of_message!(),
+            "),
              m AS (DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
                       AND ($2::int8 IS NULL OR reservation = $2) AND EXISTS (SELECT FROM j)
                    RETURNING ",
@@ -149,14 +148,7 @@ fn requeue(id: i64, delay: f64, error: &Value) {
 
 /// Applies an answer to the message's activity: Leg 2 and what follows, in this
 /// transaction; the state is written back by the caller's [`Engine::flush`].
-fn answer(
-    engine: &mut Engine,
-    m: Message,
-    id: i64,
-    data: Value,
-    status: Status,
-    code: i64,
-) -> bool {
+fn answer(engine: &mut Engine, m: Message, id: i64, data: Value, status: Status, code: i64) {
     engine.push(Work {
         kind: Kind::Response,
         job_id: m.job_id,
@@ -169,7 +161,6 @@ fn answer(
         code,
     });
     engine.apply();
-    true
 }
 
 /// Applies a worker's answer. False when the message is gone (answered already, or its
@@ -183,8 +174,8 @@ pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code:
 }
 
 /// Applies answers (in the order given: see [`in_job_order`]) on one engine, and writes
-/// their state back once: a batch of ten answers runs one `UPDATE` of its jobs and one
-/// upsert of its activity rows, not ten of each. Returns the ids applied.
+/// their state back once: a batch of ten answers runs one `INSERT` of the next messages
+/// and one upsert of the activity rows, not ten of each. Returns the ids applied.
 pub fn respond_all(answers: Vec<(i64, Option<i64>, Value, Status, i64)>) -> Vec<i64> {
     let mut engine = Engine::new();
     let applied = answers
@@ -228,7 +219,8 @@ fn respond_in(
         }
         remove(id);
     }
-    answer(engine, m, id, data, st, code)
+    answer(engine, m, id, data, st, code);
+    true
 }
 
 /// `items` (answers to worker messages) ordered by their messages' jobs, keeping the

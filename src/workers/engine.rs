@@ -115,6 +115,15 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
     }
 }
 
+/// Sends the work notifications that committed transactions left in the relay, in a
+/// transaction of its own: it writes nothing, so it holds the notification lock only
+/// briefly (no WAL flush).
+fn relay() {
+    if let Err(msg) = txn::run(engine::notify::drain_relay) {
+        warning!("hotmesh engine: relaying notifications: {msg}");
+    }
+}
+
 /// Records that the extension is not installed here, unless a `CREATE EXTENSION`
 /// committed since `seen` was read (then the caller must look again). True: leave.
 fn absent(dboid: u32, seen: u32, me: i32) -> bool {
@@ -205,11 +214,7 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
             last_housekeeping = started;
         }
         let mut wait = gucs::poll_interval();
-        // first the work notifications that committed transactions left (their own
-        // transaction: it writes nothing, so it holds the notification lock only briefly)
-        if let Err(msg) = txn::run(engine::notify::drain_relay) {
-            warning!("hotmesh engine: relaying notifications: {msg}");
-        }
+        relay();
         match txn::run(move || iteration(injected, since_ms, housekeep)) {
             Ok(Step::Continue {
                 due_ms,
@@ -270,10 +275,8 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
             if BackgroundWorker::sighup_received() {
                 unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             }
-            if let Err(msg) = txn::run(engine::notify::drain_relay) {
-                warning!("hotmesh engine: relaying notifications: {msg}");
-            }
-            if shared::relay().0.take_poke(dboid) || shared::now_ms() >= until {
+            relay();
+            if shared::exclusive().0.take_poke(dboid, me) || shared::now_ms() >= until {
                 break;
             }
         }
