@@ -27,6 +27,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
 fi
 
+# the CI gates (scripts/test.sh) run rustfmt and clippy
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+  rustup component add rustfmt clippy
+fi
 # cargo-pgrx 0.18.1 is the newest that builds with rustc 1.95 (0.19 needs 1.96).
 if ! cargo pgrx --version 2>/dev/null | grep -qx 'cargo-pgrx 0.18.1'; then
   echo "setup: building cargo-pgrx 0.18.1 (about 4 minutes, once)"

@@ -26,6 +26,11 @@ eval "$(bash scripts/pg-private.sh "$RUN/pg")"
 LOG=$RUN/test-output.log
 exec > >(tee "$LOG") 2>&1
 
+echo "== 0/5 gates: formatting and lints (every crate, every target)"
+cargo fmt --all -- --check
+# the extension's crate too: clippy builds it against the private PostgreSQL's headers
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "== 1/5 plain tests (no server)"
 cargo test --workspace --exclude hotmesh --exclude hotmesh-tests
 

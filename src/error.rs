@@ -97,9 +97,7 @@ impl HotmeshError {
             }
             HotmeshError::Timeout { .. } => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             HotmeshError::TooDeep { .. } => PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
-            HotmeshError::PermissionDenied { .. } => {
-                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
-            }
+            HotmeshError::PermissionDenied { .. } => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             HotmeshError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }

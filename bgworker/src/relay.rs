@@ -162,7 +162,13 @@ mod tests {
         let mut r = relay();
         r.leave(1, 10, "open", 0);
         r.leave(1, 11, "aborted", 0);
-        let status = |x| if x == 10 { Outcome::InProgress } else { Outcome::Aborted };
+        let status = |x| {
+            if x == 10 {
+                Outcome::InProgress
+            } else {
+                Outcome::Aborted
+            }
+        };
         assert!(r.take(1, status).is_empty());
         assert_eq!(r.used, 1);
         assert_eq!(r.take(1, |_| Outcome::Committed), vec!["open"]);

@@ -104,7 +104,11 @@ async fn send_batches(hm: HotMesh, patience: Duration, mut rx: mpsc::Receiver<Pe
 
 /// One `respond_batch` call, retried while the connection is lost and `patience` lasts.
 /// The error says whether it was the connection.
-async fn send(hm: &HotMesh, batch: &[Pending], patience: Duration) -> Result<Vec<i64>, (String, bool)> {
+async fn send(
+    hm: &HotMesh,
+    batch: &[Pending],
+    patience: Duration,
+) -> Result<Vec<i64>, (String, bool)> {
     let (mut ids, mut data, mut statuses, mut codes, mut reservations) =
         (vec![], vec![], vec![], vec![], vec![]);
     for p in batch {
@@ -117,16 +121,15 @@ async fn send(hm: &HotMesh, batch: &[Pending], patience: Duration) -> Result<Vec
     }
     let deadline = tokio::time::Instant::now() + patience;
     loop {
-        let r = sqlx::query_scalar::<_, Vec<i64>>(
-            "SELECT hotmesh.respond_batch($1, $2, $3, $4, $5)",
-        )
-        .bind(&ids)
-        .bind(&data)
-        .bind(&statuses)
-        .bind(&codes)
-        .bind(&reservations)
-        .fetch_one(hm.stream_pool())
-        .await;
+        let r =
+            sqlx::query_scalar::<_, Vec<i64>>("SELECT hotmesh.respond_batch($1, $2, $3, $4, $5)")
+                .bind(&ids)
+                .bind(&data)
+                .bind(&statuses)
+                .bind(&codes)
+                .bind(&reservations)
+                .fetch_one(hm.stream_pool())
+                .await;
         match r {
             Ok(applied) => return Ok(applied),
             Err(e) if is_connection(&e) && tokio::time::Instant::now() < deadline => {

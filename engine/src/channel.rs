@@ -47,7 +47,11 @@ pub fn job_ref(job_id: &str, topic: &str, app: &str, status: i64) -> Value {
 /// and topics are bounded at their entry points, so only a hostile one) is sent without
 /// its ids: the listener re-reads what it waits for.
 pub fn jobs_payloads(topic: &str, refs: &[Value]) -> Vec<String> {
-    let topic = if topic.len() > MAX_PAYLOAD / 4 { "" } else { topic };
+    let topic = if topic.len() > MAX_PAYLOAD / 4 {
+        ""
+    } else {
+        topic
+    };
     let one = |r: &Value| {
         let p = json!({"type": "job", "topic": topic, "job": r, "_ref": true}).to_string();
         if p.len() <= MAX_PAYLOAD {
@@ -70,7 +74,9 @@ pub fn jobs_payloads(topic: &str, refs: &[Value]) -> Vec<String> {
             continue;
         }
         if size + len > room && !chunk.is_empty() {
-            out.push(json!({"type": "jobs", "topic": topic, "jobs": chunk, "_ref": true}).to_string());
+            out.push(
+                json!({"type": "jobs", "topic": topic, "jobs": chunk, "_ref": true}).to_string(),
+            );
             chunk = vec![];
             size = 0;
         }
@@ -130,7 +136,10 @@ mod tests {
     #[test]
     fn a_hostile_reference_still_fits_a_payload() {
         let huge = job_ref(&"x".repeat(20_000), &"t".repeat(9_000), "app", 0);
-        for refs in [vec![huge.clone()], vec![huge.clone(), job_ref("b", "t", "app", 0)]] {
+        for refs in [
+            vec![huge.clone()],
+            vec![huge.clone(), job_ref("b", "t", "app", 0)],
+        ] {
             let ps = jobs_payloads(&"t".repeat(9_000), &refs);
             assert!(ps.iter().all(|p| p.len() <= MAX_PAYLOAD), "{ps:?}");
         }

@@ -48,7 +48,10 @@ pub fn seconds(v: f64) -> Result<f64, String> {
     if v.is_finite() && (0.0..=MAX_SECONDS).contains(&v) {
         Ok(v)
     } else {
-        Err(format!("must be a number of seconds between 0 and {MAX_SECONDS}, got {}", shown(v)))
+        Err(format!(
+            "must be a number of seconds between 0 and {MAX_SECONDS}, got {}",
+            shown(v)
+        ))
     }
 }
 
@@ -57,7 +60,10 @@ pub fn expire(v: f64) -> Result<f64, String> {
     if v.is_finite() && v <= MAX_SECONDS {
         Ok(v)
     } else {
-        Err(format!("must be a number of seconds up to {MAX_SECONDS} (0 or less: never), got {}", shown(v)))
+        Err(format!(
+            "must be a number of seconds up to {MAX_SECONDS} (0 or less: never), got {}",
+            shown(v)
+        ))
     }
 }
 
@@ -86,7 +92,10 @@ pub fn topic(topic: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if topic.len() > MAX_TOPIC_BYTES {
-        return Err(format!("is {} bytes long; at most {MAX_TOPIC_BYTES}", topic.len()));
+        return Err(format!(
+            "is {} bytes long; at most {MAX_TOPIC_BYTES}",
+            topic.len()
+        ));
     }
     if topic.chars().any(char::is_control) {
         return Err("must not contain control characters".into());

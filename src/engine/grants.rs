@@ -245,9 +245,14 @@ mod hotmesh {
             if super::unrestricted(role) {
                 return;
             }
-            let any = [Privilege::Deploy, Privilege::Start, Privilege::Work, Privilege::Read]
-                .into_iter()
-                .any(|p| super::holds(role, app, p));
+            let any = [
+                Privilege::Deploy,
+                Privilege::Start,
+                Privilege::Work,
+                Privilege::Read,
+            ]
+            .into_iter()
+            .any(|p| super::holds(role, app, p));
             if !any {
                 super::deny(role, app, Privilege::Read);
             }

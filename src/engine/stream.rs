@@ -68,7 +68,10 @@ fn take(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Messag
                 return Ok(None);
             }
             let r = t.first();
-            Ok(Some((state::read_job(&r)?, message_at(&r, state::JOB_COLUMNS)?)))
+            Ok(Some((
+                state::read_job(&r)?,
+                message_at(&r, state::JOB_COLUMNS)?,
+            )))
         },
     )?;
     let job_id = job.id.clone();

@@ -226,7 +226,9 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 if behind {
                     // the next pass soon, not in 5 s
                     last_housekeeping = started - HOUSEKEEPING_MS + HOUSEKEEPING_BEHIND_MS;
-                    wait = wait.min(std::time::Duration::from_millis(HOUSEKEEPING_BEHIND_MS as u64));
+                    wait = wait.min(std::time::Duration::from_millis(
+                        HOUSEKEEPING_BEHIND_MS as u64,
+                    ));
                 }
                 if busy {
                     continue;

@@ -300,7 +300,10 @@ async fn main() {
         }
     }
     // (g) the same workers on a backlog (BENCH_ONLY=g, or with the others: not by default)
-    if only.as_deref().is_some_and(|o| o.split(',').any(|p| p.trim() == "g")) {
+    if only
+        .as_deref()
+        .is_some_and(|o| o.split(',').any(|p| p.trim() == "g"))
+    {
         for &n in &workers {
             drain(&pool, &url, workflows, n).await;
         }
@@ -375,7 +378,11 @@ async fn main() {
         let concurrencies: Vec<usize> = std::env::var("BENCH_CONCURRENCY")
             .unwrap_or_else(|_| "8".into())
             .split(',')
-            .map(|n| n.trim().parse().expect("BENCH_CONCURRENCY: a comma list of numbers"))
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("BENCH_CONCURRENCY: a comma list of numbers")
+            })
             .collect();
         for &c in concurrencies.iter().filter(|_| wants("f")) {
             let before = counters(&pool).await;

@@ -720,11 +720,17 @@ async fn a_callback_slot_is_free_while_its_answer_waits(hm: &HotMesh) {
         .publish("e2ec.start", json!({"n": 2}), Default::default())
         .await
         .unwrap();
-    eventually(10, "the second callback ran while the first answer waits", || async {
-        seen.lock().unwrap().contains(&second).then_some(())
-    })
+    eventually(
+        10,
+        "the second callback ran while the first answer waits",
+        || async { seen.lock().unwrap().contains(&second).then_some(()) },
+    )
     .await;
-    assert_ne!(hm.get_state(&first).await.unwrap().status(), 0, "the first answer waited");
+    assert_ne!(
+        hm.get_state(&first).await.unwrap().status(),
+        0,
+        "the first answer waited"
+    );
     holder.commit().await.unwrap();
     for id in [&first, &second] {
         let s = eventually(10, "both applied", || async {

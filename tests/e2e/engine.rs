@@ -366,16 +366,22 @@ async fn idle_workers_are_woken(p: &PgPool) {
     assert!(t0.elapsed() < Duration::from_secs(1));
     // the start's commit left the notification in the relay and the engine worker sent
     // it: the notifying commit never waited for the notification lock
-    let engine: i32 = sqlx::query_scalar(
-        "SELECT pid FROM hotmesh.workers() WHERE database = current_database()",
-    )
-    .fetch_one(p)
-    .await
-    .unwrap();
-    assert_eq!(n.process_id() as i64, engine as i64, "sent by the engine worker");
+    let engine: i32 =
+        sqlx::query_scalar("SELECT pid FROM hotmesh.workers() WHERE database = current_database()")
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(
+        n.process_id() as i64,
+        engine as i64,
+        "sent by the engine worker"
+    );
     while work_once(p, 10).await.unwrap() > 0 {}
     // the answers' own notifications, sent after them
-    while tokio::time::timeout(Duration::from_millis(300), l.recv()).await.is_ok() {}
+    while tokio::time::timeout(Duration::from_millis(300), l.recv())
+        .await
+        .is_ok()
+    {}
     // a start that rolls back wakes nobody
     let mut tx = p.begin().await.unwrap();
     sqlx::query("SELECT hotmesh.pub('three.start', '{\"n\": 5}')")
@@ -384,7 +390,9 @@ async fn idle_workers_are_woken(p: &PgPool) {
         .unwrap();
     tx.rollback().await.unwrap();
     assert!(
-        tokio::time::timeout(Duration::from_millis(700), l.recv()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(700), l.recv())
+            .await
+            .is_err(),
         "no notification for a start that rolled back"
     );
 }

@@ -112,7 +112,9 @@ fn seq_scans(log: &str, pids: &[i32]) -> (Vec<String>, usize) {
             plans += 1;
         }
         for t in LARGE {
-            if line.contains(&format!("Seq Scan on {t} ")) || line.trim_end().ends_with(&format!("Seq Scan on {t}")) {
+            if line.contains(&format!("Seq Scan on {t} "))
+                || line.trim_end().ends_with(&format!("Seq Scan on {t}"))
+            {
                 found.push(format!("{t}: {query}"));
             }
         }
@@ -182,12 +184,11 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
     let job_ids: Vec<String> = (0..WORKFLOWS).map(|i| format!("new-{i}")).collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ids: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, reservation FROM hotmesh.dequeue('scale.step', 50, 30)",
-        )
-        .fetch_all(&p)
-        .await
-        .unwrap();
+        let ids: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT id, reservation FROM hotmesh.dequeue('scale.step', 50, 30)")
+                .fetch_all(&p)
+                .await
+                .unwrap();
         for (id, reservation) in &ids {
             sqlx::query("SELECT hotmesh.respond($1, '{}', 'success', NULL, $2)")
                 .bind(id)
@@ -207,7 +208,10 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
         if waiting as usize == WORKFLOWS {
             break;
         }
-        assert!(Instant::now() < deadline, "the workflows did not reach their hook");
+        assert!(
+            Instant::now() < deadline,
+            "the workflows did not reach their hook"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     for i in 0..WORKFLOWS {
@@ -251,9 +255,15 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
         .fetch_one(&p)
         .await
         .unwrap();
-    assert_eq!(past, 0, "housekeeping removes every job past retention, pass after pass");
+    assert_eq!(
+        past, 0,
+        "housekeeping removes every job past retention, pass after pass"
+    );
     let (scans, plans) = seq_scans(&log, &pids);
-    assert!(plans > 500, "auto_explain logged {plans} plans of this database's processes");
+    assert!(
+        plans > 500,
+        "auto_explain logged {plans} plans of this database's processes"
+    );
     assert!(
         log.contains("DELETE FROM hotmesh.worker_stream WHERE id IN"),
         "housekeeping ran in the window"

@@ -237,7 +237,8 @@ async fn a_worker_that_keeps_dying_young_backs_off_longer_each_time() {
         gaps.push(t.elapsed());
     }
     assert!(
-        gaps[1] > gaps[0] + Duration::from_millis(700) && gaps[2] > gaps[1] + Duration::from_millis(1500),
+        gaps[1] > gaps[0] + Duration::from_millis(700)
+            && gaps[2] > gaps[1] + Duration::from_millis(1500),
         "each restart waits about twice as long: {gaps:?}"
     );
     exec("postgres", "DROP DATABASE e2e_backoff").await;
