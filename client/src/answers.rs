@@ -115,7 +115,7 @@ async fn send(
         let (d, status, code) = p.outcome.parts();
         ids.push(p.id);
         data.push(d);
-        statuses.push(status);
+        statuses.push(status.name());
         codes.push(code);
         reservations.push(p.reservation);
     }

@@ -3,7 +3,7 @@
 
 use crate::hub::Event;
 use crate::{Error, HotMesh};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// A job's `{metadata, data}`, as the original's JobOutput.
@@ -89,54 +89,22 @@ impl JobOutput {
     }
 }
 
-/// Options of [`HotMesh::publish`] (the `options` of `hotmesh.pub`).
-///
-/// ```
-/// let o = hotmesh_client::PubOptions { id: Some("order-1".into()), ..Default::default() };
-/// assert_eq!(o.to_json()["id"], "order-1");
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct PubOptions {
-    /// The job id (a live job with this id: "Duplicate job").
-    pub id: Option<String>,
-    /// Create the job pending (status -1) for this many seconds.
-    pub pending: Option<f64>,
-    /// Search fields (what `signal_all` finds jobs by).
-    pub search: Map<String, Value>,
-    /// Markers (`-x` keys).
-    pub marker: Map<String, Value>,
-    pub entity: Option<String>,
-    /// Seconds the job is kept after it completes.
-    pub expire: Option<f64>,
-}
+/// Options of [`HotMesh::publish`] (the `options` of `hotmesh.pub`): the extension
+/// reads them with the same type.
+pub use hotmesh_engine::options::PubOptions;
 
-impl PubOptions {
-    /// The options as `hotmesh.pub` takes them.
-    ///
-    /// ```
-    /// assert_eq!(hotmesh_client::PubOptions::default().to_json(), serde_json::json!({}));
-    /// ```
-    pub fn to_json(&self) -> Value {
-        let mut o = Map::new();
-        if let Some(v) = &self.id {
-            o.insert("id".into(), v.clone().into());
+/// Options of [`HotMesh::interrupt`] (the `options` of `hotmesh.interrupt`).
+pub use hotmesh_engine::options::InterruptOptions;
+
+/// The status of a signal or a worker's answer: success, error or pending.
+pub use hotmesh_engine::answer::Status;
+
+impl From<hotmesh_engine::options::OptionError> for Error {
+    fn from(e: hotmesh_engine::options::OptionError) -> Error {
+        Error::Invalid {
+            name: e.name,
+            problem: e.problem,
         }
-        if let Some(v) = self.pending {
-            o.insert("pending".into(), v.into());
-        }
-        if !self.search.is_empty() {
-            o.insert("search".into(), Value::Object(self.search.clone()));
-        }
-        if !self.marker.is_empty() {
-            o.insert("marker".into(), Value::Object(self.marker.clone()));
-        }
-        if let Some(v) = &self.entity {
-            o.insert("entity".into(), v.clone().into());
-        }
-        if let Some(v) = self.expire {
-            o.insert("expire".into(), v.into());
-        }
-        Value::Object(o)
     }
 }
 
@@ -229,11 +197,14 @@ impl HotMesh {
         options: PubOptions,
     ) -> Result<String, Error> {
         object("data", &data)?;
+        // checked here with the extension's own rules: a wrong value fails before a round trip
+        let options = options.to_json();
+        PubOptions::from_json(&options)?;
         self.fetch(
             sqlx::query_scalar("SELECT hotmesh.pub($1, $2, $3)")
                 .bind(topic)
                 .bind(data)
-                .bind(options.to_json()),
+                .bind(options),
         )
         .await
     }
@@ -436,15 +407,16 @@ impl HotMesh {
     /// ```
     #[tracing::instrument(skip(self, data))]
     pub async fn signal(&self, topic: &str, data: Value) -> Result<Option<String>, Error> {
-        self.signal_with(topic, data, "success", None).await
+        self.signal_with(topic, data, Status::Success, None).await
     }
 
-    /// [`signal`](Self::signal) with a status (`success`, `error`, `pending`: 202 keeps
-    /// the hook open) and a code.
+    /// [`signal`](Self::signal) with a status (pending, code 202 unless given, keeps the
+    /// hook open) and a code (none: the status's default).
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
-    /// hm.signal_with("order.progress", serde_json::json!({"id": "order-7"}), "pending", Some(202)).await?;
+    /// use hotmesh_client::Status;
+    /// hm.signal_with("order.progress", serde_json::json!({"id": "order-7"}), Status::Pending, None).await?;
     /// # Ok(()) }
     /// ```
     #[tracing::instrument(skip(self, data))]
@@ -452,7 +424,7 @@ impl HotMesh {
         &self,
         topic: &str,
         data: Value,
-        status: &str,
+        status: Status,
         code: Option<i32>,
     ) -> Result<Option<String>, Error> {
         object("data", &data)?;
@@ -460,7 +432,7 @@ impl HotMesh {
             sqlx::query_scalar("SELECT hotmesh.signal($1, $2, $3, $4)")
                 .bind(topic)
                 .bind(data)
-                .bind(status)
+                .bind(status.name())
                 .bind(code),
         )
         .await
@@ -493,13 +465,17 @@ impl HotMesh {
         .await
     }
 
-    /// Interrupts a job (`hotmesh.interrupt`): options `reason`, `throw` (default true),
-    /// `code` (default 410), `expire`, `descend`, `suppress` (no error for a job that
-    /// already ended).
+    /// Interrupts a job (`hotmesh.interrupt`). The options are an [`InterruptOptions`] or
+    /// the same as JSON: `reason`, `throw` (default true), `code` (default 410), `expire`,
+    /// `descend`, `suppress` (no error for a job that already ended). They are checked
+    /// before anything is sent, with the extension's rules.
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
-    /// hm.interrupt("order.start", "order-7", serde_json::json!({"reason": "cancelled"})).await?;
+    /// use hotmesh_client::InterruptOptions;
+    /// let why = InterruptOptions { reason: Some("cancelled".into()), ..Default::default() };
+    /// hm.interrupt("order.start", "order-7", why).await?;
+    /// hm.interrupt("order.start", "order-8", serde_json::json!({"suppress": true})).await?;
     /// # Ok(()) }
     /// ```
     #[tracing::instrument(skip(self, options))]
@@ -507,9 +483,10 @@ impl HotMesh {
         &self,
         topic: &str,
         job_id: &str,
-        options: Value,
+        options: impl Into<Value>,
     ) -> Result<bool, Error> {
-        object("options", &options)?;
+        let options = options.into();
+        InterruptOptions::from_json(&options)?;
         self.fetch(
             sqlx::query_scalar("SELECT hotmesh.interrupt($1, $2, $3)")
                 .bind(topic)

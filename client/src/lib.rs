@@ -36,7 +36,7 @@ mod workers;
 
 pub use bgworkers::WorkerInfo;
 pub use config::Config;
-pub use engine::{JobOutput, PubOptions};
+pub use engine::{InterruptOptions, JobOutput, PubOptions, Status};
 pub use error::Error;
 pub use quorum::{
     roll_call as roll_call_app, throttle as throttle_app, Activation, Profile, Throttle,

@@ -167,7 +167,7 @@ pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
 
 /// Beats every `every`, and at once when a throttle is announced; ends at `stop`.
 pub(crate) async fn run(hm: HotMesh, every: Duration) {
-    let channel = hotmesh_engine::channel::name(&format!("hotmesh.quorum.{}", hm.app_id()));
+    let channel = hotmesh_engine::channel::quorum(hm.app_id());
     let mut events = match hm.hub().await {
         Ok(hub) => {
             let ev = hub.subscribe();

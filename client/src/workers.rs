@@ -10,7 +10,7 @@
 use crate::answers::Answers;
 use crate::hub::Event;
 use crate::quorum::WorkerState;
-use crate::{Error, HotMesh};
+use crate::{Error, HotMesh, Status};
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -110,12 +110,13 @@ impl Outcome {
         Outcome::Error { code, data }
     }
 
-    pub(crate) fn parts(&self) -> (&Value, &'static str, i32) {
-        match self {
-            Outcome::Success(d) => (d, "success", 200),
-            Outcome::Pending(d) => (d, "pending", 202),
-            Outcome::Error { code, data } => (data, "error", *code),
-        }
+    pub(crate) fn parts(&self) -> (&Value, Status, i32) {
+        let (d, status, code) = match self {
+            Outcome::Success(d) => (d, Status::Success, None),
+            Outcome::Pending(d) => (d, Status::Pending, None),
+            Outcome::Error { code, data } => (data, Status::Error, Some(*code)),
+        };
+        (d, status, code.unwrap_or(status.default_code() as i32))
     }
 }
 

@@ -26,6 +26,12 @@ pub fn work(topic: &str) -> String {
     name(&format!("hotmesh.work.{topic}"))
 }
 
+/// The channel of an app's quorum: throttles, roll calls and activations, to and from
+/// its engines and workers (sql/quorum.sql spells it too, in `hotmesh.throttle`).
+pub fn quorum(app: &str) -> String {
+    name(&format!("hotmesh.quorum.{app}"))
+}
+
 /// The one-time channel of a job's completion (`<publishes>.<job id>` when the graph
 /// publishes, else `hotmesh.job.<job id>`).
 pub fn job(publishes: Option<&str>, job_id: &str) -> String {

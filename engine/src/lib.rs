@@ -4,11 +4,16 @@
 //! - [`status`]: the job status semaphore's constants;
 //! - [`channel`]: NOTIFY channel names and payloads that fit;
 //! - [`ids`]: job ids and generations, and the compact timestamps in job metadata;
-//! - [`limits`]: bounds on durations and topics that callers hand the engine.
+//! - [`limits`]: bounds on durations and topics that callers hand the engine;
+//! - [`options`]: the options of `pub` and `interrupt`, read by the extension, built by
+//!   the client;
+//! - [`answer`]: an answer's status (success, error, pending).
 
+pub mod answer;
 pub mod channel;
 pub mod dad;
 pub mod ids;
 pub mod limits;
+pub mod options;
 pub mod retry;
 pub mod status;

@@ -7,14 +7,13 @@ use pgrx::prelude::*;
 
 #[pg_schema]
 mod hotmesh {
-    use crate::engine::activities::interrupt::Interrupt;
     use crate::engine::activities::trigger::Start;
     use crate::engine::grants::{self, Privilege};
     use crate::engine::step::{Engine, Status};
     use crate::engine::{db, queries, stats, stream};
     use crate::error::HotmeshError;
     use crate::json::Json;
-    use hotmesh_engine::limits;
+    use hotmesh_engine::options::{InterruptOptions, PubOptions};
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::{Map, Value};
@@ -29,47 +28,16 @@ mod hotmesh {
     }
 
     fn status_arg(s: &str) -> Status {
-        Status::parse(s).unwrap_or_else(|| {
-            bad(
-                "status",
-                format!("must be 'success', 'error' or 'pending', got '{s}'"),
-            )
-        })
+        Status::parse(s).unwrap_or_else(|p| bad("status", p))
     }
 
     /// An answer's code: given (100 to 999), or the status's default.
     fn code_arg(st: Status, code: Option<i32>) -> i64 {
-        let code = code.map(i64::from).unwrap_or(match st {
-            Status::Success => 200,
-            Status::Pending => 202,
-            Status::Error => 500,
-        });
+        let code = code.map(i64::from).unwrap_or(st.default_code());
         if !(100..=999).contains(&code) {
             bad("code", format!("must be between 100 and 999, got {code}"));
         }
         code
-    }
-
-    fn seconds_arg(name: &'static str, v: &Value) -> f64 {
-        match v.as_f64() {
-            Some(s) => limits::seconds(s).unwrap_or_else(|p| bad(name, p)),
-            None => bad(name, format!("must be a number of seconds, got {v}")),
-        }
-    }
-
-    /// A job's `expire`: seconds, or 0 or less for never.
-    fn expire_arg(name: &'static str, v: &Value) -> f64 {
-        match v.as_f64() {
-            Some(s) => limits::expire(s).unwrap_or_else(|p| bad(name, p)),
-            None => bad(name, format!("must be a number of seconds, got {v}")),
-        }
-    }
-
-    fn object_arg(name: &'static str, v: &Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m.clone(),
-            other => bad(name, format!("must be a JSON object, got {other}")),
-        }
     }
 
     /// The NOTIFY channel for `name` as `LISTEN` must spell it: the name itself, or for
@@ -91,33 +59,11 @@ mod hotmesh {
         options: default!(Json, "'{}'"),
     ) -> String {
         grants::require_topic(topic, Privilege::Start);
-        let Value::Object(opts) = options.0 else {
-            bad("options", "must be a JSON object")
-        };
-        let mut s = Start {
+        let s = Start {
             data: data.0,
+            options: PubOptions::from_json(&options.0).unwrap_or_else(|e| bad(e.name, e.problem)),
             ..Default::default()
         };
-        for (k, v) in &opts {
-            match k.as_str() {
-                "id" => match v {
-                    Value::String(id) => s.id = Some(id.clone()),
-                    Value::Null => {}
-                    other => bad("options.id", format!("must be a string, got {other}")),
-                },
-                "pending" => s.pending = Some(seconds_arg("options.pending", v)),
-                "expire" => s.expire = Some(expire_arg("options.expire", v)),
-                "entity" => s.entity = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
-                "search" => s.search = object_arg("options.search", v),
-                "marker" => {
-                    s.marker = object_arg("options.marker", v);
-                    if let Some(k) = s.marker.keys().find(|k| !k.starts_with('-')) {
-                        bad("options.marker", format!("marker keys start with '-', got '{k}'"));
-                    }
-                }
-                other => bad("options", format!("unknown option '{other}' (known: id, pending, search, marker, entity, expire)")),
-            }
-        }
         let mut e = Engine::new();
         let id = e.start(topic, s).unwrap_or_else(|err| err.raise());
         e.run();
@@ -404,21 +350,7 @@ mod hotmesh {
     #[search_path(pg_catalog, pg_temp)]
     fn interrupt(topic: &str, job_id: &str, options: default!(Json, "'{}'")) -> bool {
         grants::require_job(job_id, Privilege::Start);
-        let Value::Object(opts) = options.0 else {
-            bad("options", "must be a JSON object")
-        };
-        let mut o = Interrupt::default();
-        for (k, v) in &opts {
-            match k.as_str() {
-                "reason" => o.reason = Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())),
-                "throw" => o.throw = v.as_bool().unwrap_or_else(|| bad("options.throw", "must be true or false")),
-                "code" => o.code = v.as_i64().filter(|c| (100..=999).contains(c)).unwrap_or_else(|| bad("options.code", format!("must be a code between 100 and 999, got {v}"))),
-                "expire" => o.expire = Some(expire_arg("options.expire", v)),
-                "suppress" => o.suppress = v.as_bool().unwrap_or_else(|| bad("options.suppress", "must be true or false")),
-                "descend" => o.descend = v.as_bool().unwrap_or_else(|| bad("options.descend", "must be true or false")),
-                other => bad("options", format!("unknown option '{other}' (known: reason, throw, code, expire, suppress, descend)")),
-            }
-        }
+        let o = InterruptOptions::from_json(&options.0).unwrap_or_else(|e| bad(e.name, e.problem));
         let mut e = Engine::new();
         if !e.lock(job_id, None) {
             HotmeshError::JobNotFound(job_id.into()).raise();

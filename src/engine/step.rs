@@ -68,31 +68,7 @@ impl Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Success,
-    Error,
-    Pending,
-}
-
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Success => "success",
-            Status::Error => "error",
-            Status::Pending => "pending",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        Some(match s {
-            "success" => Status::Success,
-            "error" => Status::Error,
-            "pending" => Status::Pending,
-            _ => return None,
-        })
-    }
-}
+pub use hotmesh_engine::answer::Status;
 
 /// One unit of engine work: a leg of activity `aid` at `dad` of job `job_id`.
 #[derive(Debug, Clone)]

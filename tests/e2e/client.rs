@@ -2,7 +2,9 @@
 //! message, two workers sharing a topic, graceful stop, a Postgres restart), throttles,
 //! pattern subscriptions, the pubsub timeout and the roll call.
 
-use hotmesh_client::{Config, Error, HotMesh, Outcome, PubOptions, Throttle, Worker};
+use hotmesh_client::{
+    Config, Error, HotMesh, InterruptOptions, Outcome, PubOptions, Throttle, Worker,
+};
 use hotmesh_tests::*;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -250,11 +252,63 @@ async fn engine_calls(hm: &HotMesh) {
     )
     .await
     .unwrap();
+    // typed options, checked before anything is sent, with the extension's own rules
+    let e = hm
+        .interrupt(
+            "e2ec.ask",
+            "c4",
+            InterruptOptions {
+                code: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Invalid {
+                name: "options.code",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = hm
+        .publish(
+            "e2ec.ask",
+            json!({}),
+            PubOptions {
+                pending: Some(-1.0),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Invalid {
+                name: "options.pending",
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(hm
-        .interrupt("e2ec.ask", "c4", json!({"reason": "stop"}))
+        .interrupt(
+            "e2ec.ask",
+            "c4",
+            InterruptOptions {
+                reason: Some("stop".into()),
+                ..Default::default()
+            }
+        )
         .await
         .unwrap());
     assert!(hm.get_status("c4").await.unwrap() < -100_000_000);
+    let o = hm.get_state("c4").await.unwrap();
+    assert_eq!(o.error().unwrap()["message"], "stop");
     assert!(hm.interrupt("e2ec.ask", "c4", json!({})).await.is_err());
     assert!(hm
         .interrupt("e2ec.ask", "c4", json!({"suppress": true}))

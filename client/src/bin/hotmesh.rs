@@ -10,7 +10,7 @@
 //!   hotmesh roll-call orders
 
 use clap::{Parser, Subcommand};
-use hotmesh_client::{Error, HotMesh, PubOptions, Throttle};
+use hotmesh_client::{Error, HotMesh, InterruptOptions, PubOptions, Status, Throttle};
 use serde_json::{json, Value};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -223,7 +223,11 @@ async fn run(cli: Cli) -> Result<Value, Error> {
             status,
             code,
         } => {
-            json!({ "job_id": hm.signal_with(&topic, json_arg("data", &data)?, &status, code).await? })
+            let status = Status::parse(&status).map_err(|problem| Error::Invalid {
+                name: "--status",
+                problem,
+            })?;
+            json!({ "job_id": hm.signal_with(&topic, json_arg("data", &data)?, status, code).await? })
         }
         Cmd::Interrupt {
             topic,
@@ -231,10 +235,11 @@ async fn run(cli: Cli) -> Result<Value, Error> {
             reason,
             descend,
         } => {
-            let mut o = json!({ "descend": descend });
-            if let Some(r) = reason {
-                o["reason"] = r.into();
-            }
+            let o = InterruptOptions {
+                reason,
+                descend,
+                ..Default::default()
+            };
             json!({ "interrupted": hm.interrupt(&topic, &job, o).await? })
         }
         Cmd::Scrub { job } => json!({ "scrubbed": hm.scrub(&job).await? }),

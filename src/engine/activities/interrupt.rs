@@ -4,42 +4,16 @@
 
 use crate::engine::step::{Engine, Failure, Work};
 use crate::error::HotmeshError;
+use hotmesh_engine::options::InterruptOptions;
 use hotmesh_engine::status;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
-
-#[derive(Debug, Clone)]
-pub struct Interrupt {
-    pub reason: Option<String>,
-    /// Record an error on the job (the parent and waiters see it). Default true.
-    pub throw: bool,
-    pub code: i64,
-    /// Seconds to keep the job; None: its own expire.
-    pub expire: Option<f64>,
-    /// An already-ended job is not an error.
-    pub suppress: bool,
-    /// Interrupt its running child jobs too (the original parses but ignores this).
-    pub descend: bool,
-}
-
-impl Default for Interrupt {
-    fn default() -> Self {
-        Interrupt {
-            reason: None,
-            throw: true,
-            code: 410,
-            expire: None,
-            suppress: false,
-            descend: false,
-        }
-    }
-}
 
 impl Engine {
     /// Interrupts job `jid`: status minus a billion, the error recorded (unless `throw`
     /// is false), its pending messages cancelled, the parent told (410) and waiters
     /// woken. Returns false when it had already ended (and `suppress` was given).
-    pub fn interrupt_job(&mut self, jid: &str, o: &Interrupt) -> Result<bool, HotmeshError> {
+    pub fn interrupt_job(&mut self, jid: &str, o: &InterruptOptions) -> Result<bool, HotmeshError> {
         // `descend` recurses down chains of child jobs, as deep as they nest
         crate::guard::check();
         if !self.lock(jid, None) {
@@ -73,7 +47,7 @@ impl Engine {
                 &[jid.into()],
             );
             for [c] in children {
-                let o = Interrupt {
+                let o = InterruptOptions {
                     suppress: true,
                     reason: Some(format!("parent job [{jid}] interrupted")),
                     ..o.clone()
@@ -96,7 +70,7 @@ impl Engine {
             Some(Value::String(s)) if !s.is_empty() => Some(s),
             _ => None,
         };
-        let o = Interrupt {
+        let o = InterruptOptions {
             reason: Self::setting(ctx, def, "reason")?.and_then(|v| v.as_str().map(str::to_string)),
             throw: !matches!(Self::setting(ctx, def, "throw")?, Some(Value::Bool(false))),
             code: Self::setting_num(ctx, def, "code")?

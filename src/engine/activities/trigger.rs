@@ -7,6 +7,7 @@ use crate::engine::apps;
 use crate::engine::state::{self, Act, Job, Parent};
 use crate::engine::step::{key_text, Engine};
 use crate::error::HotmeshError;
+use hotmesh_engine::options::PubOptions;
 use hotmesh_engine::{dad, ids, status};
 use hotmesh_manifest::CompiledApp;
 use serde_json::{Map, Value};
@@ -15,13 +16,8 @@ use std::rc::Rc;
 #[derive(Default)]
 pub struct Start {
     pub data: Value,
-    pub id: Option<String>,
-    /// Seconds: create the job pending (status -1), expiring then.
-    pub pending: Option<f64>,
-    pub search: Map<String, Value>,
-    pub marker: Map<String, Value>,
-    pub entity: Option<String>,
-    pub expire: Option<f64>,
+    /// The caller's options (`hotmesh.pub`'s; none for a child job).
+    pub options: PubOptions,
     pub parent: Option<Parent>,
     pub severed: bool,
 }
@@ -75,7 +71,7 @@ impl Engine {
         let fail = |e: crate::engine::step::Failure| {
             HotmeshError::Map(format!("trigger {tid}: {}", e.message))
         };
-        let id = match &s.id {
+        let id = match &s.options.id {
             Some(id) => id.clone(),
             None => match Self::setting(&ctx, def, "stats.id").map_err(fail)? {
                 Some(Value::Null) | None if def.settings.contains_key("stats.id") => {
@@ -99,13 +95,13 @@ impl Engine {
         let key = Self::setting(&ctx, def, "stats.key")
             .map_err(fail)?
             .map(|v| key_text(&v));
-        let entity = match s.entity.clone() {
+        let entity = match s.options.entity.clone() {
             Some(e) => Some(e),
             None => Self::setting(&ctx, def, "entity")
                 .map_err(fail)?
                 .map(|v| key_text(&v)),
         };
-        let expire = match s.expire {
+        let expire = match s.options.expire {
             Some(e) => Some(e),
             None => Self::setting_num(&ctx, def, "expire").map_err(fail)?,
         };
@@ -119,8 +115,8 @@ impl Engine {
             entity,
             status: 0,
             data: Map::new(),
-            search: s.search.clone(),
-            marks: s.marker.clone(),
+            search: s.options.search.clone(),
+            marks: s.options.marker.clone(),
             error: None,
             parent: s.parent.clone(),
             severed: s.severed,
@@ -135,7 +131,7 @@ impl Engine {
         };
         // a chosen id may be taken (a generated one is not); the row itself is written
         // when the step ends (flush_jobs), which settles a race between two starts
-        let chosen = s.id.is_some() || def.settings.contains_key("stats.id");
+        let chosen = s.options.id.is_some() || def.settings.contains_key("stats.id");
         if (chosen && state::live_job_exists(&id)) || self.jobs.contains_key(&id) {
             return Err(HotmeshError::DuplicateJob(id));
         }
@@ -145,7 +141,7 @@ impl Engine {
         a.output = Some(s.data.clone());
         a.status = "done".into();
         self.put_act(&id, &tid, dad::ROOT, a);
-        if let Some(p) = s.pending {
+        if let Some(p) = s.options.pending {
             let job = self.job(&id);
             job.status = status::PENDING;
             job.expire_in = Some(hotmesh_engine::limits::clamp_seconds(p));
