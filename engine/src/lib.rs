@@ -7,12 +7,16 @@
 //! - [`limits`]: bounds on durations and topics that callers hand the engine;
 //! - [`options`]: the options of `pub` and `interrupt`, read by the extension, built by
 //!   the client;
-//! - [`answer`]: an answer's status (success, error, pending).
+//! - [`answer`]: an answer's status (success, error, pending);
+//! - [`job`] and [`activity`]: a job and its activity rows as the engine holds them in
+//!   a transaction, and an activity's status.
 
+pub mod activity;
 pub mod answer;
 pub mod channel;
 pub mod dad;
 pub mod ids;
+pub mod job;
 pub mod limits;
 pub mod options;
 pub mod retry;

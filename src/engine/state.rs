@@ -3,96 +3,11 @@
 //! memory, written back once by [`flush_jobs`] / [`flush_acts`].
 
 use super::db;
-use hotmesh_engine::ids;
-use hotmesh_manifest::CompiledApp;
 use pgrx::JsonB;
-use serde_json::{json, Map, Value};
-use std::rc::Rc;
+use serde_json::{Map, Value};
 
-/// (job id, activity id, dad): an activity row's key.
-pub type ActKey = (String, String, String);
-
-#[derive(Debug, Clone)]
-pub struct Parent {
-    pub job_id: String,
-    pub gid: String,
-    pub activity_id: String,
-    pub dad: String,
-}
-
-pub struct Job {
-    pub id: String,
-    pub gid: String,
-    pub app_id: String,
-    pub version: String,
-    pub topic: String,
-    pub key: Option<String>,
-    pub entity: Option<String>,
-    pub status: i64,
-    pub data: Map<String, Value>,
-    pub search: Map<String, Value>,
-    pub marks: Map<String, Value>,
-    pub error: Option<Value>,
-    pub parent: Option<Parent>,
-    pub severed: bool,
-    pub expire: Option<f64>,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-    pub app: Rc<CompiledApp>,
-    /// Set by completion: write completed_at.
-    pub completed: bool,
-    /// Set expired_at this many seconds from now.
-    pub expire_in: Option<f64>,
-    pub dirty: bool,
-    /// Created in this transaction and not written yet: [`flush_jobs`] inserts it, and
-    /// it has no activity rows in the table to load.
-    pub fresh: bool,
-}
-
-impl Job {
-    pub fn metadata(&self) -> Value {
-        let mut m = json!({
-            "jid": self.id,
-            "gid": self.gid,
-            "app": self.app_id,
-            "vrs": self.version,
-            "tpc": self.topic,
-            "jc": ids::compact_time(self.created_ms),
-            "ju": ids::compact_time(self.updated_ms),
-            "js": self.status,
-        });
-        if let Some(k) = &self.key {
-            m["key"] = k.clone().into();
-        }
-        if let Some(e) = &self.entity {
-            m["entity"] = e.clone().into();
-        }
-        if let Some(err) = &self.error {
-            // a JSON string, as the original stores it
-            m["err"] = err.to_string().into();
-        }
-        if let Some(p) = &self.parent {
-            m["pj"] = p.job_id.clone().into();
-            m["pg"] = p.gid.clone().into();
-            m["pa"] = p.activity_id.clone().into();
-            m["pd"] = p.dad.clone().into();
-            if self.severed {
-                m["px"] = true.into();
-            }
-        }
-        if let Some(e) = self.expire {
-            m["expire"] = e.into();
-        }
-        m
-    }
-
-    /// The graph this job runs.
-    pub fn graph(&self) -> &hotmesh_manifest::manifest::Graph {
-        self.app
-            .graph_for(&self.topic)
-            .unwrap_or(&self.app.graphs[0])
-    }
-}
+pub use hotmesh_engine::activity::{Act, ActKey, ActStatus};
+pub use hotmesh_engine::job::{Job, Parent};
 
 /// The job columns [`load_job_by`] reads.
 macro_rules! job_select {
@@ -429,74 +344,6 @@ pub fn insert_messages(messages: Vec<NewMessage>) -> Vec<(String, String, String
     )
 }
 
-/// An activity's state in one dimension.
-#[derive(Debug, Clone)]
-pub struct Act {
-    pub kind: &'static str,
-    pub status: String,
-    pub input: Option<Value>,
-    pub output: Option<Value>,
-    pub hook: Option<Value>,
-    pub error: Option<Value>,
-    pub wait_token: Option<String>,
-    pub iterations: i32,
-    /// Results taken so far; the children of the k-th go under dimension k.
-    pub answers: i32,
-    pub created_ms: i64,
-    pub updated_ms: i64,
-    pub dirty: bool,
-}
-
-impl Act {
-    pub fn new(kind: &'static str, now_ms: i64) -> Act {
-        Act {
-            kind,
-            status: "waiting".into(),
-            input: None,
-            output: None,
-            hook: None,
-            error: None,
-            wait_token: None,
-            iterations: 0,
-            answers: 0,
-            created_ms: now_ms,
-            updated_ms: now_ms,
-            dirty: true,
-        }
-    }
-
-    /// `{input: {data}, output: {data, metadata}, hook: {data}}`, what maps read.
-    pub fn context(&self, aid: &str, dad: &str, subtype: Option<&str>) -> Value {
-        let mut meta = json!({
-            "aid": aid,
-            "atp": self.kind,
-            "dad": dad,
-            "ac": ids::compact_time(self.created_ms),
-            "au": ids::compact_time(self.updated_ms),
-        });
-        if let Some(s) = subtype {
-            meta["stp"] = s.into();
-        }
-        if let Some(e) = &self.error {
-            meta["err"] = e.to_string().into();
-            meta["$error"] = e.clone();
-        }
-        let mut out = json!({"output": {"metadata": meta}});
-        if let Some(d) = &self.output {
-            out["output"]["data"] = d.clone();
-        }
-        if let Some(d) = &self.input {
-            out["input"] = json!({ "data": d });
-        }
-        if let Some(d) = &self.hook {
-            out["hook"] = json!({ "data": d });
-        }
-        out
-    }
-}
-
-const STATUS_NAMES: [&str; 5] = ["waiting", "pending", "done", "error", "cancelled"];
-
 fn kind_name(s: &str) -> &'static str {
     use hotmesh_manifest::manifest::ActivityKind as K;
     K::parse(s).map(K::name).unwrap_or("hook")
@@ -526,7 +373,7 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
                     dad,
                     Act {
                         kind: kind_name(&r.get::<String>(3)?.unwrap_or_default()),
-                        status: STATUS_NAMES.iter().find(|s| **s == status).map(|s| s.to_string()).unwrap_or(status),
+                        status: ActStatus::parse(&status),
                         input: db::json(r.get::<JsonB>(5)?),
                         output: db::json(r.get::<JsonB>(6)?),
                         hook: db::json(r.get::<JsonB>(7)?),
@@ -559,10 +406,7 @@ pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
         rows.iter().map(|(k, a)| f(k, a)).collect()
     };
     let ints = |f: &dyn Fn(&Act) -> i32| -> Vec<i32> { rows.iter().map(|(_, a)| f(a)).collect() };
-    let finished: Vec<bool> = rows
-        .iter()
-        .map(|(_, a)| matches!(a.status.as_str(), "done" | "error" | "cancelled"))
-        .collect();
+    let finished: Vec<bool> = rows.iter().map(|(_, a)| a.status.is_finished()).collect();
     db::exec(
         // the arrays are unnested in the target list (a ProjectSet), not in FROM: a
         // function scan would build a tuplestore for every flush
@@ -583,7 +427,7 @@ pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
             text(&|k, _| Some(k.1.clone())).into(),
             text(&|k, _| Some(k.2.clone())).into(),
             text(&|_, a| Some(a.kind.to_string())).into(),
-            text(&|_, a| Some(a.status.clone())).into(),
+            text(&|_, a| Some(a.status.name().to_string())).into(),
             col(&|_, a| a.input.clone()).into(),
             col(&|_, a| a.output.clone()).into(),
             col(&|_, a| a.hook.clone()).into(),

@@ -6,6 +6,7 @@
 
 use super::state::{self, Act, Job};
 use super::{db, notify};
+use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::{channel, dad, status};
 use hotmesh_manifest::manifest::Activity;
 use hotmesh_manifest::{CompiledApp, Env, Expr};
@@ -549,7 +550,7 @@ impl Engine {
                 // the status becomes 0 here either way.
                 self.job(jid).status = 0;
                 if let Some(a) = self.act(jid, aid, d) {
-                    a.status = "done".into();
+                    a.status = ActStatus::Done;
                     a.dirty = true;
                 }
                 self.complete(jid, false);
@@ -573,7 +574,7 @@ impl Engine {
         let Some(a) = self.act(jid, aid, d) else {
             return Ok(());
         };
-        if !matches!(a.status.as_str(), "waiting" | "pending") {
+        if !a.status.is_open() {
             return Ok(()); // already answered: a duplicate or a loser of a race
         }
         if w.kind != Kind::Signal && a.wait_token != w.token {
@@ -598,7 +599,11 @@ impl Engine {
         let now = self.now_ms;
         let a = self.act(jid, aid, d).expect("checked by leg2");
         a.output = Some(w.data.clone());
-        a.status = if pending { "pending" } else { "done" }.into();
+        a.status = if pending {
+            ActStatus::Pending
+        } else {
+            ActStatus::Done
+        };
         a.updated_ms = now;
         a.dirty = true;
         self.output_maps(def, jid, d)?;
@@ -729,7 +734,7 @@ impl Engine {
     /// accept the code run. If none does, the job ends with the error.
     pub fn fail(&mut self, def: &Activity, jid: &str, d: &str, code: i64, err: Value) {
         if let Some(a) = self.act(jid, &def.id, d) {
-            a.status = "error".into();
+            a.status = ActStatus::Error;
             a.error = Some(err.clone());
             a.dirty = true;
         }
@@ -785,8 +790,8 @@ impl Engine {
         );
         db::exec("UPDATE hotmesh.activities SET status = 'cancelled', updated_at = now() WHERE job_id = $1 AND status IN ('waiting', 'pending')", &[jid.into()]);
         for (k, a) in self.acts.iter_mut() {
-            if k.0 == jid && matches!(a.status.as_str(), "waiting" | "pending") {
-                a.status = "cancelled".into();
+            if k.0 == jid && a.status.is_open() {
+                a.status = ActStatus::Cancelled;
                 a.dirty = true;
             }
         }
@@ -853,7 +858,7 @@ impl Engine {
         let mut a = Act::new(def.kind.name(), self.now_ms);
         a.input = Some(w.data.clone());
         a.output = Some(w.data.clone());
-        a.status = "done".into();
+        a.status = ActStatus::Done;
         self.put_act(jid, aid, d, a);
         self.finish(def, jid, d, 200, false)
     }

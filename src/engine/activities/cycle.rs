@@ -3,6 +3,7 @@
 //! cycle's own count passes to the ancestor's re-entry (status delta 0).
 
 use crate::engine::step::{Engine, Failure, Kind, Status, Work};
+use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::dad;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
@@ -44,7 +45,7 @@ impl Engine {
             .act(&w.job_id, &w.aid, &w.dad)
             .expect("created by leg1");
         me.input = Some(data.clone());
-        me.status = "done".into();
+        me.status = ActStatus::Done;
         self.push(Work {
             kind: Kind::Cycle,
             job_id: w.job_id.clone(),

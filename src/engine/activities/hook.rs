@@ -5,6 +5,7 @@
 
 use crate::engine::db;
 use crate::engine::step::{Engine, Failure, Kind, Status, Work};
+use hotmesh_engine::activity::ActStatus;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ impl Engine {
         let topic = def.hook_topic.clone();
         if sleep.is_none() && topic.is_none() {
             let a = self.act(jid, &def.id, d).expect("created by leg1");
-            a.status = "done".into();
+            a.status = ActStatus::Done;
             self.output_maps(def, jid, d)?;
             return self.finish(def, jid, d, 200, false);
         }
@@ -51,7 +52,7 @@ impl Engine {
             db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
         }
         let a = self.act(jid, &def.id, d).expect("checked by leg2");
-        a.status = "done".into();
+        a.status = ActStatus::Done;
         a.dirty = true;
         self.output_maps(def, jid, d)?;
         self.finish(def, jid, d, 200, false)
@@ -68,7 +69,7 @@ impl Engine {
         a.dirty = true;
         let timer = a.wait_token.clone();
         if !keep_open {
-            a.status = "done".into();
+            a.status = ActStatus::Done;
             db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
             if let Some(t) = timer.and_then(|t| t.parse::<i64>().ok()) {
                 // a router batch may hold the timer row: then it stays, and the router
@@ -81,7 +82,7 @@ impl Engine {
                 );
             }
         } else {
-            a.status = "pending".into();
+            a.status = ActStatus::Pending;
         }
         if w.status == Status::Error {
             self.fail(

@@ -4,6 +4,7 @@
 
 use crate::engine::step::{Engine, Failure, Work};
 use crate::error::HotmeshError;
+use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::options::InterruptOptions;
 use hotmesh_engine::status;
 use hotmesh_manifest::manifest::Activity;
@@ -81,7 +82,7 @@ impl Engine {
             descend: Self::setting_bool(ctx, def, "descend")?,
         };
         let a = self.act(jid, &def.id, d).expect("created by leg1");
-        a.status = "done".into();
+        a.status = ActStatus::Done;
         a.dirty = true;
         match target.filter(|t| t != jid) {
             None => {

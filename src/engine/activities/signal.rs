@@ -8,6 +8,7 @@
 
 use crate::engine::stats;
 use crate::engine::step::{key_text, Engine, Failure, Status, Work};
+use hotmesh_engine::activity::ActStatus;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
@@ -56,7 +57,7 @@ impl Engine {
         let a = self.act(jid, &def.id, d).expect("created by leg1");
         a.input = Some(payload);
         a.output = Some(json!({ "signaled": reached }));
-        a.status = "done".into();
+        a.status = ActStatus::Done;
         a.dirty = true;
         self.output_maps(def, jid, d)?;
         self.finish(def, jid, d, 200, false)

@@ -7,6 +7,7 @@ use crate::engine::apps;
 use crate::engine::state::{self, Act, Job, Parent};
 use crate::engine::step::{key_text, Engine};
 use crate::error::HotmeshError;
+use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::options::PubOptions;
 use hotmesh_engine::{dad, ids, status};
 use hotmesh_manifest::CompiledApp;
@@ -139,7 +140,7 @@ impl Engine {
         let mut a = Act::new("trigger", self.now_ms);
         a.input = Some(s.data.clone());
         a.output = Some(s.data.clone());
-        a.status = "done".into();
+        a.status = ActStatus::Done;
         self.put_act(&id, &tid, dad::ROOT, a);
         if let Some(p) = s.options.pending {
             let job = self.job(&id);
