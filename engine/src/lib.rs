@@ -9,7 +9,8 @@
 //!   the client;
 //! - [`answer`]: an answer's status (success, error, pending);
 //! - [`job`] and [`activity`]: a job and its activity rows as the engine holds them in
-//!   a transaction, and an activity's status.
+//!   a transaction, and an activity's status;
+//! - [`work`]: a unit of engine work (an activity's leg) and an activity's failure.
 
 pub mod activity;
 pub mod answer;
@@ -21,3 +22,4 @@ pub mod limits;
 pub mod options;
 pub mod retry;
 pub mod status;
+pub mod work;

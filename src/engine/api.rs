@@ -424,8 +424,13 @@ mod hotmesh {
         grants::require_topic(topic, Privilege::Read);
         let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
         let app = app_of(topic);
-        let scope = stats::scope(&app, topic, &q, crate::engine::step::now_ms())
-            .unwrap_or_else(|e| e.raise());
+        let scope = stats::scope(
+            &app,
+            topic,
+            &q,
+            crate::engine::store::Store::now_ms(&crate::engine::store::SpiStore),
+        )
+        .unwrap_or_else(|e| e.raise());
         JsonB(stats::report(&scope, &q))
     }
 
@@ -441,8 +446,13 @@ mod hotmesh {
         grants::require_topic(topic, Privilege::Read);
         let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
         let app = app_of(topic);
-        let scope = stats::scope(&app, topic, &q, crate::engine::step::now_ms())
-            .unwrap_or_else(|e| e.raise());
+        let scope = stats::scope(
+            &app,
+            topic,
+            &q,
+            crate::engine::store::Store::now_ms(&crate::engine::store::SpiStore),
+        )
+        .unwrap_or_else(|e| e.raise());
         JsonB(stats::ids_report(&scope, &q, facets))
     }
 

@@ -14,4 +14,5 @@ pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod step;
+pub mod store;
 pub mod stream;

@@ -3,17 +3,14 @@
 //! `actual` against the signal data and finds the hook. A signal that comes first is
 //! kept (600 s, or `$expire` seconds in its data) and delivered when the hook registers.
 
-use super::apps;
-use super::db;
 use super::stats;
 use super::step::{key_text, Engine, Failure, Status, Work};
+use super::store::{HookKey, SpiStore, Store};
 use crate::error::HotmeshError;
 use hotmesh_engine::status;
 use hotmesh_manifest::manifest::{Activity, HookRule};
 use hotmesh_manifest::{CompiledApp, Env};
-use pgrx::JsonB;
 use serde_json::{json, Value};
-use std::rc::Rc;
 
 /// How long a signal waits for its hook, unless its data says `$expire`.
 pub const PENDING_TTL: f64 = 600.0;
@@ -28,7 +25,7 @@ fn rule<'a>(app: &'a CompiledApp, topic: &str, aid: &str) -> Option<&'a HookRule
 /// The key a hook registers under (default: the job id).
 fn expected_key(rule: Option<&HookRule>, ctx: &Value, aid: &str) -> Result<String, Failure> {
     match rule.and_then(|r| r.expected.as_ref()) {
-        Some(e) => match Engine::eval(ctx, aid, e)? {
+        Some(e) => match Engine::<SpiStore>::eval(ctx, aid, e)? {
             Some(v) if !v.is_null() => Ok(key_text(&v)),
             _ => Err("the hook rule's expected value resolved to nothing"
                 .to_string()
@@ -56,7 +53,7 @@ fn actual_key(rule: &HookRule, data: &Value) -> Result<Option<String>, HotmeshEr
     }
 }
 
-impl Engine {
+impl<S: Store> Engine<S> {
     /// Leg 1 of a signal hook: register, then take any signal that came first.
     pub(crate) fn register_hook(
         &mut self,
@@ -70,42 +67,23 @@ impl Engine {
         let app_id = app.id.clone();
         // a signal on this key waits until the registration commits (or it waits for the
         // signal's): it then sees the hook, or this sees the signal it kept
-        lock_key(&app_id, topic, &key);
-        db::exec(
-            "INSERT INTO hotmesh.signal_hooks (app_id, topic, key, job_id, gid, activity_id, dad, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'infinity')
-             ON CONFLICT (app_id, topic, key) DO UPDATE
-                SET job_id = excluded.job_id, gid = excluded.gid, activity_id = excluded.activity_id, dad = excluded.dad,
-                    created_at = now(), expires_at = excluded.expires_at",
-            &[app_id.as_str().into(), topic.into(), key.as_str().into(), w.job_id.as_str().into(), w.gid.as_str().into(), def.id.as_str().into(), w.dad.as_str().into()],
-        );
-        let early: Vec<(Value, String, i32)> = db::query(
-            "DELETE FROM hotmesh.pending_signals WHERE id IN (
-                 SELECT id FROM hotmesh.pending_signals
-                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() ORDER BY id FOR UPDATE)
-             RETURNING data, status, code",
-            &[app_id.as_str().into(), topic.into(), key.as_str().into()],
-            |t| {
-                let mut v = vec![];
-                for r in t {
-                    v.push((db::json(r.get::<JsonB>(1)?).unwrap_or(Value::Null), r.get::<String>(2)?.unwrap_or_default(), r.get::<i32>(3)?.unwrap_or(200)));
-                }
-                Ok(v)
-            },
-        );
-        for (data, st, code) in early {
-            let hook = [
-                w.job_id.clone(),
-                w.gid.clone(),
-                w.aid.clone(),
-                w.dad.clone(),
-            ];
-            let st = Status::parse(&st).unwrap_or(Status::Success);
-            self.push(Work::signal(hook, data, st, code as i64));
+        let k = HookKey {
+            app_id: &app_id,
+            topic,
+            key: &key,
+        };
+        self.store.lock_hook_key(k);
+        let hook = [
+            w.job_id.clone(),
+            w.gid.clone(),
+            w.aid.clone(),
+            w.dad.clone(),
+        ];
+        for (data, st, code) in self.store.register_hook(k, &hook) {
+            self.push(Work::signal(hook.clone(), data, st, code));
         }
         Ok(())
     }
-
     /// Delivers a signal on `topic`. Returns the job it reached, or None when no hook
     /// waits for it yet (it is kept for one).
     ///
@@ -119,7 +97,7 @@ impl Engine {
         st: Status,
         code: i64,
     ) -> Result<Option<String>, HotmeshError> {
-        let owners = hook_apps(topic);
+        let owners = self.store.hook_apps(topic);
         if owners.is_empty() {
             return Err(HotmeshError::NoHookRule(topic.into()));
         }
@@ -141,7 +119,11 @@ impl Engine {
             });
         };
         for (app_id, k) in &keys {
-            if let Some(hook) = self.find_hook(app_id, topic, k) {
+            if let Some(hook) = self.find_hook(HookKey {
+                app_id,
+                topic,
+                key: k,
+            }) {
                 let job_id = hook[0].clone();
                 self.push(Work::signal(hook, data, st, code));
                 return Ok(Some(job_id));
@@ -150,8 +132,13 @@ impl Engine {
         // none waits: keep it, under the key lock a registration takes too, then look
         // once more (a registration may have committed since the first look)
         let (app_id, k) = first;
-        lock_key(&app_id, topic, &k);
-        if let Some(hook) = self.find_hook(&app_id, topic, &k) {
+        let hk = HookKey {
+            app_id: &app_id,
+            topic,
+            key: &k,
+        };
+        self.store.lock_hook_key(hk);
+        if let Some(hook) = self.find_hook(hk) {
             let job_id = hook[0].clone();
             self.push(Work::signal(hook, data, st, code));
             return Ok(Some(job_id));
@@ -161,33 +148,19 @@ impl Engine {
             .and_then(hotmesh_engine::retry::seconds)
             .map(hotmesh_engine::limits::clamp_seconds)
             .unwrap_or(PENDING_TTL);
-        db::exec(
-            "INSERT INTO hotmesh.pending_signals (app_id, topic, key, data, status, code, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
-            &[app_id.as_str().into(), topic.into(), k.as_str().into(), JsonB(data).into(), st.name().into(), (code as i32).into(), ttl.into()],
-        );
+        self.store.keep_signal(hk, data, st, code, ttl);
         Ok(None)
     }
 
     /// The hook registered under `key`, with its job locked: `[job_id, gid, activity,
     /// dad]`. None when there is none (or it closed while its job was locked).
-    fn find_hook(&mut self, app_id: &str, topic: &str, key: &str) -> Option<[String; 4]> {
+    fn find_hook(&mut self, k: HookKey) -> Option<[String; 4]> {
         for _ in 0..3 {
-            let seen = db::texts::<4>(
-                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
-                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now()",
-                &[app_id.into(), topic.into(), key.into()],
-            )
-            .pop()?;
+            let seen = self.store.find_hook(k, false)?;
             if !self.lock(&seen[0], None) {
                 return None;
             }
-            let now = db::texts::<4>(
-                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
-                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
-                &[app_id.into(), topic.into(), key.into()],
-            )
-            .pop()?;
+            let now = self.store.find_hook(k, true)?;
             if now == seen {
                 return Some(now);
             }
@@ -212,47 +185,25 @@ impl Engine {
         key_value: &str,
         query: Option<&stats::Query>,
     ) -> Result<Vec<String>, HotmeshError> {
-        let owners = hook_apps(topic);
+        let owners = self.store.hook_apps(topic);
         let Some((app_id, app)) = owners.first() else {
             return Err(HotmeshError::NoHookRule(topic.into()));
         };
-        let mut jobs: Vec<String> = match query {
-            Some(q) => {
-                // the graph of the hook the topic's rule reaches: its trigger indexed the jobs
-                let graph = app
-                    .hooks
-                    .iter()
-                    .find(|r| r.topic == topic)
-                    .and_then(|r| app.activities.get(&r.to))
-                    .map(|a| app.graphs[a.graph].subscribes.clone())
-                    .ok_or_else(|| HotmeshError::NoHookRule(topic.into()))?;
-                if stats::records(app, &graph) {
-                    let scope = stats::scope(app, &graph, q, self.now_ms)?;
-                    let facet = format!("{key_name}:{key_value}");
-                    let found: Vec<String> = stats::ids(&scope, &facet)
-                        .into_iter()
-                        .map(|(_, j)| j)
-                        .collect();
-                    if q.scrub {
-                        stats::scrub(&scope, &facet);
-                    }
-                    found
-                } else {
-                    // its trigger indexes nothing: the search fields alone
-                    vec![]
-                }
-            }
-            None => stats::indexed_anywhere(app_id, key_name, key_value),
+        let graph = match query {
+            // the graph of the hook the topic's rule reaches: its trigger indexed the jobs
+            Some(_) => app
+                .hooks
+                .iter()
+                .find(|r| r.topic == topic)
+                .and_then(|r| app.activities.get(&r.to))
+                .map(|a| app.graphs[a.graph].subscribes.clone())
+                .ok_or_else(|| HotmeshError::NoHookRule(topic.into()))?,
+            None => String::new(),
         };
-        jobs.extend(
-            db::texts::<1>(
-                "SELECT DISTINCT h.job_id FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
-                  WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0",
-                &[topic.into(), key_name.into(), key_value.into()],
-            )
-            .into_iter()
-            .map(|[j]| j),
-        );
+        let mut jobs =
+            self.store
+                .indexed_jobs(app_id, app, &graph, (key_name, key_value), query)?;
+        jobs.extend(self.store.waiting_by_search(topic, key_name, key_value));
         // one order for every caller: the job locks are taken in id order
         jobs.sort();
         jobs.dedup();
@@ -267,12 +218,7 @@ impl Engine {
             if !self.lock(&job_id, None) || !status::running(self.jobs[&job_id].status) {
                 continue;
             }
-            let hook = db::texts::<4>(
-                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
-                  WHERE topic = $1 AND job_id = $2 AND expires_at > now() ORDER BY created_at, key LIMIT 1 FOR UPDATE",
-                &[topic.into(), job_id.as_str().into()],
-            )
-            .pop();
+            let hook = self.store.hook_of_job(topic, &job_id);
             match hook {
                 Some(hook) => {
                     self.push(Work::signal(hook, d, Status::Success, 200));
@@ -284,37 +230,4 @@ impl Engine {
         }
         Ok(reached)
     }
-}
-
-/// Serializes, until commit, the signals and hook registrations of one key: a signal
-/// that finds no hook and a registration that finds no early signal cannot both miss
-/// each other.
-fn lock_key(app_id: &str, topic: &str, key: &str) {
-    db::exec(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 1213028682))",
-        &[app_id.into(), topic.into(), key.into()],
-    );
-}
-
-/// The app versions with a hook rule on `topic`: each app's active version first (its
-/// rule decides the key a signal waits under), then its other versions, newest first,
-/// so a job still running on an older version is found under that version's rule.
-fn hook_apps(topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
-    db::texts::<3>(
-        "SELECT t.app_id, t.version, v.digest
-           FROM hotmesh.app_topics t
-           JOIN hotmesh.app_versions v ON v.app_id = t.app_id AND v.version = t.version
-           LEFT JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
-          WHERE t.topic = $1 AND t.kind = 'hook'
-            AND EXISTS (SELECT 1 FROM hotmesh.app_active x WHERE x.app_id = t.app_id)
-          GROUP BY t.app_id, t.version, v.digest, v.deployed_at, a.app_id
-          ORDER BY (a.app_id IS NULL), v.deployed_at DESC, t.app_id",
-        &[topic.into()],
-    )
-    .into_iter()
-    .map(|[a, v, d]| {
-        let app = apps::get(&a, &v, Some(&d));
-        (a, app)
-    })
-    .collect()
 }

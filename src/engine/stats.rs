@@ -5,6 +5,7 @@
 
 use super::db;
 use super::step::{key_text, Engine};
+use super::store::SpiStore;
 use crate::error::HotmeshError;
 use hotmesh_manifest::manifest::Activity;
 use hotmesh_manifest::stats::{Granularity, Row};
@@ -126,7 +127,7 @@ pub fn scope(
         json!({"input": {"data": q.data}, "output": {"data": q.data}}),
     );
     let ctx = Value::Object(ctx);
-    let key = match Engine::setting(&ctx, t, "stats.key") {
+    let key = match Engine::<SpiStore>::setting(&ctx, t, "stats.key") {
         Ok(Some(v)) if !v.is_null() => key_text(&v),
         Ok(_) => String::new(),
         Err(f) => {

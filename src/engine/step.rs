@@ -5,12 +5,11 @@
 //! transaction stays small.
 
 use super::state::{self, Act, Job};
-use super::{db, notify};
+use super::store::{SpiStore, Store};
 use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::{channel, dad, status};
 use hotmesh_manifest::manifest::Activity;
 use hotmesh_manifest::{CompiledApp, Env, Expr};
-use pgrx::JsonB;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
@@ -18,142 +17,13 @@ use std::rc::Rc;
 /// Steps one transaction applies before the rest goes to the engine stream.
 const BUDGET: usize = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Leg 1 of an activity (its parent finished).
-    Transition,
-    /// A worker's answer.
-    Response,
-    /// A child job's result, for an await activity.
-    Result,
-    /// A hook's timer fired.
-    Timer,
-    /// A signal reached a hook.
-    Signal,
-    /// A cycle re-enters its ancestor.
-    Cycle,
-}
-
-impl Kind {
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Transition => "transition",
-            Kind::Response => "response",
-            Kind::Result => "result",
-            Kind::Timer => "timehook",
-            Kind::Signal => "webhook",
-            Kind::Cycle => "cycle",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "transition" => Kind::Transition,
-            "response" => Kind::Response,
-            "result" => Kind::Result,
-            "timehook" => Kind::Timer,
-            "webhook" => Kind::Signal,
-            "cycle" => Kind::Cycle,
-            _ => return None,
-        })
-    }
-
-    /// Engine stream priority (the original's order: signals and timers first).
-    pub fn priority(self) -> i32 {
-        match self {
-            Kind::Timer | Kind::Signal => 5,
-            Kind::Transition | Kind::Cycle => 4,
-            Kind::Result => 3,
-            Kind::Response => 2,
-        }
-    }
-}
-
+pub use hotmesh_engine::activity::ActKey;
 pub use hotmesh_engine::answer::Status;
+pub use hotmesh_engine::work::{Failure, Kind, Lock, Work};
 
-/// One unit of engine work: a leg of activity `aid` at `dad` of job `job_id`.
-#[derive(Debug, Clone)]
-pub struct Work {
-    pub kind: Kind,
-    pub job_id: String,
-    pub gid: String,
-    pub aid: String,
-    pub dad: String,
-    /// What the activity waits for (worker message id, child job id, timer id).
-    pub token: Option<String>,
-    pub data: Value,
-    pub status: Status,
-    pub code: i64,
-}
-
-impl Work {
-    /// A signal for the hook `aid` at `dad` of job `job_id`.
-    pub fn signal(hook: [String; 4], data: Value, status: Status, code: i64) -> Work {
-        let [job_id, gid, aid, dad] = hook;
-        Work {
-            kind: Kind::Signal,
-            job_id,
-            gid,
-            aid,
-            dad,
-            token: None,
-            data,
-            status,
-            code,
-        }
-    }
-
-    pub fn transition(job_id: &str, gid: &str, aid: &str, dad: &str) -> Work {
-        Work {
-            kind: Kind::Transition,
-            job_id: job_id.into(),
-            gid: gid.into(),
-            aid: aid.into(),
-            dad: dad.into(),
-            token: None,
-            data: Value::Null,
-            status: Status::Success,
-            code: 200,
-        }
-    }
-}
-
-pub use super::state::ActKey;
-
-/// What [`Engine::try_lock`] got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lock {
-    /// The job row is locked by this transaction.
-    Held,
-    /// Another transaction holds it.
-    Busy,
-    /// No such job (or it expired).
-    Gone,
-}
-
-/// A failure while running an activity: becomes the activity's error (code 500 unless
-/// told otherwise) and follows the error path.
-pub struct Failure {
-    pub code: i64,
-    pub message: String,
-}
-
-impl From<hotmesh_manifest::EvalError> for Failure {
-    fn from(e: hotmesh_manifest::EvalError) -> Self {
-        Failure {
-            code: 500,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl From<String> for Failure {
-    fn from(message: String) -> Self {
-        Failure { code: 500, message }
-    }
-}
-
-pub struct Engine {
+pub struct Engine<S: Store = SpiStore> {
+    /// Where state is kept and read; all the engine's I/O goes through it.
+    pub store: S,
     pub jobs: HashMap<String, Job>,
     pub acts: HashMap<ActKey, Act>,
     /// Activity rows known not to exist.
@@ -169,12 +39,6 @@ pub struct Engine {
     pub(crate) messages: Vec<state::NewMessage>,
 }
 
-pub fn now_ms() -> i64 {
-    // the transaction's start, as now() in SQL: one clock for a whole step
-    let ts = unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() };
-    ts / 1000 + 946_684_800_000
-}
-
 fn key(job: &str, aid: &str, dad: &str) -> ActKey {
     (job.to_string(), aid.to_string(), dad.to_string())
 }
@@ -185,14 +49,44 @@ impl Default for Engine {
     }
 }
 
-impl Engine {
+impl Engine<SpiStore> {
+    /// An engine on the extension's tables, for the caller's transaction.
     pub fn new() -> Engine {
+        Engine::with_store(SpiStore)
+    }
+
+    /// The engine worker's way to apply work: in a subtransaction (an ERROR undoes only
+    /// this), on a new engine that holds `job_id`, with `apply` writing what the work
+    /// consumes and queueing it. `Ok(false)`: another transaction holds the job, nothing
+    /// was done (try again later); a gone job runs `apply` anyway (its work is dropped as
+    /// stale, its cause consumed).
+    pub fn apply_unless_busy<F>(job_id: String, apply: F) -> Result<bool, String>
+    where
+        F: FnOnce(&mut Engine) + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
+    {
+        crate::workers::txn::sub(move || {
+            let mut e = Engine::new();
+            if e.try_lock(&job_id) == Lock::Busy {
+                return false;
+            }
+            apply(&mut e);
+            e.run();
+            true
+        })
+    }
+}
+
+impl<S: Store> Engine<S> {
+    /// An engine over `store`; its clock reads the store's now.
+    pub fn with_store(store: S) -> Engine<S> {
+        let now_ms = store.now_ms();
         Engine {
+            store,
             jobs: HashMap::new(),
             acts: HashMap::new(),
             absent: HashSet::new(),
             queue: VecDeque::new(),
-            now_ms: now_ms(),
+            now_ms,
             steps: 0,
             due_ms: None,
             messages: Vec::new(),
@@ -220,7 +114,7 @@ impl Engine {
                 continue;
             }
             self.steps += 1;
-            crate::guard::check();
+            self.store.check_interrupts();
             self.step(w);
         }
     }
@@ -231,44 +125,27 @@ impl Engine {
         let delay = hotmesh_engine::limits::clamp_seconds(delay);
         let due = self.now_ms + (delay * 1000.0) as i64;
         self.due_ms = Some(self.due_ms.map_or(due, |d| d.min(due)));
-        db::one::<i64>(
-            "INSERT INTO hotmesh.engine_stream (type, job_id, gid, activity_id, dad, token, data, status, code, priority, visible_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
-             RETURNING id",
-            &[
-                w.kind.name().into(),
-                w.job_id.as_str().into(),
-                w.gid.as_str().into(),
-                w.aid.as_str().into(),
-                w.dad.as_str().into(),
-                w.token.clone().into(),
-                JsonB(w.data.clone()).into(),
-                w.status.name().into(),
-                (w.code as i32).into(),
-                w.kind.priority().into(),
-                delay.into(),
-            ],
-        )
-        .unwrap_or(0)
+        self.store.enqueue(&w, delay)
     }
 
     pub fn flush(&mut self) {
         // jobs first: a fresh job's row is inserted before rows that name it
         self.flush_jobs(false);
         // then the messages: each activity row keeps its message's id (`wait_token`)
-        for (job, aid, dad, id) in state::insert_messages(std::mem::take(&mut self.messages)) {
+        let messages = std::mem::take(&mut self.messages);
+        for (job, aid, dad, id) in self.store.write_messages(messages) {
             if let Some(a) = self.acts.get_mut(&key(&job, &aid, &dad)) {
                 a.wait_token = Some(id.to_string());
                 a.dirty = true;
             }
         }
         let dirty: Vec<(&ActKey, &Act)> = self.acts.iter().filter(|(_, a)| a.dirty).collect();
-        state::flush_acts(&dirty);
+        self.store.write_acts(&dirty);
         for a in self.acts.values_mut() {
             a.dirty = false;
         }
         if let Some(due) = self.due_ms {
-            crate::wake::engine_due_at_commit(due);
+            self.store.wake_at(due);
         }
     }
 
@@ -284,7 +161,7 @@ impl Engine {
         if changed.is_empty() {
             return;
         }
-        state::flush_jobs(&mut changed);
+        self.store.write_jobs(&mut changed);
         for j in changed {
             j.dirty = false;
         }
@@ -293,7 +170,7 @@ impl Engine {
     /// Locks the job of worker message `message_id` and returns its id (None: the
     /// message or its job is gone).
     pub fn lock_message(&mut self, message_id: i64) -> Option<String> {
-        let j = state::load_job_of_message(message_id)?;
+        let j = self.store.load_job_of_message(message_id)?;
         let id = j.id.clone();
         self.jobs.entry(id.clone()).or_insert(j);
         Some(id)
@@ -305,7 +182,7 @@ impl Engine {
         if self.jobs.contains_key(job_id) {
             return Lock::Held;
         }
-        match state::try_load_job(job_id) {
+        match self.store.try_load_job(job_id) {
             state::TryLoad::Loaded(j) => {
                 self.jobs.insert(job_id.to_string(), *j);
                 Lock::Held
@@ -315,30 +192,10 @@ impl Engine {
         }
     }
 
-    /// The engine worker's way to apply work: in a subtransaction (an ERROR undoes only
-    /// this), on a new engine that holds `job_id`, with `apply` writing what the work
-    /// consumes and queueing it. `Ok(false)`: another transaction holds the job, nothing
-    /// was done (try again later); a gone job runs `apply` anyway (its work is dropped as
-    /// stale, its cause consumed).
-    pub fn apply_unless_busy<F>(job_id: String, apply: F) -> Result<bool, String>
-    where
-        F: FnOnce(&mut Engine) + std::panic::UnwindSafe + std::panic::RefUnwindSafe,
-    {
-        crate::workers::txn::sub(move || {
-            let mut e = Engine::new();
-            if e.try_lock(&job_id) == Lock::Busy {
-                return false;
-            }
-            apply(&mut e);
-            e.run();
-            true
-        })
-    }
-
     /// The job, loaded and locked on first use; None if it is gone or `gid` is stale.
     pub fn lock(&mut self, job_id: &str, gid: Option<&str>) -> bool {
         if !self.jobs.contains_key(job_id) {
-            match state::load_job(job_id) {
+            match self.store.load_job(job_id) {
                 Some(j) => {
                     self.jobs.insert(job_id.to_string(), j);
                 }
@@ -380,7 +237,7 @@ impl Engine {
         if missing.is_empty() {
             return;
         }
-        let found = state::load_acts(job_id, &missing);
+        let found = self.store.load_acts(job_id, &missing);
         for (a, d) in &missing {
             self.absent.insert(key(job_id, a, d));
         }
@@ -771,24 +628,7 @@ impl Engine {
     /// registrations) and marks its open activities cancelled.
     pub fn cancel_messages(&mut self, jid: &str) {
         self.messages.retain(|m| m.job_id != jid);
-        // rows another transaction holds (an answer, a router batch) are skipped: that
-        // transaction finds the job ended once it gets the job row, and drops its work
-        db::exec(
-            "DELETE FROM hotmesh.worker_stream WHERE id IN
-               (SELECT id FROM hotmesh.worker_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
-            &[jid.into()],
-        );
-        db::exec(
-            "DELETE FROM hotmesh.engine_stream WHERE id IN
-               (SELECT id FROM hotmesh.engine_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
-            &[jid.into()],
-        );
-        db::exec(
-            "DELETE FROM hotmesh.signal_hooks WHERE (app_id, topic, key) IN
-               (SELECT app_id, topic, key FROM hotmesh.signal_hooks WHERE job_id = $1 FOR UPDATE SKIP LOCKED)",
-            &[jid.into()],
-        );
-        db::exec("UPDATE hotmesh.activities SET status = 'cancelled', updated_at = now() WHERE job_id = $1 AND status IN ('waiting', 'pending')", &[jid.into()]);
+        self.store.cancel_job_work(jid);
         for (k, a) in self.acts.iter_mut() {
             if k.0 == jid && a.status.is_open() {
                 a.status = ActStatus::Cancelled;
@@ -837,14 +677,14 @@ impl Engine {
         let topic = publishes
             .clone()
             .unwrap_or_else(|| self.jobs[jid].topic.clone());
-        notify::job(
+        self.store.announce_job(
             channel::job(publishes.as_deref(), jid),
             &topic,
             jid,
             announced.clone(),
         );
         if let Some(p) = &publishes {
-            notify::job(channel::name(p), p, jid, announced);
+            self.store.announce_job(channel::name(p), p, jid, announced);
         }
     }
 

@@ -5,10 +5,11 @@
 use crate::engine::activities::trigger::Start;
 use crate::engine::state::Parent;
 use crate::engine::step::{Engine, Failure, Status, Work};
+use crate::engine::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
-impl Engine {
+impl<S: Store> Engine<S> {
     pub(crate) fn await_leg1(
         &mut self,
         def: &Activity,

@@ -3,6 +3,7 @@
 //! cycle's own count passes to the ancestor's re-entry (status delta 0).
 
 use crate::engine::step::{Engine, Failure, Kind, Status, Work};
+use crate::engine::store::Store;
 use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::dad;
 use hotmesh_manifest::manifest::Activity;
@@ -11,7 +12,7 @@ use serde_json::Value;
 /// Iterations allowed per ancestor and dimension (the original's HMSH_MAX_CYCLES).
 pub const MAX_CYCLES: i32 = 10_000;
 
-impl Engine {
+impl<S: Store> Engine<S> {
     pub(crate) fn cycle_leg1(
         &mut self,
         def: &Activity,

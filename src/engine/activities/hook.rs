@@ -3,13 +3,13 @@
 //! other is removed in the same transaction, and the job row lock orders the two);
 //! neither: a passthrough that maps and goes on.
 
-use crate::engine::db;
 use crate::engine::step::{Engine, Failure, Kind, Status, Work};
+use crate::engine::store::Store;
 use hotmesh_engine::activity::ActStatus;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
 
-impl Engine {
+impl<S: Store> Engine<S> {
     pub(crate) fn hook_leg1(
         &mut self,
         def: &Activity,
@@ -49,7 +49,7 @@ impl Engine {
     pub(crate) fn hook_timer(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
         let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
         if def.hook_topic.is_some() {
-            db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
+            self.store.remove_hook(jid, &def.id, d);
         }
         let a = self.act(jid, &def.id, d).expect("checked by leg2");
         a.status = ActStatus::Done;
@@ -70,16 +70,9 @@ impl Engine {
         let timer = a.wait_token.clone();
         if !keep_open {
             a.status = ActStatus::Done;
-            db::exec("DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3", &[jid.into(), def.id.as_str().into(), d.into()]);
+            self.store.remove_hook(jid, &def.id, d);
             if let Some(t) = timer.and_then(|t| t.parse::<i64>().ok()) {
-                // a router batch may hold the timer row: then it stays, and the router
-                // finds the hook done and drops it (waiting for it could close a cycle
-                // with that batch)
-                db::exec(
-                    "DELETE FROM hotmesh.engine_stream WHERE id IN
-                       (SELECT id FROM hotmesh.engine_stream WHERE id = $1 FOR UPDATE SKIP LOCKED)",
-                    &[t.into()],
-                );
+                self.store.remove_timer(t);
             }
         } else {
             a.status = ActStatus::Pending;

@@ -3,6 +3,7 @@
 //! same code serves hotmesh.interrupt.
 
 use crate::engine::step::{Engine, Failure, Work};
+use crate::engine::store::Store;
 use crate::error::HotmeshError;
 use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::options::InterruptOptions;
@@ -10,13 +11,13 @@ use hotmesh_engine::status;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
-impl Engine {
+impl<S: Store> Engine<S> {
     /// Interrupts job `jid`: status minus a billion, the error recorded (unless `throw`
     /// is false), its pending messages cancelled, the parent told (410) and waiters
     /// woken. Returns false when it had already ended (and `suppress` was given).
     pub fn interrupt_job(&mut self, jid: &str, o: &InterruptOptions) -> Result<bool, HotmeshError> {
         // `descend` recurses down chains of child jobs, as deep as they nest
-        crate::guard::check();
+        self.store.check_interrupts();
         if !self.lock(jid, None) {
             return Err(HotmeshError::JobNotFound(jid.into()));
         }
@@ -43,11 +44,7 @@ impl Engine {
         if o.descend {
             // children started in this transaction are found too
             self.flush_jobs(true);
-            let children = crate::engine::db::texts::<1>(
-                "SELECT id FROM hotmesh.jobs WHERE parent_job_id = $1 AND status > 0 ORDER BY id",
-                &[jid.into()],
-            );
-            for [c] in children {
+            for c in self.store.running_children(jid) {
                 let o = InterruptOptions {
                     suppress: true,
                     reason: Some(format!("parent job [{jid}] interrupted")),

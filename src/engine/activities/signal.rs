@@ -8,11 +8,12 @@
 
 use crate::engine::stats;
 use crate::engine::step::{key_text, Engine, Failure, Status, Work};
+use crate::engine::store::Store;
 use hotmesh_engine::activity::ActStatus;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
-impl Engine {
+impl<S: Store> Engine<S> {
     pub(crate) fn signal_leg1(
         &mut self,
         def: &Activity,

@@ -3,9 +3,9 @@
 //! trigger's input and output; job maps write the job data; the status starts at the
 //! number of children that start (0: the job is complete at once).
 
-use crate::engine::apps;
-use crate::engine::state::{self, Act, Job, Parent};
+use crate::engine::state::{Act, Job, Parent};
 use crate::engine::step::{key_text, Engine};
+use crate::engine::store::Store;
 use crate::error::HotmeshError;
 use hotmesh_engine::activity::ActStatus;
 use hotmesh_engine::options::PubOptions;
@@ -23,19 +23,11 @@ pub struct Start {
     pub severed: bool,
 }
 
-impl Engine {
+impl<S: Store> Engine<S> {
     /// Starts a job of the active app that subscribes to `topic`.
     pub fn start(&mut self, topic: &str, s: Start) -> Result<String, HotmeshError> {
-        let Some((app_id, version, digest)) = apps::for_topic(topic) else {
-            return Err(match apps::inactive_owner(topic) {
-                Some(app) => HotmeshError::AppNotActive {
-                    topic: topic.into(),
-                    app,
-                },
-                None => HotmeshError::UnknownTopic(topic.into()),
-            });
-        };
-        let app = apps::get(&app_id, &version, Some(&digest));
+        let app = self.store.active_app(topic)?;
+        let (app_id, version) = (app.id.clone(), app.version.clone());
         self.start_in(app, &app_id, &version, topic, s)
     }
 
@@ -133,7 +125,7 @@ impl Engine {
         // a chosen id may be taken (a generated one is not); the row itself is written
         // when the step ends (flush_jobs), which settles a race between two starts
         let chosen = s.options.id.is_some() || def.settings.contains_key("stats.id");
-        if (chosen && state::live_job_exists(&id)) || self.jobs.contains_key(&id) {
+        if (chosen && self.store.live_job_exists(&id)) || self.jobs.contains_key(&id) {
             return Err(HotmeshError::DuplicateJob(id));
         }
         self.jobs.insert(id.clone(), job);
@@ -176,6 +168,7 @@ impl Engine {
         });
         let job = &self.jobs[id];
         let bucket = stats.granularity.bucket(job.created_ms);
-        crate::engine::stats::record(&job.app_id, &key, &bucket, id, &rows);
+        let app_id = job.app_id.clone();
+        self.store.record_stats(&app_id, &key, &bucket, id, &rows);
     }
 }

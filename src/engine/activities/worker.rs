@@ -1,15 +1,14 @@
 //! worker: Leg 1 puts the mapped input on the worker stream of its topic; Leg 2 is the
 //! worker's answer (hotmesh.respond), handled by `Engine::answer`.
 
-use crate::engine::notify;
 use crate::engine::state::NewMessage;
 use crate::engine::step::{Engine, Failure, Work};
-use hotmesh_engine::channel;
+use crate::engine::store::Store;
 use hotmesh_engine::retry::Policy;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
 
-impl Engine {
+impl<S: Store> Engine<S> {
     pub(crate) fn worker_leg1(
         &mut self,
         def: &Activity,
@@ -32,7 +31,7 @@ impl Engine {
             data: input.clone(),
             policy,
         });
-        notify::text(channel::work(&topic), &topic);
+        self.store.announce_work(&topic);
         let a = self
             .act(&w.job_id, &w.aid, &w.dad)
             .expect("created by leg1");

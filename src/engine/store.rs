@@ -1,0 +1,427 @@
+//! The engine's port to storage and time: every read and write the step machine makes
+//! goes through [`Store`], so the rules in `step.rs` and `activities/` say what happens
+//! and the store says how it is kept. [`SpiStore`] keeps it in the extension's tables
+//! with the prepared statements of `state.rs` (the engine is generic over its store, so
+//! the hot path is monomorphised and calls them directly); an in-memory store for
+//! tests without Postgres is the next step (issue 14).
+//!
+//! The methods take and give the engine's own types (jobs, activity rows, work, hook
+//! references), never SQL values, and none of them decides anything: a method that
+//! looks for a hook finds it, and the engine decides what the hook's answer means.
+
+use super::state::{self, Act, ActKey, Job, NewMessage, TryLoad};
+use super::step::{Status, Work};
+use super::{apps, db, notify, stats};
+use crate::error::HotmeshError;
+use hotmesh_manifest::stats::Row;
+use hotmesh_manifest::CompiledApp;
+use pgrx::JsonB;
+use serde_json::Value;
+use std::rc::Rc;
+
+/// A hook registration: `[job id, gid, activity id, dad]`.
+pub type HookRef = [String; 4];
+
+/// What a hook registers under and a signal looks for: an app's signal topic and the
+/// key a hook rule resolved.
+#[derive(Debug, Clone, Copy)]
+pub struct HookKey<'a> {
+    pub app_id: &'a str,
+    pub topic: &'a str,
+    pub key: &'a str,
+}
+
+/// Storage and time, as the step machine needs them. A store is used by one transaction
+/// (one engine) at a time; what it writes becomes visible when that transaction commits,
+/// and so do its announcements.
+pub trait Store {
+    /// The transaction's start (unix ms): one clock for a whole step, as `now()`.
+    fn now_ms(&self) -> i64;
+    /// Stops a long loop when the caller cancels (and guards the stack depth).
+    fn check_interrupts(&self);
+
+    // apps
+    /// The active app whose graph subscribes to `topic`.
+    fn active_app(&mut self, topic: &str) -> Result<Rc<CompiledApp>, HotmeshError>;
+    /// The app versions with a hook rule on `topic`: each app's active version first,
+    /// then its other versions, newest first.
+    fn hook_apps(&mut self, topic: &str) -> Vec<(String, Rc<CompiledApp>)>;
+
+    // jobs
+    /// Loads and locks a live job (waiting for its lock).
+    fn load_job(&mut self, id: &str) -> Option<Job>;
+    /// Loads and locks a live job unless another transaction holds it.
+    fn try_load_job(&mut self, id: &str) -> TryLoad;
+    /// Loads and locks the job of worker message `message_id`.
+    fn load_job_of_message(&mut self, message_id: i64) -> Option<Job>;
+    /// Whether a live job has this id.
+    fn live_job_exists(&mut self, id: &str) -> bool;
+    /// Writes changed jobs back (fresh ones inserted).
+    fn write_jobs(&mut self, jobs: &mut [&mut Job]);
+    /// The running child jobs of `parent`, in id order.
+    fn running_children(&mut self, parent: &str) -> Vec<String>;
+
+    // activity rows
+    /// The rows `(activity, dad)` of a job that exist.
+    fn load_acts(&mut self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)>;
+    /// Writes activity rows, each inserted or updated.
+    fn write_acts(&mut self, rows: &[(&ActKey, &Act)]);
+
+    // streams
+    /// Writes worker messages; returns each one's `(job, activity, dad, id)`.
+    fn write_messages(&mut self, messages: Vec<NewMessage>) -> Vec<(String, String, String, i64)>;
+    /// Puts work on the engine stream, due in `delay_s` seconds; returns its id.
+    fn enqueue(&mut self, w: &Work, delay_s: f64) -> i64;
+    /// Removes a job's work that has not run (worker messages, engine stream rows, hook
+    /// registrations; rows another transaction holds are left to it) and marks its
+    /// open activity rows cancelled.
+    fn cancel_job_work(&mut self, job_id: &str);
+    /// Removes an engine stream timer, unless another transaction holds it.
+    fn remove_timer(&mut self, id: i64);
+
+    // hooks and signals
+    /// Serializes, until commit, the signals and hook registrations of one key.
+    fn lock_hook_key(&mut self, k: HookKey);
+    /// Registers a hook under its key and takes the signals that came first.
+    fn register_hook(&mut self, k: HookKey, hook: &HookRef) -> Vec<(Value, Status, i64)>;
+    /// Removes the hook registration of an activity.
+    fn remove_hook(&mut self, job_id: &str, aid: &str, dad: &str);
+    /// The hook registered under a key (`lock`: its registration row locked).
+    fn find_hook(&mut self, k: HookKey, lock: bool) -> Option<HookRef>;
+    /// The oldest hook on `topic` of a job, locked.
+    fn hook_of_job(&mut self, topic: &str, job_id: &str) -> Option<HookRef>;
+    /// Keeps a signal that found no hook, for `ttl_s` seconds.
+    fn keep_signal(&mut self, k: HookKey, data: Value, status: Status, code: i64, ttl_s: f64);
+    /// Jobs with a hook on `topic` whose search field `name` is `value`, still running.
+    fn waiting_by_search(&mut self, topic: &str, name: &str, value: &str) -> Vec<String>;
+
+    // stats
+    /// Records a new job's stats rows.
+    fn record_stats(&mut self, app_id: &str, key: &str, bucket: &str, job_id: &str, rows: &[Row]);
+    /// The jobs a trigger's `index` measure filed under `name:value` (with a `query`: in
+    /// its key and buckets, scrubbed if it says so; without: anywhere in the app).
+    fn indexed_jobs(
+        &mut self,
+        app_id: &str,
+        app: &CompiledApp,
+        graph: &str,
+        facet: (&str, &str),
+        query: Option<&stats::Query>,
+    ) -> Result<Vec<String>, HotmeshError>;
+
+    // announcements, sent at commit
+    /// Workers of `topic` have work.
+    fn announce_work(&mut self, topic: &str);
+    /// A job completed (or emitted): its reference on `channel`.
+    fn announce_job(&mut self, channel: String, topic: &str, job_id: &str, reference: Value);
+    /// Engine stream work falls due at `due_ms`: the engine worker must not sleep past it.
+    fn wake_at(&mut self, due_ms: i64);
+}
+
+/// The store of the extension: its tables, through SPI, in the caller's transaction.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpiStore;
+
+fn texts<const N: usize>(
+    sql: &'static str,
+    args: &[pgrx::datum::DatumWithOid],
+) -> Vec<[String; N]> {
+    db::texts::<N>(sql, args)
+}
+
+impl Store for SpiStore {
+    fn now_ms(&self) -> i64 {
+        // the transaction's start, as now() in SQL
+        let ts = unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() };
+        ts / 1000 + 946_684_800_000
+    }
+
+    fn check_interrupts(&self) {
+        crate::guard::check();
+    }
+
+    fn active_app(&mut self, topic: &str) -> Result<Rc<CompiledApp>, HotmeshError> {
+        let Some((app_id, version, digest)) = apps::for_topic(topic) else {
+            return Err(match apps::inactive_owner(topic) {
+                Some(app) => HotmeshError::AppNotActive {
+                    topic: topic.into(),
+                    app,
+                },
+                None => HotmeshError::UnknownTopic(topic.into()),
+            });
+        };
+        Ok(apps::get(&app_id, &version, Some(&digest)))
+    }
+
+    fn hook_apps(&mut self, topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
+        texts::<3>(
+            "SELECT t.app_id, t.version, v.digest
+               FROM hotmesh.app_topics t
+               JOIN hotmesh.app_versions v ON v.app_id = t.app_id AND v.version = t.version
+               LEFT JOIN hotmesh.app_active a ON a.app_id = t.app_id AND a.version = t.version
+              WHERE t.topic = $1 AND t.kind = 'hook'
+                AND EXISTS (SELECT 1 FROM hotmesh.app_active x WHERE x.app_id = t.app_id)
+              GROUP BY t.app_id, t.version, v.digest, v.deployed_at, a.app_id
+              ORDER BY (a.app_id IS NULL), v.deployed_at DESC, t.app_id",
+            &[topic.into()],
+        )
+        .into_iter()
+        .map(|[a, v, d]| {
+            let app = apps::get(&a, &v, Some(&d));
+            (a, app)
+        })
+        .collect()
+    }
+
+    fn load_job(&mut self, id: &str) -> Option<Job> {
+        state::load_job(id)
+    }
+
+    fn try_load_job(&mut self, id: &str) -> TryLoad {
+        state::try_load_job(id)
+    }
+
+    fn load_job_of_message(&mut self, message_id: i64) -> Option<Job> {
+        state::load_job_of_message(message_id)
+    }
+
+    fn live_job_exists(&mut self, id: &str) -> bool {
+        state::live_job_exists(id)
+    }
+
+    fn write_jobs(&mut self, jobs: &mut [&mut Job]) {
+        state::flush_jobs(jobs)
+    }
+
+    fn running_children(&mut self, parent: &str) -> Vec<String> {
+        texts::<1>(
+            "SELECT id FROM hotmesh.jobs WHERE parent_job_id = $1 AND status > 0 ORDER BY id",
+            &[parent.into()],
+        )
+        .into_iter()
+        .map(|[c]| c)
+        .collect()
+    }
+
+    fn load_acts(&mut self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
+        state::load_acts(job_id, keys)
+    }
+
+    fn write_acts(&mut self, rows: &[(&ActKey, &Act)]) {
+        state::flush_acts(rows)
+    }
+
+    fn write_messages(&mut self, messages: Vec<NewMessage>) -> Vec<(String, String, String, i64)> {
+        state::insert_messages(messages)
+    }
+
+    fn enqueue(&mut self, w: &Work, delay_s: f64) -> i64 {
+        db::one::<i64>(
+            "INSERT INTO hotmesh.engine_stream (type, job_id, gid, activity_id, dad, token, data, status, code, priority, visible_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now() + make_interval(secs => $11))
+             RETURNING id",
+            &[
+                w.kind.name().into(),
+                w.job_id.as_str().into(),
+                w.gid.as_str().into(),
+                w.aid.as_str().into(),
+                w.dad.as_str().into(),
+                w.token.clone().into(),
+                JsonB(w.data.clone()).into(),
+                w.status.name().into(),
+                (w.code as i32).into(),
+                w.kind.priority().into(),
+                delay_s.into(),
+            ],
+        )
+        .unwrap_or(0)
+    }
+
+    fn cancel_job_work(&mut self, job_id: &str) {
+        // rows another transaction holds (an answer, a router batch) are skipped: that
+        // transaction finds the job ended once it gets the job row, and drops its work
+        db::exec(
+            "DELETE FROM hotmesh.worker_stream WHERE id IN
+               (SELECT id FROM hotmesh.worker_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
+            &[job_id.into()],
+        );
+        db::exec(
+            "DELETE FROM hotmesh.engine_stream WHERE id IN
+               (SELECT id FROM hotmesh.engine_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
+            &[job_id.into()],
+        );
+        db::exec(
+            "DELETE FROM hotmesh.signal_hooks WHERE (app_id, topic, key) IN
+               (SELECT app_id, topic, key FROM hotmesh.signal_hooks WHERE job_id = $1 FOR UPDATE SKIP LOCKED)",
+            &[job_id.into()],
+        );
+        db::exec(
+            "UPDATE hotmesh.activities SET status = 'cancelled', updated_at = now()
+              WHERE job_id = $1 AND status IN ('waiting', 'pending')",
+            &[job_id.into()],
+        );
+    }
+
+    fn remove_timer(&mut self, id: i64) {
+        // a router batch may hold the timer row: then it stays, and the router finds the
+        // hook done and drops it (waiting for it could close a cycle with that batch)
+        db::exec(
+            "DELETE FROM hotmesh.engine_stream WHERE id IN
+               (SELECT id FROM hotmesh.engine_stream WHERE id = $1 FOR UPDATE SKIP LOCKED)",
+            &[id.into()],
+        );
+    }
+
+    fn lock_hook_key(&mut self, k: HookKey) {
+        db::exec(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2 || chr(31) || $3, 1213028682))",
+            &[k.app_id.into(), k.topic.into(), k.key.into()],
+        );
+    }
+
+    fn register_hook(&mut self, k: HookKey, hook: &HookRef) -> Vec<(Value, Status, i64)> {
+        let HookKey { app_id, topic, key } = k;
+        let [job_id, gid, aid, dad] = hook;
+        db::exec(
+            "INSERT INTO hotmesh.signal_hooks (app_id, topic, key, job_id, gid, activity_id, dad, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'infinity')
+             ON CONFLICT (app_id, topic, key) DO UPDATE
+                SET job_id = excluded.job_id, gid = excluded.gid, activity_id = excluded.activity_id, dad = excluded.dad,
+                    created_at = now(), expires_at = excluded.expires_at",
+            &[
+                app_id.into(),
+                topic.into(),
+                key.into(),
+                job_id.as_str().into(),
+                gid.as_str().into(),
+                aid.as_str().into(),
+                dad.as_str().into(),
+            ],
+        );
+        db::query(
+            "DELETE FROM hotmesh.pending_signals WHERE id IN (
+                 SELECT id FROM hotmesh.pending_signals
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() ORDER BY id FOR UPDATE)
+             RETURNING data, status, code",
+            &[app_id.into(), topic.into(), key.into()],
+            |t| {
+                let mut v = vec![];
+                for r in t {
+                    let status = r.get::<String>(2)?.unwrap_or_default();
+                    v.push((
+                        db::json(r.get::<JsonB>(1)?).unwrap_or(Value::Null),
+                        Status::parse(&status).unwrap_or(Status::Success),
+                        r.get::<i32>(3)?.unwrap_or(200) as i64,
+                    ));
+                }
+                Ok(v)
+            },
+        )
+    }
+
+    fn remove_hook(&mut self, job_id: &str, aid: &str, dad: &str) {
+        db::exec(
+            "DELETE FROM hotmesh.signal_hooks WHERE job_id = $1 AND activity_id = $2 AND dad = $3",
+            &[job_id.into(), aid.into(), dad.into()],
+        );
+    }
+
+    fn find_hook(&mut self, k: HookKey, lock: bool) -> Option<HookRef> {
+        let args = [k.app_id.into(), k.topic.into(), k.key.into()];
+        if lock {
+            texts::<4>(
+                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
+                &args,
+            )
+            .pop()
+        } else {
+            texts::<4>(
+                "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now()",
+                &args,
+            )
+            .pop()
+        }
+    }
+
+    fn hook_of_job(&mut self, topic: &str, job_id: &str) -> Option<HookRef> {
+        texts::<4>(
+            "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
+              WHERE topic = $1 AND job_id = $2 AND expires_at > now() ORDER BY created_at, key LIMIT 1 FOR UPDATE",
+            &[topic.into(), job_id.into()],
+        )
+        .pop()
+    }
+
+    fn keep_signal(&mut self, k: HookKey, data: Value, status: Status, code: i64, ttl_s: f64) {
+        let HookKey { app_id, topic, key } = k;
+        db::exec(
+            "INSERT INTO hotmesh.pending_signals (app_id, topic, key, data, status, code, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))",
+            &[
+                app_id.into(),
+                topic.into(),
+                key.into(),
+                JsonB(data).into(),
+                status.name().into(),
+                (code as i32).into(),
+                ttl_s.into(),
+            ],
+        );
+    }
+
+    fn waiting_by_search(&mut self, topic: &str, name: &str, value: &str) -> Vec<String> {
+        texts::<1>(
+            "SELECT DISTINCT h.job_id FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
+              WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0",
+            &[topic.into(), name.into(), value.into()],
+        )
+        .into_iter()
+        .map(|[j]| j)
+        .collect()
+    }
+
+    fn record_stats(&mut self, app_id: &str, key: &str, bucket: &str, job_id: &str, rows: &[Row]) {
+        stats::record(app_id, key, bucket, job_id, rows)
+    }
+
+    fn indexed_jobs(
+        &mut self,
+        app_id: &str,
+        app: &CompiledApp,
+        graph: &str,
+        (name, value): (&str, &str),
+        query: Option<&stats::Query>,
+    ) -> Result<Vec<String>, HotmeshError> {
+        let Some(q) = query else {
+            return Ok(stats::indexed_anywhere(app_id, name, value));
+        };
+        if !stats::records(app, graph) {
+            // its trigger indexes nothing: the search fields alone
+            return Ok(vec![]);
+        }
+        let scope = stats::scope(app, graph, q, self.now_ms())?;
+        let facet = format!("{name}:{value}");
+        let found = stats::ids(&scope, &facet)
+            .into_iter()
+            .map(|(_, j)| j)
+            .collect();
+        if q.scrub {
+            stats::scrub(&scope, &facet);
+        }
+        Ok(found)
+    }
+
+    fn announce_work(&mut self, topic: &str) {
+        notify::text(hotmesh_engine::channel::work(topic), topic);
+    }
+
+    fn announce_job(&mut self, channel: String, topic: &str, job_id: &str, reference: Value) {
+        notify::job(channel, topic, job_id, reference);
+    }
+
+    fn wake_at(&mut self, due_ms: i64) {
+        crate::wake::engine_due_at_commit(due_ms);
+    }
+}
