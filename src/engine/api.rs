@@ -422,16 +422,17 @@ mod hotmesh {
     #[search_path(pg_catalog, pg_temp)]
     fn get_stats(topic: &str, query: default!(Json, "'{}'")) -> JsonB {
         grants::require_topic(topic, Privilege::Read);
-        let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
-        let app = app_of(topic);
-        let scope = stats::scope(
-            &app,
-            topic,
-            &q,
-            crate::engine::store::Store::now_ms(&crate::engine::store::SpiStore),
-        )
-        .unwrap_or_else(|e| e.raise());
+        let (q, scope) = stats_scope(topic, &query.0);
         JsonB(stats::report(&scope, &q))
+    }
+
+    /// A stats query of graph `topic` and the rows it reads, or an ERROR naming what is
+    /// wrong with it.
+    fn stats_scope(topic: &str, query: &Value) -> (stats::Query, stats::Scope) {
+        let q = stats::Query::from_json(query).unwrap_or_else(|e| e.raise());
+        let now = crate::engine::store::Store::now_ms(&crate::engine::store::SpiStore);
+        let scope = stats::scope(&app_of(topic), topic, &q, now).unwrap_or_else(|e| e.raise());
+        (q, scope)
     }
 
     /// The ids of the jobs of graph `topic` indexed under `facets` (`path:value`, an
@@ -444,15 +445,7 @@ mod hotmesh {
         facets: default!(Vec<String>, "'{}'"),
     ) -> JsonB {
         grants::require_topic(topic, Privilege::Read);
-        let q = stats::Query::from_json(&query.0).unwrap_or_else(|e| e.raise());
-        let app = app_of(topic);
-        let scope = stats::scope(
-            &app,
-            topic,
-            &q,
-            crate::engine::store::Store::now_ms(&crate::engine::store::SpiStore),
-        )
-        .unwrap_or_else(|e| e.raise());
+        let (q, scope) = stats_scope(topic, &query.0);
         JsonB(stats::ids_report(&scope, &q, facets))
     }
 
