@@ -153,3 +153,56 @@ impl HotmeshError {
         unreachable!("ERROR does not return")
     }
 }
+
+/// The engine's refusals are the extension's errors, with the same messages.
+impl From<hotmesh_engine::error::EngineError> for HotmeshError {
+    fn from(e: hotmesh_engine::error::EngineError) -> Self {
+        use hotmesh_engine::error::EngineError as E;
+        match e {
+            E::InvalidArgument { name, problem } => HotmeshError::InvalidArgument { name, problem },
+            E::Map(m) => HotmeshError::Map(m),
+            E::UnknownTopic(t) => HotmeshError::UnknownTopic(t),
+            E::AppNotActive { topic, app } => HotmeshError::AppNotActive { topic, app },
+            E::DuplicateJob(id) => HotmeshError::DuplicateJob(id),
+            E::JobNotFound(id) => HotmeshError::JobNotFound(id),
+            E::JobCompleted(id) => HotmeshError::JobCompleted(id),
+            E::NoHookRule(t) => HotmeshError::NoHookRule(t),
+            E::Internal(m) => HotmeshError::Internal(m),
+        }
+    }
+}
+
+/// What the store reports to the engine (a stats query it could not resolve) keeps its
+/// meaning on the way back.
+impl From<HotmeshError> for hotmesh_engine::error::EngineError {
+    fn from(e: HotmeshError) -> Self {
+        use hotmesh_engine::error::EngineError as E;
+        match e {
+            HotmeshError::InvalidArgument { name, problem } => E::InvalidArgument { name, problem },
+            HotmeshError::Map(m) => E::Map(m),
+            HotmeshError::UnknownTopic(t) => E::UnknownTopic(t),
+            HotmeshError::NoHookRule(t) => E::NoHookRule(t),
+            other => E::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<hotmesh_engine::options::OptionError> for HotmeshError {
+    fn from(e: hotmesh_engine::options::OptionError) -> Self {
+        HotmeshError::InvalidArgument {
+            name: e.name,
+            problem: e.problem,
+        }
+    }
+}
+
+/// Raises a result's error as a Postgres ERROR (never returns on an error).
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T, E: Into<HotmeshError>> OrRaise<T> for Result<T, E> {
+    fn or_raise(self) -> T {
+        self.unwrap_or_else(|e| e.into().raise())
+    }
+}

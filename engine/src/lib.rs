@@ -12,14 +12,19 @@
 //!   a transaction, and an activity's status;
 //! - [`work`]: a unit of engine work (an activity's leg) and an activity's failure.
 
+pub mod activities;
 pub mod activity;
 pub mod answer;
 pub mod channel;
 pub mod dad;
+pub mod error;
 pub mod ids;
 pub mod job;
 pub mod limits;
 pub mod options;
 pub mod retry;
+pub mod signals;
 pub mod status;
+pub mod step;
+pub mod store;
 pub mod work;

@@ -1,11 +1,11 @@
-//! The options of `hotmesh.pub` and `hotmesh.interrupt`, one type each: the extension
+//! The options of `hotmesh.pub` and `hotmesh.interrupt`, and a stats query, one type each: the extension
 //! reads the caller's JSON with [`PubOptions::from_json`] and
 //! [`InterruptOptions::from_json`], the client builds the same types and sends
 //! `to_json()`, and checks them with the same functions before anything is sent. The
 //! option names, their defaults and their checks are written here once.
 
 use crate::limits;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 /// An option the caller got wrong: `name` is its path (`options.expire`), `problem`
 /// what was wrong with it.
@@ -269,6 +269,64 @@ impl InterruptOptions {
 impl From<InterruptOptions> for Value {
     fn from(o: InterruptOptions) -> Value {
         o.to_json()
+    }
+}
+
+/// A report's question (the original's JobStatsInput): `data` resolves the key;
+/// `range` (`30m`, `2h`, `7d`) with `end` (an ISO time or `NOW`) or `start`, or `start`
+/// with `end`; `sparse` leaves the segments out; `scrub` (signals) removes what was read.
+#[derive(Debug, Default)]
+pub struct StatsQuery {
+    pub data: Value,
+    pub range: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub sparse: bool,
+    pub scrub: bool,
+}
+
+impl StatsQuery {
+    /// Reads a query; an unknown field is refused.
+    pub fn from_json(v: &Value) -> Result<StatsQuery, OptionError> {
+        let Value::Object(m) = v else {
+            return bad("query", format!("must be a JSON object, got {v}"));
+        };
+        let text = |k: &str| -> Result<Option<String>, OptionError> {
+            match m.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => bad("query", format!("{k} must be a string, got {other}")),
+            }
+        };
+        for k in m.keys() {
+            if !["data", "range", "start", "end", "sparse", "scrub"].contains(&k.as_str()) {
+                return bad(
+                    "query",
+                    format!("unknown field '{k}' (known: data, range, start, end, sparse, scrub)"),
+                );
+            }
+        }
+        Ok(StatsQuery {
+            data: m.get("data").cloned().unwrap_or_else(|| json!({})),
+            range: text("range")?,
+            start: text("start")?,
+            end: text("end")?,
+            sparse: m.get("sparse").and_then(Value::as_bool).unwrap_or(false),
+            scrub: m.get("scrub").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+
+    /// The query a `signal` activity's `resolver.maps` produce (`{data, range, start,
+    /// end, scrub}`), its own `scrub` setting added.
+    pub fn resolver(resolved: Option<Value>, scrub: bool) -> Result<StatsQuery, OptionError> {
+        let mut m = match resolved {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        if scrub {
+            m.insert("scrub".into(), true.into());
+        }
+        StatsQuery::from_json(&Value::Object(m))
     }
 }
 

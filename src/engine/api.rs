@@ -7,12 +7,12 @@ use pgrx::prelude::*;
 
 #[pg_schema]
 mod hotmesh {
-    use crate::engine::activities::trigger::Start;
     use crate::engine::grants::{self, Privilege};
-    use crate::engine::step::{Engine, Status};
+    use crate::engine::step::Status;
     use crate::engine::{db, queries, stats, stream};
-    use crate::error::HotmeshError;
+    use crate::error::{HotmeshError, OrRaise};
     use crate::json::Json;
+    use hotmesh_engine::activities::trigger::Start;
     use hotmesh_engine::options::{InterruptOptions, PubOptions};
     use pgrx::prelude::*;
     use pgrx::JsonB;
@@ -61,11 +61,11 @@ mod hotmesh {
         grants::require_topic(topic, Privilege::Start);
         let s = Start {
             data: data.0,
-            options: PubOptions::from_json(&options.0).unwrap_or_else(|e| bad(e.name, e.problem)),
+            options: PubOptions::from_json(&options.0).or_raise(),
             ..Default::default()
         };
-        let mut e = Engine::new();
-        let id = e.start(topic, s).unwrap_or_else(|err| err.raise());
+        let mut e = crate::engine::step::engine();
+        let id = e.start(topic, s).or_raise();
         e.run();
         id
     }
@@ -317,10 +317,8 @@ mod hotmesh {
             bad("code", format!("must be between 100 and 999, got {code}"));
         }
         grants::require_signal(topic);
-        let mut e = Engine::new();
-        let r = e
-            .signal(topic, data.0, st, code)
-            .unwrap_or_else(|err| err.raise());
+        let mut e = crate::engine::step::engine();
+        let r = e.signal(topic, data.0, st, code).or_raise();
         e.run();
         r
     }
@@ -335,10 +333,10 @@ mod hotmesh {
             bad("data", "must be a JSON object");
         }
         grants::require_signal(topic);
-        let mut e = Engine::new();
+        let mut e = crate::engine::step::engine();
         let ids = e
             .signal_indexed(topic, &data.0, key_name, key_value, None)
-            .unwrap_or_else(|err| err.raise());
+            .or_raise();
         e.run();
         ids
     }
@@ -350,8 +348,8 @@ mod hotmesh {
     #[search_path(pg_catalog, pg_temp)]
     fn interrupt(topic: &str, job_id: &str, options: default!(Json, "'{}'")) -> bool {
         grants::require_job(job_id, Privilege::Start);
-        let o = InterruptOptions::from_json(&options.0).unwrap_or_else(|e| bad(e.name, e.problem));
-        let mut e = Engine::new();
+        let o = InterruptOptions::from_json(&options.0).or_raise();
+        let mut e = crate::engine::step::engine();
         if !e.lock(job_id, None) {
             HotmeshError::JobNotFound(job_id.into()).raise();
         }
@@ -364,9 +362,7 @@ mod hotmesh {
                 ),
             );
         }
-        let r = e
-            .interrupt_job(job_id, &o)
-            .unwrap_or_else(|err| err.raise());
+        let r = e.interrupt_job(job_id, &o).or_raise();
         e.run();
         r
     }
@@ -429,8 +425,8 @@ mod hotmesh {
     /// A stats query of graph `topic` and the rows it reads, or an ERROR naming what is
     /// wrong with it.
     fn stats_scope(topic: &str, query: &Value) -> (stats::Query, stats::Scope) {
-        let q = stats::Query::from_json(query).unwrap_or_else(|e| e.raise());
-        let now = crate::engine::store::Store::now_ms(&crate::engine::store::SpiStore);
+        let q = stats::Query::from_json(query).or_raise();
+        let now = hotmesh_engine::store::Store::now_ms(&crate::engine::store::SpiStore);
         let scope = stats::scope(&app_of(topic), topic, &q, now).unwrap_or_else(|e| e.raise());
         (q, scope)
     }

@@ -2,7 +2,6 @@
 //! the engine worker's router. Every step runs in the caller's transaction: a step
 //! commits whole or not at all, and the job row lock serializes the steps of a job.
 
-pub mod activities;
 pub mod api;
 pub mod apps;
 pub mod db;
@@ -10,7 +9,6 @@ pub mod grants;
 pub mod notify;
 pub mod queries;
 pub mod router;
-pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod step;

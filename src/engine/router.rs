@@ -10,7 +10,7 @@
 
 use super::db;
 use super::notify;
-use super::step::{Engine, Kind, Status, Work};
+use super::step::{Kind, Status, Work};
 use hotmesh_engine::channel;
 use pgrx::JsonB;
 use serde_json::Value;
@@ -82,7 +82,7 @@ pub fn route() -> Routed {
     };
     for Row { id, work } in rows {
         let mark = notify::mark();
-        let r = Engine::apply_unless_busy(work.job_id.clone(), move |e| {
+        let r = crate::engine::step::apply_unless_busy(work.job_id.clone(), move |e| {
             db::exec(
                 "DELETE FROM hotmesh.engine_stream WHERE id = $1",
                 &[id.into()],

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 pub use hotmesh_engine::activity::{Act, ActKey, ActStatus};
 pub use hotmesh_engine::job::{Job, Parent};
+pub use hotmesh_engine::store::{NewMessage, TryLoad};
 
 /// The job columns [`load_job_by`] reads.
 macro_rules! job_select {
@@ -32,15 +33,6 @@ pub fn load_job(id: &str) -> Option<Job> {
         ),
         id.into(),
     )
-}
-
-/// What [`try_load_job`] found.
-pub enum TryLoad {
-    Loaded(Box<Job>),
-    /// Another transaction holds the job row.
-    Busy,
-    /// No such job, or it expired.
-    Gone,
 }
 
 /// Loads and locks a job without waiting: the engine worker's router takes a job only
@@ -252,18 +244,6 @@ pub fn flush_jobs(jobs: &mut [&mut Job]) {
             ],
         );
     }
-}
-
-/// A worker message Leg 1 made, not written yet.
-pub struct NewMessage {
-    pub topic: String,
-    pub app_id: String,
-    pub job_id: String,
-    pub gid: String,
-    pub activity_id: String,
-    pub dad: String,
-    pub data: Value,
-    pub policy: hotmesh_engine::retry::Policy,
 }
 
 /// Writes worker messages, all in one statement; returns each one's `(job, activity,

@@ -5,7 +5,6 @@
 
 use super::db;
 use super::step::{key_text, Engine};
-use super::store::SpiStore;
 use crate::error::HotmeshError;
 use hotmesh_manifest::manifest::Activity;
 use hotmesh_manifest::stats::{Granularity, Row};
@@ -35,49 +34,7 @@ pub fn record(app_id: &str, key: &str, bucket: &str, job_id: &str, rows: &[Row])
     );
 }
 
-/// A report's question (the original's JobStatsInput): `data` resolves the key;
-/// `range` (`30m`, `2h`, `7d`) with `end` (an ISO time or `NOW`) or `start`, or `start`
-/// with `end`; `sparse` leaves the segments out; `scrub` (signals) removes what was read.
-#[derive(Debug, Default)]
-pub struct Query {
-    pub data: Value,
-    pub range: Option<String>,
-    pub start: Option<String>,
-    pub end: Option<String>,
-    pub sparse: bool,
-    pub scrub: bool,
-}
-
-impl Query {
-    pub fn from_json(v: &Value) -> Result<Query, HotmeshError> {
-        let Value::Object(m) = v else {
-            return Err(bad("query", format!("must be a JSON object, got {v}")));
-        };
-        let text = |k: &str| -> Result<Option<String>, HotmeshError> {
-            match m.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(other) => Err(bad("query", format!("{k} must be a string, got {other}"))),
-            }
-        };
-        for k in m.keys() {
-            if !["data", "range", "start", "end", "sparse", "scrub"].contains(&k.as_str()) {
-                return Err(bad(
-                    "query",
-                    format!("unknown field '{k}' (known: data, range, start, end, sparse, scrub)"),
-                ));
-            }
-        }
-        Ok(Query {
-            data: m.get("data").cloned().unwrap_or_else(|| json!({})),
-            range: text("range")?,
-            start: text("start")?,
-            end: text("end")?,
-            sparse: m.get("sparse").and_then(Value::as_bool).unwrap_or(false),
-            scrub: m.get("scrub").and_then(Value::as_bool).unwrap_or(false),
-        })
-    }
-}
+pub use hotmesh_engine::options::StatsQuery as Query;
 
 fn bad(name: &'static str, problem: impl Into<String>) -> HotmeshError {
     HotmeshError::InvalidArgument {
@@ -127,7 +84,7 @@ pub fn scope(
         json!({"input": {"data": q.data}, "output": {"data": q.data}}),
     );
     let ctx = Value::Object(ctx);
-    let key = match Engine::<SpiStore>::setting(&ctx, t, "stats.key") {
+    let key = match Engine::setting(&ctx, t, "stats.key") {
         Ok(Some(v)) if !v.is_null() => key_text(&v),
         Ok(_) => String::new(),
         Err(f) => {
@@ -441,17 +398,4 @@ pub fn indexed_anywhere(app_id: &str, target: &str, value: &str) -> Vec<String> 
     .into_iter()
     .map(|[j]| j)
     .collect()
-}
-
-/// The query a `signal` activity's `resolver.maps` produce (`{data, range, start, end,
-/// scrub}`), its own `scrub` setting added.
-pub fn resolver_query(resolved: Option<Value>, scrub: bool) -> Result<Query, HotmeshError> {
-    let mut m = match resolved {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    if scrub {
-        m.insert("scrub".into(), true.into());
-    }
-    Query::from_json(&Value::Object(m))
 }

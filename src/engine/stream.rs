@@ -170,7 +170,7 @@ fn answer(engine: &mut Engine, m: Message, id: i64, data: Value, status: Status,
 /// job ended), or `reservation` is not the message's current one (it was handed out
 /// again): a duplicate or late answer changes nothing.
 pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code: i64) -> bool {
-    let mut engine = Engine::new();
+    let mut engine = crate::engine::step::engine();
     let applied = respond_in(&mut engine, id, reservation, data, st, code);
     engine.flush();
     applied
@@ -180,7 +180,7 @@ pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code:
 /// their state back once: a batch of ten answers runs one `INSERT` of the next messages
 /// and one upsert of the activity rows, not ten of each. Returns the ids applied.
 pub fn respond_all(answers: Vec<(i64, Option<i64>, Value, Status, i64)>) -> Vec<i64> {
-    let mut engine = Engine::new();
+    let mut engine = crate::engine::step::engine();
     let applied = answers
         .into_iter()
         .filter_map(|(id, r, d, st, code)| {
@@ -253,7 +253,7 @@ pub fn in_job_order<T>(items: Vec<T>, message: impl Fn(&T) -> i64) -> Vec<T> {
 
 /// An error answer that is not retried (hotmesh.fail).
 pub fn respond_final(id: i64, reservation: Option<i64>, data: Value, code: i64) -> bool {
-    let mut engine = Engine::new();
+    let mut engine = crate::engine::step::engine();
     let Some(m) = take(&mut engine, id, reservation) else {
         return false;
     };
@@ -265,7 +265,7 @@ pub fn respond_final(id: i64, reservation: Option<i64>, data: Value, code: i64) 
 /// The worker asks for another attempt: after `delay` seconds, or the policy's delay
 /// (at least 1 s without a policy). With no attempt left, it is an error answer (597).
 pub fn retry(id: i64, reservation: Option<i64>, delay: Option<f64>, error: Value) -> bool {
-    let mut engine = Engine::new();
+    let mut engine = crate::engine::step::engine();
     let Some(m) = load(&mut engine, id, reservation) else {
         return false;
     };
@@ -315,7 +315,7 @@ pub fn sweep_poison() -> usize {
     let mut n = 0;
     for [id, deliveries, job_id, gid, aid, dad] in rows {
         let message_id: i64 = id.parse().unwrap_or(0);
-        let r = Engine::apply_unless_busy(job_id.clone(), move |e| {
+        let r = crate::engine::step::apply_unless_busy(job_id.clone(), move |e| {
             let message =
                 format!("message {id} dead-lettered: no answer after {deliveries} deliveries");
             db::exec(

@@ -3,13 +3,14 @@
 //! trigger's input and output; job maps write the job data; the status starts at the
 //! number of children that start (0: the job is complete at once).
 
-use crate::engine::state::{Act, Job, Parent};
-use crate::engine::step::{key_text, Engine};
-use crate::engine::store::Store;
-use crate::error::HotmeshError;
-use hotmesh_engine::activity::ActStatus;
-use hotmesh_engine::options::PubOptions;
-use hotmesh_engine::{dad, ids, status};
+use crate::activity::Act;
+use crate::activity::ActStatus;
+use crate::error::EngineError;
+use crate::job::{Job, Parent};
+use crate::options::PubOptions;
+use crate::step::{key_text, Engine};
+use crate::store::Store;
+use crate::{dad, ids, status};
 use hotmesh_manifest::CompiledApp;
 use serde_json::{Map, Value};
 use std::rc::Rc;
@@ -25,7 +26,7 @@ pub struct Start {
 
 impl<S: Store> Engine<S> {
     /// Starts a job of the active app that subscribes to `topic`.
-    pub fn start(&mut self, topic: &str, s: Start) -> Result<String, HotmeshError> {
+    pub fn start(&mut self, topic: &str, s: Start) -> Result<String, EngineError> {
         let app = self.store.active_app(topic)?;
         let (app_id, version) = (app.id.clone(), app.version.clone());
         self.start_in(app, &app_id, &version, topic, s)
@@ -38,17 +39,17 @@ impl<S: Store> Engine<S> {
         version: &str,
         topic: &str,
         s: Start,
-    ) -> Result<String, HotmeshError> {
+    ) -> Result<String, EngineError> {
         let graph = app
             .graph_for(topic)
-            .ok_or_else(|| HotmeshError::UnknownTopic(topic.into()))?;
+            .ok_or_else(|| EngineError::UnknownTopic(topic.into()))?;
         let tid = graph.trigger.clone();
         let def = app
             .activities
             .get(&tid)
-            .ok_or_else(|| HotmeshError::Internal(format!("trigger {tid} missing")))?;
+            .ok_or_else(|| EngineError::Internal(format!("trigger {tid} missing")))?;
         if !s.data.is_object() {
-            return Err(HotmeshError::InvalidArgument {
+            return Err(EngineError::InvalidArgument {
                 name: "data",
                 problem: format!("must be a JSON object, got {}", s.data),
             });
@@ -61,14 +62,13 @@ impl<S: Store> Engine<S> {
         );
         ctx.insert("data".into(), Value::Object(Map::new()));
         let ctx = Value::Object(ctx);
-        let fail = |e: crate::engine::step::Failure| {
-            HotmeshError::Map(format!("trigger {tid}: {}", e.message))
-        };
+        let fail =
+            |e: crate::step::Failure| EngineError::Map(format!("trigger {tid}: {}", e.message));
         let id = match &s.options.id {
             Some(id) => id.clone(),
             None => match Self::setting(&ctx, def, "stats.id").map_err(fail)? {
                 Some(Value::Null) | None if def.settings.contains_key("stats.id") => {
-                    return Err(HotmeshError::InvalidArgument {
+                    return Err(EngineError::InvalidArgument {
                         name: "data",
                         problem: format!(
                             "the trigger's stats.id of topic {topic} resolved to nothing"
@@ -80,7 +80,7 @@ impl<S: Store> Engine<S> {
             },
         };
         if !ids::valid_job_id(&id) {
-            return Err(HotmeshError::InvalidArgument {
+            return Err(EngineError::InvalidArgument {
                 name: "id",
                 problem: "a job id has 1 to 255 characters and no control characters".into(),
             });
@@ -126,7 +126,7 @@ impl<S: Store> Engine<S> {
         // when the step ends (flush_jobs), which settles a race between two starts
         let chosen = s.options.id.is_some() || def.settings.contains_key("stats.id");
         if (chosen && self.store.live_job_exists(&id)) || self.jobs.contains_key(&id) {
-            return Err(HotmeshError::DuplicateJob(id));
+            return Err(EngineError::DuplicateJob(id));
         }
         self.jobs.insert(id.clone(), job);
         let mut a = Act::new("trigger", self.now_ms);
@@ -137,7 +137,7 @@ impl<S: Store> Engine<S> {
         if let Some(p) = s.options.pending {
             let job = self.job(&id);
             job.status = status::PENDING;
-            job.expire_in = Some(hotmesh_engine::limits::clamp_seconds(p));
+            job.expire_in = Some(crate::limits::clamp_seconds(p));
             let r = self.output_maps(def, &id, dad::ROOT).and_then(|_| {
                 let ctx = self.context(&id, &tid, dad::ROOT);
                 self.job_maps(def, &id, &ctx)

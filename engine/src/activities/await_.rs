@@ -2,10 +2,10 @@
 //! the active app that subscribes to it); Leg 2 is the child's result. With
 //! `await: false` the parent goes on at once with `{job_id}`.
 
-use crate::engine::activities::trigger::Start;
-use crate::engine::state::Parent;
-use crate::engine::step::{Engine, Failure, Status, Work};
-use crate::engine::store::Store;
+use crate::activities::trigger::Start;
+use crate::job::Parent;
+use crate::step::{Engine, Failure, Status, Work};
+use crate::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
@@ -53,9 +53,9 @@ impl<S: Store> Engine<S> {
         a.wait_token = Some(child.clone());
         a.dirty = true;
         if !wait {
-            let now = hotmesh_engine::ids::compact_time(self.now_ms);
+            let now = crate::ids::compact_time(self.now_ms);
             let answer = Work {
-                kind: crate::engine::step::Kind::Result,
+                kind: crate::step::Kind::Result,
                 token: Some(child.clone()),
                 data: json!({"job_id": child, "jc": now, "ju": now}),
                 status: Status::Success,

@@ -6,10 +6,10 @@
 //! waiting job whose search field `key_name` is `key_value`. Each gets the payload with
 //! `id`: its job id.
 
-use crate::engine::stats;
-use crate::engine::step::{key_text, Engine, Failure, Status, Work};
-use crate::engine::store::Store;
-use hotmesh_engine::activity::ActStatus;
+use crate::activity::ActStatus;
+use crate::options::StatsQuery;
+use crate::step::{key_text, Engine, Failure, Status, Work};
+use crate::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
@@ -31,7 +31,7 @@ impl<S: Store> Engine<S> {
             _ if code == 202 => Status::Pending,
             _ => Status::Success,
         };
-        let err = |e: crate::error::HotmeshError| Failure {
+        let err = |e: crate::error::EngineError| Failure {
             code: 500,
             message: e.to_string(),
         };
@@ -42,11 +42,14 @@ impl<S: Store> Engine<S> {
             let value = Self::setting(ctx, def, "key_value")?
                 .map(|v| key_text(&v))
                 .unwrap_or_default();
-            let query = stats::resolver_query(
+            let query = StatsQuery::resolver(
                 Self::setting(ctx, def, "resolver")?,
                 Self::setting_bool(ctx, def, "scrub")?,
             )
-            .map_err(err)?;
+            .map_err(|e| Failure {
+                code: 500,
+                message: e.to_string(),
+            })?;
             json!(self
                 .signal_indexed(&topic, &payload, &name, &value, Some(&query))
                 .map_err(err)?)

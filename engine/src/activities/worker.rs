@@ -1,10 +1,10 @@
 //! worker: Leg 1 puts the mapped input on the worker stream of its topic; Leg 2 is the
 //! worker's answer (hotmesh.respond), handled by `Engine::answer`.
 
-use crate::engine::state::NewMessage;
-use crate::engine::step::{Engine, Failure, Work};
-use crate::engine::store::Store;
-use hotmesh_engine::retry::Policy;
+use crate::retry::Policy;
+use crate::step::{Engine, Failure, Work};
+use crate::store::NewMessage;
+use crate::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
 

@@ -2,10 +2,10 @@
 //! (`,…,k`), so the iteration's descendants get fresh rows and earlier ones stay. The
 //! cycle's own count passes to the ancestor's re-entry (status delta 0).
 
-use crate::engine::step::{Engine, Failure, Kind, Status, Work};
-use crate::engine::store::Store;
-use hotmesh_engine::activity::ActStatus;
-use hotmesh_engine::dad;
+use crate::activity::ActStatus;
+use crate::dad;
+use crate::step::{Engine, Failure, Kind, Status, Work};
+use crate::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
 

@@ -2,12 +2,12 @@
 //! children); with one, it interrupts that job and goes on to its own children. The
 //! same code serves hotmesh.interrupt.
 
-use crate::engine::step::{Engine, Failure, Work};
-use crate::engine::store::Store;
-use crate::error::HotmeshError;
-use hotmesh_engine::activity::ActStatus;
-use hotmesh_engine::options::InterruptOptions;
-use hotmesh_engine::status;
+use crate::activity::ActStatus;
+use crate::error::EngineError;
+use crate::options::InterruptOptions;
+use crate::status;
+use crate::step::{Engine, Failure, Work};
+use crate::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::{json, Value};
 
@@ -15,17 +15,17 @@ impl<S: Store> Engine<S> {
     /// Interrupts job `jid`: status minus a billion, the error recorded (unless `throw`
     /// is false), its pending messages cancelled, the parent told (410) and waiters
     /// woken. Returns false when it had already ended (and `suppress` was given).
-    pub fn interrupt_job(&mut self, jid: &str, o: &InterruptOptions) -> Result<bool, HotmeshError> {
+    pub fn interrupt_job(&mut self, jid: &str, o: &InterruptOptions) -> Result<bool, EngineError> {
         // `descend` recurses down chains of child jobs, as deep as they nest
         self.store.check_interrupts();
         if !self.lock(jid, None) {
-            return Err(HotmeshError::JobNotFound(jid.into()));
+            return Err(EngineError::JobNotFound(jid.into()));
         }
         if !status::running(self.jobs[jid].status) {
             return if o.suppress {
                 Ok(false)
             } else {
-                Err(HotmeshError::JobCompleted(jid.into()))
+                Err(EngineError::JobCompleted(jid.into()))
             };
         }
         let job = self.job(jid);
@@ -93,7 +93,7 @@ impl<S: Store> Engine<S> {
             }
             Some(t) => {
                 match self.interrupt_job(&t, &o) {
-                    Ok(_) | Err(HotmeshError::JobNotFound(_)) => {}
+                    Ok(_) | Err(EngineError::JobNotFound(_)) => {}
                     Err(e) => {
                         return Err(Failure {
                             code: 500,

@@ -3,9 +3,9 @@
 //! other is removed in the same transaction, and the job row lock orders the two);
 //! neither: a passthrough that maps and goes on.
 
-use crate::engine::step::{Engine, Failure, Kind, Status, Work};
-use crate::engine::store::Store;
-use hotmesh_engine::activity::ActStatus;
+use crate::activity::ActStatus;
+use crate::step::{Engine, Failure, Kind, Status, Work};
+use crate::store::Store;
 use hotmesh_manifest::manifest::Activity;
 use serde_json::Value;
 
@@ -83,7 +83,7 @@ impl<S: Store> Engine<S> {
                 jid,
                 d,
                 w.code,
-                crate::engine::step::error_object(&w.data, w.code),
+                crate::step::error_object(&w.data, w.code),
             );
             return Ok(());
         }

@@ -3,11 +3,11 @@
 //! `actual` against the signal data and finds the hook. A signal that comes first is
 //! kept (600 s, or `$expire` seconds in its data) and delivered when the hook registers.
 
-use super::stats;
-use super::step::{key_text, Engine, Failure, Status, Work};
-use super::store::{HookKey, SpiStore, Store};
-use crate::error::HotmeshError;
-use hotmesh_engine::status;
+use crate::error::EngineError;
+use crate::options::StatsQuery;
+use crate::status;
+use crate::step::{key_text, Engine, Failure, Status, Work};
+use crate::store::{HookKey, Store};
 use hotmesh_manifest::manifest::{Activity, HookRule};
 use hotmesh_manifest::{CompiledApp, Env};
 use serde_json::{json, Value};
@@ -23,9 +23,13 @@ fn rule<'a>(app: &'a CompiledApp, topic: &str, aid: &str) -> Option<&'a HookRule
 }
 
 /// The key a hook registers under (default: the job id).
-fn expected_key(rule: Option<&HookRule>, ctx: &Value, aid: &str) -> Result<String, Failure> {
+fn expected_key<S: Store>(
+    rule: Option<&HookRule>,
+    ctx: &Value,
+    aid: &str,
+) -> Result<String, Failure> {
     match rule.and_then(|r| r.expected.as_ref()) {
-        Some(e) => match Engine::<SpiStore>::eval(ctx, aid, e)? {
+        Some(e) => match Engine::<S>::eval(ctx, aid, e)? {
             Some(v) if !v.is_null() => Ok(key_text(&v)),
             _ => Err("the hook rule's expected value resolved to nothing"
                 .to_string()
@@ -39,7 +43,7 @@ fn expected_key(rule: Option<&HookRule>, ctx: &Value, aid: &str) -> Result<Strin
 }
 
 /// The key a signal looks for (default: `id` in its data).
-fn actual_key(rule: &HookRule, data: &Value) -> Result<Option<String>, HotmeshError> {
+fn actual_key(rule: &HookRule, data: &Value) -> Result<Option<String>, EngineError> {
     let ctx = json!({"$self": {"hook": {"data": data}}, "$hook": {"data": data}});
     match &rule.actual {
         Some(e) => e
@@ -48,7 +52,7 @@ fn actual_key(rule: &HookRule, data: &Value) -> Result<Option<String>, HotmeshEr
                 self_id: None,
             })
             .map(|v| v.filter(|v| !v.is_null()).map(|v| key_text(&v)))
-            .map_err(|e| HotmeshError::Map(format!("hook rule for {}: {e}", rule.topic))),
+            .map_err(|e| EngineError::Map(format!("hook rule for {}: {e}", rule.topic))),
         None => Ok(data.get("id").map(key_text)),
     }
 }
@@ -63,7 +67,7 @@ impl<S: Store> Engine<S> {
         topic: &str,
     ) -> Result<(), Failure> {
         let app = self.app(&w.job_id);
-        let key = expected_key(rule(&app, topic, &def.id), ctx, &def.id)?;
+        let key = expected_key::<S>(rule(&app, topic, &def.id), ctx, &def.id)?;
         let app_id = app.id.clone();
         // a signal on this key waits until the registration commits (or it waits for the
         // signal's): it then sees the hook, or this sees the signal it kept
@@ -96,10 +100,10 @@ impl<S: Store> Engine<S> {
         data: Value,
         st: Status,
         code: i64,
-    ) -> Result<Option<String>, HotmeshError> {
+    ) -> Result<Option<String>, EngineError> {
         let owners = self.store.hook_apps(topic);
         if owners.is_empty() {
-            return Err(HotmeshError::NoHookRule(topic.into()));
+            return Err(EngineError::NoHookRule(topic.into()));
         }
         let mut keys: Vec<(String, String)> = vec![];
         for (app_id, app) in &owners {
@@ -113,7 +117,7 @@ impl<S: Store> Engine<S> {
             }
         }
         let Some(first) = keys.first().cloned() else {
-            return Err(HotmeshError::InvalidArgument {
+            return Err(EngineError::InvalidArgument {
                 name: "data",
                 problem: format!("no hook rule of topic {topic} resolves a key from this data"),
             });
@@ -145,8 +149,8 @@ impl<S: Store> Engine<S> {
         }
         let ttl = data
             .get("$expire")
-            .and_then(hotmesh_engine::retry::seconds)
-            .map(hotmesh_engine::limits::clamp_seconds)
+            .and_then(crate::retry::seconds)
+            .map(crate::limits::clamp_seconds)
             .unwrap_or(PENDING_TTL);
         self.store.keep_signal(hk, data, st, code, ttl);
         Ok(None)
@@ -183,11 +187,11 @@ impl<S: Store> Engine<S> {
         data: &Value,
         key_name: &str,
         key_value: &str,
-        query: Option<&stats::Query>,
-    ) -> Result<Vec<String>, HotmeshError> {
+        query: Option<&StatsQuery>,
+    ) -> Result<Vec<String>, EngineError> {
         let owners = self.store.hook_apps(topic);
         let Some((app_id, app)) = owners.first() else {
-            return Err(HotmeshError::NoHookRule(topic.into()));
+            return Err(EngineError::NoHookRule(topic.into()));
         };
         let graph = match query {
             // the graph of the hook the topic's rule reaches: its trigger indexed the jobs
@@ -197,7 +201,7 @@ impl<S: Store> Engine<S> {
                 .find(|r| r.topic == topic)
                 .and_then(|r| app.activities.get(&r.to))
                 .map(|a| app.graphs[a.graph].subscribes.clone())
-                .ok_or_else(|| HotmeshError::NoHookRule(topic.into()))?,
+                .ok_or_else(|| EngineError::NoHookRule(topic.into()))?,
             None => String::new(),
         };
         let mut jobs =
