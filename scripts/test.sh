@@ -30,6 +30,8 @@ echo "== 0/5 gates: formatting and lints (every crate, every target)"
 cargo fmt --all -- --check
 # the extension's crate too: clippy builds it against the private PostgreSQL's headers
 cargo clippy --workspace --all-targets -- -D warnings
+# the engine's in-memory store as users build it (the `testing` feature)
+cargo clippy -p hotmesh-engine --features testing -- -D warnings
 
 echo "== 1/5 plain tests (no server)"
 cargo test --workspace --exclude hotmesh --exclude hotmesh-tests

@@ -7,9 +7,10 @@ use pgrx::prelude::*;
 /// the extension and `DROP EXTENSION` removes it.
 #[pg_schema]
 mod hotmesh {
-    use crate::error::HotmeshError;
+    use crate::error::{HotmeshError, Raise};
     use crate::{shared, wake};
     use hotmesh_bgworker::SlotState;
+    use hotmesh_engine::error::EngineError;
     use pgrx::prelude::*;
     use std::time::{Duration, Instant};
 
@@ -81,7 +82,7 @@ mod hotmesh {
     fn wait_for_engine(timeout_seconds: default!(f64, 10.0)) -> bool {
         require_preloaded();
         if !timeout_seconds.is_finite() || !(0.0..=3600.0).contains(&timeout_seconds) {
-            HotmeshError::InvalidArgument {
+            EngineError::InvalidArgument {
                 name: "timeout_seconds",
                 problem: format!("must be between 0 and 3600, got {timeout_seconds}"),
             }
@@ -135,7 +136,7 @@ mod hotmesh {
     fn debug_fail_worker(message: &str) -> bool {
         require_preloaded();
         if message.trim().is_empty() {
-            HotmeshError::InvalidArgument {
+            EngineError::InvalidArgument {
                 name: "message",
                 problem: "must not be empty".into(),
             }

@@ -12,8 +12,9 @@ pub const CATALOG_LOCK: i64 = 0x484D_5348_0001;
 mod hotmesh {
     use crate::apps::CATALOG_LOCK;
     use crate::engine::grants::{self, Privilege};
-    use crate::error::HotmeshError;
+    use crate::error::{HotmeshError, Raise};
     use crate::json::Json;
+    use hotmesh_engine::error::EngineError;
     use hotmesh_manifest::manifest::deploy_plan;
     use hotmesh_manifest::CompiledApp;
     use pgrx::prelude::*;
@@ -40,7 +41,7 @@ mod hotmesh {
                     (Some(a), _) => format!("app.graphs[{g}].activities.{a}.topic"),
                     (None, kind) => format!("app.graphs[{g}] ({kind})"),
                 };
-                HotmeshError::InvalidArgument {
+                EngineError::InvalidArgument {
                     name: "manifest",
                     problem: format!("{path}: the topic {problem}"),
                 }
@@ -50,7 +51,7 @@ mod hotmesh {
     }
 
     fn spi<T>(r: Result<T, pgrx::spi::Error>) -> T {
-        r.unwrap_or_else(|e| HotmeshError::Internal(e.to_string()).raise())
+        r.unwrap_or_else(|e| EngineError::Internal(e.to_string()).raise())
     }
 
     /// The first row's first two columns, or None when there is no row.
@@ -162,7 +163,7 @@ mod hotmesh {
             .raise();
         }
         let compiled = serde_json::to_value(&app)
-            .unwrap_or_else(|e| HotmeshError::Internal(e.to_string()).raise());
+            .unwrap_or_else(|e| EngineError::Internal(e.to_string()).raise());
         spi(Spi::run_with_args(
             "INSERT INTO hotmesh.app_versions (app_id, version, source, manifest, compiled, digest) VALUES ($1, $2, $3, $4, $5, $6)",
             &[app.id.as_str().into(), app.version.as_str().into(), manifest.into(), JsonB(json).into(), JsonB(compiled).into(), digest.as_str().into()],
@@ -231,7 +232,7 @@ mod hotmesh {
     fn map(expression: Json, context: default!(Json, "'{}'")) -> Option<JsonB> {
         match hotmesh_manifest::expr::map_once(&expression.0, &context.0) {
             Ok(v) => v.map(JsonB),
-            Err(e) => HotmeshError::Map(e).raise(),
+            Err(e) => EngineError::Map(e).raise(),
         }
     }
 }

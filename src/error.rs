@@ -1,14 +1,16 @@
 //! Errors raised by the extension's SQL functions, each with its SQLSTATE.
 
+use hotmesh_engine::error::EngineError;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HotmeshError {
+    /// A refusal of the engine's rules (`hotmesh_engine::error`): its message as is.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error("hotmesh background workers are not running: the hotmesh library is not preloaded")]
     NotPreloaded,
-    #[error("invalid argument {name}: {problem}")]
-    InvalidArgument { name: &'static str, problem: String },
     /// A manifest that does not parse or breaks a rule; the message names the YAML path
     /// and line.
     #[error("{0}")]
@@ -29,28 +31,12 @@ pub enum HotmeshError {
         version: String,
         app_known: bool,
     },
-    #[error("map failed: {0}")]
-    Map(String),
-    #[error("no subscription found for topic {0}")]
-    UnknownTopic(String),
-    #[error(
-        "app '{app}' is not active: topic {topic} belongs to a deployed version that is not active"
-    )]
-    AppNotActive { topic: String, app: String },
-    #[error("Duplicate job: {0}")]
-    DuplicateJob(String),
-    #[error("Job {0} not found")]
-    JobNotFound(String),
     #[error("{0} Not Found")]
     StateNotFound(String),
-    #[error("Job {0} already completed")]
-    JobCompleted(String),
     #[error("job {0} is still running: scrub deletes jobs that have ended")]
     JobRunning(String),
     #[error("{0} cannot run inside a transaction block: it commits the job before it waits")]
     InTransactionBlock(String),
-    #[error("no active app has a hook rule for signal topic {0}")]
-    NoHookRule(String),
     #[error("timeout: job {job_id} did not complete within {ms} ms")]
     Timeout { job_id: String, ms: i64 },
 
@@ -63,16 +49,30 @@ pub enum HotmeshError {
         privilege: &'static str,
         what: String,
     },
+}
 
-    #[error("hotmesh internal error: {0}")]
-    Internal(String),
+/// The SQLSTATE of each refusal of the engine.
+fn engine_sqlstate(e: &EngineError) -> PgSqlErrorCode {
+    match e {
+        EngineError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        EngineError::Map(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
+        EngineError::UnknownTopic(_) | EngineError::NoHookRule(_) => {
+            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
+        }
+        EngineError::AppNotActive { .. } | EngineError::JobCompleted(_) => {
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+        }
+        EngineError::DuplicateJob(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+        EngineError::JobNotFound(_) => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+        EngineError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+    }
 }
 
 impl HotmeshError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
             HotmeshError::NotPreloaded => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            HotmeshError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            HotmeshError::Engine(e) => engine_sqlstate(e),
             HotmeshError::Manifest(hotmesh_manifest::ManifestError::Syntax { .. }) => {
                 PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
             }
@@ -81,24 +81,12 @@ impl HotmeshError {
                 PgSqlErrorCode::ERRCODE_DUPLICATE_OBJECT
             }
             HotmeshError::NoSuchVersion { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT,
-            HotmeshError::Map(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-            HotmeshError::UnknownTopic(_) | HotmeshError::NoHookRule(_) => {
-                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
-            }
-            HotmeshError::AppNotActive { .. }
-            | HotmeshError::JobCompleted(_)
-            | HotmeshError::JobRunning(_) => {
-                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-            }
+            HotmeshError::JobRunning(_) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             HotmeshError::InTransactionBlock(_) => PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
-            HotmeshError::DuplicateJob(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-            HotmeshError::JobNotFound(_) | HotmeshError::StateNotFound(_) => {
-                PgSqlErrorCode::ERRCODE_NO_DATA_FOUND
-            }
+            HotmeshError::StateNotFound(_) => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
             HotmeshError::Timeout { .. } => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             HotmeshError::TooDeep { .. } => PgSqlErrorCode::ERRCODE_STATEMENT_TOO_COMPLEX,
             HotmeshError::PermissionDenied { .. } => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            HotmeshError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
         }
     }
 
@@ -129,9 +117,9 @@ impl HotmeshError {
             HotmeshError::TopicTaken { .. } => Some("Each topic starts jobs of one app: rename the topic or deactivate the other app's version."),
             HotmeshError::NoSuchVersion { app_known: false, .. } => Some("No version of this app is deployed: run hotmesh.deploy first."),
             HotmeshError::NoSuchVersion { .. } => Some("SELECT version FROM hotmesh.versions WHERE app_id = '…' lists the deployed versions."),
-            HotmeshError::UnknownTopic(_) => Some("SELECT topic FROM hotmesh.topics WHERE kind = 'subscribes' lists the topics that start jobs."),
-            HotmeshError::AppNotActive { .. } => Some("Activate a version: SELECT hotmesh.activate(app, version)."),
-            HotmeshError::JobCompleted(_) => Some("Pass {\"suppress\": true} to ignore jobs that already ended."),
+            HotmeshError::Engine(EngineError::UnknownTopic(_)) => Some("SELECT topic FROM hotmesh.topics WHERE kind = 'subscribes' lists the topics that start jobs."),
+            HotmeshError::Engine(EngineError::AppNotActive { .. }) => Some("Activate a version: SELECT hotmesh.activate(app, version)."),
+            HotmeshError::Engine(EngineError::JobCompleted(_)) => Some("Pass {\"suppress\": true} to ignore jobs that already ended."),
             HotmeshError::JobRunning(_) => Some("Interrupt it first: SELECT hotmesh.interrupt(topic, job_id), then scrub it."),
             HotmeshError::InTransactionBlock(_) => Some("Inside a transaction, start the job with SELECT hotmesh.pub(topic, data), COMMIT, then SELECT hotmesh.wait_for_job(job_id, timeout_ms)."),
             HotmeshError::Timeout { .. } => Some("The job keeps running: read it later with hotmesh.get_state or wait with hotmesh.wait_for_job."),
@@ -154,45 +142,34 @@ impl HotmeshError {
     }
 }
 
-/// The engine's refusals are the extension's errors, with the same messages.
-impl From<hotmesh_engine::error::EngineError> for HotmeshError {
-    fn from(e: hotmesh_engine::error::EngineError) -> Self {
-        use hotmesh_engine::error::EngineError as E;
-        match e {
-            E::InvalidArgument { name, problem } => HotmeshError::InvalidArgument { name, problem },
-            E::Map(m) => HotmeshError::Map(m),
-            E::UnknownTopic(t) => HotmeshError::UnknownTopic(t),
-            E::AppNotActive { topic, app } => HotmeshError::AppNotActive { topic, app },
-            E::DuplicateJob(id) => HotmeshError::DuplicateJob(id),
-            E::JobNotFound(id) => HotmeshError::JobNotFound(id),
-            E::JobCompleted(id) => HotmeshError::JobCompleted(id),
-            E::NoHookRule(t) => HotmeshError::NoHookRule(t),
-            E::Internal(m) => HotmeshError::Internal(m),
-        }
-    }
-}
-
 /// What the store reports to the engine (a stats query it could not resolve) keeps its
 /// meaning on the way back.
-impl From<HotmeshError> for hotmesh_engine::error::EngineError {
+impl From<HotmeshError> for EngineError {
     fn from(e: HotmeshError) -> Self {
-        use hotmesh_engine::error::EngineError as E;
         match e {
-            HotmeshError::InvalidArgument { name, problem } => E::InvalidArgument { name, problem },
-            HotmeshError::Map(m) => E::Map(m),
-            HotmeshError::UnknownTopic(t) => E::UnknownTopic(t),
-            HotmeshError::NoHookRule(t) => E::NoHookRule(t),
-            other => E::Internal(other.to_string()),
+            HotmeshError::Engine(e) => e,
+            other => EngineError::Internal(other.to_string()),
         }
     }
 }
 
 impl From<hotmesh_engine::options::OptionError> for HotmeshError {
     fn from(e: hotmesh_engine::options::OptionError) -> Self {
-        HotmeshError::InvalidArgument {
+        HotmeshError::Engine(EngineError::InvalidArgument {
             name: e.name,
             problem: e.problem,
-        }
+        })
+    }
+}
+
+/// Raises an engine refusal as a Postgres ERROR (never returns).
+pub trait Raise {
+    fn raise(self) -> !;
+}
+
+impl Raise for EngineError {
+    fn raise(self) -> ! {
+        HotmeshError::from(self).raise()
     }
 }
 

@@ -4,6 +4,7 @@
 //! (XX000); this type says "nested deeper than N levels" with 54001 instead.
 
 use crate::error::HotmeshError;
+use hotmesh_engine::error::EngineError;
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::nullable::Nullable;
 use pgrx::pgrx_sql_entity_graph::metadata::{
@@ -58,10 +59,11 @@ pub fn parse(text: &str) -> Result<Value, HotmeshError> {
                 max: MAX_DEPTH,
             }
         } else {
-            HotmeshError::InvalidArgument {
+            EngineError::InvalidArgument {
                 name: "json",
                 problem: e.to_string(),
             }
+            .into()
         }
     })
 }

@@ -14,6 +14,7 @@ pub struct Parent {
     pub dad: String,
 }
 
+#[derive(Clone)]
 pub struct Job {
     pub id: String,
     pub gid: String,

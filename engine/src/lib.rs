@@ -1,4 +1,5 @@
-//! The engine's rules that need no database, so plain tests cover them:
+//! The engine: its step machine and rules, free of the database, so plain tests cover
+//! them:
 //! - [`dad`]: dimensional addresses (`,0,1`), which keep each cycle iteration apart;
 //! - [`retry`]: worker retry policies (structured and the legacy per-code form);
 //! - [`status`]: the job status semaphore's constants;
@@ -10,7 +11,11 @@
 //! - [`answer`]: an answer's status (success, error, pending);
 //! - [`job`] and [`activity`]: a job and its activity rows as the engine holds them in
 //!   a transaction, and an activity's status;
-//! - [`work`]: a unit of engine work (an activity's leg) and an activity's failure.
+//! - [`work`]: a unit of engine work (an activity's leg) and an activity's failure;
+//! - [`step`], [`activities`], [`signals`]: the step machine, `Engine<S: Store>`;
+//! - [`store`]: the `Store` trait, the engine's only way to storage and time;
+//! - `memory` (feature `testing`): an in-memory store and a harness to run apps in
+//!   plain tests.
 
 pub mod activities;
 pub mod activity;
@@ -21,6 +26,8 @@ pub mod error;
 pub mod ids;
 pub mod job;
 pub mod limits;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod options;
 pub mod retry;
 pub mod signals;
@@ -28,3 +35,6 @@ pub mod status;
 pub mod step;
 pub mod store;
 pub mod work;
+
+#[cfg(test)]
+mod behaviour;

@@ -29,6 +29,7 @@ pub enum TryLoad {
 }
 
 /// A worker message Leg 1 made, not written yet.
+#[derive(Debug, Clone)]
 pub struct NewMessage {
     pub topic: String,
     pub app_id: String,

@@ -10,9 +10,10 @@ mod hotmesh {
     use crate::engine::grants::{self, Privilege};
     use crate::engine::step::Status;
     use crate::engine::{db, queries, stats, stream};
-    use crate::error::{HotmeshError, OrRaise};
+    use crate::error::{HotmeshError, OrRaise, Raise};
     use crate::json::Json;
     use hotmesh_engine::activities::trigger::Start;
+    use hotmesh_engine::error::EngineError;
     use hotmesh_engine::options::{InterruptOptions, PubOptions};
     use pgrx::prelude::*;
     use pgrx::JsonB;
@@ -20,7 +21,7 @@ mod hotmesh {
     use std::time::{Duration, Instant};
 
     fn bad(name: &'static str, problem: impl Into<String>) -> ! {
-        HotmeshError::InvalidArgument {
+        EngineError::InvalidArgument {
             name,
             problem: problem.into(),
         }
@@ -351,7 +352,7 @@ mod hotmesh {
         let o = InterruptOptions::from_json(&options.0).or_raise();
         let mut e = crate::engine::step::engine();
         if !e.lock(job_id, None) {
-            HotmeshError::JobNotFound(job_id.into()).raise();
+            EngineError::JobNotFound(job_id.into()).raise();
         }
         if e.jobs[job_id].topic != topic {
             bad(
@@ -405,7 +406,7 @@ mod hotmesh {
     /// The active app version whose graph `topic` starts.
     fn app_of(topic: &str) -> std::rc::Rc<hotmesh_manifest::CompiledApp> {
         let Some((app, version, digest)) = crate::engine::apps::for_topic(topic) else {
-            HotmeshError::UnknownTopic(topic.into()).raise()
+            EngineError::UnknownTopic(topic.into()).raise()
         };
         crate::engine::apps::get(&app, &version, Some(&digest))
     }

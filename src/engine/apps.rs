@@ -4,7 +4,8 @@
 //! oid, which a new extension changes, and by the digest where the caller has it.
 
 use super::db;
-use crate::error::HotmeshError;
+use crate::error::{HotmeshError, Raise};
+use hotmesh_engine::error::EngineError;
 use hotmesh_manifest::CompiledApp;
 use pgrx::pg_sys;
 use pgrx::JsonB;
@@ -66,7 +67,7 @@ pub fn get(app_id: &str, version: &str, digest: Option<&str>) -> Rc<CompiledApp>
         .raise()
     };
     let app: CompiledApp = serde_json::from_value(json).unwrap_or_else(|e| {
-        HotmeshError::Internal(format!("stored app {app_id} {version} does not load: {e}")).raise()
+        EngineError::Internal(format!("stored app {app_id} {version} does not load: {e}")).raise()
     });
     let app = Rc::new(app);
     CACHE.with(|c| {

@@ -1,7 +1,8 @@
 //! SPI with plans prepared once per backend: the step path runs the same few
 //! statements over and over, so each is parsed and planned only on first use.
 
-use crate::error::HotmeshError;
+use crate::error::Raise;
+use hotmesh_engine::error::EngineError;
 use pgrx::datum::DatumWithOid;
 use pgrx::prelude::*;
 use pgrx::spi::{OwnedPreparedStatement, SpiClient, SpiResult, SpiTupleTable};
@@ -91,7 +92,7 @@ pub fn query<R>(
         read(t)
     })
     .unwrap_or_else(|e: pgrx::spi::Error| {
-        HotmeshError::Internal(format!(
+        EngineError::Internal(format!(
             "{e} in: {}",
             sql.split_whitespace().collect::<Vec<_>>().join(" ")
         ))

@@ -230,7 +230,8 @@ pub fn work_apps(topic: &str) -> Option<Vec<String>> {
 #[pg_schema]
 mod hotmesh {
     use super::Privilege;
-    use crate::error::HotmeshError;
+    use crate::error::Raise;
+    use hotmesh_engine::error::EngineError;
     use pgrx::prelude::*;
 
     /// Raises unless the caller may do `privilege` ('deploy', 'start', 'work', 'read', or
@@ -259,7 +260,7 @@ mod hotmesh {
             return;
         }
         let Some(p) = Privilege::parse(privilege) else {
-            HotmeshError::InvalidArgument {
+            EngineError::InvalidArgument {
                 name: "privilege",
                 problem: format!("must be deploy, start, work, read or any, got '{privilege}'"),
             }

@@ -4,6 +4,7 @@
 
 use super::db;
 use crate::error::HotmeshError;
+use hotmesh_engine::error::EngineError;
 use pgrx::JsonB;
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ pub fn status(job_id: &str) -> Result<i64, HotmeshError> {
         &[job_id.into()],
     )
     .map(i64::from)
-    .ok_or_else(|| HotmeshError::JobNotFound(job_id.into()))
+    .ok_or_else(|| HotmeshError::from(EngineError::JobNotFound(job_id.into())))
 }
 
 /// `{metadata, data}`; metadata as the original's (jid, gid, app, vrs, tpc, jc, ju, js,
@@ -57,7 +58,7 @@ pub fn query_state(job_id: &str, fields: Vec<String>) -> Result<Value, HotmeshEr
         },
     );
     let Some((status, search, marks, data)) = row else {
-        return Err(HotmeshError::JobNotFound(job_id.into()));
+        return Err(EngineError::JobNotFound(job_id.into()).into());
     };
     let mut out = serde_json::Map::new();
     for f in fields {
@@ -94,7 +95,7 @@ pub fn raw(job_id: &str) -> Result<Value, HotmeshError> {
         &[job_id.into()],
     )
     .map(|j| j.0)
-    .ok_or_else(|| HotmeshError::JobNotFound(job_id.into()))
+    .ok_or_else(|| HotmeshError::from(EngineError::JobNotFound(job_id.into())))
 }
 
 /// The activity timeline: `{job_id, status, data, error, timeline: [{activity, type,
@@ -114,7 +115,7 @@ pub fn export(job_id: &str) -> Result<Value, HotmeshError> {
         &[job_id.into()],
     )
     .map(|j| j.0)
-    .ok_or_else(|| HotmeshError::JobNotFound(job_id.into()))
+    .ok_or_else(|| HotmeshError::from(EngineError::JobNotFound(job_id.into())))
 }
 
 /// Deletes a job that has ended, its activity rows and its messages. False if there
@@ -148,7 +149,7 @@ pub fn ended(job_id: &str) -> Result<Option<Value>, HotmeshError> {
         "SELECT completed_at IS NOT NULL FROM hotmesh.jobs WHERE id = $1",
         &[job_id.into()],
     ) {
-        None => Err(HotmeshError::JobNotFound(job_id.into())),
+        None => Err(EngineError::JobNotFound(job_id.into()).into()),
         Some(false) => Ok(None),
         Some(true) => state(job_id).map(Some),
     }

@@ -3,6 +3,8 @@
 //! memory, written back once by [`flush_jobs`] / [`flush_acts`].
 
 use super::db;
+use crate::error::Raise;
+use hotmesh_engine::error::EngineError;
 use pgrx::JsonB;
 use serde_json::{Map, Value};
 
@@ -220,7 +222,7 @@ pub fn flush_jobs(jobs: &mut [&mut Job]) {
         if j.fresh {
             if !insert_job(j) {
                 // a job with this id started since start_in looked (a race of two pubs)
-                crate::error::HotmeshError::DuplicateJob(j.id.clone()).raise();
+                EngineError::DuplicateJob(j.id.clone()).raise();
             }
             j.fresh = false;
             continue;

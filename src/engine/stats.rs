@@ -6,6 +6,7 @@
 use super::db;
 use super::step::{key_text, Engine};
 use crate::error::HotmeshError;
+use hotmesh_engine::error::EngineError;
 use hotmesh_manifest::manifest::Activity;
 use hotmesh_manifest::stats::{Granularity, Row};
 use hotmesh_manifest::CompiledApp;
@@ -37,10 +38,11 @@ pub fn record(app_id: &str, key: &str, bucket: &str, job_id: &str, rows: &[Row])
 pub use hotmesh_engine::options::StatsQuery as Query;
 
 fn bad(name: &'static str, problem: impl Into<String>) -> HotmeshError {
-    HotmeshError::InvalidArgument {
+    EngineError::InvalidArgument {
         name,
         problem: problem.into(),
     }
+    .into()
 }
 
 /// A query resolved against a graph: whose rows, which buckets.
@@ -56,10 +58,13 @@ pub struct Scope {
 fn trigger<'a>(app: &'a CompiledApp, topic: &str) -> Result<&'a Activity, HotmeshError> {
     let g = app
         .graph_for(topic)
-        .ok_or_else(|| HotmeshError::UnknownTopic(topic.into()))?;
-    app.activities
-        .get(&g.trigger)
-        .ok_or_else(|| HotmeshError::Internal(format!("trigger {} missing", g.trigger)))
+        .ok_or_else(|| HotmeshError::from(EngineError::UnknownTopic(topic.into())))?;
+    app.activities.get(&g.trigger).ok_or_else(|| {
+        HotmeshError::from(EngineError::Internal(format!(
+            "trigger {} missing",
+            g.trigger
+        )))
+    })
 }
 
 /// Whether the trigger of the graph `topic` starts records stats (has `stats.measures`).
@@ -87,12 +92,7 @@ pub fn scope(
     let key = match Engine::setting(&ctx, t, "stats.key") {
         Ok(Some(v)) if !v.is_null() => key_text(&v),
         Ok(_) => String::new(),
-        Err(f) => {
-            return Err(HotmeshError::Map(format!(
-                "trigger {}: {}",
-                t.id, f.message
-            )))
-        }
+        Err(f) => return Err(EngineError::Map(format!("trigger {}: {}", t.id, f.message)).into()),
     };
     let buckets = match granularity {
         Granularity::Infinity => vec!["0".to_string()],
