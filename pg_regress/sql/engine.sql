@@ -249,6 +249,8 @@ SELECT status < -100000000 AS child_interrupted, (SELECT count(*) FROM hotmesh.w
 -- the interrupt activity: itself, and another job
 SELECT hotmesh.pub('stop.self', '{}', '{"id": "i1"}');
 SELECT status < -100000000 AS interrupted, error FROM hotmesh.jobs WHERE id = 'i1';
+-- get_state builds the metadata the engine's maps see (one builder): err a compact JSON string
+SELECT hotmesh.get_state(NULL, 'i1')->'metadata'->>'err' AS err, hotmesh.get_state(NULL, 'i1')->'metadata'->>'jid' AS jid;
 SELECT hotmesh.pub('child.slow', '{}', '{"id": "victim"}');
 SELECT hotmesh.pub('stop.other', '{"target": "victim"}', '{"id": "i2"}');
 SELECT id, status < -100000000 AS interrupted, status, data FROM hotmesh.jobs WHERE id IN ('victim', 'i2') ORDER BY id;

@@ -20,20 +20,7 @@ pub fn status(job_id: &str) -> Result<i64, HotmeshError> {
 /// `{metadata, data}`; metadata as the original's (jid, gid, app, vrs, tpc, jc, ju, js,
 /// err, parent links …).
 pub fn state(job_id: &str) -> Result<Value, HotmeshError> {
-    db::one::<JsonB>(
-        "SELECT jsonb_build_object(
-                  'metadata', jsonb_strip_nulls(jsonb_build_object(
-                      'jid', id, 'gid', gid, 'app', app_id, 'vrs', version, 'tpc', topic, 'key', key, 'entity', entity,
-                      'jc', to_char(created_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS.MS'),
-                      'ju', to_char(updated_at AT TIME ZONE 'UTC', 'YYYYMMDDHH24MISS.MS'),
-                      'js', status, 'err', error::text, 'pj', parent_job_id, 'pg', parent_gid, 'pa', parent_activity,
-                      'pd', parent_dad, 'px', CASE WHEN severed THEN true END, 'expire', expire_seconds)),
-                  'data', data)
-           FROM hotmesh.jobs WHERE id = $1",
-        &[job_id.into()],
-    )
-    .map(|j| j.0)
-    .ok_or_else(|| HotmeshError::StateNotFound(job_id.into()))
+    super::state::job_output(job_id).ok_or_else(|| HotmeshError::StateNotFound(job_id.into()))
 }
 
 /// The fields named in `fields` (see hotmesh.get_query_state): plain names are search

@@ -84,52 +84,130 @@ fn load_job_by(sql: &'static str, arg: pgrx::datum::DatumWithOid) -> Option<Job>
     })
 }
 
-/// The job in the current row's first columns (those of `job_select!`).
+/// A job row's fields as `job_select!` reads them, before the app is attached.
+struct Fields {
+    id: String,
+    gid: String,
+    app_id: String,
+    version: String,
+    topic: String,
+    key: Option<String>,
+    entity: Option<String>,
+    status: i64,
+    data: Map<String, Value>,
+    search: Map<String, Value>,
+    marks: Map<String, Value>,
+    error: Option<Value>,
+    parent: Option<Parent>,
+    severed: bool,
+    expire: Option<f64>,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl Fields {
+    /// The current row's first columns (those of `job_select!`).
+    fn read(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Fields> {
+        let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let parent = match (
+            r.get::<String>(13)?,
+            r.get::<String>(14)?,
+            r.get::<String>(15)?,
+            r.get::<String>(16)?,
+        ) {
+            (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent {
+                job_id,
+                gid,
+                activity_id,
+                dad,
+            }),
+            _ => None,
+        };
+        Ok(Fields {
+            id: r.get::<String>(1)?.unwrap_or_default(),
+            gid: r.get::<String>(2)?.unwrap_or_default(),
+            app_id: r.get::<String>(3)?.unwrap_or_default(),
+            version: r.get::<String>(4)?.unwrap_or_default(),
+            topic: r.get::<String>(5)?.unwrap_or_default(),
+            key: r.get::<String>(6)?,
+            entity: r.get::<String>(7)?,
+            status: r.get::<i32>(8)?.unwrap_or(0) as i64,
+            data: obj(r.get::<JsonB>(9)?),
+            search: obj(r.get::<JsonB>(10)?),
+            marks: obj(r.get::<JsonB>(11)?),
+            error: db::json(r.get::<JsonB>(12)?),
+            parent,
+            severed: r.get::<bool>(17)?.unwrap_or(false),
+            expire: r.get::<f64>(18)?,
+            created_ms: r.get::<i64>(19)?.unwrap_or(0),
+            updated_ms: r.get::<i64>(20)?.unwrap_or(0),
+        })
+    }
+}
+
+/// The job in the current row's first columns (those of `job_select!`), with its app.
 pub fn read_job(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Job> {
-    let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    let parent = match (
-        r.get::<String>(13)?,
-        r.get::<String>(14)?,
-        r.get::<String>(15)?,
-        r.get::<String>(16)?,
-    ) {
-        (Some(job_id), Some(gid), Some(activity_id), Some(dad)) => Some(Parent {
-            job_id,
-            gid,
-            activity_id,
-            dad,
-        }),
-        _ => None,
-    };
-    let app_id = r.get::<String>(3)?.unwrap_or_default();
-    let version = r.get::<String>(4)?.unwrap_or_default();
+    let f = Fields::read(r)?;
     Ok(Job {
-        id: r.get::<String>(1)?.unwrap_or_default(),
-        gid: r.get::<String>(2)?.unwrap_or_default(),
-        app: super::apps::get(&app_id, &version, None),
-        app_id,
-        version,
-        topic: r.get::<String>(5)?.unwrap_or_default(),
-        key: r.get::<String>(6)?,
-        entity: r.get::<String>(7)?,
-        status: r.get::<i32>(8)?.unwrap_or(0) as i64,
-        data: obj(r.get::<JsonB>(9)?),
-        search: obj(r.get::<JsonB>(10)?),
-        marks: obj(r.get::<JsonB>(11)?),
-        error: db::json(r.get::<JsonB>(12)?),
-        parent,
-        severed: r.get::<bool>(17)?.unwrap_or(false),
-        expire: r.get::<f64>(18)?,
-        created_ms: r.get::<i64>(19)?.unwrap_or(0),
-        updated_ms: r.get::<i64>(20)?.unwrap_or(0),
+        app: super::apps::get(&f.app_id, &f.version, None),
+        id: f.id,
+        gid: f.gid,
+        app_id: f.app_id,
+        version: f.version,
+        topic: f.topic,
+        key: f.key,
+        entity: f.entity,
+        status: f.status,
+        data: f.data,
+        search: f.search,
+        marks: f.marks,
+        error: f.error,
+        parent: f.parent,
+        severed: f.severed,
+        expire: f.expire,
+        created_ms: f.created_ms,
+        updated_ms: f.updated_ms,
         completed: false,
         expire_in: None,
         dirty: false,
         fresh: false,
     })
+}
+
+/// A job's `{metadata, data}` (the original's JobOutput), expired or not, built by the
+/// engine's one builder (`hotmesh_engine::job::Meta`) without loading its app. None:
+/// no such row.
+pub fn job_output(id: &str) -> Option<Value> {
+    db::query(
+        concat!(job_select!(), " WHERE j.id = $1"),
+        &[id.into()],
+        |t| {
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let f = Fields::read(&t.first())?;
+            let meta = hotmesh_engine::job::Meta {
+                id: &f.id,
+                gid: &f.gid,
+                app_id: &f.app_id,
+                version: &f.version,
+                topic: &f.topic,
+                key: f.key.as_deref(),
+                entity: f.entity.as_deref(),
+                status: f.status,
+                error: f.error.as_ref(),
+                parent: f.parent.as_ref(),
+                severed: f.severed,
+                expire: f.expire,
+                created_ms: f.created_ms,
+                updated_ms: f.updated_ms,
+            };
+            Ok(Some(meta.output(f.data)))
+        },
+    )
 }
 
 /// True when a live (not expired) job has this id.
