@@ -9,7 +9,7 @@ pub enum HotmeshError {
     /// A refusal of the engine's rules (`hotmesh_engine::error`): its message as is.
     #[error(transparent)]
     Engine(#[from] EngineError),
-    #[error("hotmesh background workers are not running: the hotmesh library is not preloaded")]
+    #[error("{}", hotmesh_engine::error::NOT_PRELOADED)]
     NotPreloaded,
     /// A manifest that does not parse or breaks a rule; the message names the YAML path
     /// and line.
@@ -51,21 +51,19 @@ pub enum HotmeshError {
     },
 }
 
-/// The SQLSTATE of each refusal of the engine.
-fn engine_sqlstate(e: &EngineError) -> PgSqlErrorCode {
-    match e {
-        EngineError::InvalidArgument { .. } => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        EngineError::Map(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
-        EngineError::UnknownTopic(_) | EngineError::NoHookRule(_) => {
-            PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
-        }
-        EngineError::AppNotActive { .. } | EngineError::JobCompleted(_) => {
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
-        }
-        EngineError::DuplicateJob(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
-        EngineError::JobNotFound(_) => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
-        EngineError::Internal(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-    }
+/// The SQLSTATE of each refusal of the engine, as `hotmesh_engine::error` names it (the
+/// client maps the same names back to the engine's codes).
+pub(crate) fn engine_sqlstate(e: &EngineError) -> PgSqlErrorCode {
+    PgSqlErrorCode::from(make_sqlstate(e.sqlstate()))
+}
+
+/// Postgres's MAKE_SQLSTATE: five characters, six bits each.
+fn make_sqlstate(s: &str) -> i32 {
+    s.bytes()
+        .take(5)
+        .enumerate()
+        .map(|(i, c)| ((c.wrapping_sub(b'0') as i32) & 0x3F) << (6 * i))
+        .sum()
 }
 
 impl HotmeshError {

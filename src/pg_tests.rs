@@ -33,6 +33,42 @@ mod tests {
     }
 
     #[pg_test]
+    fn each_engine_refusal_is_raised_with_the_sqlstate_the_engine_names() {
+        use hotmesh_engine::error::EngineError;
+        use pgrx::PgSqlErrorCode as C;
+        let cases = [
+            (
+                EngineError::JobNotFound("j".into()),
+                C::ERRCODE_NO_DATA_FOUND,
+            ),
+            (
+                EngineError::DuplicateJob("j".into()),
+                C::ERRCODE_UNIQUE_VIOLATION,
+            ),
+            (EngineError::Map("m".into()), C::ERRCODE_DATA_EXCEPTION),
+            (
+                EngineError::NoHookRule("t".into()),
+                C::ERRCODE_UNDEFINED_OBJECT,
+            ),
+            (
+                EngineError::JobCompleted("j".into()),
+                C::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            ),
+            (EngineError::Internal("x".into()), C::ERRCODE_INTERNAL_ERROR),
+            (
+                EngineError::InvalidArgument {
+                    name: "n",
+                    problem: "p".into(),
+                },
+                C::ERRCODE_INVALID_PARAMETER_VALUE,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(crate::error::engine_sqlstate(&e), want, "{e}");
+        }
+    }
+
+    #[pg_test]
     fn schema_belongs_to_the_extension() {
         let n = Spi::get_one::<i64>(
             "SELECT count(*) FROM pg_depend d JOIN pg_namespace n ON d.objid = n.oid

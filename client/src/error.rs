@@ -66,7 +66,9 @@ impl Error {
             if (code == "3F000" || code == "42883") && message.contains("hotmesh") {
                 return Error::NotInstalled;
             }
-            if code == "55000" && message.contains("hotmesh library is not preloaded") {
+            if code == hotmesh_engine::error::sqlstate::OBJECT_NOT_IN_PREREQUISITE_STATE
+                && message == hotmesh_engine::error::NOT_PRELOADED
+            {
                 // the hint names the postgresql.conf line to add: keep it
                 let hint = db
                     .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
@@ -108,13 +110,7 @@ impl Error {
             Error::Timeout { .. } => 504,
             Error::Job { code, .. } => *code,
             Error::Invalid { .. } | Error::Manifest { .. } => 422,
-            Error::Database { code, .. } => match code.as_str() {
-                "P0002" => 404,
-                "23505" => 409,
-                "57014" => 504,
-                "22023" | "22P02" | "42601" | "42704" | "42710" => 422,
-                _ => 500,
-            },
+            Error::Database { code, .. } => hotmesh_engine::error::code_of_sqlstate(code),
             _ => 500,
         }
     }
