@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 #[pg_schema]
 mod hotmesh {
     use crate::engine::grants::{self, Privilege};
-    use crate::engine::step::Status;
+    use crate::engine::step::{with_engine, Status};
     use crate::engine::{db, queries, stats, stream};
     use crate::error::{HotmeshError, OrRaise, Raise};
     use crate::json::Json;
@@ -65,10 +65,7 @@ mod hotmesh {
             options: PubOptions::from_json(&options.0).or_raise(),
             ..Default::default()
         };
-        let mut e = crate::engine::step::engine();
-        let id = e.start(topic, s).or_raise();
-        e.run();
-        id
+        with_engine(|e| e.start(topic, s).or_raise())
     }
 
     /// Reserves up to `batch` messages of worker topic `topic` for
@@ -318,10 +315,7 @@ mod hotmesh {
             bad("code", format!("must be between 100 and 999, got {code}"));
         }
         grants::require_signal(topic);
-        let mut e = crate::engine::step::engine();
-        let r = e.signal(topic, data.0, st, code).or_raise();
-        e.run();
-        r
+        with_engine(|e| e.signal(topic, data.0, st, code).or_raise())
     }
 
     /// Signals every job waiting on `topic` that is indexed under `key_name:key_value`
@@ -334,12 +328,10 @@ mod hotmesh {
             bad("data", "must be a JSON object");
         }
         grants::require_signal(topic);
-        let mut e = crate::engine::step::engine();
-        let ids = e
-            .signal_indexed(topic, &data.0, key_name, key_value, None)
-            .or_raise();
-        e.run();
-        ids
+        with_engine(|e| {
+            e.signal_indexed(topic, &data.0, key_name, key_value, None)
+                .or_raise()
+        })
     }
 
     /// Interrupts a running job of the graph `topic`. Options: `reason`, `throw`
@@ -350,22 +342,21 @@ mod hotmesh {
     fn interrupt(topic: &str, job_id: &str, options: default!(Json, "'{}'")) -> bool {
         grants::require_job(job_id, Privilege::Start);
         let o = InterruptOptions::from_json(&options.0).or_raise();
-        let mut e = crate::engine::step::engine();
-        if !e.lock(job_id, None) {
-            EngineError::JobNotFound(job_id.into()).raise();
-        }
-        if e.jobs[job_id].topic != topic {
-            bad(
-                "topic",
-                format!(
-                    "job {job_id} runs topic '{}', not '{topic}'",
-                    e.jobs[job_id].topic
-                ),
-            );
-        }
-        let r = e.interrupt_job(job_id, &o).or_raise();
-        e.run();
-        r
+        with_engine(|e| {
+            if !e.lock(job_id, None) {
+                EngineError::JobNotFound(job_id.into()).raise();
+            }
+            if e.jobs[job_id].topic != topic {
+                bad(
+                    "topic",
+                    format!(
+                        "job {job_id} runs topic '{}', not '{topic}'",
+                        e.jobs[job_id].topic
+                    ),
+                );
+            }
+            e.interrupt_job(job_id, &o).or_raise()
+        })
     }
 
     /// The job's status semaphore: > 0 running, 0 done, -1 pending, <= -100000000

@@ -15,6 +15,15 @@ pub fn engine() -> Engine {
     Engine::with_store(SpiStore)
 }
 
+/// Runs `f` on a new engine for the caller's transaction, then applies the work it
+/// queued and writes the state back once: the shape of every SQL function that steps.
+pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> R) -> R {
+    let mut e = engine();
+    let r = f(&mut e);
+    e.run();
+    r
+}
+
 /// The engine worker's way to apply work: in a subtransaction (an ERROR undoes only
 /// this), on a new engine that holds `job_id`, with `apply` writing what the work
 /// consumes and queueing it. `Ok(false)`: another transaction holds the job, nothing

@@ -4,7 +4,7 @@
 //! that lapses makes the message available again; one handed out too often without an
 //! answer is dead-lettered and the job hears code 999.
 
-use super::step::{Engine, Kind, Status, Work};
+use super::step::{with_engine, Engine, Kind, Status, Work};
 use super::{db, state};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use hotmesh_engine::status;
@@ -170,25 +170,19 @@ fn answer(engine: &mut Engine, m: Message, id: i64, data: Value, status: Status,
 /// job ended), or `reservation` is not the message's current one (it was handed out
 /// again): a duplicate or late answer changes nothing.
 pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code: i64) -> bool {
-    let mut engine = crate::engine::step::engine();
-    let applied = respond_in(&mut engine, id, reservation, data, st, code);
-    engine.flush();
-    applied
+    with_engine(|e| respond_in(e, id, reservation, data, st, code))
 }
 
 /// Applies answers (in the order given: see [`in_job_order`]) on one engine, and writes
 /// their state back once: a batch of ten answers runs one `INSERT` of the next messages
 /// and one upsert of the activity rows, not ten of each. Returns the ids applied.
 pub fn respond_all(answers: Vec<(i64, Option<i64>, Value, Status, i64)>) -> Vec<i64> {
-    let mut engine = crate::engine::step::engine();
-    let applied = answers
-        .into_iter()
-        .filter_map(|(id, r, d, st, code)| {
-            respond_in(&mut engine, id, r, d, st, code).then_some(id)
-        })
-        .collect();
-    engine.flush();
-    applied
+    with_engine(|e| {
+        answers
+            .into_iter()
+            .filter_map(|(id, r, d, st, code)| respond_in(e, id, r, d, st, code).then_some(id))
+            .collect()
+    })
 }
 
 /// [`respond`] on the caller's engine, without writing back.
@@ -253,41 +247,38 @@ pub fn in_job_order<T>(items: Vec<T>, message: impl Fn(&T) -> i64) -> Vec<T> {
 
 /// An error answer that is not retried (hotmesh.fail).
 pub fn respond_final(id: i64, reservation: Option<i64>, data: Value, code: i64) -> bool {
-    let mut engine = crate::engine::step::engine();
-    let Some(m) = take(&mut engine, id, reservation) else {
-        return false;
-    };
-    answer(&mut engine, m, id, data, Status::Error, code);
-    engine.flush();
-    true
+    with_engine(|e| {
+        let Some(m) = take(e, id, reservation) else {
+            return false;
+        };
+        answer(e, m, id, data, Status::Error, code);
+        true
+    })
 }
 
 /// The worker asks for another attempt: after `delay` seconds, or the policy's delay
 /// (at least 1 s without a policy). With no attempt left, it is an error answer (597).
 pub fn retry(id: i64, reservation: Option<i64>, delay: Option<f64>, error: Value) -> bool {
-    let mut engine = crate::engine::step::engine();
-    let Some(m) = load(&mut engine, id, reservation) else {
-        return false;
-    };
-    let next = match delay {
-        Some(d) => Some(d.max(0.0)),
-        None => m
-            .policy
-            .next(500, m.attempt)
-            .or((m.policy.max_attempts <= 1).then_some(1.0)),
-    };
-    match next {
-        Some(d) => {
-            requeue(id, d, &error);
-            true
+    with_engine(|e| {
+        let Some(m) = load(e, id, reservation) else {
+            return false;
+        };
+        let next = match delay {
+            Some(d) => Some(d.max(0.0)),
+            None => m
+                .policy
+                .next(500, m.attempt)
+                .or((m.policy.max_attempts <= 1).then_some(1.0)),
+        };
+        match next {
+            Some(d) => requeue(id, d, &error),
+            None => {
+                remove(id);
+                answer(e, m, id, error, Status::Error, 597);
+            }
         }
-        None => {
-            remove(id);
-            answer(&mut engine, m, id, error, Status::Error, 597);
-            engine.flush();
-            true
-        }
-    }
+        true
+    })
 }
 
 /// Extends a reservation (a long callback still runs). False if the message is gone,
