@@ -88,22 +88,6 @@ fn config(workers: Vec<Worker>) -> Config {
     c
 }
 
-#[tokio::test]
-async fn client_end_to_end() {
-    let hm = setup().await;
-    engine_calls(&hm).await;
-    pubsub_timeout(&hm).await;
-    retries_heartbeats_and_activations(&hm).await;
-    subscriptions_and_patterns(&hm).await;
-    two_workers_share_a_topic(&hm).await;
-    throttle_pauses_and_resumes(&hm).await;
-    a_crash_mid_message_is_redelivered_and_applied_once(&hm).await;
-    graceful_stop_releases_running_messages(&hm).await;
-    a_callback_slot_is_free_while_its_answer_waits(&hm).await;
-    the_command_line(&hm).await;
-    a_postgres_restart_loses_nothing().await;
-}
-
 /// Runs `hotmesh <args>` (the client crate's binary) against the test database.
 fn cli(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO"))
@@ -133,7 +117,9 @@ fn cli_json(args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("hotmesh {args:?}: {e}: {out}"))
 }
 
-async fn the_command_line(hm: &HotMesh) {
+#[tokio::test]
+async fn the_command_line() {
+    let hm = &setup().await;
     let app = "app: { id: cli, version: '1', graphs: [ { subscribes: cli.start, publishes: cli.done, activities: { t: { type: trigger }, h: { type: hook, job: { maps: { ok: '{$self.hook.data.ok}' } } } }, transitions: { t: [ { to: h } ] }, hooks: { cli.go: [ { to: h, conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] } } ] } } ] }";
     let file = std::env::temp_dir().join(format!("cli-{}.yaml", std::process::id()));
     std::fs::write(&file, app).unwrap();
@@ -181,7 +167,9 @@ async fn the_command_line(hm: &HotMesh) {
     assert!(hm.get_state("k1").await.is_ok());
 }
 
-async fn engine_calls(hm: &HotMesh) {
+#[tokio::test]
+async fn the_engine_api_works_from_the_client() {
+    let hm = &setup().await;
     let w = HotMesh::init(config(vec![echo("w1").concurrency(4)]))
         .await
         .unwrap();
@@ -357,7 +345,9 @@ async fn engine_calls(hm: &HotMesh) {
     );
 }
 
-async fn pubsub_timeout(hm: &HotMesh) {
+#[tokio::test]
+async fn pubsub_gives_up_with_504_while_the_job_runs_on() {
+    let hm = &setup().await;
     // no worker runs: the job waits, and pubsub gives up with 504
     let e = hm
         .pubsub("e2ec.start", json!({"n": 1}), Duration::from_millis(300))
@@ -422,7 +412,9 @@ impl Depth for HotMesh {
 
 /// An error answer is retried by the activity's policy; a callback longer than its
 /// reservation keeps it by heartbeats (it runs once); a new version is announced.
-async fn retries_heartbeats_and_activations(hm: &HotMesh) {
+#[tokio::test]
+async fn retries_heartbeats_and_activations_reach_the_workers() {
+    let hm = &setup().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
     let flaky = Worker::new("e2ec.flaky", move |m| {
@@ -481,7 +473,9 @@ async fn retries_heartbeats_and_activations(hm: &HotMesh) {
     w.stop().await;
 }
 
-async fn subscriptions_and_patterns(hm: &HotMesh) {
+#[tokio::test]
+async fn subscriptions_and_patterns_hear_completions() {
+    let hm = &setup().await;
     let w = HotMesh::init(config(vec![echo("s").concurrency(2)]))
         .await
         .unwrap();
@@ -557,7 +551,9 @@ async fn subscriptions_and_patterns(hm: &HotMesh) {
     w.stop().await;
 }
 
-async fn two_workers_share_a_topic(hm: &HotMesh) {
+#[tokio::test]
+async fn two_workers_share_a_topic() {
+    let hm = &setup().await;
     let slow = |by: &'static str| {
         Worker::new("e2ec.work", move |m| async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -592,7 +588,9 @@ async fn two_workers_share_a_topic(hm: &HotMesh) {
     b.stop().await;
 }
 
-async fn throttle_pauses_and_resumes(hm: &HotMesh) {
+#[tokio::test]
+async fn throttle_pauses_and_resumes() {
+    let hm = &setup().await;
     let done = Arc::new(AtomicUsize::new(0));
     let d = done.clone();
     let counting = move || {
@@ -678,7 +676,9 @@ async fn throttle_pauses_and_resumes(hm: &HotMesh) {
     w.stop().await;
 }
 
-async fn a_crash_mid_message_is_redelivered_and_applied_once(hm: &HotMesh) {
+#[tokio::test]
+async fn a_crash_mid_message_is_redelivered_and_applied_once() {
+    let hm = &setup().await;
     // the crashing process: its own runtime, dropped (not stopped) while its callback
     // runs: no answer, no release, no more heartbeats; its connections just close
     let started = Arc::new(AtomicUsize::new(0));
@@ -744,7 +744,9 @@ async fn a_crash_mid_message_is_redelivered_and_applied_once(hm: &HotMesh) {
 /// A worker of concurrency 1 runs its next callback while the previous answer still
 /// waits (here on a job row another transaction holds): the answer's round trip and
 /// commit hold no callback slot. The answers all apply once the row is free.
-async fn a_callback_slot_is_free_while_its_answer_waits(hm: &HotMesh) {
+#[tokio::test]
+async fn a_callback_slot_is_free_while_its_answer_waits() {
+    let hm = &setup().await;
     let first = hm
         .publish("e2ec.start", json!({"n": 1}), Default::default())
         .await
@@ -797,7 +799,9 @@ async fn a_callback_slot_is_free_while_its_answer_waits(hm: &HotMesh) {
     w.stop().await;
 }
 
-async fn graceful_stop_releases_running_messages(hm: &HotMesh) {
+#[tokio::test]
+async fn graceful_stop_releases_running_messages() {
+    let hm = &setup().await;
     let w = HotMesh::init(config(vec![Worker::new("e2ec.work", |_m| async {
         std::future::pending::<Outcome>().await
     })])) // reservation 30 s: without a release, another worker would wait that long
@@ -831,7 +835,9 @@ async fn graceful_stop_releases_running_messages(hm: &HotMesh) {
     other.stop().await;
 }
 
+#[tokio::test]
 async fn a_postgres_restart_loses_nothing() {
+    setup().await;
     let hm = HotMesh::connect(&url_for(DB)).await.unwrap();
     let w = HotMesh::init(config(vec![echo("r").concurrency(4)]))
         .await

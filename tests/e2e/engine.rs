@@ -129,23 +129,11 @@ async fn status(p: &PgPool, id: &str) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn engine_end_to_end() {
-    let p = setup().await;
-    duplicate_delivery(&p).await;
-    worker_dies_mid_message(&p).await;
-    completion_is_announced_once(&p).await;
-    emit_and_persist_announce_early(&p).await;
-    idle_workers_are_woken(&p).await;
-    timer_signal_race(&p).await;
-    stream_of_202(&p).await;
-    poison_is_dead_lettered(&p).await;
-    restart_under_load().await;
-}
-
 /// A message answered twice (two workers raced after a reservation lapsed) is applied
 /// once.
-async fn duplicate_delivery(p: &PgPool) {
+#[tokio::test]
+async fn a_message_answered_twice_is_applied_once() {
+    let p = &setup().await;
     let id = pub_job(p, "three.start", json!({"n": 1})).await;
     let first: i64 = sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.step', 1, 0.2)")
         .fetch_one(p)
@@ -187,7 +175,9 @@ async fn duplicate_delivery(p: &PgPool) {
 
 /// A worker connection that dies holding a message: the message comes back after its
 /// reservation and completes once.
-async fn worker_dies_mid_message(p: &PgPool) {
+#[tokio::test]
+async fn a_worker_that_dies_mid_message_loses_nothing() {
+    let p = &setup().await;
     let id = pub_job(p, "three.start", json!({"n": 2})).await;
     {
         let mut doomed = connect(DB).await;
@@ -231,7 +221,9 @@ async fn worker_dies_mid_message(p: &PgPool) {
 /// Completion: one notification on the job's channel and the publishes channel, at
 /// commit, naming the job and its status but carrying none of its data (any role may
 /// LISTEN): the data is read from the job.
-async fn completion_is_announced_once(p: &PgPool) {
+#[tokio::test]
+async fn completion_is_announced_once() {
+    let p = &setup().await;
     let mut l = PgListener::connect(&url_for(DB)).await.unwrap();
     l.listen("three.done").await.unwrap();
     let id = pub_job(p, "three.start", json!({"n": 3})).await;
@@ -302,7 +294,9 @@ async fn next_payload(l: &mut PgListener) -> Option<Value> {
 /// `emit`: the job's state is announced when the activity finishes, while the job
 /// runs on; the end is announced again. `persist`: completion is announced and the
 /// expiry starts while a hook keeps the job open.
-async fn emit_and_persist_announce_early(p: &PgPool) {
+#[tokio::test]
+async fn emit_and_persist_announce_early() {
+    let p = &setup().await;
     let mut l = PgListener::connect(&url_for(DB)).await.unwrap();
     l.listen("emit.done").await.unwrap();
     let id = pub_job(p, "emit.start", json!({})).await;
@@ -353,7 +347,9 @@ async fn emit_and_persist_announce_early(p: &PgPool) {
 }
 
 /// A worker listening on its topic's channel hears of new work at commit.
-async fn idle_workers_are_woken(p: &PgPool) {
+#[tokio::test]
+async fn idle_workers_are_woken() {
+    let p = &setup().await;
     let mut l = PgListener::connect(&url_for(DB)).await.unwrap();
     l.listen("hotmesh.work.e2e.step").await.unwrap();
     let t0 = Instant::now();
@@ -399,7 +395,9 @@ async fn idle_workers_are_woken(p: &PgPool) {
 
 /// A hook waiting for a signal with a timeout: whichever comes first wins, exactly
 /// once, however close the two are.
-async fn timer_signal_race(p: &PgPool) {
+#[tokio::test]
+async fn a_timer_and_a_signal_race_and_one_wins() {
+    let p = &setup().await;
     let mut ids = vec![];
     for i in 0..20 {
         let id = format!("race-{i}");
@@ -443,7 +441,9 @@ async fn timer_signal_race(p: &PgPool) {
 
 /// 50 answers with 202 keep the activity open; each runs the 202 branch once; a final
 /// 200 closes it.
-async fn stream_of_202(p: &PgPool) {
+#[tokio::test]
+async fn a_stream_of_202_answers_runs_each_branch() {
+    let p = &setup().await;
     let id = pub_job(p, "stream.start", json!({})).await;
     let mid: i64 = sqlx::query_scalar("SELECT id FROM hotmesh.dequeue('e2e.stream', 1, 30)")
         .fetch_one(p)
@@ -479,7 +479,9 @@ async fn stream_of_202(p: &PgPool) {
 }
 
 /// A message whose worker keeps dying is dead-lettered and the activity hears 999.
-async fn poison_is_dead_lettered(p: &PgPool) {
+#[tokio::test]
+async fn poison_is_dead_lettered() {
+    let p = &setup().await;
     let id = pub_job(p, "three.start", json!({"n": 5})).await;
     for _ in 0..5 {
         eventually(5, "the message again", || async {
@@ -517,7 +519,9 @@ async fn poison_is_dead_lettered(p: &PgPool) {
 
 /// The server restarts while 200 workflows run: every job completes exactly once with
 /// its data intact.
+#[tokio::test]
 async fn restart_under_load() {
+    setup().await;
     let p = pool().await;
     let mut ids = vec![];
     for n in 0..200 {
