@@ -8,16 +8,15 @@
 use pgrx::prelude::*;
 
 mod api;
-mod apps;
-mod engine;
+mod bgworkers;
 mod error;
 mod guard;
 mod gucs;
-mod hooks;
 mod json;
 mod shared;
+mod store;
+mod utility;
 mod wake;
-mod workers;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -34,7 +33,7 @@ extension_sql!(
 extension_sql_file!(
     "../sql/catalog.sql",
     name = "catalog",
-    requires = [api::hotmesh::version]
+    requires = [api::admin::hotmesh::version]
 );
 // The engine's tables (sql/engine.sql) and the pubsub procedure (sql/pubsub.sql).
 extension_sql_file!("../sql/engine.sql", name = "engine", requires = ["catalog"]);
@@ -42,9 +41,9 @@ extension_sql_file!(
     "../sql/pubsub.sql",
     name = "pubsub",
     requires = [
-        engine::api::hotmesh::pub_job,
-        engine::api::hotmesh::wait_for_job,
-        engine::api::hotmesh::_outside_transaction_block
+        api::jobs::hotmesh::pub_job,
+        api::jobs::hotmesh::wait_for_job,
+        api::jobs::hotmesh::_outside_transaction_block
     ]
 );
 // Stats: what triggers' stats.measures record (sql/stats.sql).
@@ -55,8 +54,8 @@ extension_sql_file!(
     name = "quorum",
     requires = [
         "engine",
-        engine::api::hotmesh::channel,
-        engine::grants::hotmesh::authorize
+        api::admin::hotmesh::channel,
+        api::grants::hotmesh::authorize
     ]
 );
 // Privileges per app: hotmesh.grant_app / revoke_app (sql/grants.sql).
@@ -78,8 +77,8 @@ pub extern "C-unwind" fn _PG_init() {
         return;
     }
     shared::init();
-    hooks::install();
-    workers::launcher::register();
+    utility::install();
+    bgworkers::launcher::register();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

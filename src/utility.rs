@@ -1,4 +1,5 @@
-//! ProcessUtility hook: statements that affect the background workers.
+//! The ProcessUtility hook (Postgres's name; "hooks" in this project are HotMesh's hook
+//! activities): statements that affect the background workers.
 //!
 //! * `DROP DATABASE`, `ALTER DATABASE … RENAME` / `SET TABLESPACE` and
 //!   `CREATE DATABASE … TEMPLATE x` need their database to themselves, and Postgres

@@ -10,10 +10,10 @@ pub const CATALOG_LOCK: i64 = 0x484D_5348_0001;
 
 #[pg_schema]
 mod hotmesh {
-    use crate::apps::CATALOG_LOCK;
-    use crate::engine::grants::{self, Privilege};
+    use super::CATALOG_LOCK;
     use crate::error::{HotmeshError, Raise};
     use crate::json::Json;
+    use crate::store::grants::{self, Privilege};
     use hotmesh_engine::error::EngineError;
     use hotmesh_manifest::manifest::deploy_plan;
     use hotmesh_manifest::CompiledApp;

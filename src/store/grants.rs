@@ -66,12 +66,12 @@ fn owner() -> pg_sys::Oid {
 }
 
 /// The role the caller acts as (see the module's comment).
-fn caller() -> pg_sys::Oid {
+pub(crate) fn caller() -> pg_sys::Oid {
     unsafe { pg_sys::GetOuterUserId() }
 }
 
 /// Whether the caller may do everything: a superuser, or a member of the owner's role.
-fn unrestricted(role: pg_sys::Oid) -> bool {
+pub(crate) fn unrestricted(role: pg_sys::Oid) -> bool {
     unsafe { pg_sys::superuser_arg(role) || pg_sys::has_privs_of_role(role, owner()) }
 }
 
@@ -94,13 +94,13 @@ fn grantees(app: &str, privilege: Privilege) -> Vec<pg_sys::Oid> {
 
 /// Whether `role` holds `privilege` on `app`, itself or through a role it inherits.
 /// (`has_privs_of_role`: a grantee that was dropped is simply no one's.)
-fn holds(role: pg_sys::Oid, app: &str, privilege: Privilege) -> bool {
+pub(crate) fn holds(role: pg_sys::Oid, app: &str, privilege: Privilege) -> bool {
     grantees(app, privilege)
         .into_iter()
         .any(|g| unsafe { pg_sys::has_privs_of_role(role, g) })
 }
 
-fn deny(role: pg_sys::Oid, app: &str, privilege: Privilege) -> ! {
+pub(crate) fn deny(role: pg_sys::Oid, app: &str, privilege: Privilege) -> ! {
     deny_what(role, format!("app '{app}'"), privilege)
 }
 
@@ -225,47 +225,4 @@ pub fn work_apps(topic: &str) -> Option<Vec<String>> {
         );
     }
     Some(apps)
-}
-
-#[pg_schema]
-mod hotmesh {
-    use super::Privilege;
-    use crate::error::Raise;
-    use hotmesh_engine::error::EngineError;
-    use pgrx::prelude::*;
-
-    /// Raises unless the caller may do `privilege` ('deploy', 'start', 'work', 'read', or
-    /// 'any' of them) with `app`. The SQL-language functions (the quorum, release) call it.
-    #[pg_extern(stable, name = "_authorize")]
-    fn authorize(app: Option<&str>, privilege: &str) {
-        let Some(app) = app else {
-            return; // the row it was looked up from is gone: the caller finds nothing
-        };
-        if privilege == "any" {
-            let role = super::caller();
-            if super::unrestricted(role) {
-                return;
-            }
-            let any = [
-                Privilege::Deploy,
-                Privilege::Start,
-                Privilege::Work,
-                Privilege::Read,
-            ]
-            .into_iter()
-            .any(|p| super::holds(role, app, p));
-            if !any {
-                super::deny(role, app, Privilege::Read);
-            }
-            return;
-        }
-        let Some(p) = Privilege::parse(privilege) else {
-            EngineError::InvalidArgument {
-                name: "privilege",
-                problem: format!("must be deploy, start, work, read or any, got '{privilege}'"),
-            }
-            .raise()
-        };
-        super::require(app, p);
-    }
 }

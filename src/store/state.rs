@@ -60,7 +60,7 @@ pub fn try_load_job(id: &str) -> TryLoad {
 macro_rules! job_of_message {
     () => {
         concat!(
-            $crate::engine::state::job_select!(),
+            $crate::store::state::job_select!(),
             " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL)
                 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
         )

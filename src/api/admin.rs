@@ -1,5 +1,6 @@
-//! SQL functions of the foundation: version, worker status, waiting for and waking the
-//! engine. Each one is `hotmesh.<name>`.
+//! Administration: the library's version, the background workers' status, waiting for
+//! and waking the engine worker, and NOTIFY channel names as `LISTEN` must spell them.
+//! Each one is `hotmesh.<name>`.
 
 use pgrx::prelude::*;
 
@@ -163,5 +164,12 @@ mod hotmesh {
     #[pg_extern(name = "_extension_created")]
     fn extension_created() {
         wake::extension_created_at_commit();
+    }
+
+    /// The NOTIFY channel for `name` as `LISTEN` must spell it: the name itself, or for
+    /// one over 63 bytes `hm:` and a hash (what the engine sends on).
+    #[pg_extern(immutable, parallel_safe)]
+    fn channel(name: &str) -> String {
+        hotmesh_engine::channel::name(name)
     }
 }

@@ -3,11 +3,11 @@
 //! latch wake-up or poll, each in its own transaction, surviving ERRORs.
 //!
 //! Each iteration runs the router, the time scout and housekeeping
-//! (`engine::router`), then sleeps on the latch until the next due time or a wake-up
+//! (`router`, `scout`, `housekeeping`), then sleeps on the latch until the next due time or a wake-up
 //! at commit, whichever comes first.
 
-use super::txn;
-use crate::{engine, gucs, shared};
+use super::{housekeeping, router, scout, txn};
+use crate::{gucs, shared};
 use hotmesh_bgworker::SlotState;
 use pgrx::bgworkers::*;
 use pgrx::prelude::*;
@@ -104,12 +104,12 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
             behind: false,
         };
     }
-    let routed = engine::router::route();
-    let behind = housekeep && engine::router::housekeeping(gucs::retention_s());
-    let due_ms = engine::router::scout(since_ms);
+    let routed = router::route();
+    let behind = housekeep && housekeeping::run(gucs::retention_s());
+    let due_ms = scout::run(since_ms);
     Step::Continue {
         due_ms,
-        busy: routed.taken as i64 >= engine::router::BATCH,
+        busy: routed.taken as i64 >= router::BATCH,
         deferred: routed.deferred > 0,
         behind,
     }
@@ -119,7 +119,7 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
 /// transaction of its own: it writes nothing, so it holds the notification lock only
 /// briefly (no WAL flush).
 fn relay() {
-    if let Err(msg) = txn::run(engine::notify::drain_relay) {
+    if let Err(msg) = txn::run(crate::store::notify::drain_relay) {
         warning!("hotmesh engine: relaying notifications: {msg}");
     }
 }

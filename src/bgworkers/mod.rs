@@ -1,8 +1,12 @@
 //! Background workers: the launcher (one per cluster) and the engine workers (one per
-//! database with the extension). See ARCHITECTURE.md for their life cycle.
+//! database with the extension), and the engine worker's duties: the router, the time
+//! scout, housekeeping. See ARCHITECTURE.md for their life cycle.
 
-pub mod engine;
+pub mod engine_worker;
+pub mod housekeeping;
 pub mod launcher;
+pub mod router;
+pub mod scout;
 pub mod txn;
 
 /// `backend_type` shown in `pg_stat_activity`.

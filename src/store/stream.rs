@@ -4,7 +4,7 @@
 //! that lapses makes the message available again; one handed out too often without an
 //! answer is dead-lettered and the job hears code 999.
 
-use super::step::{with_engine, Engine, Kind, Status, Work};
+use super::spi::{with_engine, Engine, Kind, Status, Work};
 use super::{db, state};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use hotmesh_engine::status;
@@ -306,7 +306,7 @@ pub fn sweep_poison() -> usize {
     let mut n = 0;
     for [id, deliveries, job_id, gid, aid, dad] in rows {
         let message_id: i64 = id.parse().unwrap_or(0);
-        let r = crate::engine::step::apply_unless_busy(job_id.clone(), move |e| {
+        let r = crate::store::spi::apply_unless_busy(job_id.clone(), move |e| {
             let message =
                 format!("message {id} dead-lettered: no answer after {deliveries} deliveries");
             db::exec(

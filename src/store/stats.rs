@@ -4,7 +4,7 @@
 //! graph's trigger (`stats.key`), and `range`/`start`/`end` pick the time buckets.
 
 use super::db;
-use super::step::{key_text, Engine};
+use super::spi::{key_text, Engine};
 use crate::error::HotmeshError;
 use hotmesh_engine::error::EngineError;
 use hotmesh_manifest::manifest::Activity;
