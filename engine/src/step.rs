@@ -215,9 +215,19 @@ impl<S: Store> Engine<S> {
         }
     }
 
-    pub fn act(&mut self, job_id: &str, aid: &str, dad: &str) -> Option<&mut Act> {
+    /// An activity row, loaded on first use (None: it does not exist), to read.
+    pub fn act(&mut self, job_id: &str, aid: &str, dad: &str) -> Option<&Act> {
         self.ensure(job_id, vec![(aid.to_string(), dad.to_string())]);
-        self.acts.get_mut(&key(job_id, aid, dad))
+        self.acts.get(&key(job_id, aid, dad))
+    }
+
+    /// An activity row to change: it is written back at the end (the only way to change
+    /// a row, so no change is lost for a flag someone forgot).
+    pub fn act_mut(&mut self, job_id: &str, aid: &str, dad: &str) -> Option<&mut Act> {
+        self.ensure(job_id, vec![(aid.to_string(), dad.to_string())]);
+        let a = self.acts.get_mut(&key(job_id, aid, dad))?;
+        a.dirty = true;
+        Some(a)
     }
 
     pub fn put_act(&mut self, job_id: &str, aid: &str, dad: &str, a: Act) {
@@ -373,9 +383,8 @@ impl<S: Store> Engine<S> {
                 // would leave a negative status that reads as pending or interrupted, so
                 // the status becomes 0 here either way.
                 self.job(jid).status = 0;
-                if let Some(a) = self.act(jid, aid, d) {
+                if let Some(a) = self.act_mut(jid, aid, d) {
                     a.status = ActStatus::Done;
-                    a.dirty = true;
                 }
                 self.complete(jid, false);
                 return Ok(());
@@ -421,7 +430,7 @@ impl<S: Store> Engine<S> {
         }
         let pending = w.status == Status::Pending;
         let now = self.now_ms;
-        let a = self.act(jid, aid, d).expect("checked by leg2");
+        let a = self.act_mut(jid, aid, d).expect("checked by leg2");
         a.output = Some(w.data.clone());
         a.status = if pending {
             ActStatus::Pending
@@ -429,7 +438,6 @@ impl<S: Store> Engine<S> {
             ActStatus::Done
         };
         a.updated_ms = now;
-        a.dirty = true;
         self.output_maps(def, jid, d)?;
         self.finish(def, jid, d, if pending { 202 } else { w.code }, pending)
     }
@@ -439,14 +447,13 @@ impl<S: Store> Engine<S> {
         let Some(e) = &def.output else { return Ok(()) };
         let ctx = self.context(jid, &def.id, d);
         if let Some(Value::Object(m)) = Self::eval(&ctx, &def.id, e)? {
-            let a = self.act(jid, &def.id, d).expect("activity in memory");
+            let a = self.act_mut(jid, &def.id, d).expect("activity in memory");
             let mut out = match a.output.take() {
                 Some(Value::Object(o)) => o,
                 _ => Map::new(),
             };
             out.extend(m);
             a.output = Some(Value::Object(out));
-            a.dirty = true;
         }
         Ok(())
     }
@@ -495,10 +502,9 @@ impl<S: Store> Engine<S> {
         let persist = Self::setting_bool(&ctx, def, "persist")?;
         // the k-th result of an activity (202s, then the last) starts its children in
         // dimension k, so each answer's branch has its own rows
-        let k = match self.act(jid, &def.id, d) {
+        let k = match self.act_mut(jid, &def.id, d) {
             Some(a) => {
                 a.answers += 1;
-                a.dirty = true;
                 a.answers - 1
             }
             None => 0,
@@ -552,10 +558,9 @@ impl<S: Store> Engine<S> {
     /// The activity failed with `code`: the error is kept on it, and transitions that
     /// accept the code run. If none does, the job ends with the error.
     pub fn fail(&mut self, def: &Activity, jid: &str, d: &str, code: i64, err: Value) {
-        if let Some(a) = self.act(jid, &def.id, d) {
+        if let Some(a) = self.act_mut(jid, &def.id, d) {
             a.status = ActStatus::Error;
             a.error = Some(err.clone());
-            a.dirty = true;
         }
         let ctx = self.context(jid, &def.id, d);
         let children = self.children(def, &ctx, code).unwrap_or_default();

@@ -47,11 +47,10 @@ impl<S: Store> Engine<S> {
             message: e.to_string(),
         })?;
         let a = self
-            .act(&w.job_id, &w.aid, &w.dad)
+            .act_mut(&w.job_id, &w.aid, &w.dad)
             .expect("created by leg1");
         a.input = Some(data);
         a.wait_token = Some(child.clone());
-        a.dirty = true;
         if !wait {
             let now = crate::ids::compact_time(self.now_ms);
             let answer = Work {

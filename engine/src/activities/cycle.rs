@@ -30,7 +30,7 @@ impl<S: Store> Engine<S> {
         // the ancestor's first dimension in this branch keeps the iteration count
         let base = dad::with_index(dad::ancestor(&w.dad, depth), 0);
         let n = {
-            let Some(a) = self.act(&w.job_id, &ancestor, &base) else {
+            let Some(a) = self.act_mut(&w.job_id, &ancestor, &base) else {
                 return Err(format!("cycle ancestor {ancestor} has not run at {base}").into());
             };
             if a.iterations >= MAX_CYCLES {
@@ -39,11 +39,10 @@ impl<S: Store> Engine<S> {
                 );
             }
             a.iterations += 1;
-            a.dirty = true;
             a.iterations
         };
         let me = self
-            .act(&w.job_id, &w.aid, &w.dad)
+            .act_mut(&w.job_id, &w.aid, &w.dad)
             .expect("created by leg1");
         me.input = Some(data.clone());
         me.status = ActStatus::Done;

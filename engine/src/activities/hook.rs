@@ -20,7 +20,7 @@ impl<S: Store> Engine<S> {
         let sleep = Self::setting_num(ctx, def, "sleep")?.filter(|s| *s > 0.0 && s.is_finite());
         let topic = def.hook_topic.clone();
         if sleep.is_none() && topic.is_none() {
-            let a = self.act(jid, &def.id, d).expect("created by leg1");
+            let a = self.act_mut(jid, &def.id, d).expect("created by leg1");
             a.status = ActStatus::Done;
             self.output_maps(def, jid, d)?;
             return self.finish(def, jid, d, 200, false);
@@ -35,9 +35,8 @@ impl<S: Store> Engine<S> {
                 ..w.clone()
             };
             let id = self.spill(timer, s);
-            let a = self.act(jid, &def.id, d).expect("created by leg1");
+            let a = self.act_mut(jid, &def.id, d).expect("created by leg1");
             a.wait_token = Some(id.to_string());
-            a.dirty = true;
         }
         if let Some(t) = topic {
             self.register_hook(def, w, ctx, &t)?;
@@ -51,9 +50,8 @@ impl<S: Store> Engine<S> {
         if def.hook_topic.is_some() {
             self.store.remove_hook(jid, &def.id, d);
         }
-        let a = self.act(jid, &def.id, d).expect("checked by leg2");
+        let a = self.act_mut(jid, &def.id, d).expect("checked by leg2");
         a.status = ActStatus::Done;
-        a.dirty = true;
         self.output_maps(def, jid, d)?;
         self.finish(def, jid, d, 200, false)
     }
@@ -63,10 +61,9 @@ impl<S: Store> Engine<S> {
         let (jid, d) = (w.job_id.as_str(), w.dad.as_str());
         let keep_open = w.status == Status::Pending || w.code == 202;
         let now = self.now_ms;
-        let a = self.act(jid, &def.id, d).expect("checked by leg2");
+        let a = self.act_mut(jid, &def.id, d).expect("checked by leg2");
         a.hook = Some(w.data.clone());
         a.updated_ms = now;
-        a.dirty = true;
         let timer = a.wait_token.clone();
         if !keep_open {
             a.status = ActStatus::Done;

@@ -78,9 +78,8 @@ impl<S: Store> Engine<S> {
             suppress: true,
             descend: Self::setting_bool(ctx, def, "descend")?,
         };
-        let a = self.act(jid, &def.id, d).expect("created by leg1");
+        let a = self.act_mut(jid, &def.id, d).expect("created by leg1");
         a.status = ActStatus::Done;
-        a.dirty = true;
         match target.filter(|t| t != jid) {
             None => {
                 // its own job: end it, and release this activity's count

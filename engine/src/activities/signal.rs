@@ -58,11 +58,10 @@ impl<S: Store> Engine<S> {
                 .signal(&topic, payload.clone(), st, code)
                 .map_err(err)?)
         };
-        let a = self.act(jid, &def.id, d).expect("created by leg1");
+        let a = self.act_mut(jid, &def.id, d).expect("created by leg1");
         a.input = Some(payload);
         a.output = Some(json!({ "signaled": reached }));
         a.status = ActStatus::Done;
-        a.dirty = true;
         self.output_maps(def, jid, d)?;
         self.finish(def, jid, d, 200, false)
     }

@@ -33,11 +33,10 @@ impl<S: Store> Engine<S> {
         });
         self.store.announce_work(&topic);
         let a = self
-            .act(&w.job_id, &w.aid, &w.dad)
+            .act_mut(&w.job_id, &w.aid, &w.dad)
             .expect("created by leg1");
         a.input = Some(input);
         a.wait_token = None;
-        a.dirty = true;
         Ok(())
     }
 }
