@@ -544,9 +544,93 @@ fn compile_graph(
             "missing: a graph needs activities",
         )
     })?;
-    let acts = need_map(acts_node, &p(gpath, "activities"))?;
 
-    // 1. activities: type, id, maps (and where each map's references were written)
+    let mut gc = read_activities(g, gi, gpath, acts_node, out, declared, cx)?;
+    let edges = read_transitions(&mut gc, out, declared, cx)?;
+    let shape = place(&gc, &edges, out, cx)?;
+    check_cycles(&gc, &shape, out, cx)?;
+    check_references(&gc, &shape, out, declared, cx)?;
+    read_hook_rules(&gc, out, declared, cx)?;
+    let expire = g
+        .get("expire")
+        .map(|n| expr::compile(n, &p(gpath, "expire")))
+        .transpose()?;
+    let persistent = g
+        .get("persistent")
+        .map(|n| expr::compile(n, &p(gpath, "persistent")))
+        .transpose()?;
+    out.graphs.push(Graph {
+        subscribes,
+        line: sub_node.line,
+        publishes,
+        expire,
+        persistent,
+        input_schema: g
+            .get("input")
+            .and_then(|i| i.get("schema"))
+            .map(Node::to_json),
+        output_schema: g
+            .get("output")
+            .and_then(|o| o.get("schema"))
+            .map(Node::to_json),
+        trigger: gc.trigger,
+        activities: gc.ids,
+    });
+    Ok(())
+}
+
+/// One graph being compiled: its node, path and activities, and what the first phase
+/// learns of them (their ids in manifest order, where each map reads what, the trigger).
+struct GraphCx<'a> {
+    g: &'a Node,
+    gi: usize,
+    gpath: &'a str,
+    acts: &'a [(String, Node)],
+    ids: Vec<String>,
+    /// the index of each activity id of this graph
+    pos: HashMap<&'a str, usize>,
+    sites: IndexMap<String, Vec<RefSite>>,
+    trigger: String,
+}
+
+impl GraphCx<'_> {
+    fn index(&self, id: &str) -> Option<usize> {
+        self.pos.get(id).copied()
+    }
+
+    /// The activity's node, for the lines of errors.
+    fn node_of(&self, id: &str) -> &Node {
+        self.acts
+            .iter()
+            .find(|(k, _)| k == id)
+            .map_or(self.g, |(_, n)| n)
+    }
+
+    /// Why `root` is not a common ancestor of activity `i`, called `who` (for errors and
+    /// warnings).
+    fn not_common(&self, shape: &Shape, root: usize, i: usize, who: &str) -> String {
+        let ids = &self.ids;
+        if shape.reaches(root, i) {
+            let common: Vec<&str> = shape.chain(i).iter().map(|&a| ids[a].as_str()).collect();
+            format!("is not an ancestor of {who} on every path from the trigger ('{}' is reached through several paths; its common ancestors are [{}])", ids[i], common.join(", "))
+        } else {
+            format!("is not an ancestor of {who}")
+        }
+    }
+}
+
+/// Phase 1: the activities (type, id, maps, and where each map's references were
+/// written) and the one trigger.
+fn read_activities<'a>(
+    g: &'a Node,
+    gi: usize,
+    gpath: &'a str,
+    acts_node: &'a Node,
+    out: &mut CompiledApp,
+    declared: &mut IndexMap<String, String>,
+    cx: &mut Ctx,
+) -> Result<GraphCx<'a>, ManifestError> {
+    let acts = need_map(acts_node, &p(gpath, "activities"))?;
     let mut ids: Vec<String> = vec![];
     let mut sites: IndexMap<String, Vec<RefSite>> = IndexMap::new();
     let mut triggers: Vec<(String, usize)> = vec![];
@@ -628,9 +712,35 @@ fn compile_graph(
             ))
         }
     };
+    Ok(GraphCx {
+        g,
+        gi,
+        gpath,
+        acts,
+        ids,
+        pos,
+        sites,
+        trigger,
+    })
+}
 
-    // 2. transitions, only to activities of this graph: every edge, in manifest order, with
-    // the path and line of its `to`
+/// Phase 2: the transitions, only to activities of this graph: every edge, in manifest
+/// order, with the path and line of its `to`; each rule attached to its activity.
+fn read_transitions(
+    gc: &mut GraphCx,
+    out: &mut CompiledApp,
+    declared: &IndexMap<String, String>,
+    cx: &mut Ctx,
+) -> Result<Vec<Edge>, ManifestError> {
+    let GraphCx {
+        g,
+        gpath,
+        pos,
+        sites,
+        trigger,
+        ..
+    } = gc;
+    let (g, gpath, trigger) = (*g, *gpath, trigger.as_str());
     let mut edges: Vec<Edge> = vec![];
     if let Some(tnode) = g.get("transitions") {
         let tpath = p(gpath, "transitions");
@@ -713,10 +823,27 @@ fn compile_graph(
             }
         }
     }
+    Ok(edges)
+}
 
-    // 3. the shape: no loops; per activity its parents and its common ancestors
-    let index = |id: &str| pos.get(id).copied();
-    let shape = Shape::new(&pos, &edges, pos[trigger.as_str()]).map_err(|e| match e {
+/// Phase 3: the shape: no loops; per activity its parents and its common ancestors.
+fn place(
+    gc: &GraphCx,
+    edges: &[Edge],
+    out: &mut CompiledApp,
+    cx: &mut Ctx,
+) -> Result<Shape, ManifestError> {
+    let GraphCx {
+        g,
+        gpath,
+        acts,
+        ids,
+        pos,
+        trigger,
+        ..
+    } = gc;
+    let (g, gpath) = (*g, *gpath);
+    let shape = Shape::new(pos, edges, pos[trigger.as_str()]).map_err(|e| match e {
         ShapeError::Loop(e) => {
             let names: Vec<&str> = e.loop_ids.iter().map(|&i| ids[i].as_str()).collect();
             ManifestError::invalid(
@@ -766,29 +893,29 @@ fn compile_graph(
         act.parent = shape.parents[i].first().map(|&p| ids[p].clone());
         act.ancestors = shape.chain(i).iter().map(|&a| ids[a].clone()).collect();
     }
-    // why `root` is not a common ancestor of activity `i`, called `who` (for errors and
-    // warnings)
-    let not_common = |root: usize, i: usize, who: &str| {
-        if shape.reaches(root, i) {
-            let common: Vec<&str> = shape.chain(i).iter().map(|&a| ids[a].as_str()).collect();
-            format!("is not an ancestor of {who} on every path from the trigger ('{}' is reached through several paths; its common ancestors are [{}])", ids[i], common.join(", "))
-        } else {
-            format!("is not an ancestor of {who}")
-        }
-    };
+    Ok(shape)
+}
 
-    // the activity's node, for the lines of later errors
-    let nodes: HashMap<&str, &Node> = acts.iter().map(|(k, v)| (k.as_str(), v)).collect();
-    let node_of = |id: &str| nodes.get(id).copied().unwrap_or(g);
-
-    // 4. cycles: the ancestor must be a common ancestor (and not the trigger)
+/// Phase 4: cycles: the ancestor must be a common ancestor (and not the trigger).
+fn check_cycles(
+    gc: &GraphCx,
+    shape: &Shape,
+    out: &mut CompiledApp,
+    cx: &mut Ctx,
+) -> Result<(), ManifestError> {
+    let GraphCx {
+        gpath,
+        ids,
+        trigger,
+        ..
+    } = gc;
     for (i, id) in ids.iter().enumerate() {
         let act = &out.activities[id.as_str()];
         if act.kind != ActivityKind::Cycle {
             continue;
         }
         let apath = format!("{gpath}.activities.{id}");
-        let anode = node_of(id);
+        let anode = gc.node_of(id);
         let Some(target) = act.ancestor.clone() else {
             return Err(ManifestError::invalid(
                 p(&apath, "ancestor"),
@@ -797,14 +924,14 @@ fn compile_graph(
             ));
         };
         let line = anode.get("ancestor").map(|n| n.line).unwrap_or(anode.line);
-        if !index(&target).is_some_and(|t| shape.in_chain(t, i)) {
-            let why = match index(&target) {
-                Some(t) => not_common(t, i, "it"),
+        if !gc.index(&target).is_some_and(|t| shape.in_chain(t, i)) {
+            let why = match gc.index(&target) {
+                Some(t) => gc.not_common(shape, t, i, "it"),
                 None => "is not an activity of this graph".into(),
             };
             return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' {why}; a cycle re-enters an activity on every path from the trigger to it")));
         }
-        if target == trigger {
+        if target == *trigger {
             return Err(ManifestError::invalid(p(&apath, "ancestor"), line, format!("cycle target '{target}' is the trigger, which cannot run twice; cycle to a hook after it")));
         }
         if !act.transitions.is_empty() {
@@ -814,9 +941,20 @@ fn compile_graph(
         }
         out.activities[target.as_str()].cycle_target = true;
     }
+    Ok(())
+}
 
-    // 5. references: roots are $self, $job or an activity of this graph; reading one that
-    // is not a common ancestor deploys with a warning
+/// Phase 5: references: roots are $self, $job or an activity of this graph; reading one
+/// that is not a common ancestor deploys with a warning. Each activity lists what it
+/// reads of the others (`consumes`).
+fn check_references(
+    gc: &GraphCx,
+    shape: &Shape,
+    out: &mut CompiledApp,
+    declared: &IndexMap<String, String>,
+    cx: &mut Ctx,
+) -> Result<(), ManifestError> {
+    let GraphCx { ids, sites, .. } = gc;
     for (i, id) in ids.iter().enumerate() {
         let act = &out.activities[id.as_str()];
         for site in &sites[id.as_str()] {
@@ -825,11 +963,11 @@ fn compile_graph(
                 continue;
             }
             let whole = ref_text(&site.parts);
-            let Some(r) = index(root) else {
+            let Some(r) = gc.index(root) else {
                 return Err(unknown_root(site, &whole, declared));
             };
             if r != i && !shape.in_chain(r, i) {
-                cx.warn(|| format!("{} (line {}): {whole} reads '{root}', which {}; only common ancestors (and $job) are reliably readable", site.path, site.line, not_common(r, i, &format!("'{id}'"))));
+                cx.warn(|| format!("{} (line {}): {whole} reads '{root}', which {}; only common ancestors (and $job) are reliably readable", site.path, site.line, gc.not_common(shape, r, i, &format!("'{id}'"))));
             }
         }
         let mut consumes: IndexMap<String, IndexSet<String>> = IndexMap::new();
@@ -850,8 +988,20 @@ fn compile_graph(
             .map(|(k, v)| (k, v.into_iter().collect()))
             .collect();
     }
+    Ok(())
+}
 
-    // 6. hook rules, attached to their hook activity
+/// Phase 6: hook rules, attached to their hook activity.
+fn read_hook_rules(
+    gc: &GraphCx,
+    out: &mut CompiledApp,
+    declared: &IndexMap<String, String>,
+    cx: &mut Ctx,
+) -> Result<(), ManifestError> {
+    let GraphCx {
+        g, gi, gpath, pos, ..
+    } = gc;
+    let (g, gi, gpath) = (*g, *gi, *gpath);
     if let Some(hnode) = g.get("hooks") {
         let hpath = p(gpath, "hooks");
         if !matches!(hnode.kind, Kind::Null) {
@@ -948,32 +1098,6 @@ fn compile_graph(
             }
         }
     }
-
-    let expire = g
-        .get("expire")
-        .map(|n| expr::compile(n, &p(gpath, "expire")))
-        .transpose()?;
-    let persistent = g
-        .get("persistent")
-        .map(|n| expr::compile(n, &p(gpath, "persistent")))
-        .transpose()?;
-    out.graphs.push(Graph {
-        subscribes,
-        line: sub_node.line,
-        publishes,
-        expire,
-        persistent,
-        input_schema: g
-            .get("input")
-            .and_then(|i| i.get("schema"))
-            .map(Node::to_json),
-        output_schema: g
-            .get("output")
-            .and_then(|o| o.get("schema"))
-            .map(Node::to_json),
-        trigger,
-        activities: ids,
-    });
     Ok(())
 }
 
