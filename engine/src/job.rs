@@ -67,7 +67,7 @@ impl Job {
     }
 
     /// The graph this job runs.
-    pub fn graph(&self) -> &hotmesh_manifest::manifest::Graph {
+    pub fn graph(&self) -> &hotmesh_manifest::model::Graph {
         self.app
             .graph_for(&self.topic)
             .unwrap_or(&self.app.graphs[0])

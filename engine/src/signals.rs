@@ -8,7 +8,7 @@ use crate::options::StatsQuery;
 use crate::status;
 use crate::step::{key_text, Engine, Failure, Status, Work};
 use crate::store::{HookKey, Store};
-use hotmesh_manifest::manifest::{Activity, HookRule};
+use hotmesh_manifest::model::{Activity, HookRule};
 use hotmesh_manifest::{CompiledApp, Env};
 use serde_json::{json, Value};
 

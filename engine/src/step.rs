@@ -8,7 +8,7 @@ use crate::activity::{Act, ActStatus};
 use crate::job::Job;
 use crate::store::{NewMessage, Store, TryLoad};
 use crate::{channel, dad, status};
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use hotmesh_manifest::{CompiledApp, Env, Expr};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -365,7 +365,7 @@ impl<S: Store> Engine<S> {
     }
 
     fn leg1(&mut self, def: &Activity, w: &Work) -> Result<(), Failure> {
-        use hotmesh_manifest::manifest::ActivityKind as K;
+        use hotmesh_manifest::model::ActivityKind as K;
         let (jid, aid, d) = (w.job_id.as_str(), w.aid.as_str(), w.dad.as_str());
         // a transition applied twice finds its row: nothing to do (the same query loads
         // what its maps read)
@@ -463,7 +463,7 @@ impl<S: Store> Engine<S> {
         if def.job.is_empty() {
             return Ok(());
         }
-        let maps = hotmesh_manifest::manifest::apply_job_maps(
+        let maps = hotmesh_manifest::model::apply_job_maps(
             &def.job,
             &Env {
                 job: ctx,
@@ -568,7 +568,7 @@ impl<S: Store> Engine<S> {
             let mut e = err;
             e["job_id"] = jid.into();
             if e.get("is_stream_error").is_none()
-                && def.kind == hotmesh_manifest::manifest::ActivityKind::Worker
+                && def.kind == hotmesh_manifest::model::ActivityKind::Worker
             {
                 e["is_stream_error"] = true.into();
             }

@@ -1,7 +1,8 @@
 //! HotMesh YAML apps for hotmesh, free of pgrx so plain tests cover them:
 //! - [`yaml`]: YAML/JSON into a tree that keeps line numbers;
-//! - [`manifest`]: validation and compilation of an app manifest into what the engine
-//!   runs per step ([`manifest::CompiledApp`]);
+//! - [`compile`]: validation and compilation of an app manifest into what the engine
+//!   runs per step;
+//! - [`model`]: the compiled app the engine reads at run time ([`model::CompiledApp`]);
 //! - [`expr`]: the mapping language (`{refs}`, `@pipe`, `@reduce`), compiled once and
 //!   evaluated per step;
 //! - [`stats`]: a trigger's stats measures, recorded per time bucket;
@@ -10,6 +11,7 @@
 //! - [`functions`]: the `{@group.name}` catalog, as the original's wrappers run it
 //!   ([`js`], [`date`], [`cron`] hold the language parts they share).
 
+pub mod compile;
 pub mod cron;
 pub mod date;
 pub mod error;
@@ -18,14 +20,15 @@ pub mod functions;
 pub mod guard;
 pub mod js;
 pub mod limits;
-pub mod manifest;
+pub mod model;
 pub mod stats;
 pub mod value;
 pub mod yaml;
 
+pub use compile::compile_manifest;
 pub use error::{EvalError, ManifestError};
 pub use expr::{Env, Expr};
-pub use manifest::{compile_manifest, CompiledApp};
+pub use model::CompiledApp;
 pub use value::Value;
 
 /// Milliseconds since the epoch (what `Date.now()` returns).

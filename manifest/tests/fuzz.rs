@@ -6,8 +6,8 @@
 //! no abort. The default run takes about 15 s in a debug build; `HOTMESH_FUZZ_CASES=100000`
 //! runs 100 times as many cases.
 
+use hotmesh_manifest::compile::{compile_manifest, deploy_plan};
 use hotmesh_manifest::expr::{self, compile, Env};
-use hotmesh_manifest::manifest::{compile_manifest, deploy_plan};
 use hotmesh_manifest::{functions, yaml};
 use proptest::prelude::*;
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! original's durable collator); its ancestors are then the ones common to every path from
 //! the trigger. Loops of transitions stay errors; converging branches deploy with a warning.
 
-use hotmesh_manifest::manifest::{compile_manifest, CompiledApp};
+use hotmesh_manifest::{compile_manifest, CompiledApp};
 
 const BATCHES: &str = include_str!("apps/batches.yaml");
 

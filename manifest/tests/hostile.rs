@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use hotmesh_manifest::manifest::{compile_manifest, deploy_plan};
+use hotmesh_manifest::compile::{compile_manifest, deploy_plan};
 use hotmesh_manifest::{expr, limits, yaml, ManifestError};
 use serde_json::json;
 

@@ -1,9 +1,8 @@
 //! Manifests: a multi-graph app with every activity type compiles; each rule a
 //! manifest can break is reported with its YAML path and line.
 
-use hotmesh_manifest::manifest::{
-    apply_job_maps, compile_manifest, deploy_plan, ActivityKind, Rule,
-};
+use hotmesh_manifest::compile::{compile_manifest, deploy_plan};
+use hotmesh_manifest::model::{apply_job_maps, ActivityKind, Rule};
 use hotmesh_manifest::{Env, ManifestError};
 use serde_json::json;
 

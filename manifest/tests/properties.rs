@@ -2,8 +2,8 @@
 //! answer with a value or an error, never a panic (a panic in a backend is an aborted
 //! statement at best).
 
+use hotmesh_manifest::compile_manifest;
 use hotmesh_manifest::expr::{compile, Env};
-use hotmesh_manifest::manifest::compile_manifest;
 use hotmesh_manifest::{functions, yaml};
 use proptest::prelude::*;
 

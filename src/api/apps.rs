@@ -15,7 +15,7 @@ mod hotmesh {
     use crate::json::Json;
     use crate::store::grants::{self, Privilege};
     use hotmesh_engine::error::EngineError;
-    use hotmesh_manifest::manifest::deploy_plan;
+    use hotmesh_manifest::compile::deploy_plan;
     use hotmesh_manifest::CompiledApp;
     use pgrx::prelude::*;
     use pgrx::JsonB;

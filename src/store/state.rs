@@ -405,7 +405,7 @@ pub fn insert_messages(messages: Vec<NewMessage>) -> Vec<(String, String, String
 }
 
 fn kind_name(s: &str) -> &'static str {
-    use hotmesh_manifest::manifest::ActivityKind as K;
+    use hotmesh_manifest::model::ActivityKind as K;
     K::parse(s).map(K::name).unwrap_or("hook")
 }
 

@@ -7,7 +7,7 @@ use super::db;
 use super::spi::{key_text, Engine};
 use crate::error::HotmeshError;
 use hotmesh_engine::error::EngineError;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use hotmesh_manifest::stats::{Granularity, Row};
 use hotmesh_manifest::CompiledApp;
 use serde_json::{json, Map, Value};

@@ -6,7 +6,7 @@ use crate::activities::trigger::Start;
 use crate::job::Parent;
 use crate::step::{Engine, Failure, Status, Work};
 use crate::store::Store;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use serde_json::{json, Value};
 
 impl<S: Store> Engine<S> {

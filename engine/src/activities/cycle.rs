@@ -6,7 +6,7 @@ use crate::activity::ActStatus;
 use crate::dad;
 use crate::step::{Engine, Failure, Kind, Status, Work};
 use crate::store::Store;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use serde_json::Value;
 
 /// Iterations allowed per ancestor and dimension (the original's HMSH_MAX_CYCLES).

@@ -6,7 +6,7 @@
 use crate::activity::ActStatus;
 use crate::step::{Engine, Failure, Kind, Status, Work};
 use crate::store::Store;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use serde_json::Value;
 
 impl<S: Store> Engine<S> {

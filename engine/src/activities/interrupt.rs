@@ -8,7 +8,7 @@ use crate::options::InterruptOptions;
 use crate::status;
 use crate::step::{Engine, Failure, Work};
 use crate::store::Store;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use serde_json::{json, Value};
 
 impl<S: Store> Engine<S> {

@@ -10,7 +10,7 @@ use crate::activity::ActStatus;
 use crate::options::StatsQuery;
 use crate::step::{key_text, Engine, Failure, Status, Work};
 use crate::store::Store;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use serde_json::{json, Value};
 
 impl<S: Store> Engine<S> {

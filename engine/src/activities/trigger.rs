@@ -156,7 +156,7 @@ impl<S: Store> Engine<S> {
 
     /// Records the trigger's `stats.measures` for a new job, in its time bucket, when
     /// the job has a key (the original records nothing without one).
-    fn record_stats(&mut self, def: &hotmesh_manifest::manifest::Activity, id: &str) {
+    fn record_stats(&mut self, def: &hotmesh_manifest::model::Activity, id: &str) {
         let Some(stats) = &def.stats else { return };
         let Some(key) = self.jobs[id].key.clone().filter(|k| !k.is_empty()) else {
             return;

@@ -5,7 +5,7 @@ use crate::retry::Policy;
 use crate::step::{Engine, Failure, Work};
 use crate::store::NewMessage;
 use crate::store::Store;
-use hotmesh_manifest::manifest::Activity;
+use hotmesh_manifest::model::Activity;
 use serde_json::Value;
 
 impl<S: Store> Engine<S> {
