@@ -1,7 +1,7 @@
 -- The quorum: every client process (an engine handle or a worker) registers itself and
 -- beats; hotmesh.roll_call lists the live ones; hotmesh.throttle slows, pauses or resumes
 -- workers, kept in a table so a worker that starts later obeys it too. Changes are
--- announced on the channel hotmesh.channel('hotmesh.quorum.<app>') (payload JSON:
+-- announced on the channel hotmesh.quorum_channel(<app>) (payload JSON:
 -- {type, ...}).
 
 CREATE TABLE hotmesh.quorum (
@@ -127,7 +127,7 @@ BEGIN
         INSERT INTO hotmesh.throttles AS t (app_id, scope, throttle) VALUES (app, s, throttle)
         ON CONFLICT (app_id, scope) DO UPDATE SET throttle = excluded.throttle, updated_at = now();
     END IF;
-    PERFORM pg_notify(hotmesh.channel('hotmesh.quorum.' || app),
+    PERFORM pg_notify(hotmesh.quorum_channel(app),
                       json_build_object('type', 'throttle', 'throttle', throttle, 'guid', guid, 'topic', topic)::text);
     RETURN throttle;
 END
@@ -145,5 +145,5 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
            AND w.reserved_until IS NOT NULL AND w.reserved_until <> 'infinity'
            AND (release.reservation IS NULL OR w.reservation = release.reservation)
         RETURNING w.topic)
-    SELECT count(*) > 0 FROM r, LATERAL (SELECT pg_notify(hotmesh.channel('hotmesh.work.' || r.topic), r.topic)) n
+    SELECT count(*) > 0 FROM r, LATERAL (SELECT pg_notify(hotmesh.work_channel(r.topic), r.topic)) n
 $$;

@@ -54,7 +54,8 @@ extension_sql_file!(
     name = "quorum",
     requires = [
         "engine",
-        api::admin::hotmesh::channel,
+        api::admin::hotmesh::work_channel,
+        api::admin::hotmesh::quorum_channel,
         api::grants::hotmesh::authorize
     ]
 );

@@ -27,7 +27,7 @@ pub fn work(topic: &str) -> String {
 }
 
 /// The channel of an app's quorum: throttles, roll calls and activations, to and from
-/// its engines and workers (sql/quorum.sql spells it too, in `hotmesh.throttle`).
+/// its engines and workers (SQL reads it through `hotmesh.quorum_channel`).
 pub fn quorum(app: &str) -> String {
     name(&format!("hotmesh.quorum.{app}"))
 }

@@ -172,4 +172,17 @@ mod hotmesh {
     fn channel(name: &str) -> String {
         hotmesh_engine::channel::name(name)
     }
+
+    /// The channel where workers of `topic` hear that it has work (what a worker in any
+    /// language LISTENs on before it calls `hotmesh.dequeue`).
+    #[pg_extern(immutable, parallel_safe)]
+    fn work_channel(topic: &str) -> String {
+        hotmesh_engine::channel::work(topic)
+    }
+
+    /// The channel of an app's quorum: throttles, roll calls and activations.
+    #[pg_extern(immutable, parallel_safe)]
+    fn quorum_channel(app: &str) -> String {
+        hotmesh_engine::channel::quorum(app)
+    }
 }
