@@ -14,6 +14,8 @@
 //! - [`work`]: a unit of engine work (an activity's leg) and an activity's failure;
 //! - [`step`], [`activities`], [`signals`]: the step machine, `Engine<S: Store>`;
 //! - [`store`]: the `Store` trait, the engine's only way to storage and time;
+//! - [`stream`]: what becomes of a worker message when its worker answers or asks for a
+//!   retry (apply, park, requeue, fail);
 //! - `memory` (feature `testing`): an in-memory store and a harness to run apps in
 //!   plain tests.
 
@@ -34,6 +36,7 @@ pub mod signals;
 pub mod status;
 pub mod step;
 pub mod store;
+pub mod stream;
 pub mod work;
 
 #[cfg(test)]

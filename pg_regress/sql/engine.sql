@@ -158,8 +158,12 @@ SELECT hotmesh.get_status('w3'), hotmesh.get_query_state('w3', ARRAY['region', '
 
 -- 4. errors: no matching transition ends the job with the error; a policy retries first
 SELECT hotmesh.pub('risky.start', '{}', '{"id": "r1"}');
+-- one transaction: the retry is due 10 ms after the answer's now(), which a slow machine
+-- passes between two statements
+BEGIN;
 SELECT hotmesh.respond((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r1'), '{"message": "flaky"}', 'error', 500);
 SELECT attempt, visible_at > now() AS delayed, last_error FROM hotmesh.worker_stream WHERE job_id = 'r1';
+COMMIT;
 SELECT status FROM hotmesh.jobs WHERE id = 'r1';
 SELECT hotmesh.fail((SELECT id FROM hotmesh.worker_stream WHERE job_id = 'r1'), '{"message": "broken for good"}', 503);
 SELECT status, data, error FROM hotmesh.jobs WHERE id = 'r1';

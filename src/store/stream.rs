@@ -8,6 +8,7 @@ use super::spi::{with_engine, Engine, Kind, Status, Work};
 use super::{db, state};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use hotmesh_engine::status;
+use hotmesh_engine::stream::{on_answer, on_retry, Disposition, DEAD_LETTERED};
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
@@ -203,18 +204,20 @@ fn respond_in(
     let Some(m) = m else {
         return false;
     };
-    if st == Status::Pending {
-        // parked: more answers will come for it; it is not handed out again
-        db::exec(
-            "UPDATE hotmesh.worker_stream SET reserved_until = 'infinity' WHERE id = $1",
-            &[id.into()],
-        );
-    } else if st == Status::Error {
-        if let Some(delay) = m.policy.next(code, m.attempt) {
+    match on_answer(st, code, m.attempt, &m.policy) {
+        Disposition::Requeue { delay } => {
             requeue(id, delay, &json!({"code": code, "data": data}));
             return true;
         }
-        remove(id);
+        Disposition::Park => {
+            db::exec(
+                "UPDATE hotmesh.worker_stream SET reserved_until = 'infinity' WHERE id = $1",
+                &[id.into()],
+            );
+        }
+        // a success's message was consumed as it was read (`take`)
+        Disposition::Apply if st != Status::Success => remove(id),
+        Disposition::Apply | Disposition::Fail { .. } => {}
     }
     answer(engine, m, id, data, st, code);
     true
@@ -263,19 +266,13 @@ pub fn retry(id: i64, reservation: Option<i64>, delay: Option<f64>, error: Value
         let Some(m) = load(e, id, reservation) else {
             return false;
         };
-        let next = match delay {
-            Some(d) => Some(d.max(0.0)),
-            None => m
-                .policy
-                .next(500, m.attempt)
-                .or((m.policy.max_attempts <= 1).then_some(1.0)),
-        };
-        match next {
-            Some(d) => requeue(id, d, &error),
-            None => {
+        match on_retry(delay, m.attempt, &m.policy) {
+            Disposition::Requeue { delay } => requeue(id, delay, &error),
+            Disposition::Fail { code } => {
                 remove(id);
-                answer(e, m, id, error, Status::Error, 597);
+                answer(e, m, id, error, Status::Error, code);
             }
+            Disposition::Apply | Disposition::Park => unreachable!("a retry is requeued or fails"),
         }
         true
     })
@@ -311,9 +308,9 @@ pub fn sweep_poison() -> usize {
                 format!("message {id} dead-lettered: no answer after {deliveries} deliveries");
             db::exec(
                 "UPDATE hotmesh.worker_stream
-                    SET dead_lettered_at = now(), last_error = jsonb_build_object('code', 999, 'message', $2::text)
+                    SET dead_lettered_at = now(), last_error = jsonb_build_object('code', $3::int4, 'message', $2::text)
                   WHERE id = $1::int8",
-                &[id.as_str().into(), message.as_str().into()],
+                &[id.as_str().into(), message.as_str().into(), (DEAD_LETTERED as i32).into()],
             );
             e.push(Work {
                 kind: Kind::Response,
@@ -322,9 +319,9 @@ pub fn sweep_poison() -> usize {
                 aid,
                 dad,
                 token: Some(id),
-                data: json!({"message": message, "code": 999}),
+                data: json!({"message": message, "code": DEAD_LETTERED}),
                 status: Status::Error,
-                code: 999,
+                code: DEAD_LETTERED,
             });
         });
         match r {
@@ -338,9 +335,9 @@ pub fn sweep_poison() -> usize {
                 db::exec(
                     "UPDATE hotmesh.worker_stream
                         SET dead_lettered_at = now(),
-                            last_error = jsonb_build_object('code', 999, 'message', 'dead-lettered; its job could not be told: ' || $2::text)
+                            last_error = jsonb_build_object('code', $3::int4, 'message', 'dead-lettered; its job could not be told: ' || $2::text)
                       WHERE id = $1",
-                    &[message_id.into(), msg.into()],
+                    &[message_id.into(), msg.into(), (DEAD_LETTERED as i32).into()],
                 );
             }
         }
