@@ -27,17 +27,17 @@ mod answers;
 mod bgworkers;
 mod config;
 mod deploy;
-mod engine;
 mod error;
 mod hub;
+mod jobs;
 mod quorum;
 mod subs;
 mod workers;
 
 pub use bgworkers::WorkerInfo;
 pub use config::Config;
-pub use engine::{InterruptOptions, JobOutput, PubOptions, Status};
 pub use error::Error;
+pub use jobs::{InterruptOptions, JobOutput, PubOptions, Status};
 pub use quorum::{
     roll_call as roll_call_app, throttle as throttle_app, Activation, Profile, Throttle,
 };

@@ -5,8 +5,8 @@
 //! `<publishes>.<job id>` names under it), delivers the completions whose channel or
 //! `<channel>.<job id>` matches, and looks again when a version is activated.
 
-use crate::engine::JobOutput;
 use crate::hub::Event;
+use crate::jobs::JobOutput;
 use crate::{Error, HotMesh};
 use serde_json::Value;
 use std::collections::HashMap;

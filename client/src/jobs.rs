@@ -1,5 +1,5 @@
-//! The engine API: deploy and activate apps, start jobs, wait for them, signal and
-//! interrupt them, and read them. Each call is one SQL function of the extension.
+//! Jobs through the engine API: deploy and activate apps, start jobs, wait for them,
+//! signal and interrupt them, and read them. Each call is one SQL function of the extension.
 
 use crate::hub::Event;
 use crate::{Error, HotMesh};
