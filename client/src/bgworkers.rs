@@ -45,7 +45,7 @@ impl HotMesh {
             "SELECT database, state, pid, started_at, starts, loops, errors, last_error, last_error_at
                FROM hotmesh.workers() ORDER BY database",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.conn()?)
         .await
         .map_err(Error::from_sqlx)?;
         rows.iter()
@@ -74,7 +74,7 @@ impl HotMesh {
     /// ```
     pub async fn my_worker(&self) -> Result<Option<WorkerInfo>, Error> {
         let db: String = sqlx::query_scalar("SELECT current_database()::text")
-            .fetch_one(self.pool())
+            .fetch_one(self.conn()?)
             .await
             .map_err(Error::from_sqlx)?;
         Ok(self.workers().await?.into_iter().find(|w| w.database == db))
@@ -91,7 +91,7 @@ impl HotMesh {
     pub async fn wait_for_engine(&self, timeout: std::time::Duration) -> Result<bool, Error> {
         let ok: bool = sqlx::query_scalar("SELECT hotmesh.wait_for_engine($1)")
             .bind(timeout.as_secs_f64())
-            .fetch_one(self.pool())
+            .fetch_one(self.conn()?)
             .await
             .map_err(Error::from_sqlx)?;
         Ok(ok)
@@ -107,7 +107,7 @@ impl HotMesh {
     /// ```
     pub async fn wake_engine(&self) -> Result<i64, Error> {
         let n: i64 = sqlx::query_scalar("SELECT hotmesh.wake_engine()")
-            .fetch_one(self.pool())
+            .fetch_one(self.conn()?)
             .await
             .map_err(Error::from_sqlx)?;
         Ok(n)

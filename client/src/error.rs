@@ -26,9 +26,10 @@ pub enum Error {
     /// The engine's background workers are not running (the library is not preloaded).
     #[error("{message}")]
     NotPreloaded { message: String },
-    /// An error raised by the database or the engine, with its SQLSTATE.
-    #[error("{message} (SQLSTATE {code})")]
-    Database { code: String, message: String },
+    /// An error raised by the database or the engine, with its SQLSTATE (the engine's
+    /// own code for it is [`Error::code`]).
+    #[error("{message} (SQLSTATE {sqlstate})")]
+    Database { sqlstate: String, message: String },
     /// Any other failure of the connection or the driver.
     #[error(transparent)]
     Sql(sqlx::Error),
@@ -51,7 +52,7 @@ pub enum Error {
     /// A manifest file could not be read or its `$ref`s resolved.
     #[error("{path}: {problem}")]
     Manifest { path: String, problem: String },
-    /// The client was stopped.
+    /// The client was stopped: a call made after [`HotMesh::stop`](crate::HotMesh::stop) began.
     #[error("the client is stopped")]
     Stopped,
 }
@@ -79,7 +80,10 @@ impl Error {
                     message: format!("{message}{hint}"),
                 };
             }
-            return Error::Database { code, message };
+            return Error::Database {
+                sqlstate: code,
+                message,
+            };
         }
         Error::Sql(e)
     }
@@ -87,12 +91,12 @@ impl Error {
     /// The SQLSTATE of a database error.
     ///
     /// ```
-    /// let e = hotmesh_client::Error::Database { code: "23505".into(), message: "Duplicate job: a".into() };
+    /// let e = hotmesh_client::Error::Database { sqlstate: "23505".into(), message: "Duplicate job: a".into() };
     /// assert_eq!(e.sqlstate(), Some("23505"));
     /// ```
     pub fn sqlstate(&self) -> Option<&str> {
         match self {
-            Error::Database { code, .. } => Some(code),
+            Error::Database { sqlstate, .. } => Some(sqlstate),
             _ => None,
         }
     }
@@ -110,7 +114,7 @@ impl Error {
             Error::Timeout { .. } => 504,
             Error::Job { code, .. } => *code,
             Error::Invalid { .. } | Error::Manifest { .. } => 422,
-            Error::Database { code, .. } => hotmesh_engine::error::code_of_sqlstate(code),
+            Error::Database { sqlstate, .. } => hotmesh_engine::error::code_of_sqlstate(sqlstate),
             _ => 500,
         }
     }

@@ -128,7 +128,7 @@ impl HotMesh {
         T: Send + Unpin,
         (T,): for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
     {
-        q.fetch_one(self.pool()).await.map_err(Error::from_sqlx)
+        q.fetch_one(self.conn()?).await.map_err(Error::from_sqlx)
     }
 
     /// Deploys an app from its YAML (or JSON) text. Returns what `hotmesh.deploy` says
@@ -252,7 +252,7 @@ impl HotMesh {
             "SELECT publishes FROM hotmesh.graphs WHERE subscribes = $1 LIMIT 1",
         )
         .bind(topic)
-        .fetch_optional(self.pool())
+        .fetch_optional(self.conn()?)
         .await
         .map_err(Error::from_sqlx)?
         .flatten();

@@ -44,7 +44,8 @@ pub use quorum::{
 pub use subs::{pattern_matches, JobMessage};
 pub use workers::{Message, Outcome, Worker};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -94,13 +95,23 @@ pub fn guid() -> String {
     hotmesh_engine::ids::guid()
 }
 
+/// How long the first connection may take before the client gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn pool(url: &str, size: u32) -> Result<PgPool, Error> {
-    PgPoolOptions::new()
-        .max_connections(size)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(url)
+    let options: PgConnectOptions = url.parse().map_err(Error::Connect)?;
+    // one connection first, by itself: a refused connection, a wrong password or a
+    // missing database fails at once with the server's reason (the pool would retry it
+    // until its timeout and say only that it timed out)
+    let first = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
         .await
-        .map_err(Error::Connect)
+        .map_err(|_| Error::Connect(sqlx::Error::PoolTimedOut))?
+        .map_err(Error::Connect)?;
+    let _ = first.close().await;
+    Ok(PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_lazy_with(options))
 }
 
 impl HotMesh {
@@ -147,6 +158,19 @@ impl HotMesh {
             w.check()?;
         }
         let store = pool(&config.url, config.pool_size).await?;
+        if config.quorum || !config.workers.is_empty() {
+            // a client process needs the engine: say so now, not with the first call's
+            // missing relation
+            let installed: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'hotmesh')",
+            )
+            .fetch_one(&store)
+            .await
+            .map_err(Error::from_sqlx)?;
+            if !installed {
+                return Err(Error::NotInstalled);
+            }
+        }
         let stream = match &config.stream_url {
             Some(u) if u != &config.url => pool(u, config.pool_size).await?,
             _ => store.clone(),
@@ -272,7 +296,7 @@ impl HotMesh {
     #[tracing::instrument(skip(self))]
     pub async fn version(&self) -> Result<String, Error> {
         let v: String = sqlx::query_scalar("SELECT hotmesh.version()")
-            .fetch_one(&self.inner.store)
+            .fetch_one(self.conn()?)
             .await
             .map_err(Error::from_sqlx)?;
         Ok(v)
@@ -280,7 +304,8 @@ impl HotMesh {
 
     /// Stops the process: workers take no new message; running callbacks get the grace
     /// period to finish, then their messages are released for another worker; the quorum
-    /// rows are removed. Idempotent.
+    /// rows are removed. Idempotent. Calls made after it began fail with
+    /// [`Error::Stopped`] (the pool from [`pool`](Self::pool) stays usable).
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) { hm.stop().await; }
@@ -297,6 +322,17 @@ impl HotMesh {
             let _ = tokio::time::timeout(self.inner.grace + Duration::from_secs(5), t).await;
         }
         quorum::leave(self).await;
+    }
+
+    /// The pool for the client's own calls: refused once [`stop`](Self::stop) began, so
+    /// a call after it fails with [`Error::Stopped`] instead of running on a client that
+    /// is shutting down. (Workers finishing their grace period answer on the stream pool;
+    /// [`pool`](Self::pool) stays open for the caller's own queries.)
+    pub(crate) fn conn(&self) -> Result<&PgPool, Error> {
+        if self.inner.stopped.load(Ordering::SeqCst) {
+            return Err(Error::Stopped);
+        }
+        Ok(&self.inner.store)
     }
 
     pub(crate) async fn hub(&self) -> Result<&hub::Hub, Error> {

@@ -225,7 +225,7 @@ impl HotMesh {
     /// ```
     #[tracing::instrument(skip(self))]
     pub async fn roll_call(&self, max_age: Duration) -> Result<Vec<Profile>, Error> {
-        roll_call(self.pool(), self.app_id(), max_age).await
+        roll_call(self.conn()?, self.app_id(), max_age).await
     }
 
     /// Throttles this app's workers (all, one topic's, or one process's): -1 pauses, 0
@@ -239,7 +239,7 @@ impl HotMesh {
     /// ```
     #[tracing::instrument(skip(self))]
     pub async fn throttle(&self, t: Throttle) -> Result<(), Error> {
-        throttle(self.pool(), self.app_id(), &t).await
+        throttle(self.conn()?, self.app_id(), &t).await
     }
 
     /// Activations of new versions, as they are announced. Clients that cache anything
@@ -252,6 +252,7 @@ impl HotMesh {
     /// # Ok(()) }
     /// ```
     pub async fn activations(&self) -> Result<tokio::sync::mpsc::Receiver<Activation>, Error> {
+        self.conn()?;
         let hub = self.hub().await?;
         let mut events = hub.subscribe();
         hub.listen("hotmesh_activated").await?;

@@ -165,7 +165,7 @@ impl HotMesh {
         let topics: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT topic FROM hotmesh.topics WHERE kind = 'publishes' ORDER BY 1",
         )
-        .fetch_all(self.pool())
+        .fetch_all(self.conn()?)
         .await
         .map_err(Error::from_sqlx)?;
         Ok(topics
@@ -184,6 +184,7 @@ impl HotMesh {
         pattern: bool,
         callback: Callback,
     ) -> Result<(), Error> {
+        self.conn()?;
         let hub = self.hub().await?;
         let mut events = hub.subscribe();
         let mut channels: HashMap<String, String> = HashMap::new(); // channel -> topic

@@ -167,7 +167,7 @@ fn urls() -> Vec<String> {
 fn transient(e: &Error) -> bool {
     match e {
         Error::Connect(_) | Error::Sql(_) => true,
-        Error::Database { code, .. } => {
+        Error::Database { sqlstate: code, .. } => {
             code.starts_with("08")
                 || code.starts_with("57")
                 || code.starts_with("53")
@@ -566,9 +566,10 @@ async fn drive() -> bool {
                         async move {
                             match hm.publish("chaos.start", data, opts).await {
                                 // an earlier attempt committed and only its answer was lost
-                                Err(Error::Database { code, message })
-                                    if code == "23505" && message.contains("Duplicate job") =>
-                                {
+                                Err(Error::Database {
+                                    sqlstate: code,
+                                    message,
+                                }) if code == "23505" && message.contains("Duplicate job") => {
                                     Ok(String::new())
                                 }
                                 other => other,

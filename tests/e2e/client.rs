@@ -335,8 +335,13 @@ async fn the_engine_api_works_from_the_client() {
         .iter()
         .any(|p| p.role == "engine" && p.guid == w.process_guid()));
     w.stop().await;
+    // a stopped client refuses calls: another handle of the app looks
+    let mut c = config(vec![]);
+    c.quorum = false;
+    let observer = HotMesh::init(c).await.unwrap();
     assert!(
-        w.roll_call(Duration::from_secs(30))
+        observer
+            .roll_call(Duration::from_secs(30))
             .await
             .unwrap()
             .iter()
@@ -833,6 +838,32 @@ async fn graceful_stop_releases_running_messages() {
     .await;
     assert_eq!(s.data["by"], "after-stop");
     other.stop().await;
+}
+
+#[tokio::test]
+async fn calls_after_stop_are_refused() {
+    let hm = setup().await;
+    let w = HotMesh::init(config(vec![echo("s")])).await.unwrap();
+    w.stop().await;
+    for e in [
+        w.get_status("nope").await.unwrap_err(),
+        w.publish("e2ec.start", json!({"n": 1}), Default::default())
+            .await
+            .unwrap_err(),
+        w.sub("e2ec.done", |_| {}).await.unwrap_err(),
+        w.version().await.map(|_| ()).unwrap_err(),
+    ] {
+        assert!(matches!(e, Error::Stopped), "{e:?}");
+    }
+    // the pool itself stays open for the caller's own queries, and other handles work on
+    assert_eq!(
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(w.pool())
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(hm.version().await.is_ok());
 }
 
 #[tokio::test]

@@ -61,6 +61,33 @@ async fn client_reports_a_missing_extension() {
 }
 
 #[tokio::test]
+async fn a_client_process_on_a_database_without_the_extension_is_told_so_at_init() {
+    fresh_database("e2e_noext_init").await;
+    let r = hotmesh_client::HotMesh::init(hotmesh_client::Config::new(
+        "orders",
+        url_for("e2e_noext_init"),
+    ))
+    .await;
+    assert!(matches!(r, Err(Error::NotInstalled)), "{:?}", r.err());
+    exec("postgres", "DROP DATABASE e2e_noext_init WITH (FORCE)").await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_fails_at_once_and_says_so() {
+    let started = std::time::Instant::now();
+    // nothing listens on port 1
+    let r = hotmesh_client::HotMesh::connect("postgres://postgres@127.0.0.1:1/hotmesh").await;
+    let Err(e) = r else { panic!("no server there") };
+    assert!(matches!(e, Error::Connect(_)), "{e:?}");
+    assert!(e.to_string().to_lowercase().contains("refused"), "{e}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn bad_arguments_get_a_named_error_with_sqlstate() {
     let hm = hotmesh(&db()).await;
     let err = hm
