@@ -32,9 +32,13 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # the engine's in-memory store as users build it (the `testing` feature)
 cargo clippy -p hotmesh-engine --features testing -- -D warnings
+# the public crates' docs: every item documented, no broken links
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p hotmesh-client -p hotmesh-cli -p hotmesh-engine -p hotmesh-manifest
 
 echo "== 1/5 plain tests (no server)"
 cargo test --workspace --exclude hotmesh --exclude hotmesh-tests
+# the client as a dependency of a fresh project (README, "Use it from your project")
+bash scripts/client-dependency-test.sh
 
 echo "== 2/5 #[pg_test]s (pgrx starts its own server)"
 RUNAS=()

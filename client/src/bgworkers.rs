@@ -15,10 +15,13 @@ use sqlx::Row;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct WorkerInfo {
+    /// The database the worker serves.
     pub database: String,
     /// `starting`, `running`, `unknown`, `paused` or `backoff`.
     pub state: String,
+    /// Its process id, while it runs.
     pub pid: Option<i32>,
+    /// When the current worker started.
     pub started_at: Option<DateTime<Utc>>,
     /// How many times the worker has been started for this database.
     pub starts: i32,
@@ -26,7 +29,9 @@ pub struct WorkerInfo {
     pub loops: i64,
     /// ERRORs the current worker caught and survived.
     pub errors: i64,
+    /// The last ERROR it caught, and when.
     pub last_error: Option<String>,
+    /// When it caught [`last_error`](Self::last_error).
     pub last_error_at: Option<DateTime<Utc>>,
 }
 

@@ -25,33 +25,59 @@ pub enum Error {
     NotInstalled,
     /// The engine's background workers are not running (the library is not preloaded).
     #[error("{message}")]
-    NotPreloaded { message: String },
+    NotPreloaded {
+        /// The server's message, with its hint (the postgresql.conf line to add).
+        message: String,
+    },
     /// An error raised by the database or the engine, with its SQLSTATE (the engine's
     /// own code for it is [`Error::code`]).
     #[error("{message} (SQLSTATE {sqlstate})")]
-    Database { sqlstate: String, message: String },
+    Database {
+        /// The SQLSTATE (five characters).
+        sqlstate: String,
+        /// The server's message.
+        message: String,
+    },
     /// Any other failure of the connection or the driver.
     #[error(transparent)]
     Sql(sqlx::Error),
     /// A client argument was rejected before anything was sent (the name says which).
     #[error("invalid argument {name}: {problem}")]
-    Invalid { name: &'static str, problem: String },
+    Invalid {
+        /// The argument (`options.pending`, `data`, …).
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// `pubsub` (or a wait) gave up: the job runs on. Code 504.
     #[error("timed out after {ms} ms waiting for job {job_id} (code 504)")]
-    Timeout { job_id: String, ms: u64 },
+    Timeout {
+        /// The job waited for (it runs on).
+        job_id: String,
+        /// How long the wait was.
+        ms: u64,
+    },
     /// The job ended with an error (its `metadata.err`): code 410 when interrupted, else
     /// the error's code.
     #[error("job {job_id} failed with code {code}: {message}")]
     Job {
+        /// The job.
         job_id: String,
+        /// The error's code (410: interrupted).
         code: i64,
+        /// The error's message.
         message: String,
         /// The whole error object the engine kept.
         error: serde_json::Value,
     },
     /// A manifest file could not be read or its `$ref`s resolved.
     #[error("{path}: {problem}")]
-    Manifest { path: String, problem: String },
+    Manifest {
+        /// The file (or `$ref`) at fault.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The client was stopped: a call made after [`HotMesh::stop`](crate::HotMesh::stop) began.
     #[error("the client is stopped")]
     Stopped,

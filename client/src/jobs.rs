@@ -12,6 +12,7 @@ pub struct JobOutput {
     /// `jid`, `gid`, `app`, `vrs`, `tpc`, `js` (the status), `jc`, `ju`, and `err` when
     /// the job failed.
     pub metadata: Value,
+    /// The job's data (what its job maps wrote).
     pub data: Value,
 }
 

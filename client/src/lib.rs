@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! Rust client of the `hotmesh` PostgreSQL extension: the engine API (deploy, activate,
 //! pub, pubsub, signals, queries), subscriptions (including wildcard patterns), workers
 //! that never lose a message, and the quorum (roll call, throttles).

@@ -26,22 +26,31 @@ use tokio::sync::watch;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
+    /// The process (engine role) or worker (worker role) id.
     pub guid: String,
     /// `engine` or `worker`.
     pub role: String,
+    /// A worker's topic.
     pub topic: Option<String>,
+    /// The client library's version.
     pub version: Option<String>,
+    /// The process id.
     pub pid: Option<i32>,
+    /// The host it runs on.
     pub host: Option<String>,
+    /// When it joined the quorum.
     pub started_at: DateTime<Utc>,
+    /// Its last heartbeat (a roll call lists those younger than its `max_age`).
     pub heartbeat_at: DateTime<Utc>,
     /// Messages a worker answered, and how many of those were errors.
     pub processed: i64,
+    /// Of [`processed`](Self::processed), the error answers.
     pub errors: i64,
     /// -1 paused, 0 full speed, > 0 ms between messages.
     pub throttle: i32,
     /// Messages of the worker's topic not answered yet.
     pub stream_depth: Option<i64>,
+    /// Anything else the process reported.
     pub details: Value,
 }
 
@@ -69,7 +78,9 @@ pub struct Throttle {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Activation {
+    /// The app.
     pub app_id: String,
+    /// The version now active.
     pub version: String,
 }
 

@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 pub struct JobMessage {
     /// The publishes topic it came on.
     pub topic: String,
+    /// The job, as read when the notification came.
     pub job: JobOutput,
 }
 

@@ -37,8 +37,11 @@ use tokio::task::JoinHandle;
 pub struct Message {
     /// The stream message id (what `respond` answers).
     pub id: i64,
+    /// The worker topic.
     pub topic: String,
+    /// The job the message belongs to.
     pub job_id: String,
+    /// The worker activity that sent it.
     pub activity_id: String,
     /// The activity's dimension.
     pub dad: String,
@@ -76,7 +79,12 @@ pub enum Outcome {
     Pending(Value),
     /// An error with its code; the activity's retry policy decides whether it is tried
     /// again.
-    Error { code: i32, data: Value },
+    Error {
+        /// 100 to 999.
+        code: i32,
+        /// The error's data (`message` and anything else).
+        data: Value,
+    },
 }
 
 impl Outcome {
@@ -135,6 +143,7 @@ type Callback = Arc<dyn Fn(Message) -> Pin<Box<dyn Future<Output = Outcome> + Se
 /// ```
 #[derive(Clone)]
 pub struct Worker {
+    /// The topic it answers.
     pub topic: String,
     callback: Callback,
     /// Callbacks running at once (default 1). Also the most messages one dequeue takes: a

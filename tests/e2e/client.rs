@@ -91,15 +91,7 @@ fn config(workers: Vec<Worker>) -> Config {
 /// Runs `hotmesh <args>` (the client crate's binary) against the test database.
 fn cli(args: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "-q",
-            "-p",
-            "hotmesh-client",
-            "--bin",
-            "hotmesh",
-            "--",
-        ])
+        .args(["run", "-q", "-p", "hotmesh-cli", "--bin", "hotmesh", "--"])
         .args(args)
         .env("HOTMESH_DATABASE_URL", url_for(DB))
         .output()

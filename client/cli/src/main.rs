@@ -1,13 +1,15 @@
 //! `hotmesh`: the engine from the command line. The connection comes from `--url` or
 //! `HOTMESH_DATABASE_URL`. Output is JSON, or a readable table with `--table`.
 //!
-//!   hotmesh deploy app.yaml            hotmesh activate orders 2
-//!   hotmesh pub orders.start '{"n":1}' hotmesh pubsub orders.start '{"n":1}' --timeout 5
-//!   hotmesh status <job>               hotmesh state <job>
-//!   hotmesh signal orders.approve '{"id":"<job>"}'
-//!   hotmesh interrupt orders.start <job> --reason stop
-//!   hotmesh scrub <job>                hotmesh throttle orders -1 [--topic t | --guid g]
-//!   hotmesh roll-call orders
+//! ```text
+//! hotmesh deploy app.yaml            hotmesh activate orders 2
+//! hotmesh pub orders.start '{"n":1}' hotmesh pubsub orders.start '{"n":1}' --timeout 5
+//! hotmesh status <job>               hotmesh state <job>
+//! hotmesh signal orders.approve '{"id":"<job>"}'
+//! hotmesh interrupt orders.start <job> --reason stop
+//! hotmesh scrub <job>                hotmesh throttle orders -1 [--topic t | --guid g]
+//! hotmesh roll-call orders
+//! ```
 
 use clap::{Parser, Subcommand};
 use hotmesh_client::{Error, HotMesh, InterruptOptions, PubOptions, Status, Throttle};
