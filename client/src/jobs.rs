@@ -77,6 +77,21 @@ impl JobOutput {
         }
     }
 
+    /// The job's data as a type of yours.
+    ///
+    /// ```
+    /// #[derive(serde::Deserialize)]
+    /// struct Order { total: i64 }
+    /// let o = hotmesh_client::JobOutput::from_value(serde_json::json!({"data": {"total": 7}}));
+    /// assert_eq!(o.data_as::<Order>().unwrap().total, 7);
+    /// ```
+    pub fn data_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        serde_json::from_value(self.data.clone()).map_err(|e| Error::Invalid {
+            name: "data",
+            problem: format!("does not read as {}: {e}", std::any::type_name::<T>()),
+        })
+    }
+
     fn into_result(self) -> Result<JobOutput, Error> {
         match self.error() {
             Some(e) => Err(Error::Job {
@@ -107,6 +122,17 @@ impl From<hotmesh_engine::options::OptionError> for Error {
             problem: e.problem,
         }
     }
+}
+
+/// `data` as the JSON object a job's data must be (any `Serialize` type: a struct, a
+/// map, or `serde_json::Value`).
+fn data_object(data: impl serde::Serialize) -> Result<Value, Error> {
+    let v = serde_json::to_value(data).map_err(|e| Error::Invalid {
+        name: "data",
+        problem: format!("does not serialize to JSON: {e}"),
+    })?;
+    object("data", &v)?;
+    Ok(v)
 }
 
 fn object(name: &'static str, v: &Value) -> Result<(), Error> {
@@ -194,10 +220,10 @@ impl HotMesh {
     pub async fn publish(
         &self,
         topic: &str,
-        data: Value,
+        data: impl serde::Serialize,
         options: PubOptions,
     ) -> Result<String, Error> {
-        object("data", &data)?;
+        let data = data_object(data)?;
         // checked here with the extension's own rules: a wrong value fails before a round trip
         let options = options.to_json();
         PubOptions::from_json(&options)?;
@@ -224,7 +250,7 @@ impl HotMesh {
     pub async fn pubsub(
         &self,
         topic: &str,
-        data: Value,
+        data: impl serde::Serialize,
         timeout: Duration,
     ) -> Result<JobOutput, Error> {
         self.pubsub_with(topic, data, PubOptions::default(), timeout)
@@ -243,11 +269,11 @@ impl HotMesh {
     pub async fn pubsub_with(
         &self,
         topic: &str,
-        data: Value,
+        data: impl serde::Serialize,
         mut options: PubOptions,
         timeout: Duration,
     ) -> Result<JobOutput, Error> {
-        object("data", &data)?;
+        let data = data_object(data)?;
         let id = options.id.get_or_insert_with(crate::guid).clone();
         let publishes: Option<String> = sqlx::query_scalar(
             "SELECT publishes FROM hotmesh.graphs WHERE subscribes = $1 LIMIT 1",

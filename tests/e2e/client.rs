@@ -173,6 +173,28 @@ async fn the_engine_api_works_from_the_client() {
     assert_eq!(out.data["n"], 7);
     assert_eq!(out.data["by"], "w1");
     assert_eq!(out.status(), 0);
+    // typed: any Serialize in, the data read back as a type of yours
+    #[derive(serde::Serialize)]
+    struct Ask {
+        n: i64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        n: i64,
+        by: String,
+    }
+    let typed: Answer = hm
+        .pubsub("e2ec.start", Ask { n: 8 }, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .data_as()
+        .unwrap();
+    assert_eq!((typed.n, typed.by.as_str()), (8, "w1"));
+    let e = hm
+        .publish("e2ec.start", vec![1, 2], Default::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Invalid { name: "data", .. }), "{e}");
     // publish with options, then read it every way
     let o = PubOptions {
         id: Some("c1".into()),
