@@ -70,6 +70,53 @@ pub struct Throttle {
     pub topic: Option<String>,
 }
 
+impl Throttle {
+    /// Pauses the workers (throttle -1) until a [`resume`](Self::resume).
+    ///
+    /// ```
+    /// use hotmesh_client::Throttle;
+    /// assert_eq!(Throttle::pause().throttle, -1);
+    /// assert_eq!(Throttle::resume().throttle, 0);
+    /// let t = Throttle::delay(std::time::Duration::from_millis(250)).topic("orders.charge");
+    /// assert_eq!((t.throttle, t.topic.as_deref()), (250, Some("orders.charge")));
+    /// ```
+    pub fn pause() -> Throttle {
+        Throttle {
+            throttle: -1,
+            ..Default::default()
+        }
+    }
+
+    /// Lets the workers run at full speed again (throttle 0; resuming everything clears
+    /// the narrower throttles too).
+    pub fn resume() -> Throttle {
+        Throttle::default()
+    }
+
+    /// Makes the workers wait `between` messages (whole milliseconds, at least 1).
+    pub fn delay(between: std::time::Duration) -> Throttle {
+        let ms = between.as_millis().clamp(1, i32::MAX as u128) as i32;
+        Throttle {
+            throttle: ms,
+            ..Default::default()
+        }
+    }
+
+    /// Only the workers of `topic`.
+    pub fn topic(mut self, topic: impl Into<String>) -> Throttle {
+        self.topic = Some(topic.into());
+        self.guid = None;
+        self
+    }
+
+    /// Only the worker with this guid.
+    pub fn guid(mut self, guid: impl Into<String>) -> Throttle {
+        self.guid = Some(guid.into());
+        self.topic = None;
+        self
+    }
+}
+
 /// A version was activated (`hotmesh.activate` announces it at commit).
 ///
 /// ```

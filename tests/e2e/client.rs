@@ -625,13 +625,9 @@ async fn throttle_pauses_and_resumes() {
     let w = HotMesh::init(config(vec![counting().concurrency(2)]))
         .await
         .unwrap();
-    w.throttle(Throttle {
-        throttle: -1,
-        topic: Some("e2ec.work".into()),
-        guid: None,
-    })
-    .await
-    .unwrap();
+    w.throttle(Throttle::pause().topic("e2ec.work"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     for n in 0..5 {
         hm.publish("e2ec.start", json!({"n": n}), Default::default())
@@ -651,24 +647,15 @@ async fn throttle_pauses_and_resumes() {
             .all(|p| p.throttle == -1),
         "{paused:?}"
     );
-    w.throttle(Throttle {
-        throttle: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    w.throttle(Throttle::resume()).await.unwrap();
     eventually(10, "resumed", || async {
         (done.load(Ordering::SeqCst) >= 5).then_some(())
     })
     .await;
     // a slowing throttle: 150 ms between messages
-    w.throttle(Throttle {
-        throttle: 150,
-        topic: Some("e2ec.work".into()),
-        guid: None,
-    })
-    .await
-    .unwrap();
+    w.throttle(Throttle::delay(Duration::from_millis(150)).topic("e2ec.work"))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let t0 = std::time::Instant::now();
     for n in 0..4 {
