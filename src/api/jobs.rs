@@ -18,6 +18,7 @@ mod hotmesh {
     use hotmesh_engine::activities::trigger::Start;
     use hotmesh_engine::error::EngineError;
     use hotmesh_engine::options::{InterruptOptions, PubOptions};
+    use hotmesh_engine::store::Store;
     use pgrx::prelude::*;
     use pgrx::JsonB;
     use serde_json::Value;
@@ -127,7 +128,7 @@ mod hotmesh {
     /// wrong with it.
     fn stats_scope(topic: &str, query: &Value) -> (stats::Query, stats::Scope) {
         let q = stats::Query::from_json(query).or_raise();
-        let now = hotmesh_engine::store::Store::now_ms(&crate::store::spi::SpiStore);
+        let now = crate::store::spi::SpiStore.now_ms();
         let scope = stats::scope(&app_of(topic), topic, &q, now).unwrap_or_else(|e| e.raise());
         (q, scope)
     }

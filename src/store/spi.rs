@@ -58,13 +58,6 @@ where
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SpiStore;
 
-fn texts<const N: usize>(
-    sql: &'static str,
-    args: &[pgrx::datum::DatumWithOid],
-) -> Vec<[String; N]> {
-    db::texts::<N>(sql, args)
-}
-
 impl Store for SpiStore {
     fn now_ms(&self) -> i64 {
         // the transaction's start, as now() in SQL
@@ -90,7 +83,7 @@ impl Store for SpiStore {
     }
 
     fn hook_apps(&mut self, topic: &str) -> Vec<(String, Rc<CompiledApp>)> {
-        texts::<3>(
+        db::texts::<3>(
             "SELECT t.app_id, t.version, v.digest
                FROM hotmesh.app_topics t
                JOIN hotmesh.app_versions v ON v.app_id = t.app_id AND v.version = t.version
@@ -130,7 +123,7 @@ impl Store for SpiStore {
     }
 
     fn running_children(&mut self, parent: &str) -> Vec<String> {
-        texts::<1>(
+        db::texts::<1>(
             "SELECT id FROM hotmesh.jobs WHERE parent_job_id = $1 AND status > 0 ORDER BY id",
             &[parent.into()],
         )
@@ -265,14 +258,14 @@ impl Store for SpiStore {
     fn find_hook(&mut self, k: HookKey, lock: bool) -> Option<HookRef> {
         let args = [k.app_id.into(), k.topic.into(), k.key.into()];
         if lock {
-            texts::<4>(
+            db::texts::<4>(
                 "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
                   WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() FOR UPDATE",
                 &args,
             )
             .pop()
         } else {
-            texts::<4>(
+            db::texts::<4>(
                 "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
                   WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now()",
                 &args,
@@ -282,7 +275,7 @@ impl Store for SpiStore {
     }
 
     fn hook_of_job(&mut self, topic: &str, job_id: &str) -> Option<HookRef> {
-        texts::<4>(
+        db::texts::<4>(
             "SELECT job_id, gid, activity_id, dad FROM hotmesh.signal_hooks
               WHERE topic = $1 AND job_id = $2 AND expires_at > now() ORDER BY created_at, key LIMIT 1 FOR UPDATE",
             &[topic.into(), job_id.into()],
@@ -308,7 +301,7 @@ impl Store for SpiStore {
     }
 
     fn waiting_by_search(&mut self, topic: &str, name: &str, value: &str) -> Vec<String> {
-        texts::<1>(
+        db::texts::<1>(
             "SELECT DISTINCT h.job_id FROM hotmesh.signal_hooks h JOIN hotmesh.jobs j ON j.id = h.job_id
               WHERE h.topic = $1 AND j.search @> jsonb_build_object($2::text, $3::text) AND j.status > 0",
             &[topic.into(), name.into(), value.into()],
