@@ -8,6 +8,8 @@
 #   scripts/install.sh [--release] [--pg-config PATH]
 # Without --release the library is a debug build (what the tests use).
 set -euo pipefail
+# output that goes to a file or a CI log gets no colour codes
+if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
 cd "$(dirname "$0")/.."
 PROFILE=(--debug)
 PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A project-local PostgreSQL 15 cluster with hotmesh preloaded.
-#   scripts/pg-cluster.sh start|stop|restart|status|destroy|url|psql [psql args]
+#   scripts/pg-cluster.sh start|stop|restart|status|destroy|url|tls-root|psql [psql args]
 # Settings (environment):
 #   HOTMESH_PG_PORT   port                     (default 28815)
 #   HOTMESH_PG_DIR    cluster directory        (default /tmp/hotmesh-run/cluster)
@@ -11,6 +11,11 @@
 #   PG_CONFIG         the PostgreSQL whose programs run the cluster (default: pg_config on PATH)
 # The server runs as OS user `postgres` when this is called as root (Postgres refuses
 # to run as root). Clients connect over TCP as role postgres (trust, loopback only).
+# TLS: the cluster has a self-signed CA of its own, $DIR/tls/ca.crt (`tls-root` prints the
+# path), and a server certificate it signed for localhost and 127.0.0.1; the server offers
+# TLS (ssl = on) but does not require it, so plain URLs keep working and
+#   postgres://postgres@localhost:$PORT/$DB?sslmode=verify-full&sslrootcert=$DIR/tls/ca.crt
+# verifies the server. `start` adds it to a cluster created before it existed.
 set -euo pipefail
 CMD=${1:-}
 [ $# -gt 0 ] && shift
@@ -24,6 +29,51 @@ as_pg() {
 }
 psql_() { "$BIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres "$@"; }
 running() { [ -s "$DIR/data/postmaster.pid" ] && as_pg "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; }
+TLS=$DIR/tls
+
+# The CA and the server certificate (made once, kept across restarts: a client holding
+# ca.crt keeps trusting the server), and the postgresql.conf lines that use them.
+# Idempotent: a cluster made before TLS gets both on its next `start`.
+tls() {
+  if [ ! -s "$TLS/server.crt" ]; then
+    local tmp
+    tmp=$(mktemp -d "$DIR/tls.XXXXXX")
+    # P-256 keys: quick to make, and both OpenSSL (the server) and rustls (the client) take
+    # them. The server certificate names what a client may verify (verify-full: rustls
+    # checks the subjectAltName only), and must not claim to be a CA (rustls refuses that).
+    if ! (cd "$tmp" && umask 077 &&
+      openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout ca.key -out ca.crt -days 3650 -subj "/CN=hotmesh test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+      openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+        -keyout server.key -out server.csr -subj "/CN=localhost" &&
+      printf '%s\n' "subjectAltName = DNS:localhost, IP:127.0.0.1" "basicConstraints = critical, CA:FALSE" \
+        "keyUsage = critical, digitalSignature" "extendedKeyUsage = serverAuth" >server.ext &&
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -CAserial ca.srl \
+        -days 3650 -extfile server.ext -out server.crt &&
+      rm server.csr server.ext && chmod 644 ca.crt server.crt) >"$DIR/tls-openssl.log" 2>&1; then
+      cat "$DIR/tls-openssl.log" >&2
+      rm -rf "$tmp"
+      echo "pg-cluster.sh: openssl could not make the TLS files in $TLS" >&2
+      exit 1
+    fi
+    rm -f "$DIR/tls-openssl.log"
+    chmod 755 "$tmp"
+    # the server refuses a key file that others can read or that it does not own
+    if [ "$(id -u)" = 0 ]; then chown -R postgres:postgres "$tmp"; fi
+    rm -rf "$TLS" && mv "$tmp" "$TLS"
+  fi
+  if ! grep -qxF "ssl_cert_file = '$TLS/server.crt'" "$DIR/data/postgresql.conf"; then
+    as_pg tee -a "$DIR/data/postgresql.conf" >/dev/null <<CONF
+# --- hotmesh TLS (scripts/pg-cluster.sh): offered, not required ---
+ssl = on
+ssl_cert_file = '$TLS/server.crt'
+ssl_key_file = '$TLS/server.key'
+CONF
+    # a server already running takes the ssl settings on a reload
+    if running; then as_pg "$BIN/pg_ctl" -D "$DIR/data" reload >/dev/null; fi
+  fi
+}
 
 init() {
   [ -s "$DIR/data/PG_VERSION" ] && return
@@ -46,6 +96,8 @@ CONF
 
 start() {
   init
+  # a new cluster, and one made before TLS existed here, alike
+  tls
   if ! running; then
     # RUST_BACKTRACE in the caller's shell would make every ERROR that passes through
     # the extension capture a backtrace into the log: slow and noisy. Keep it off.
@@ -70,6 +122,7 @@ case "$CMD" in
   status) if running; then echo "running (port $PORT)"; else echo "stopped"; exit 3; fi ;;
   destroy) stop; rm -rf "$DIR" ;;
   url) echo "postgres://postgres@127.0.0.1:$PORT/$DB" ;;
+  tls-root) echo "$TLS/ca.crt" ;;
   psql) psql_ -d "$DB" "$@" ;;
-  *) echo "usage: $0 start|stop|restart|status|destroy|url|psql [args]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart|status|destroy|url|tls-root|psql [args]" >&2; exit 2 ;;
 esac

@@ -3,6 +3,8 @@
 # Idempotent: every step checks first, so a second run takes a second or two.
 # Needs root, or a user with sudo.
 set -euo pipefail
+# output that goes to a file or a CI log gets no colour codes
+if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
 
 SUDO=()
 if [ "$(id -u)" != 0 ]; then SUDO=(sudo); fi
@@ -33,7 +35,7 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
 fi
 # cargo-pgrx 0.18.1 is the newest that builds with rustc 1.95 (0.19 needs 1.96).
 if ! cargo pgrx --version 2>/dev/null | grep -qx 'cargo-pgrx 0.18.1'; then
-  echo "setup: building cargo-pgrx 0.18.1 (about 4 minutes, once)"
+  echo "setup: building cargo-pgrx 0.18.1 (about 8 minutes on 2 cores, once)"
   cargo install cargo-pgrx --version =0.18.1 --locked
 fi
 

@@ -3,6 +3,8 @@
 # from a fresh Debian 12 machine (it sets up the toolchain first).
 #   scripts/test.sh
 set -euo pipefail
+# output that goes to a file or a CI log gets no colour codes
+if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 bash scripts/setup-machine.sh
@@ -78,6 +80,11 @@ export HOTMESH_TEST_URL=$(scripts/pg-cluster.sh url)
 export HOTMESH_CLUSTER_SCRIPT=$ROOT/scripts/pg-cluster.sh
 # one at a time: some tests restart the server or crash a worker
 cargo test -p hotmesh-tests -- --test-threads=1
+# the client's example programs (client/examples, one per area, each with its app's YAML
+# beside it) run against the cluster: each must run to its end
+for example in engine_api workers quorum; do
+  HOTMESH_DATABASE_URL=$HOTMESH_TEST_URL timeout 120 cargo run -q -p hotmesh-client --example "$example"
+done
 # a short chaos run (about 50 s): 300 workflows while workers, the engine worker, client
 # backends and the server are killed; every job must end exactly once (scripts/chaos.sh)
 CHAOS_WORKFLOWS=${CHAOS_WORKFLOWS:-300} CHAOS_SECONDS=${CHAOS_SECONDS:-40} bash scripts/chaos.sh

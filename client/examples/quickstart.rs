@@ -7,7 +7,7 @@
 //! topic (LISTEN), reserves messages with SKIP LOCKED, and answers each.
 
 use hotmesh_client::{Config, HotMesh, Outcome, PubOptions, Worker};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 
 const APP: &str = r#"
@@ -75,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool = hm.pool().clone();
 
     let deployed = hm.deploy(APP).await?;
-    hm.activate("quickstart", "1").await?;
+    hm.activate("1").await?;
     println!(
         "app quickstart v1: {} ({} activities)",
         deployed["status"], deployed["activities"]
@@ -93,34 +93,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let names = ["Ada", "Grace", "Edsger", "Barbara", "Ken"];
     let run = std::process::id();
     let started = Instant::now();
-    let mut ids = vec![];
+    let mut jobs = vec![];
     for (i, name) in names.iter().enumerate() {
         let data = json!({ "id": format!("greet-{run}-{i}"), "name": name });
-        let id = hm
-            .publish("greet.start", data, PubOptions::default())
-            .await?;
+        let job = hm.publish("greet.start", data, PubOptions::new()).await?;
         if i + 1 < names.len() {
-            hm.signal("greet.approve", json!({ "id": id, "ok": true }))
-                .await?;
+            // the hook is keyed on the job id: the handle's signal adds it
+            job.signal("greet.approve", json!({ "ok": true })).await?;
         }
-        ids.push(id);
+        jobs.push(job);
     }
     println!(
-        "\nstarted {} workflows; waiting for them (the last one waits for its 5 s timeout)\n",
-        ids.len()
+        "\nstarted {} workflows; waiting for each (the last is not approved: it waits for its 5 s timeout)",
+        jobs.len()
     );
-    for id in &ids {
-        let state: Value = sqlx::query_scalar("SELECT hotmesh.wait_for_job($1, 30000)")
-            .bind(id)
-            .fetch_one(&pool)
-            .await?;
+    println!("status 0 means done; data is what the job's maps wrote\n");
+    for job in &jobs {
+        let out = job.result(Duration::from_secs(30)).await?;
         println!(
-            "  {id}  status {}  after {:>5} ms  data {}",
-            state["metadata"]["js"],
+            "  {}  status {}  after {:>5} ms  data {}",
+            job.id(),
+            out.status(),
             started.elapsed().as_millis(),
-            state["data"]
+            out.data
         );
     }
+    let ids: Vec<String> = jobs.iter().map(|j| j.id().to_string()).collect();
 
     let steps: i64 =
         sqlx::query_scalar("SELECT count(*) FROM hotmesh.activities WHERE job_id = ANY($1)")
@@ -136,13 +134,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     ] {
         println!("  scripts/pg-cluster.sh psql -c \"{sql}\"");
     }
-    println!("\nlive processes (hotmesh.roll_call):");
+    println!(
+        "\nlive processes of app quickstart (hotmesh.roll_call): the `engine` rows are client"
+    );
+    println!("processes (this demo runs two: the caller and the worker process), a `worker` row");
+    println!("is one worker, with its topic and how many messages it answered:");
     for p in workers.roll_call(Duration::from_secs(30)).await? {
         println!(
-            "  {:<6} {:<10} processed {}",
+            "  {:<6} {:<10} processed {:>2}  pid {}",
             p.role,
             p.topic.unwrap_or_default(),
-            p.processed
+            p.processed,
+            p.pid.unwrap_or_default()
         );
     }
     workers.stop().await;

@@ -14,6 +14,7 @@ use sqlx::Row;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkerInfo {
     /// The database the worker serves.
     pub database: String,

@@ -1,6 +1,7 @@
 //! What `HotMesh::init` needs: the app, where the database is, and the workers to run.
 
 use crate::workers::Worker;
+use crate::RetryPolicy;
 use std::time::Duration;
 
 /// The configuration of one client process.
@@ -12,6 +13,7 @@ use std::time::Duration;
 /// assert_eq!(config.workers.len(), 1);
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The app this process works for (quorum rows and throttles are per app).
     pub app_id: String,
@@ -32,6 +34,10 @@ pub struct Config {
     pub grace: Duration,
     /// The workers this process runs.
     pub workers: Vec<Worker>,
+    /// The retry policy of this process's workers that have none of their own (the
+    /// original's engine-level `retry`). An activity's YAML `retry` wins over a worker's
+    /// policy, which wins over this one.
+    pub retry: Option<RetryPolicy>,
 }
 
 impl Config {
@@ -52,7 +58,79 @@ impl Config {
             quorum: true,
             grace: Duration::from_secs(10),
             workers: vec![],
+            retry: None,
         }
+    }
+
+    /// Sets where workers dequeue and answer (default: the main URL).
+    ///
+    /// ```
+    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").stream_url("postgres://b/db");
+    /// ```
+    pub fn stream_url(mut self, url: impl Into<String>) -> Config {
+        self.stream_url = Some(url.into());
+        self
+    }
+
+    /// Sets where LISTEN runs (default: the main URL).
+    ///
+    /// ```
+    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").sub_url("postgres://b/db");
+    /// ```
+    pub fn sub_url(mut self, url: impl Into<String>) -> Config {
+        self.sub_url = Some(url.into());
+        self
+    }
+
+    /// Sets the connections per pool (at least 1).
+    ///
+    /// ```
+    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").pool_size(16);
+    /// ```
+    pub fn pool_size(mut self, n: u32) -> Config {
+        self.pool_size = n;
+        self
+    }
+
+    /// Sets how often this process beats in the quorum.
+    ///
+    /// ```
+    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").heartbeat(std::time::Duration::from_secs(2));
+    /// ```
+    pub fn heartbeat(mut self, every: Duration) -> Config {
+        self.heartbeat = every;
+        self
+    }
+
+    /// Sets whether this process joins the quorum.
+    ///
+    /// ```
+    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").quorum(false);
+    /// ```
+    pub fn quorum(mut self, on: bool) -> Config {
+        self.quorum = on;
+        self
+    }
+
+    /// Sets how long `stop` lets running callbacks finish.
+    ///
+    /// ```
+    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").grace(std::time::Duration::from_secs(30));
+    /// ```
+    pub fn grace(mut self, d: Duration) -> Config {
+        self.grace = d;
+        self
+    }
+
+    /// Sets the retry policy of the workers that have none of their own.
+    ///
+    /// ```
+    /// use hotmesh_client::{Config, RetryPolicy};
+    /// let c = Config::new("app", "postgres://localhost/db").retry(RetryPolicy::new(4));
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Config {
+        self.retry = Some(policy);
+        self
     }
 
     /// Adds a worker.

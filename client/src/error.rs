@@ -14,6 +14,7 @@
 /// # }
 /// ```
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The database could not be reached.
     #[error("cannot connect to PostgreSQL: {0}")]

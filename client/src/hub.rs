@@ -58,15 +58,27 @@ async fn run(
     mut rx: mpsc::UnboundedReceiver<Cmd>,
     events: broadcast::Sender<Event>,
 ) {
+    // who listens on each channel: two waiters of one job share its channel, and the
+    // first to finish must not deafen the other
+    let mut listeners: std::collections::HashMap<String, usize> = Default::default();
     loop {
         tokio::select! {
             cmd = rx.recv() => match cmd {
                 Some(Cmd::Listen(ch, reply)) => {
                     let r = l.listen(&ch).await.map_err(Error::from_sqlx);
+                    if r.is_ok() {
+                        *listeners.entry(ch).or_default() += 1;
+                    }
                     let _ = reply.send(r);
                 }
                 Some(Cmd::Unlisten(ch)) => {
-                    let _ = l.unlisten(&ch).await;
+                    if let Some(n) = listeners.get_mut(&ch) {
+                        *n -= 1;
+                        if *n == 0 {
+                            listeners.remove(&ch);
+                            let _ = l.unlisten(&ch).await;
+                        }
+                    }
                 }
                 // every handle is gone
                 None => return,

@@ -1,13 +1,13 @@
 //! Jobs through the engine API: deploy and activate apps, start jobs, wait for them,
 //! signal and interrupt them, and read them. Each call is one SQL function of the extension.
 
-use crate::hub::Event;
-use crate::{Error, HotMesh};
+use crate::{Error, HotMesh, JobHandle};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A job's `{metadata, data}`, as the original's JobOutput.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct JobOutput {
     /// `jid`, `gid`, `app`, `vrs`, `tpc`, `js` (the status), `jc`, `ju`, and `err` when
     /// the job failed.
@@ -92,7 +92,7 @@ impl JobOutput {
         })
     }
 
-    fn into_result(self) -> Result<JobOutput, Error> {
+    pub(crate) fn into_result(self) -> Result<JobOutput, Error> {
         match self.error() {
             Some(e) => Err(Error::Job {
                 job_id: self.job_id().to_string(),
@@ -126,7 +126,7 @@ impl From<hotmesh_engine::options::OptionError> for Error {
 
 /// `data` as the JSON object a job's data must be (any `Serialize` type: a struct, a
 /// map, or `serde_json::Value`).
-fn data_object(data: impl serde::Serialize) -> Result<Value, Error> {
+pub(crate) fn data_object(data: impl serde::Serialize) -> Result<Value, Error> {
     let v = serde_json::to_value(data).map_err(|e| Error::Invalid {
         name: "data",
         problem: format!("does not serialize to JSON: {e}"),
@@ -190,15 +190,40 @@ impl HotMesh {
         self.deploy(&text).await
     }
 
-    /// Makes `version` the active version of `app_id`.
+    /// Makes `version` the active version of this client's app (the original's
+    /// `hotMesh.activate(version)`): engines and workers switch at once, and the app's
+    /// quorum hears it. [`Error::Invalid`] on a client without an app (see
+    /// [`activate_app`](Self::activate_app)).
     ///
     /// ```no_run
-    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
-    /// hm.activate("demo", "1").await?;
+    /// # async fn demo() -> Result<(), hotmesh_client::Error> {
+    /// use hotmesh_client::{Config, HotMesh};
+    /// let hm = HotMesh::init(Config::new("demo", "postgres://postgres@127.0.0.1:28815/hotmesh")).await?;
+    /// hm.activate("2").await?;
     /// # Ok(()) }
     /// ```
     #[tracing::instrument(skip(self))]
-    pub async fn activate(&self, app_id: &str, version: &str) -> Result<bool, Error> {
+    pub async fn activate(&self, version: &str) -> Result<bool, Error> {
+        if self.app_id().is_empty() {
+            return Err(Error::Invalid {
+                name: "app_id",
+                problem:
+                    "this client has no app (HotMesh::connect): use activate_app(app, version)"
+                        .into(),
+            });
+        }
+        self.activate_app(self.app_id(), version).await
+    }
+
+    /// Makes `version` the active version of any app `app_id`.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.activate_app("demo", "1").await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self))]
+    pub async fn activate_app(&self, app_id: &str, version: &str) -> Result<bool, Error> {
         self.fetch(
             sqlx::query_scalar("SELECT hotmesh.activate($1, $2)")
                 .bind(app_id)
@@ -207,12 +232,14 @@ impl HotMesh {
         .await
     }
 
-    /// Starts a job of the graph that subscribes to `topic` (`hotmesh.pub`). Returns the
-    /// job id. The original's `pub`.
+    /// Starts a job of the graph that subscribes to `topic` (`hotmesh.pub`), in its own
+    /// transaction. Returns the job's handle (its id, and the calls that wait for it, read
+    /// it, signal and interrupt it). The original's `pub`.
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
-    /// let id = hm.publish("demo.start", serde_json::json!({"n": 1}), Default::default()).await?;
+    /// let job = hm.publish("demo.start", serde_json::json!({"n": 1}), Default::default()).await?;
+    /// let out = job.result(std::time::Duration::from_secs(5)).await?;
     /// # Ok(()) }
     /// ```
     #[doc(alias = "pub")]
@@ -222,18 +249,20 @@ impl HotMesh {
         topic: &str,
         data: impl serde::Serialize,
         options: PubOptions,
-    ) -> Result<String, Error> {
+    ) -> Result<JobHandle, Error> {
         let data = data_object(data)?;
         // checked here with the extension's own rules: a wrong value fails before a round trip
         let options = options.to_json();
         PubOptions::from_json(&options)?;
-        self.fetch(
-            sqlx::query_scalar("SELECT hotmesh.pub($1, $2, $3)")
-                .bind(topic)
-                .bind(data)
-                .bind(options),
-        )
-        .await
+        let id: String = self
+            .fetch(
+                sqlx::query_scalar("SELECT hotmesh.pub($1, $2, $3)")
+                    .bind(topic)
+                    .bind(data)
+                    .bind(options),
+            )
+            .await?;
+        Ok(self.started(id, topic))
     }
 
     /// Starts a job and waits for its output, listening on its one-time channel. A job
@@ -261,7 +290,7 @@ impl HotMesh {
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
-    /// let o = hotmesh_client::PubOptions { id: Some("order-7".into()), ..Default::default() };
+    /// let o = hotmesh_client::PubOptions::new().id("order-7");
     /// hm.pubsub_with("demo.start", serde_json::json!({}), o, std::time::Duration::from_secs(5)).await?;
     /// # Ok(()) }
     /// ```
@@ -295,46 +324,6 @@ impl HotMesh {
         };
         hub.unlisten(&channel);
         result
-    }
-
-    async fn wait(
-        &self,
-        id: &str,
-        channel: &str,
-        events: &mut tokio::sync::broadcast::Receiver<Event>,
-        timeout: Duration,
-    ) -> Result<JobOutput, Error> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, events.recv()).await {
-                Err(_) => {
-                    return Err(Error::Timeout {
-                        job_id: id.to_string(),
-                        ms: timeout.as_millis() as u64,
-                    })
-                }
-                Ok(Ok(Event::Note { channel: ch, .. })) if ch == channel => {
-                    // A payload names the job, nothing more (and anyone may NOTIFY):
-                    // the result is what the job's row says, read with our privileges,
-                    // once the row says the job ended (an emit, or a forged NOTIFY,
-                    // does not end the wait).
-                    let s = self.get_state(id).await?;
-                    if s.ended() {
-                        return s.into_result();
-                    }
-                }
-                Ok(Ok(Event::Note { .. })) => {}
-                // notifications may have been missed: look at the job itself
-                Ok(Ok(Event::Reconnected)) | Ok(Err(_)) => {
-                    if let Ok(s) = self.get_state(id).await {
-                        if s.ended() {
-                            return s.into_result();
-                        }
-                    }
-                }
-            }
-        }
     }
 
     /// The job's status semaphore (`hotmesh.get_status`); a missing job is a
@@ -380,6 +369,50 @@ impl HotMesh {
             sqlx::query_scalar("SELECT hotmesh.get_query_state($1, $2)")
                 .bind(job_id)
                 .bind(fields),
+        )
+        .await
+    }
+
+    /// What the jobs of graph `topic` recorded (its trigger's `stats.measures`), as the
+    /// original's `getStats`: `query` is `{data, range, start, end, sparse}`. Returns
+    /// `{key, granularity, count, measures, segments}`.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let s = hm.get_stats("orders.start", serde_json::json!({"data": {"region": "eu"}, "range": "1h"})).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, query))]
+    pub async fn get_stats(&self, topic: &str, query: Value) -> Result<Value, Error> {
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.get_stats($1, $2)")
+                .bind(topic)
+                .bind(query),
+        )
+        .await
+    }
+
+    /// The ids of the jobs of graph `topic` indexed under `facets` (`path:value`), as the
+    /// original's `getIds`.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// let ids = hm.get_ids("orders.start", serde_json::json!({"range": "1h"}), &["region:eu"]).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, query))]
+    pub async fn get_ids(
+        &self,
+        topic: &str,
+        query: Value,
+        facets: &[&str],
+    ) -> Result<Value, Error> {
+        let facets: Vec<String> = facets.iter().map(|s| s.to_string()).collect();
+        self.fetch(
+            sqlx::query_scalar("SELECT hotmesh.get_ids($1, $2, $3)")
+                .bind(topic)
+                .bind(query)
+                .bind(facets),
         )
         .await
     }
@@ -435,6 +468,17 @@ impl HotMesh {
     #[tracing::instrument(skip(self, data))]
     pub async fn signal(&self, topic: &str, data: Value) -> Result<Option<String>, Error> {
         self.signal_with(topic, data, Status::Success, None).await
+    }
+
+    /// The original's name for [`signal`](Self::signal) (`hotMesh.hook(topic, data)`).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.hook("order.approve", serde_json::json!({"id": "order-7"})).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn hook(&self, topic: &str, data: Value) -> Result<Option<String>, Error> {
+        self.signal(topic, data).await
     }
 
     /// [`signal`](Self::signal) with a status (pending, code 202 unless given, keeps the
@@ -500,7 +544,7 @@ impl HotMesh {
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
     /// use hotmesh_client::InterruptOptions;
-    /// let why = InterruptOptions { reason: Some("cancelled".into()), ..Default::default() };
+    /// let why = InterruptOptions::new().reason("cancelled");
     /// hm.interrupt("order.start", "order-7", why).await?;
     /// hm.interrupt("order.start", "order-8", serde_json::json!({"suppress": true})).await?;
     /// # Ok(()) }

@@ -29,19 +29,24 @@ mod bgworkers;
 mod config;
 mod deploy;
 mod error;
+mod handle;
 mod hub;
 mod jobs;
 mod quorum;
+mod retry;
 mod subs;
 mod workers;
 
 pub use bgworkers::WorkerInfo;
 pub use config::Config;
 pub use error::Error;
+pub use handle::JobHandle;
 pub use jobs::{InterruptOptions, JobOutput, PubOptions, Status};
 pub use quorum::{
     roll_call as roll_call_app, throttle as throttle_app, Activation, Profile, Throttle,
+    CONFIRM_WITHIN, LIVE,
 };
+pub use retry::{RetryPolicy, WorkerError};
 pub use subs::{pattern_matches, JobMessage};
 pub use workers::{Message, Outcome, Worker};
 
@@ -96,6 +101,19 @@ pub fn guid() -> String {
     hotmesh_engine::ids::guid()
 }
 
+/// Reads an app manifest from a file, with its `$ref: ./other.yaml` entries (anywhere,
+/// with an optional `#/json/pointer`) replaced by what they point at, relative to the file
+/// that names them, as the original's loader does. What [`HotMesh::deploy_file`] sends;
+/// offline (no database), so a manifest can be checked before it is deployed.
+///
+/// ```no_run
+/// let text = hotmesh_client::load_manifest("apps/orders.yaml")?;
+/// # Ok::<(), hotmesh_client::Error>(())
+/// ```
+pub fn load_manifest(path: impl AsRef<std::path::Path>) -> Result<String, Error> {
+    deploy::load(path.as_ref())
+}
+
 /// How long the first connection may take before the client gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -142,7 +160,7 @@ impl HotMesh {
     /// # Ok(()) }
     /// ```
     #[tracing::instrument(skip_all, fields(app = %config.app_id))]
-    pub async fn init(config: Config) -> Result<Self, Error> {
+    pub async fn init(mut config: Config) -> Result<Self, Error> {
         if config.quorum && config.app_id.is_empty() {
             return Err(Error::Invalid {
                 name: "app_id",
@@ -154,6 +172,12 @@ impl HotMesh {
                 name: "pool_size",
                 problem: "must be at least 1".into(),
             });
+        }
+        if let Some(r) = &config.retry {
+            r.check()?;
+            for w in &mut config.workers {
+                w.retry.get_or_insert_with(|| r.clone());
+            }
         }
         for w in &config.workers {
             w.check()?;

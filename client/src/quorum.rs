@@ -25,6 +25,7 @@ use tokio::sync::watch;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Profile {
     /// The process (engine role) or worker (worker role) id.
     pub guid: String,
@@ -57,10 +58,11 @@ pub struct Profile {
 /// Which workers a throttle applies to.
 ///
 /// ```
-/// let t = hotmesh_client::Throttle { throttle: -1, topic: Some("orders.charge".into()), guid: None };
+/// let t = hotmesh_client::Throttle::pause().topic("orders.charge");
 /// assert_eq!(t.throttle, -1);
 /// ```
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct Throttle {
     /// -1 pauses, 0 resumes, > 0 waits that many ms between messages.
     pub throttle: i32,
@@ -120,10 +122,14 @@ impl Throttle {
 /// A version was activated (`hotmesh.activate` announces it at commit).
 ///
 /// ```
-/// let a = hotmesh_client::Activation { app_id: "orders".into(), version: "2".into() };
-/// assert_eq!(a.version, "2");
+/// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+/// let mut rx = hm.activations().await?;
+/// let a: hotmesh_client::Activation = rx.recv().await.unwrap();
+/// println!("{} is at version {}", a.app_id, a.version);
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Activation {
     /// The app.
     pub app_id: String,
@@ -242,7 +248,8 @@ pub(crate) async fn run(hm: HotMesh, every: Duration) {
         tokio::select! {
             _ = tick.tick() => {}
             ev = events.recv() => match ev {
-                Ok(Event::Note { channel: ch, .. }) if ch == channel => {}
+                // a throttle or a roll call wants a beat now; a user's message does not
+                Ok(Event::Note { channel: ch, payload }) if ch == channel && wants_beat(&payload) => {}
                 Ok(Event::Reconnected) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Ok(_) => continue,
                 Err(_) => return,
@@ -253,6 +260,13 @@ pub(crate) async fn run(hm: HotMesh, every: Duration) {
             tracing::warn!(error = %e, "hotmesh: quorum heartbeat failed; retrying");
         }
     }
+}
+
+/// Whether a quorum message asks for a beat: the engine's own (a throttle, a roll
+/// call), or one that does not say what it is.
+fn wants_beat(payload: &str) -> bool {
+    let v: Value = serde_json::from_str(payload).unwrap_or(Value::Null);
+    !matches!(v["type"].as_str(), Some(t) if t != "throttle" && t != "rollcall")
 }
 
 /// Removes this process's rows (at stop).
@@ -286,18 +300,120 @@ impl HotMesh {
         roll_call(self.conn()?, self.app_id(), max_age).await
     }
 
-    /// Throttles this app's workers (all, one topic's, or one process's): -1 pauses, 0
+    /// Throttles this app's workers (all, one topic's, or one worker's): -1 pauses, 0
     /// resumes, > 0 waits that many ms between messages. Persisted: a worker that starts
-    /// later obeys it too. Announced: running workers obey within milliseconds.
+    /// later obeys it too. In force when this returns: it waits until every live worker
+    /// it names has read it (their quorum rows beat after the change; a worker reads it
+    /// before its next dequeue), for at most [`CONFIRM_WITHIN`]. Callbacks already
+    /// running finish. Returns how many workers confirmed; one that did not (a process
+    /// that hangs, or died less than [`LIVE`] ago) obeys at its next heartbeat.
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
-    /// hm.throttle(hotmesh_client::Throttle { throttle: -1, topic: Some("orders.charge".into()), guid: None }).await?;
+    /// use hotmesh_client::Throttle;
+    /// let confirmed = hm.throttle(Throttle::pause().topic("orders.charge")).await?;
     /// # Ok(()) }
     /// ```
     #[tracing::instrument(skip(self))]
-    pub async fn throttle(&self, t: Throttle) -> Result<(), Error> {
+    pub async fn throttle(&self, t: Throttle) -> Result<usize, Error> {
         throttle(self.conn()?, self.app_id(), &t).await
+    }
+
+    /// Sends `message` to every process of this app (the original's `pubQuorum`): a
+    /// JSON object, usually with a `type` (`"user"` for your own) and at most 7,500
+    /// bytes (a NOTIFY payload). Sent when this call's transaction commits, to the
+    /// processes listening at that moment (nothing is kept for later ones).
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.pub_quorum(serde_json::json!({"type": "user", "topic": "cache.flush"})).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, message))]
+    pub async fn pub_quorum(&self, message: impl serde::Serialize) -> Result<(), Error> {
+        let app = self.quorum_app()?;
+        let message = crate::jobs::data_object(message).map_err(|e| match e {
+            Error::Invalid { problem, .. } => Error::Invalid {
+                name: "message",
+                problem,
+            },
+            other => other,
+        })?;
+        let text = message.to_string();
+        if text.len() > hotmesh_engine::channel::MAX_PAYLOAD {
+            return Err(Error::Invalid {
+                name: "message",
+                problem: format!(
+                    "is {} bytes; a quorum message carries at most {} (send a reference, not the data)",
+                    text.len(),
+                    hotmesh_engine::channel::MAX_PAYLOAD
+                ),
+            });
+        }
+        sqlx::query("SELECT pg_notify(hotmesh.quorum_channel($1), $2)")
+            .bind(app)
+            .bind(text)
+            .execute(self.conn()?)
+            .await
+            .map_err(Error::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Calls `callback` with every message to this app's quorum (the original's
+    /// `subQuorum`): [`pub_quorum`](Self::pub_quorum)'s, and the engine's own (`throttle`,
+    /// `rollcall`). One subscription per client: a second replaces the first.
+    ///
+    /// ```no_run
+    /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
+    /// hm.sub_quorum(|m| if m["type"] == "user" { println!("{m}") }).await?;
+    /// # Ok(()) }
+    /// ```
+    #[tracing::instrument(skip(self, callback))]
+    pub async fn sub_quorum(
+        &self,
+        callback: impl Fn(Value) + Send + Sync + 'static,
+    ) -> Result<(), Error> {
+        let channel = hotmesh_engine::channel::quorum(self.quorum_app()?);
+        self.conn()?;
+        let hub = self.hub().await?;
+        let mut events = hub.subscribe();
+        hub.listen(&channel).await?;
+        let task = tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(Event::Note {
+                        channel: ch,
+                        payload,
+                    }) if ch == channel => {
+                        callback(serde_json::from_str(&payload).unwrap_or(Value::String(payload)))
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        self.keep_subscription("quorum".into(), task);
+        Ok(())
+    }
+
+    /// Ends the [`sub_quorum`](Self::sub_quorum) subscription (the original's
+    /// `unsubQuorum`).
+    ///
+    /// ```no_run
+    /// # fn demo(hm: hotmesh_client::HotMesh) { hm.unsub_quorum(); }
+    /// ```
+    pub fn unsub_quorum(&self) {
+        self.unsubscribe_as("quorum");
+    }
+
+    fn quorum_app(&self) -> Result<&str, Error> {
+        if self.app_id().is_empty() {
+            return Err(Error::Invalid {
+                name: "app_id",
+                problem: "this client has no app (HotMesh::connect): the quorum is per app".into(),
+            });
+        }
+        Ok(self.app_id())
     }
 
     /// Activations of new versions, as they are announced. Clients that cache anything
@@ -337,7 +453,18 @@ impl HotMesh {
     }
 }
 
-/// `hotmesh.roll_call` for any `app` on `pool` (what the command line uses).
+/// A worker (or process) counts as live for a throttle's confirmation while its last
+/// beat is younger than this (three default heartbeats).
+pub const LIVE: Duration = Duration::from_secs(15);
+
+/// The longest a throttle or a roll call waits for the quorum's answers.
+pub const CONFIRM_WITHIN: Duration = Duration::from_secs(3);
+
+/// `hotmesh.roll_call` for any `app` on `pool` (what the command line uses): live
+/// counts. It asks every process of the app to beat at once (a NOTIFY on the app's
+/// quorum channel, as a throttle does) and waits until each listed has, for at most
+/// [`CONFIRM_WITHIN`]; `heartbeat_at` says when each row was written, and a process
+/// that did not answer shows its last beat.
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::PgPool) -> Result<(), hotmesh_client::Error> {
@@ -345,6 +472,44 @@ impl HotMesh {
 /// # Ok(()) }
 /// ```
 pub async fn roll_call(
+    pool: &sqlx::PgPool,
+    app: &str,
+    max_age: Duration,
+) -> Result<Vec<Profile>, Error> {
+    let since: DateTime<Utc> = sqlx::query_scalar(
+        "SELECT statement_timestamp() FROM pg_notify(hotmesh.quorum_channel($1), '{\"type\":\"rollcall\"}')",
+    )
+    .bind(app)
+    .fetch_one(pool)
+    .await
+    .map_err(Error::from_sqlx)?;
+    let (profiles, _) = answered(pool, app, max_age, since, |_| true).await?;
+    Ok(profiles)
+}
+
+/// Reads the roll call until every listed row that `wanted` picks has beaten at or
+/// after `since`, or [`CONFIRM_WITHIN`] passed. Returns the rows and how many of the
+/// picked ones beat since.
+async fn answered(
+    pool: &sqlx::PgPool,
+    app: &str,
+    max_age: Duration,
+    since: DateTime<Utc>,
+    wanted: impl Fn(&Profile) -> bool,
+) -> Result<(Vec<Profile>, usize), Error> {
+    let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
+    loop {
+        let rows = read_roll_call(pool, app, max_age).await?;
+        let picked: Vec<&Profile> = rows.iter().filter(|p| wanted(p)).collect();
+        let fresh = picked.iter().filter(|p| p.heartbeat_at >= since).count();
+        if fresh == picked.len() || tokio::time::Instant::now() >= deadline {
+            return Ok((rows, fresh));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn read_roll_call(
     pool: &sqlx::PgPool,
     app: &str,
     max_age: Duration,
@@ -377,21 +542,31 @@ pub async fn roll_call(
         .map_err(Error::Sql)
 }
 
-/// `hotmesh.throttle` for any `app` on `pool` (what the command line uses).
+/// `hotmesh.throttle` for any `app` on `pool` (what the command line uses), in force
+/// when it returns as [`HotMesh::throttle`] says. Returns how many workers confirmed.
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::PgPool) -> Result<(), hotmesh_client::Error> {
-/// hotmesh_client::throttle_app(&pool, "orders", &hotmesh_client::Throttle { throttle: 0, ..Default::default() }).await?;
+/// hotmesh_client::throttle_app(&pool, "orders", &hotmesh_client::Throttle::resume()).await?;
 /// # Ok(()) }
 /// ```
-pub async fn throttle(pool: &sqlx::PgPool, app: &str, t: &Throttle) -> Result<(), Error> {
-    sqlx::query("SELECT hotmesh.throttle($1, $2, $3, $4)")
-        .bind(app)
-        .bind(t.throttle)
-        .bind(&t.guid)
-        .bind(&t.topic)
-        .execute(pool)
-        .await
-        .map_err(Error::from_sqlx)?;
-    Ok(())
+pub async fn throttle(pool: &sqlx::PgPool, app: &str, t: &Throttle) -> Result<usize, Error> {
+    // the clock as the throttle is written, just before its commit: a beat that starts
+    // later (the announcement's, at commit) is younger and reads it
+    let since: DateTime<Utc> =
+        sqlx::query_scalar("SELECT clock_timestamp() FROM hotmesh.throttle($1, $2, $3, $4)")
+            .bind(app)
+            .bind(t.throttle)
+            .bind(&t.guid)
+            .bind(&t.topic)
+            .fetch_one(pool)
+            .await
+            .map_err(Error::from_sqlx)?;
+    let named = |p: &Profile| {
+        p.role == "worker"
+            && t.topic.as_ref().is_none_or(|x| p.topic.as_ref() == Some(x))
+            && t.guid.as_ref().is_none_or(|g| &p.guid == g)
+    };
+    let (_, confirmed) = answered(pool, app, LIVE, since, named).await?;
+    Ok(confirmed)
 }

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct JobMessage {
     /// The publishes topic it came on.
     pub topic: String,
@@ -155,7 +156,7 @@ impl HotMesh {
         self.unsubscribe_as(&format!("psub:{pattern}"));
     }
 
-    fn unsubscribe_as(&self, key: &str) {
+    pub(crate) fn unsubscribe_as(&self, key: &str) {
         if let Some(t) = self.inner.subs.tasks.lock().unwrap().remove(key) {
             t.abort();
         }
@@ -254,10 +255,15 @@ impl HotMesh {
                 }
             }
         });
+        self.keep_subscription(key, task);
+        Ok(())
+    }
+
+    /// Keeps a subscription's task under `key`; one it replaces ends.
+    pub(crate) fn keep_subscription(&self, key: String, task: JoinHandle<()>) {
         if let Some(old) = self.inner.subs.tasks.lock().unwrap().insert(key, task) {
             old.abort();
         }
-        Ok(())
     }
 }
 

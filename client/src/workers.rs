@@ -10,7 +10,8 @@
 use crate::answers::Answers;
 use crate::hub::Event;
 use crate::quorum::WorkerState;
-use crate::{Error, HotMesh, Status};
+use crate::{Error, HotMesh, RetryPolicy, Status, WorkerError};
+use hotmesh_engine::stream::{on_answer, Disposition};
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use tokio::task::JoinHandle;
 /// }
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Message {
     /// The stream message id (what `respond` answers).
     pub id: i64,
@@ -58,6 +60,9 @@ pub struct Message {
     /// handed out again (this reservation lapsed) they are refused instead of winning
     /// over the worker that holds it now.
     pub reservation: i64,
+    /// The activity's own retry policy (its YAML `retry`), when it has one: it wins over
+    /// the worker's. Also in `metadata.retry`.
+    pub retry: Option<Value>,
 }
 
 /// What a callback returns.
@@ -72,14 +77,22 @@ pub struct Message {
 /// # let _ = (ok, more);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The activity's output (code 200).
     Success(Value),
     /// 202: an interim answer; the activity stays open and this worker answers again.
     Pending(Value),
-    /// An error with its code; the activity's retry policy decides whether it is tried
-    /// again.
+    /// An error with its code; the retry policy (the activity's, else the worker's)
+    /// decides whether it is tried again.
     Error {
+        /// 100 to 999.
+        code: i32,
+        /// The error's data (`message` and anything else).
+        data: Value,
+    },
+    /// An error no retry can mend: the activity hears it at once, whatever the policy.
+    Fatal {
         /// 100 to 999.
         code: i32,
         /// The error's data (`message` and anything else).
@@ -118,11 +131,23 @@ impl Outcome {
         Outcome::Error { code, data }
     }
 
+    /// An error answer that is never retried.
+    ///
+    /// ```
+    /// let o = hotmesh_client::Outcome::fatal(404, serde_json::json!({"message": "no such card"}));
+    /// # assert!(matches!(o, hotmesh_client::Outcome::Fatal { code: 404, .. }));
+    /// ```
+    pub fn fatal(code: i32, data: Value) -> Outcome {
+        Outcome::Fatal { code, data }
+    }
+
     pub(crate) fn parts(&self) -> (&Value, Status, i32) {
         let (d, status, code) = match self {
             Outcome::Success(d) => (d, Status::Success, None),
             Outcome::Pending(d) => (d, Status::Pending, None),
-            Outcome::Error { code, data } => (data, Status::Error, Some(*code)),
+            Outcome::Error { code, data } | Outcome::Fatal { code, data } => {
+                (data, Status::Error, Some(*code))
+            }
         };
         (d, status, code.unwrap_or(status.default_code() as i32))
     }
@@ -142,6 +167,7 @@ type Callback = Arc<dyn Fn(Message) -> Pin<Box<dyn Future<Output = Outcome> + Se
 /// assert_eq!(w.concurrency, 8);
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Worker {
     /// The topic it answers.
     pub topic: String,
@@ -155,6 +181,10 @@ pub struct Worker {
     pub reservation: Duration,
     /// How often an idle worker looks even without a NOTIFY (default 5 s).
     pub poll: Duration,
+    /// Its retry policy for activities whose YAML has none (default: the one given to
+    /// [`Config::retry`](crate::Config::retry), else none: an error goes to the job at
+    /// once, as in the original).
+    pub retry: Option<RetryPolicy>,
 }
 
 impl Worker {
@@ -175,7 +205,78 @@ impl Worker {
             concurrency: 1,
             reservation: Duration::from_secs(30),
             poll: Duration::from_secs(5),
+            retry: None,
         }
+    }
+
+    /// A worker whose callback takes its input as a type of yours and returns
+    /// `Result<T, E>`: `Ok` is the activity's output (serialized), an `Err` is an error
+    /// answer with the [`WorkerError`]'s code (retried by the policy when retryable).
+    /// Any `std::error::Error` converts, so `?` works. An input that does not read as
+    /// the type is a fatal error with code 422 (no retry can change it).
+    ///
+    /// ```
+    /// use hotmesh_client::{Worker, WorkerError};
+    /// #[derive(serde::Deserialize)]
+    /// struct Charge { amount: i64 }
+    /// #[derive(serde::Serialize)]
+    /// struct Receipt { charged: i64 }
+    ///
+    /// async fn charge(c: Charge) -> Result<Receipt, WorkerError> {
+    ///     if c.amount <= 0 {
+    ///         return Err(WorkerError::fatal(422, "nothing to charge"));
+    ///     }
+    ///     let _n: u32 = "7".parse()?; // any std error: retryable, code 500
+    ///     Ok(Receipt { charged: c.amount })
+    /// }
+    /// let w = Worker::typed("orders.charge", charge);
+    /// # assert_eq!(w.topic, "orders.charge");
+    /// ```
+    pub fn typed<I, O, E, F, Fut>(topic: impl Into<String>, callback: F) -> Worker
+    where
+        I: serde::de::DeserializeOwned + Send + 'static,
+        O: serde::Serialize,
+        E: Into<WorkerError>,
+        F: Fn(I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, E>> + Send + 'static,
+    {
+        let callback = Arc::new(callback);
+        Worker::new(topic, move |m: Message| {
+            let callback = callback.clone();
+            async move {
+                let input: I = match serde_json::from_value(m.data) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let why = format!(
+                            "the input does not read as {}: {e}",
+                            std::any::type_name::<I>()
+                        );
+                        return WorkerError::fatal(422, why).into_outcome();
+                    }
+                };
+                match callback(input).await {
+                    Ok(out) => match serde_json::to_value(out) {
+                        Ok(v) => Outcome::success(v),
+                        Err(e) => {
+                            WorkerError::fatal(500, format!("the output does not serialize: {e}"))
+                                .into_outcome()
+                        }
+                    },
+                    Err(e) => e.into().into_outcome(),
+                }
+            }
+        })
+    }
+
+    /// Sets the retry policy for activities whose YAML has none.
+    ///
+    /// ```
+    /// # let w = hotmesh_client::Worker::new("t", |_m| async { hotmesh_client::Outcome::success(serde_json::json!({})) });
+    /// let w = w.retry(hotmesh_client::RetryPolicy::new(5));
+    /// ```
+    pub fn retry(mut self, policy: RetryPolicy) -> Worker {
+        self.retry = Some(policy);
+        self
     }
 
     /// Sets how many callbacks run at once.
@@ -232,6 +333,9 @@ impl Worker {
         if self.poll < Duration::from_millis(10) {
             return bad("poll", "must be at least 10 ms");
         }
+        if let Some(r) = &self.retry {
+            r.check()?;
+        }
         Ok(())
     }
 }
@@ -263,7 +367,10 @@ async fn dequeue(
     .await?;
     rows.iter()
         .map(|r| {
+            let metadata: Value = r.try_get(7)?;
             Ok(Message {
+                retry: metadata.get("retry").cloned(),
+                metadata,
                 id: r.try_get(0)?,
                 topic: w.topic.clone(),
                 job_id: r.try_get(1)?,
@@ -272,7 +379,6 @@ async fn dequeue(
                 data: r.try_get(4)?,
                 attempt: r.try_get(5)?,
                 deliveries: r.try_get(6)?,
-                metadata: r.try_get(7)?,
                 reservation: r.try_get(8)?,
             })
         })
@@ -293,6 +399,7 @@ async fn handle(
 ) {
     let id = m.id;
     let token = m.reservation;
+    let (attempt, own_retry) = (m.attempt, m.retry.is_some());
     let span =
         tracing::info_span!("hotmesh.worker", topic = %w.topic, message = id, job = %m.job_id);
     let _enter = span.enter();
@@ -317,15 +424,83 @@ async fn handle(
         }
     };
     drop(slot);
-    if matches!(outcome, Outcome::Error { .. }) {
+    if matches!(outcome, Outcome::Error { .. } | Outcome::Fatal { .. }) {
         stats.errors.fetch_add(1, Ordering::Relaxed);
     }
     stats.processed.fetch_add(1, Ordering::Relaxed);
-    // with the answers of the worker's other callbacks that finish meanwhile: one commit
-    if let Err(e) = answers.answer(id, token, outcome).await {
+    let sent = match settle(&w, attempt, own_retry, outcome) {
+        // with the answers of the worker's other callbacks that finish meanwhile: one commit
+        Settle::Answer(outcome) => answers.answer(id, token, outcome).await,
+        Settle::Retry { delay, error } => {
+            single(
+                &hm,
+                sqlx::query_scalar("SELECT hotmesh.retry($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(delay.as_secs_f64())
+                    .bind(error)
+                    .bind(token),
+            )
+            .await
+        }
+        Settle::Fail { code, error } => {
+            single(
+                &hm,
+                sqlx::query_scalar("SELECT hotmesh.fail($1, $2, $3, $4)")
+                    .bind(id)
+                    .bind(error)
+                    .bind(code)
+                    .bind(token),
+            )
+            .await
+        }
+    };
+    if let Err(e) = sent {
         // the reservation lapses and the message is handed out again
         tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
     }
+}
+
+/// What becomes of a callback's outcome.
+#[derive(Debug, PartialEq)]
+enum Settle {
+    /// Answered as it is (in a batch).
+    Answer(Outcome),
+    /// An error the worker's own policy retries: the message comes back after `delay`.
+    Retry { delay: Duration, error: Value },
+    /// An error never retried (`Outcome::Fatal`).
+    Fail { code: i32, error: Value },
+}
+
+/// Decides with the engine's own rule ([`on_answer`]) when the worker's policy applies:
+/// an error answer to a message whose activity has no policy of its own (that one, when
+/// there, is applied by the extension as the answer arrives).
+fn settle(w: &Worker, attempt: i32, own_retry: bool, outcome: Outcome) -> Settle {
+    match outcome {
+        Outcome::Fatal { code, data } => Settle::Fail { code, error: data },
+        Outcome::Error { code, data } if !own_retry => {
+            let Some(policy) = &w.retry else {
+                return Settle::Answer(Outcome::Error { code, data });
+            };
+            match on_answer(Status::Error, code as i64, attempt, policy.policy()) {
+                Disposition::Requeue { delay } => Settle::Retry {
+                    delay: Duration::from_secs_f64(delay),
+                    error: data,
+                },
+                _ => Settle::Answer(Outcome::Error { code, data }),
+            }
+        }
+        other => Settle::Answer(other),
+    }
+}
+
+/// One call of its own for an answer that is not batched (a retry, a fatal error).
+async fn single<'q>(
+    hm: &HotMesh,
+    q: sqlx::query::QueryScalar<'q, sqlx::Postgres, bool, sqlx::postgres::PgArguments>,
+) -> Result<bool, String> {
+    q.fetch_one(hm.stream_pool())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// How long a busy worker waits for more free slots before it dequeues.
@@ -468,5 +643,70 @@ async fn shutdown(hm: &HotMesh, running: Running) {
             .bind(token)
             .execute(hm.stream_pool())
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn worker(retry: Option<RetryPolicy>) -> Worker {
+        let w = Worker::new("t", |_m| async { Outcome::success(json!({})) });
+        match retry {
+            Some(r) => w.retry(r),
+            None => w,
+        }
+    }
+
+    fn error() -> Outcome {
+        Outcome::error(503, json!({"message": "busy"}))
+    }
+
+    #[test]
+    fn an_error_is_answered_as_it_is_when_no_policy_of_the_worker_applies() {
+        assert_eq!(
+            settle(&worker(None), 0, false, error()),
+            Settle::Answer(error())
+        );
+        // the activity's own policy is the extension's to apply
+        let w = worker(Some(RetryPolicy::new(3)));
+        assert_eq!(settle(&w, 0, true, error()), Settle::Answer(error()));
+    }
+
+    #[test]
+    fn the_workers_policy_retries_an_error_until_its_attempts_run_out() {
+        let w = worker(Some(
+            RetryPolicy::new(3)
+                .initial_interval(Duration::from_secs(1))
+                .backoff_coefficient(2.0),
+        ));
+        assert_eq!(
+            settle(&w, 0, false, error()),
+            Settle::Retry {
+                delay: Duration::from_secs(2),
+                error: json!({"message": "busy"})
+            }
+        );
+        assert!(matches!(
+            settle(&w, 1, false, error()),
+            Settle::Retry { .. }
+        ));
+        assert_eq!(settle(&w, 2, false, error()), Settle::Answer(error()));
+    }
+
+    #[test]
+    fn a_fatal_error_fails_at_once_and_a_success_is_answered() {
+        let w = worker(Some(RetryPolicy::new(9)));
+        let fatal = Outcome::fatal(422, json!({"message": "bad"}));
+        assert_eq!(
+            settle(&w, 0, false, fatal),
+            Settle::Fail {
+                code: 422,
+                error: json!({"message": "bad"})
+            }
+        );
+        let ok = Outcome::success(json!({"x": 1}));
+        assert_eq!(settle(&w, 0, false, ok.clone()), Settle::Answer(ok));
     }
 }

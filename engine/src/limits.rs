@@ -86,6 +86,28 @@ pub fn clamp_seconds(v: f64) -> f64 {
     }
 }
 
+/// Whether every literal topic of `app` can be a topic (a channel name and a NOTIFY
+/// payload): the error names where the topic is written. What deploy checks, and what
+/// the command line's offline `validate` checks with it.
+pub fn app_topics(app: &hotmesh_manifest::model::CompiledApp) -> Result<(), String> {
+    for t in app.topics() {
+        if let Err(problem) = topic(&t.topic) {
+            let g = app
+                .graphs
+                .iter()
+                .position(|g| g.subscribes == t.graph)
+                .unwrap_or(0);
+            let path = match (&t.activity, t.kind) {
+                (_, "subscribes" | "publishes") => format!("app.graphs[{g}].{}", t.kind),
+                (Some(a), _) => format!("app.graphs[{g}].activities.{a}.topic"),
+                (None, kind) => format!("app.graphs[{g}] ({kind})"),
+            };
+            return Err(format!("{path}: the topic {problem}"));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `topic` can be a topic: 1 to [`MAX_TOPIC_BYTES`] bytes, no control characters.
 pub fn topic(topic: &str) -> Result<(), String> {
     if topic.is_empty() {

@@ -87,12 +87,13 @@ fn text(v: &Value) -> String {
 ///
 /// ```
 /// use hotmesh_engine::options::PubOptions;
-/// let o = PubOptions { id: Some("order-1".into()), ..Default::default() };
+/// let o = PubOptions::new().id("order-1").search("region", "eu");
 /// assert_eq!(o.to_json()["id"], "order-1");
 /// assert_eq!(PubOptions::from_json(&o.to_json()).unwrap(), o);
 /// assert!(PubOptions::from_json(&serde_json::json!({"ttl": 5})).is_err());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct PubOptions {
     /// The job id (a live job with this id: "Duplicate job"); none: a new one.
     pub id: Option<String>,
@@ -102,12 +103,54 @@ pub struct PubOptions {
     pub search: Map<String, Value>,
     /// Markers (`-x` keys).
     pub marker: Map<String, Value>,
+    /// The entity (MeshFlow's workflow entity name).
     pub entity: Option<String>,
     /// Seconds the job is kept after it completes (0 or less: never removed).
     pub expire: Option<f64>,
 }
 
 impl PubOptions {
+    /// No options: a new job id, running at once, the graph's own expire.
+    pub fn new() -> PubOptions {
+        PubOptions::default()
+    }
+
+    /// The job id (a live job with this id: "Duplicate job").
+    pub fn id(mut self, id: impl Into<String>) -> PubOptions {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Creates the job pending (status -1) for `d`: it starts when a signal wakes it.
+    pub fn pending(mut self, d: std::time::Duration) -> PubOptions {
+        self.pending = Some(d.as_secs_f64());
+        self
+    }
+
+    /// Adds a search field.
+    pub fn search(mut self, key: impl Into<String>, value: impl Into<Value>) -> PubOptions {
+        self.search.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a marker (a `-x` key).
+    pub fn marker(mut self, key: impl Into<String>, value: impl Into<Value>) -> PubOptions {
+        self.marker.insert(key.into(), value.into());
+        self
+    }
+
+    /// Sets the entity.
+    pub fn entity(mut self, entity: impl Into<String>) -> PubOptions {
+        self.entity = Some(entity.into());
+        self
+    }
+
+    /// Keeps the job for `d` after it completes.
+    pub fn expire(mut self, d: std::time::Duration) -> PubOptions {
+        self.expire = Some(d.as_secs_f64());
+        self
+    }
+
     /// The option names, as errors list them.
     pub const NAMES: &'static str = "id, pending, search, marker, entity, expire";
 
@@ -175,11 +218,12 @@ impl PubOptions {
 ///
 /// ```
 /// use hotmesh_engine::options::InterruptOptions;
-/// let o = InterruptOptions { reason: Some("cancelled".into()), ..Default::default() };
+/// let o = InterruptOptions::new().reason("cancelled").descend(true);
 /// assert!(o.throw && o.code == 410);
 /// assert_eq!(InterruptOptions::from_json(&o.to_json()).unwrap(), o);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InterruptOptions {
     /// The error's message.
     pub reason: Option<String>,
@@ -209,6 +253,47 @@ impl Default for InterruptOptions {
 }
 
 impl InterruptOptions {
+    /// The defaults: an error (code 410) is recorded; an ended job is an error.
+    pub fn new() -> InterruptOptions {
+        InterruptOptions::default()
+    }
+
+    /// The error's message.
+    pub fn reason(mut self, reason: impl Into<String>) -> InterruptOptions {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    /// Whether an error is recorded on the job (default true).
+    pub fn throw(mut self, throw: bool) -> InterruptOptions {
+        self.throw = throw;
+        self
+    }
+
+    /// The error's code, 100 to 999 (default 410).
+    pub fn code(mut self, code: i64) -> InterruptOptions {
+        self.code = code;
+        self
+    }
+
+    /// Keeps the job for `d` (default: its own expire).
+    pub fn expire(mut self, d: std::time::Duration) -> InterruptOptions {
+        self.expire = Some(d.as_secs_f64());
+        self
+    }
+
+    /// Whether an already-ended job is not an error.
+    pub fn suppress(mut self, suppress: bool) -> InterruptOptions {
+        self.suppress = suppress;
+        self
+    }
+
+    /// Whether its running child jobs are interrupted too.
+    pub fn descend(mut self, descend: bool) -> InterruptOptions {
+        self.descend = descend;
+        self
+    }
+
     /// The option names, as errors list them.
     pub const NAMES: &'static str = "reason, throw, code, expire, suppress, descend";
 

@@ -29,24 +29,12 @@ mod hotmesh {
     /// Every literal topic must be usable as a channel name and a NOTIFY payload (see
     /// `hotmesh_engine::limits::topic`); the error names where the topic is written.
     fn check_topic_names(app: &CompiledApp) {
-        for t in app.topics() {
-            if let Err(problem) = hotmesh_engine::limits::topic(&t.topic) {
-                let g = app
-                    .graphs
-                    .iter()
-                    .position(|g| g.subscribes == t.graph)
-                    .unwrap_or(0);
-                let path = match (&t.activity, t.kind) {
-                    (_, "subscribes" | "publishes") => format!("app.graphs[{g}].{}", t.kind),
-                    (Some(a), _) => format!("app.graphs[{g}].activities.{a}.topic"),
-                    (None, kind) => format!("app.graphs[{g}] ({kind})"),
-                };
-                EngineError::InvalidArgument {
-                    name: "manifest",
-                    problem: format!("{path}: the topic {problem}"),
-                }
-                .raise();
+        if let Err(problem) = hotmesh_engine::limits::app_topics(app) {
+            EngineError::InvalidArgument {
+                name: "manifest",
+                problem,
             }
+            .raise();
         }
     }
 

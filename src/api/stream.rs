@@ -77,7 +77,13 @@ mod hotmesh {
                        jsonb_build_object('guid', w.id::text, 'jid', w.job_id, 'gid', w.gid, 'dad', w.dad,
                                           'aid', w.activity_id, 'topic', w.topic, 'try', w.attempt)
                        || CASE WHEN jsonb_typeof(w.data -> 'workflowName') = 'string'
-                               THEN jsonb_build_object('wfn', w.data -> 'workflowName') ELSE '{}' END,
+                               THEN jsonb_build_object('wfn', w.data -> 'workflowName') ELSE '{}' END
+                       -- the activity's own retry policy: it wins over a worker's default
+                       || CASE WHEN w.retry_codes IS NOT NULL THEN jsonb_build_object('retry', w.retry_codes)
+                               WHEN w.max_attempts > 1 THEN jsonb_build_object('retry', jsonb_build_object(
+                                   'maximumAttempts', w.max_attempts, 'backoffCoefficient', w.backoff_coefficient,
+                                   'maximumInterval', w.maximum_interval, 'initialInterval', w.initial_interval))
+                               ELSE '{}' END,
                        w.reservation",
             &[topic.into(), (batch as i64).into(), reservation_seconds.into(), hotmesh_engine::retry::POISON_DELIVERIES.into(), consumer.into(), apps.into()],
             |t| {

@@ -331,7 +331,7 @@ async fn setup() {
     .await
     .expect("ledger table");
     let d = hm.deploy(APP).await.expect("deploy the chaos app");
-    hm.activate("chaos", "1").await.expect("activate");
+    hm.activate_app("chaos", "1").await.expect("activate");
     let up = hm
         .wait_for_engine(Duration::from_secs(20))
         .await
@@ -556,10 +556,7 @@ async fn drive() -> bool {
                     tmin + (tmax - tmin) * rand_f64()
                 };
                 let data = json!({ "sleep": sleep, "k": k });
-                let opts = PubOptions {
-                    id: Some(id.clone()),
-                    ..Default::default()
-                };
+                let opts = PubOptions::new().id(id.clone());
                 let r = conn
                     .retry(120, |hm| {
                         let (data, opts) = (data.clone(), opts.clone());
@@ -572,7 +569,7 @@ async fn drive() -> bool {
                                 }) if code == "23505" && message.contains("Duplicate job") => {
                                     Ok(String::new())
                                 }
-                                other => other,
+                                other => other.map(String::from),
                             }
                         }
                     })

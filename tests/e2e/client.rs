@@ -76,7 +76,7 @@ async fn setup() -> HotMesh {
     let hm = HotMesh::connect(&url_for(DB)).await.unwrap();
     let d = hm.deploy_file(dir.join("app.yaml")).await.unwrap();
     assert_eq!(d["status"], "deployed", "{d}");
-    assert!(hm.activate("e2ec", "1").await.unwrap());
+    assert!(hm.activate_app("e2ec", "1").await.unwrap());
     hm
 }
 
@@ -86,77 +86,6 @@ fn config(workers: Vec<Worker>) -> Config {
     c.grace = Duration::from_millis(300);
     c.workers = workers;
     c
-}
-
-/// Runs `hotmesh <args>` (the client crate's binary) against the test database.
-fn cli(args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args(["run", "-q", "-p", "hotmesh-cli", "--bin", "hotmesh", "--"])
-        .args(args)
-        .env("HOTMESH_DATABASE_URL", url_for(DB))
-        .output()
-        .expect("cargo run hotmesh");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cli_json(args: &[&str]) -> Value {
-    let (ok, out, err) = cli(args);
-    assert!(ok, "hotmesh {args:?}: {err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("hotmesh {args:?}: {e}: {out}"))
-}
-
-#[tokio::test]
-async fn the_command_line() {
-    let hm = &setup().await;
-    let app = "app: { id: cli, version: '1', graphs: [ { subscribes: cli.start, publishes: cli.done, activities: { t: { type: trigger }, h: { type: hook, job: { maps: { ok: '{$self.hook.data.ok}' } } } }, transitions: { t: [ { to: h } ] }, hooks: { cli.go: [ { to: h, conditions: { match: [ { expected: '{$job.metadata.jid}', actual: '{$self.hook.data.id}' } ] } } ] } } ] }";
-    let file = std::env::temp_dir().join(format!("cli-{}.yaml", std::process::id()));
-    std::fs::write(&file, app).unwrap();
-    assert_eq!(
-        cli_json(&["deploy", file.to_str().unwrap()])["status"],
-        "deployed"
-    );
-    assert_eq!(cli_json(&["activate", "cli", "1"])["activated"], true);
-    let id = cli_json(&["pub", "cli.start", "{}", "--id", "k1"])["job_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(id, "k1");
-    assert_eq!(cli_json(&["status", "k1"])["status"], 1);
-    assert_eq!(
-        cli_json(&["signal", "cli.go", r#"{"id": "k1", "ok": "yes"}"#])["job_id"],
-        "k1"
-    );
-    assert_eq!(cli_json(&["state", "k1"])["data"]["ok"], "yes");
-    let (ok, table, _) = cli(&["state", "k1", "--table"]);
-    assert!(
-        ok && table.starts_with("key") && table.contains("metadata"),
-        "{table}"
-    );
-    cli_json(&["pub", "cli.start", "{}", "--id", "k2"]);
-    assert_eq!(
-        cli_json(&["interrupt", "cli.start", "k2", "--reason", "no"])["interrupted"],
-        true
-    );
-    assert_eq!(cli_json(&["scrub", "k2"])["scrubbed"], true);
-    assert_eq!(
-        cli_json(&["throttle", "cli", "-1", "--topic", "cli.work"])["throttle"],
-        -1
-    );
-    assert_eq!(cli_json(&["throttle", "cli", "0"])["throttle"], 0);
-    assert!(cli_json(&["roll-call", "cli"]).is_array());
-    // a pubsub that nobody finishes: exit status 1 and code 504
-    let (ok, _, err) = cli(&["pubsub", "cli.start", "{}", "--timeout", "0.3"]);
-    assert!(!ok && err.contains("code 504"), "{err}");
-    // bad input: a named error, no panic
-    let (ok, _, err) = cli(&["pub", "cli.start", "not json"]);
-    assert!(!ok && err.contains("invalid argument data"), "{err}");
-    let (ok, _, err) = cli(&["status", "nobody"]);
-    assert!(!ok && err.contains("code 404"), "{err}");
-    assert!(hm.get_state("k1").await.is_ok());
 }
 
 #[tokio::test]
@@ -196,13 +125,13 @@ async fn the_engine_api_works_from_the_client() {
         .unwrap_err();
     assert!(matches!(e, Error::Invalid { name: "data", .. }), "{e}");
     // publish with options, then read it every way
-    let o = PubOptions {
-        id: Some("c1".into()),
-        search: [("region".to_string(), json!("eu"))].into_iter().collect(),
-        ..Default::default()
-    };
+    let o = PubOptions::new().id("c1").search("region", "eu");
     assert_eq!(
-        hm.publish("e2ec.ask", json!({}), o.clone()).await.unwrap(),
+        hm.publish("e2ec.ask", json!({}), o.clone())
+            .await
+            .unwrap()
+            .id()
+            .to_string(),
         "c1"
     );
     let dup = hm.publish("e2ec.ask", json!({}), o).await.unwrap_err();
@@ -230,12 +159,12 @@ async fn the_engine_api_works_from_the_client() {
     );
     assert_eq!(hm.get_state("c1").await.unwrap().data["answer"], 42);
     for id in ["c2", "c3"] {
-        let o = PubOptions {
-            id: Some(id.into()),
-            search: [("batch".to_string(), json!("b"))].into_iter().collect(),
-            ..Default::default()
-        };
-        hm.publish("e2ec.ask", json!({}), o).await.unwrap();
+        let o = PubOptions::new().id(id).search("batch", "b");
+        hm.publish("e2ec.ask", json!({}), o)
+            .await
+            .unwrap()
+            .id()
+            .to_string();
     }
     let mut ids = hm
         .signal_all("e2ec.reply", json!({"answer": "all"}), "batch", "b")
@@ -244,26 +173,14 @@ async fn the_engine_api_works_from_the_client() {
     ids.sort();
     assert_eq!(ids, ["c2", "c3"]);
     // interrupt: a clear error the second time, unless suppressed
-    hm.publish(
-        "e2ec.ask",
-        json!({}),
-        PubOptions {
-            id: Some("c4".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    hm.publish("e2ec.ask", json!({}), PubOptions::new().id("c4"))
+        .await
+        .unwrap()
+        .id()
+        .to_string();
     // typed options, checked before anything is sent, with the extension's own rules
     let e = hm
-        .interrupt(
-            "e2ec.ask",
-            "c4",
-            InterruptOptions {
-                code: 1000,
-                ..Default::default()
-            },
-        )
+        .interrupt("e2ec.ask", "c4", InterruptOptions::new().code(1000))
         .await
         .unwrap_err();
     assert!(
@@ -277,14 +194,11 @@ async fn the_engine_api_works_from_the_client() {
         "{e}"
     );
     let e = hm
-        .publish(
-            "e2ec.ask",
-            json!({}),
-            PubOptions {
-                pending: Some(-1.0),
-                ..Default::default()
-            },
-        )
+        .publish("e2ec.ask", json!({}), {
+            let mut o = PubOptions::new();
+            o.pending = Some(-1.0);
+            o
+        })
         .await
         .unwrap_err();
     assert!(
@@ -298,14 +212,7 @@ async fn the_engine_api_works_from_the_client() {
         "{e}"
     );
     assert!(hm
-        .interrupt(
-            "e2ec.ask",
-            "c4",
-            InterruptOptions {
-                reason: Some("stop".into()),
-                ..Default::default()
-            }
-        )
+        .interrupt("e2ec.ask", "c4", InterruptOptions::new().reason("stop"))
         .await
         .unwrap());
     assert!(hm.get_status("c4").await.unwrap() < -100_000_000);
@@ -379,10 +286,7 @@ async fn pubsub_gives_up_with_504_while_the_job_runs_on() {
     let waiting = {
         let hm = hm.clone();
         tokio::spawn(async move {
-            let options = hotmesh_client::PubOptions {
-                id: Some("forged-1".into()),
-                ..Default::default()
-            };
+            let options = hotmesh_client::PubOptions::new().id("forged-1");
             hm.pubsub_with(
                 "e2ec.start",
                 json!({"n": 1}),
@@ -482,13 +386,13 @@ async fn retries_heartbeats_and_activations_reach_the_workers() {
         "{ subscribes: e2ec.v2only, activities: { z: { type: trigger } } }",
     );
     hm.deploy(&v2).await.unwrap();
-    hm.activate("e2ec", "2").await.unwrap();
+    hm.activate_app("e2ec", "2").await.unwrap();
     let a = tokio::time::timeout(Duration::from_secs(5), acts.recv())
         .await
         .unwrap()
         .unwrap();
     assert_eq!((a.app_id.as_str(), a.version.as_str()), ("e2ec", "2"));
-    hm.activate("e2ec", "1").await.unwrap();
+    hm.activate_app("e2ec", "1").await.unwrap();
     w.stop().await;
 }
 
@@ -522,19 +426,22 @@ async fn subscriptions_and_patterns_hear_completions() {
     hm.publish(
         "e2ec.start",
         json!({"n": 1}),
-        PubOptions {
-            id: Some(id.clone()),
-            ..Default::default()
-        },
+        PubOptions::new().id(id.clone()),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .id()
+    .to_string();
     hm.publish("e2ec.start", json!({"n": 2}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     hm.publish("e2ec.other", json!({}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     let got = eventually(10, "the completions", || async {
         let s = seen.lock().unwrap().clone();
         (s.len() >= 4).then_some(s)
@@ -564,7 +471,9 @@ async fn subscriptions_and_patterns_hear_completions() {
     hm.unsub("other.beta");
     hm.publish("e2ec.other", json!({}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(seen.lock().unwrap().len(), 4, "nothing after unsub");
     w.stop().await;
@@ -586,7 +495,9 @@ async fn two_workers_share_a_topic() {
         ids.push(
             hm.publish("e2ec.start", json!({"n": n}), Default::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_string(),
         );
     }
     let mut by = std::collections::HashMap::new();
@@ -632,7 +543,9 @@ async fn throttle_pauses_and_resumes() {
     for n in 0..5 {
         hm.publish("e2ec.start", json!({"n": n}), Default::default())
             .await
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_string();
     }
     // a worker that starts now obeys the persisted throttle too
     let late = HotMesh::init(config(vec![counting()])).await.unwrap();
@@ -661,7 +574,9 @@ async fn throttle_pauses_and_resumes() {
     for n in 0..4 {
         hm.publish("e2ec.start", json!({"n": n}), Default::default())
             .await
-            .unwrap();
+            .unwrap()
+            .id()
+            .to_string();
     }
     eventually(10, "slowed", || async {
         (done.load(Ordering::SeqCst) >= 9).then_some(())
@@ -672,12 +587,7 @@ async fn throttle_pauses_and_resumes() {
         "{:?}",
         t0.elapsed()
     );
-    w.throttle(Throttle {
-        throttle: 0,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    w.throttle(Throttle::resume()).await.unwrap();
     late.stop().await;
     w.stop().await;
 }
@@ -710,7 +620,9 @@ async fn a_crash_mid_message_is_redelivered_and_applied_once() {
     let id = hm
         .publish("e2ec.start", json!({"n": 99}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     eventually(10, "the callback started", || async {
         (started.load(Ordering::SeqCst) == 1).then_some(())
     })
@@ -756,7 +668,9 @@ async fn a_callback_slot_is_free_while_its_answer_waits() {
     let first = hm
         .publish("e2ec.start", json!({"n": 1}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     let mut holder = hm.pool().begin().await.unwrap();
     sqlx::query("SELECT 1 FROM hotmesh.jobs WHERE id = $1 FOR UPDATE")
         .bind(&first)
@@ -781,7 +695,9 @@ async fn a_callback_slot_is_free_while_its_answer_waits() {
     let second = hm
         .publish("e2ec.start", json!({"n": 2}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     eventually(
         10,
         "the second callback ran while the first answer waits",
@@ -816,7 +732,9 @@ async fn graceful_stop_releases_running_messages() {
     let id = hm
         .publish("e2ec.start", json!({"n": 5}), Default::default())
         .await
-        .unwrap();
+        .unwrap()
+        .id()
+        .to_string();
     eventually(10, "reserved", || async {
         let r: Option<bool> = sqlx::query_scalar(
             "SELECT reserved_until IS NOT NULL FROM hotmesh.worker_stream WHERE job_id = $1",
@@ -879,7 +797,9 @@ async fn a_postgres_restart_loses_nothing() {
         ids.push(
             hm.publish("e2ec.start", json!({"n": n}), Default::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_string(),
         );
     }
     cluster("restart", &[]);
@@ -889,7 +809,9 @@ async fn a_postgres_restart_loses_nothing() {
         ids.push(
             hm.publish("e2ec.start", json!({"n": n}), Default::default())
                 .await
-                .unwrap(),
+                .unwrap()
+                .id()
+                .to_string(),
         );
     }
     for (n, id) in ids.iter().enumerate() {
