@@ -7,6 +7,9 @@
 # BENCH_ROUNDS for the scale part (2),
 # BENCH_KEPT (1000000), BENCH_SCALE=0 to skip the scale part, BENCH_DRAIN_BATCH for (g) (50).
 set -euo pipefail
+# plain TCP, as the figures in docs/benchmarks.md and the peers' were measured: the test
+# clusters offer TLS, and libpq and sqlx would take it (sslmode prefer) without this
+export PGSSLMODE=${PGSSLMODE:-disable}
 cd "$(dirname "$0")/.."
 PORT=${HOTMESH_PG_PORT:-28815}
 P=(psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres)

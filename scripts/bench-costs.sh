@@ -8,6 +8,9 @@
 #   scripts/install.sh --release && scripts/pg-cluster.sh restart && scripts/bench-costs.sh
 # Settings: HOTMESH_PG_PORT (28815), N (1000), R (5).
 set -euo pipefail
+# plain TCP, as the figures in docs/benchmarks.md and the peers' were measured: the test
+# clusters offer TLS, and libpq and sqlx would take it (sslmode prefer) without this
+export PGSSLMODE=${PGSSLMODE:-disable}
 cd "$(dirname "$0")/.."
 PORT=${HOTMESH_PG_PORT:-28815}
 N=${N:-1000}

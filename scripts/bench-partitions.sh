@@ -11,6 +11,9 @@
 # through the parent (no partition key in the query: a lookup by id alone); one
 # partition named directly.
 set -euo pipefail
+# plain TCP, as the figures in docs/benchmarks.md and the peers' were measured: the test
+# clusters offer TLS, and libpq and sqlx would take it (sslmode prefer) without this
+export PGSSLMODE=${PGSSLMODE:-disable}
 PORT=${HOTMESH_PG_PORT:-28817}
 ROWS=${1:-900000}
 DB=hotmesh_partitions_bench

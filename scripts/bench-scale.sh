@@ -6,6 +6,9 @@
 # Settings: BENCH_KEPT (1000000), BENCH_ROUNDS (2), BENCH_WORKERS (2), HOTMESH_PG_PORT.
 # Install the build to measure first (scripts/install.sh --release) and restart the cluster.
 set -euo pipefail
+# plain TCP, as the figures in docs/benchmarks.md and the peers' were measured: the test
+# clusters offer TLS, and libpq and sqlx would take it (sslmode prefer) without this
+export PGSSLMODE=${PGSSLMODE:-disable}
 cd "$(dirname "$0")/.."
 PORT=${HOTMESH_PG_PORT:-28815}
 KEPT=${BENCH_KEPT:-1000000}

@@ -9,7 +9,7 @@
 # Without --release the library is a debug build (what the tests use).
 set -euo pipefail
 # output that goes to a file or a CI log gets no colour codes
-if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
+source "$(dirname "$0")/plain.sh"
 cd "$(dirname "$0")/.."
 PROFILE=(--debug)
 PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}
@@ -28,7 +28,7 @@ STAGE=$TARGET/hotmesh-install
 rm -rf "$STAGE"
 # 1. build: the package holds the library, the control file and the SQL scripts, laid
 #    out under their absolute installation paths
-cargo pgrx package -p hotmesh "${PROFILE[@]}" --pg-config "$PG_CONFIG" --out-dir "$STAGE" >/dev/null
+plain cargo pgrx package -p hotmesh "${PROFILE[@]}" --pg-config "$PG_CONFIG" --out-dir "$STAGE" >/dev/null
 
 # 2. put each file in place by rename, the library last (its SQL scripts must be there
 #    when a new session of a new version asks for them)

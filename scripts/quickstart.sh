@@ -4,7 +4,7 @@
 #   scripts/quickstart.sh
 set -euo pipefail
 # output that goes to a file or a CI log gets no colour codes
-if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
+source "$(dirname "$0")/plain.sh"
 cd "$(dirname "$0")/.."
 bash scripts/setup-machine.sh
 export PG_CONFIG=${PG_CONFIG:-$(command -v pg_config)}

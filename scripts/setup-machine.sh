@@ -4,7 +4,7 @@
 # Needs root, or a user with sudo.
 set -euo pipefail
 # output that goes to a file or a CI log gets no colour codes
-if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
+source "$(dirname "$0")/plain.sh"
 
 SUDO=()
 if [ "$(id -u)" != 0 ]; then SUDO=(sudo); fi

@@ -4,7 +4,7 @@
 #   scripts/test.sh
 set -euo pipefail
 # output that goes to a file or a CI log gets no colour codes
-if [ ! -t 1 ]; then export NO_COLOR=1 CARGO_TERM_COLOR=never; fi
+source "$(dirname "$0")/plain.sh"
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 bash scripts/setup-machine.sh
@@ -50,7 +50,7 @@ if [ "$(id -u)" = 0 ]; then
   RUNAS=(--runas postgres --pgdata "$RUN/pgrx-data")
 fi
 # it installs its build into the private copy's directories (in place: nothing runs there)
-cargo pgrx test pg15 -p hotmesh "${RUNAS[@]}"
+plain cargo pgrx test pg15 -p hotmesh "${RUNAS[@]}"
 
 echo "== 3/5 install the extension and start a cluster"
 # the pg_test build (with its tests schema) was installed by step 2: replace it (built

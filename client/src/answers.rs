@@ -6,7 +6,8 @@
 //! One bad answer must not fail the others: a batch that fails for another reason than
 //! the connection is answered again one by one.
 
-use crate::workers::{is_connection, Outcome};
+use crate::error::is_connection;
+use crate::workers::Outcome;
 use crate::HotMesh;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};

@@ -84,6 +84,24 @@ pub enum Error {
     Stopped,
 }
 
+/// SQLSTATE classes 08 (connection exception) and 57P (the server shutting down or
+/// terminating the session).
+pub(crate) fn connection_class(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || sqlstate.starts_with("57P")
+}
+
+/// A driver error that means the server could not be reached or went away.
+pub(crate) fn is_connection(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed
+    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| connection_class(&c)))
+}
+
 impl Error {
     /// Sorts a driver error into the variants above.
     pub(crate) fn from_sqlx(e: sqlx::Error) -> Error {
@@ -113,6 +131,24 @@ impl Error {
             };
         }
         Error::Sql(e)
+    }
+
+    /// Whether the server could not be reached or went away (a refused or lost
+    /// connection, a server shutting down): worth trying again later, unlike the
+    /// others.
+    ///
+    /// ```
+    /// let e = hotmesh_client::Error::Database { sqlstate: "57P01".into(), message: "terminating connection".into() };
+    /// assert!(e.is_connection_lost());
+    /// assert!(!hotmesh_client::Error::NotInstalled.is_connection_lost());
+    /// ```
+    pub fn is_connection_lost(&self) -> bool {
+        match self {
+            Error::Connect(_) => true,
+            Error::Sql(e) => is_connection(e),
+            Error::Database { sqlstate, .. } => connection_class(sqlstate),
+            _ => false,
+        }
     }
 
     /// The SQLSTATE of a database error.

@@ -100,7 +100,10 @@ impl JobHandle {
         if first.ended() {
             return first.into_result();
         }
-        let channel = self.hm.completion_channel(&first).await?;
+        let m = &first.metadata;
+        let of = m["app"].as_str().zip(m["vrs"].as_str());
+        let topic = m["tpc"].as_str().unwrap_or_default();
+        let channel = self.hm.completion_channel(topic, &self.id, of).await?;
         let hub = self.hm.hub().await?;
         let mut events = hub.subscribe();
         hub.listen(&channel).await?;
@@ -231,25 +234,29 @@ impl JobHandle {
 }
 
 impl HotMesh {
-    /// The one-time channel a job's completion is announced on: its graph's `publishes`
-    /// topic (of the job's own app version) and its id.
-    pub(crate) async fn completion_channel(&self, job: &JobOutput) -> Result<String, Error> {
-        let m = &job.metadata;
+    /// The one-time channel job `id`'s completion is announced on: the `publishes`
+    /// topic of the graph that subscribes to `topic` (of app version `of`, when known)
+    /// and the id.
+    pub(crate) async fn completion_channel(
+        &self,
+        topic: &str,
+        id: &str,
+        of: Option<(&str, &str)>,
+    ) -> Result<String, Error> {
+        let (app, version) = of.unzip();
         let publishes: Option<String> = sqlx::query_scalar(
             "SELECT publishes FROM hotmesh.graphs
-              WHERE app_id = $1 AND version = $2 AND subscribes = $3 LIMIT 1",
+              WHERE subscribes = $1 AND ($2::text IS NULL OR (app_id = $2 AND version = $3))
+              LIMIT 1",
         )
-        .bind(m["app"].as_str())
-        .bind(m["vrs"].as_str())
-        .bind(m["tpc"].as_str())
+        .bind(topic)
+        .bind(app)
+        .bind(version)
         .fetch_optional(self.conn()?)
         .await
         .map_err(Error::from_sqlx)?
         .flatten();
-        Ok(hotmesh_engine::channel::job(
-            publishes.as_deref(),
-            job.job_id(),
-        ))
+        Ok(hotmesh_engine::channel::job(publishes.as_deref(), id))
     }
 
     /// Waits for job `id`'s completion on `channel` (LISTENed already), reading the job

@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// A job's `{metadata, data}`, as the original's JobOutput.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct JobOutput {
     /// `jid`, `gid`, `app`, `vrs`, `tpc`, `js` (the status), `jc`, `ju`, and `err` when
@@ -304,15 +304,7 @@ impl HotMesh {
     ) -> Result<JobOutput, Error> {
         let data = data_object(data)?;
         let id = options.id.get_or_insert_with(crate::guid).clone();
-        let publishes: Option<String> = sqlx::query_scalar(
-            "SELECT publishes FROM hotmesh.graphs WHERE subscribes = $1 LIMIT 1",
-        )
-        .bind(topic)
-        .fetch_optional(self.conn()?)
-        .await
-        .map_err(Error::from_sqlx)?
-        .flatten();
-        let channel = hotmesh_engine::channel::job(publishes.as_deref(), &id);
+        let channel = self.completion_channel(topic, &id, None).await?;
         let hub = self.hub().await?;
         let mut events = hub.subscribe();
         // listen first: the job may end in the transaction that starts it

@@ -379,3 +379,63 @@ impl HotMesh {
         self.inner.grace
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{de::DeserializeOwned, Serialize};
+    use serde_json::json;
+
+    fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(v: T) {
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<T>(&text).unwrap(), v, "{text}");
+    }
+
+    #[test]
+    fn the_public_types_serialize_and_read_back() {
+        round_trip(JobOutput::from_value(
+            json!({"metadata": {"jid": "a", "js": 0}, "data": {"x": 1}}),
+        ));
+        round_trip(Outcome::fatal(422, json!({"message": "no"})));
+        round_trip(Outcome::success(json!({"ok": true})));
+        round_trip(WorkerError::fatal(404, "gone").with("id", "a"));
+        round_trip(
+            RetryPolicy::new(4)
+                .backoff_coefficient(2.0)
+                .maximum_interval(Duration::from_secs(30)),
+        );
+        round_trip(Status::Pending);
+        round_trip(PubOptions::new().id("a").search("region", "eu"));
+        round_trip(InterruptOptions::new().reason("stop").descend(true));
+        round_trip(Activation {
+            app_id: "orders".into(),
+            version: "2".into(),
+        });
+        let now = chrono::Utc::now();
+        round_trip(Profile {
+            guid: "g".into(),
+            role: "worker".into(),
+            topic: Some("t".into()),
+            version: Some("1".into()),
+            pid: Some(7),
+            host: None,
+            started_at: now,
+            heartbeat_at: now,
+            processed: 3,
+            errors: 1,
+            throttle: 0,
+            stream_depth: Some(0),
+            details: json!({}),
+        });
+        let text = serde_json::to_string(&Throttle::pause().topic("t")).unwrap();
+        let t: Throttle = serde_json::from_str(&text).unwrap();
+        assert_eq!((t.throttle, t.topic.as_deref()), (-1, Some("t")));
+    }
+
+    #[test]
+    fn options_that_the_extension_would_refuse_do_not_deserialize() {
+        assert!(serde_json::from_value::<PubOptions>(json!({"ttl": 5})).is_err());
+        assert!(serde_json::from_value::<RetryPolicy>(json!({"maximumAttempts": 0})).is_err());
+        assert_eq!(serde_json::to_value(Status::Success).unwrap(), "success");
+    }
+}

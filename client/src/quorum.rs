@@ -24,7 +24,7 @@ use tokio::sync::watch;
 ///     .collect();
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Profile {
     /// The process (engine role) or worker (worker role) id.
@@ -61,7 +61,7 @@ pub struct Profile {
 /// let t = hotmesh_client::Throttle::pause().topic("orders.charge");
 /// assert_eq!(t.throttle, -1);
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Throttle {
     /// -1 pauses, 0 resumes, > 0 waits that many ms between messages.
@@ -128,7 +128,7 @@ impl Throttle {
 /// println!("{} is at version {}", a.app_id, a.version);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Activation {
     /// The app.

@@ -22,7 +22,8 @@ use std::time::Duration;
 /// assert_eq!(p.delay_before(4), Some(Duration::from_secs(16)));
 /// assert_eq!(p.delay_before(5), None, "5 attempts in all");
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
 pub struct RetryPolicy(Policy);
 
 impl Default for RetryPolicy {
@@ -116,6 +117,24 @@ impl RetryPolicy {
             .map(Duration::from_secs_f64)
     }
 
+    /// The policy in the original's JSON form (intervals in seconds): what
+    /// [`from_json`](Self::from_json) reads.
+    ///
+    /// ```
+    /// let p = hotmesh_client::RetryPolicy::new(4);
+    /// assert_eq!(p.to_json()["maximumAttempts"], 4);
+    /// assert_eq!(hotmesh_client::RetryPolicy::from_json(&p.to_json()).unwrap(), p);
+    /// ```
+    pub fn to_json(&self) -> Value {
+        let p = &self.0;
+        json!({
+            "maximumAttempts": p.max_attempts,
+            "backoffCoefficient": p.backoff_coefficient,
+            "maximumInterval": p.maximum_interval,
+            "initialInterval": p.initial_interval,
+        })
+    }
+
     pub(crate) fn check(&self) -> Result<(), crate::Error> {
         let bad = |problem: &str| {
             Err(crate::Error::Invalid {
@@ -141,6 +160,20 @@ impl RetryPolicy {
     }
 }
 
+impl From<RetryPolicy> for Value {
+    fn from(p: RetryPolicy) -> Value {
+        p.to_json()
+    }
+}
+
+/// A policy deserializes from the original's JSON form, with the extension's checks.
+impl TryFrom<Value> for RetryPolicy {
+    type Error = crate::Error;
+    fn try_from(v: Value) -> Result<RetryPolicy, crate::Error> {
+        RetryPolicy::from_json(&v)
+    }
+}
+
 /// The error of a typed callback ([`Worker::typed`](crate::Worker::typed)). Any
 /// `std::error::Error` converts into a retryable one (code 500), so `?` works in the
 /// callback; [`fatal`](Self::fatal) is never retried, whatever the policy.
@@ -152,7 +185,7 @@ impl RetryPolicy {
 /// let io: WorkerError = std::io::Error::other("disk full").into();
 /// assert!(io.retryable && io.code == 500);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct WorkerError {
     /// The code the activity hears (100 to 999; 500 unless given).

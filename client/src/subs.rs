@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 /// .await?;
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct JobMessage {
     /// The publishes topic it came on.

@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 ///     Outcome::success(serde_json::json!({ "echo": m.data }))
 /// }
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Message {
     /// The stream message id (what `respond` answers).
@@ -76,7 +76,7 @@ pub struct Message {
 /// assert!(matches!(bad, Outcome::Error { code: 422, .. }));
 /// # let _ = (ok, more);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum Outcome {
     /// The activity's output (code 200).
@@ -338,16 +338,6 @@ impl Worker {
         }
         Ok(())
     }
-}
-
-pub(crate) fn is_connection(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Tls(_)
-    ) || matches!(e, sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
 }
 
 async fn dequeue(

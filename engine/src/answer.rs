@@ -10,7 +10,8 @@
 /// assert_eq!(Status::Pending.default_code(), 202);
 /// assert!(Status::parse("done").unwrap_err().contains("'success', 'error' or 'pending'"));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// The activity's work is done (code 200 unless given).
     Success,

@@ -91,8 +91,13 @@ fn text(v: &Value) -> String {
 /// assert_eq!(o.to_json()["id"], "order-1");
 /// assert_eq!(PubOptions::from_json(&o.to_json()).unwrap(), o);
 /// assert!(PubOptions::from_json(&serde_json::json!({"ttl": 5})).is_err());
+/// // serde: the same JSON, with the same checks
+/// let text = serde_json::to_string(&o).unwrap();
+/// assert_eq!(serde_json::from_str::<PubOptions>(&text).unwrap(), o);
+/// assert!(serde_json::from_str::<PubOptions>(r#"{"ttl": 5}"#).is_err());
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
 #[non_exhaustive]
 pub struct PubOptions {
     /// The job id (a live job with this id: "Duplicate job"); none: a new one.
@@ -221,8 +226,11 @@ impl PubOptions {
 /// let o = InterruptOptions::new().reason("cancelled").descend(true);
 /// assert!(o.throw && o.code == 410);
 /// assert_eq!(InterruptOptions::from_json(&o.to_json()).unwrap(), o);
+/// let text = serde_json::to_string(&o).unwrap();
+/// assert_eq!(serde_json::from_str::<InterruptOptions>(&text).unwrap(), o);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "Value", into = "Value")]
 #[non_exhaustive]
 pub struct InterruptOptions {
     /// The error's message.
@@ -354,6 +362,27 @@ impl InterruptOptions {
 impl From<InterruptOptions> for Value {
     fn from(o: InterruptOptions) -> Value {
         o.to_json()
+    }
+}
+
+/// Options (de)serialize as the JSON the SQL functions take, read with the same checks.
+impl TryFrom<Value> for InterruptOptions {
+    type Error = OptionError;
+    fn try_from(v: Value) -> Result<InterruptOptions, OptionError> {
+        InterruptOptions::from_json(&v)
+    }
+}
+
+impl From<PubOptions> for Value {
+    fn from(o: PubOptions) -> Value {
+        o.to_json()
+    }
+}
+
+impl TryFrom<Value> for PubOptions {
+    type Error = OptionError;
+    fn try_from(v: Value) -> Result<PubOptions, OptionError> {
+        PubOptions::from_json(&v)
     }
 }
 

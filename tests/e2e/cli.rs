@@ -223,6 +223,7 @@ fn deploy_pub_signal_state_interrupt_and_throttle_work() {
     assert_eq!(json(&["scrub", &k2])["scrubbed"], true);
     let t = json(&["throttle", "cli", "-1", "--topic", "cli.work"]);
     assert_eq!(t["throttle"], -1);
+    assert_eq!(t["confirmed"], 0, "no worker of the topic runs");
     assert_eq!(json(&["throttle", "cli", "0"])["throttle"], 0);
     assert!(json(&["roll-call", "cli"]).is_array());
 }

@@ -47,6 +47,17 @@ app:
         pw: { type: worker, topic: e2eh.flaky, input: { maps: { key: '{pt.output.data.key}' } } }
       transitions:
         pt: [ { to: pw } ]
+    - subscribes: e2eh.order
+      activities:
+        st:
+          type: trigger
+          stats:
+            id: '{$self.input.data.id}'
+            key: '{$self.input.data.shop}'
+            granularity: 1h
+            measures:
+              - { measure: count, target: '{$self.input.data.region}' }
+              - { measure: index, target: '{$self.input.data.customer}' }
 "#;
 
 async fn setup() -> HotMesh {
@@ -448,4 +459,53 @@ async fn the_originals_names_quorum_messages_hook_and_activate_by_version() {
     assert_eq!(job.result(WAIT).await.unwrap().data["ok"], "hooked");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn stats_and_indexed_ids_are_read_through_the_client() {
+    let hm = setup().await;
+    for (id, region, customer) in [
+        ("o1", "eu", "ann"),
+        ("o2", "eu", "bob"),
+        ("o3", "us", "ann"),
+    ] {
+        let order = json!({"id": id, "shop": "north", "region": region, "customer": customer});
+        hm.publish("e2eh.order", order, PubOptions::new())
+            .await
+            .unwrap();
+    }
+    let query = json!({"data": {"shop": "north"}, "range": "1h", "end": "NOW"});
+    let stats = hm.get_stats("e2eh.order", query.clone()).await.unwrap();
+    assert_eq!(stats["count"], 3, "{stats}");
+    let eu = stats["measures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["target"] == "region:eu")
+        .cloned();
+    assert_eq!(eu.unwrap()["value"], 2, "{stats}");
+    let ids = hm
+        .get_ids("e2eh.order", query, &["customer:ann"])
+        .await
+        .unwrap();
+    assert_eq!(ids["counts"][0]["count"], 2, "{ids}");
+    let mut found: Vec<String> = ids["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["measures"].as_array().cloned().unwrap_or_default())
+        .flat_map(|m| m["ids"].as_array().cloned().unwrap_or_default())
+        .filter_map(|v| v.as_str().map(String::from))
+        .collect();
+    found.sort();
+    assert_eq!(found, ["o1", "o3"]);
+    // a window the original's rule refuses: a clear 422
+    let e = hm
+        .get_stats(
+            "e2eh.order",
+            json!({"data": {"shop": "north"}, "range": "1w", "end": "NOW"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 422, "{e}");
 }

@@ -93,8 +93,8 @@ impl From<Error> for Failure {
 /// which may be any number), then by the engine's code.
 pub fn code_of(e: &Error) -> u8 {
     match e {
-        Error::Connect(_) | Error::NotInstalled | Error::NotPreloaded { .. } => UNREACHABLE,
-        Error::Sql(s) if connection_lost(s) => UNREACHABLE,
+        Error::NotInstalled | Error::NotPreloaded { .. } => UNREACHABLE,
+        e if e.is_connection_lost() => UNREACHABLE,
         Error::Job { .. } => JOB_FAILED,
         Error::Invalid { .. } | Error::Manifest { .. } => INVALID,
         other => match other.code() {
@@ -104,18 +104,6 @@ pub fn code_of(e: &Error) -> u8 {
             _ => FAILURE,
         },
     }
-}
-
-/// A driver error that means the server went away (after the first connection worked).
-fn connection_lost(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-    )
 }
 
 /// The error's message; a database error gets the engine's code beside its SQLSTATE
@@ -169,7 +157,11 @@ mod tests {
         };
         assert_eq!(code_of(&invalid), INVALID);
         assert_eq!(code_of(&Error::NotInstalled), UNREACHABLE);
-        assert_eq!(code_of(&Error::Sql(sqlx::Error::PoolTimedOut)), UNREACHABLE);
+        let shutdown = Error::Database {
+            sqlstate: "57P01".into(),
+            message: "terminating connection due to administrator command".into(),
+        };
+        assert_eq!(code_of(&shutdown), UNREACHABLE);
     }
 
     #[test]

@@ -546,8 +546,9 @@ async fn engine(hm: &HotMesh, cmd: Cmd) -> Result<Option<Shown>, Failure> {
             // set field by field: any value is passed on, the engine's rules judge it
             let mut t = Throttle::resume();
             (t.throttle, t.topic, t.guid) = (throttle, topic, guid);
-            hotmesh_client::throttle_app(hm.pool(), &app, &t).await?;
-            json!({ "app": app, "throttle": t.throttle, "topic": t.topic, "guid": t.guid })
+            // in force when it returns: `confirmed` live workers have read it
+            let confirmed = hotmesh_client::throttle_app(hm.pool(), &app, &t).await?;
+            json!({ "app": app, "throttle": t.throttle, "topic": t.topic, "guid": t.guid, "confirmed": confirmed })
         }
         Cmd::RollCall { app, max_age } => {
             return Ok(Some(Shown {
