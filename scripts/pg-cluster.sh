@@ -107,7 +107,9 @@ start() {
   if [ "$(psql_ -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = '$DB'")" != 1 ]; then
     psql_ -d postgres -qc "CREATE DATABASE \"$DB\""
   fi
-  psql_ -d "$DB" -qc "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS hotmesh" >/dev/null
+  # a cluster made by an older build keeps its older SQL: bring it to the library just
+  # installed (the upgrade scripts keep every row), or the new library runs on old tables
+  psql_ -d "$DB" -qc "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS hotmesh; ALTER EXTENSION hotmesh UPDATE" >/dev/null
   echo "cluster up: port $PORT, data $DIR/data, log $DIR/server.log, database $DB"
 }
 
