@@ -8,8 +8,9 @@
 #
 # Prints microseconds per statement (server side, PL/pgSQL loops, so plans are cached
 # as the engine's SPI plans are), for: a plain table; 2 and 4 list partitions reached
-# through the parent (no partition key in the query: a lookup by id alone); one
-# partition named directly.
+# through the parent (no partition key in the query: a lookup by id alone); 4 partitions
+# through the parent with the partition key in the query (part4k: pruned at run time);
+# one partition named directly.
 set -euo pipefail
 # plain TCP, as the figures in docs/benchmarks.md and the peers' were measured: the test
 # clusters offer TLS, and libpq and sqlx would take it (sslmode prefer) without this
@@ -50,10 +51,12 @@ BEGIN
       WHEN 'plain/select' THEN SELECT status INTO s FROM plain WHERE id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'part2/select' THEN SELECT status INTO s FROM part2 WHERE id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'part4/select' THEN SELECT status INTO s FROM part4 WHERE id = 'j' || (i * 17 % $ROWS + 1);
+      WHEN 'part4k/select' THEN SELECT status INTO s FROM part4 WHERE slot = ((i * 17 % $ROWS + 1) % 4) AND id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'part4_1/select' THEN SELECT status INTO s FROM part4_1 WHERE id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'plain/update' THEN UPDATE plain SET status = i WHERE id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'part2/update' THEN UPDATE part2 SET status = i WHERE id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'part4/update' THEN UPDATE part4 SET status = i WHERE id = 'j' || (i * 17 % $ROWS + 1);
+      WHEN 'part4k/update' THEN UPDATE part4 SET status = i WHERE slot = ((i * 17 % $ROWS + 1) % 4) AND id = 'j' || (i * 17 % $ROWS + 1);
       WHEN 'part4_1/update' THEN UPDATE part4_1 SET status = i WHERE id = 'j' || (i * 17 % $ROWS + 1);
     END CASE;
   END LOOP;
@@ -62,7 +65,7 @@ END \$f\$;
 SQL
 echo "µs per statement (3 rounds): table, select by id, update by id"
 for round in 1 2 3; do
-  for t in plain part2 part4 part4_1; do
+  for t in plain part2 part4 part4k part4_1; do
     sel=$("${PSQL[@]}" -d "$DB" -Atc "SELECT lookups('$t', 'select', 100000)")
     upd=$("${PSQL[@]}" -d "$DB" -Atc "SELECT lookups('$t', 'update', 50000)")
     echo "round $round  $t  $sel  $upd"

@@ -82,6 +82,27 @@ pub enum Error {
     /// The client was stopped: a call made after [`HotMesh::stop`](crate::HotMesh::stop) began.
     #[error("the client is stopped")]
     Stopped,
+    /// A live job (a running workflow) already has this id. Code 409.
+    #[error("Duplicate job: {job_id} (a live job has this id; code 409)")]
+    Duplicate {
+        /// The id asked for.
+        job_id: String,
+    },
+    /// A MeshFlow workflow stopped because its replayed code asked for another operation
+    /// than the one its journal recorded at `index`. Code 593.
+    #[error("workflow {job_id} stopped: {message}")]
+    NonDeterminism {
+        /// The workflow (job) id.
+        job_id: String,
+        /// The operation's index in its run.
+        index: u32,
+        /// What the journal holds there.
+        recorded: String,
+        /// What the code asked for.
+        current: String,
+        /// The whole message.
+        message: String,
+    },
 }
 
 /// SQLSTATE classes 08 (connection exception) and 57P (the server shutting down or
@@ -176,6 +197,8 @@ impl Error {
         match self {
             Error::Timeout { .. } => 504,
             Error::Job { code, .. } => *code,
+            Error::Duplicate { .. } => 409,
+            Error::NonDeterminism { .. } => 593,
             Error::Invalid { .. } | Error::Manifest { .. } => 422,
             Error::Database { sqlstate, .. } => hotmesh_engine::error::code_of_sqlstate(sqlstate),
             _ => 500,

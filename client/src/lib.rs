@@ -32,6 +32,7 @@ mod error;
 mod handle;
 mod hub;
 mod jobs;
+pub mod meshflow;
 mod quorum;
 mod retry;
 mod subs;

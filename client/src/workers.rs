@@ -98,6 +98,24 @@ pub enum Outcome {
         /// The error's data (`message` and anything else).
         data: Value,
     },
+    /// A success answer with a code of its own, for graphs whose transitions route on
+    /// it (the original's Durable codes 588 to 595 are such answers: MeshFlow's workflow
+    /// worker sends them).
+    Coded {
+        /// 100 to 999 (200: the same as [`Outcome::Success`]).
+        code: i32,
+        /// The activity's output.
+        data: Value,
+    },
+    /// Ask for the message again after `delay` (the callback decided, with a policy of
+    /// its own): `hotmesh.retry`. With no attempt left under the activity's policy the
+    /// job hears code 597.
+    Retry {
+        /// How long until it is handed out again.
+        delay: Duration,
+        /// The error that made it ask (kept with the message).
+        data: Value,
+    },
 }
 
 impl Outcome {
@@ -141,19 +159,78 @@ impl Outcome {
         Outcome::Fatal { code, data }
     }
 
+    /// A success answer with `code` (see [`Outcome::Coded`]).
+    ///
+    /// ```
+    /// let o = hotmesh_client::Outcome::coded(588, serde_json::json!({"duration": 5}));
+    /// # assert!(matches!(o, hotmesh_client::Outcome::Coded { code: 588, .. }));
+    /// ```
+    pub fn coded(code: i32, data: Value) -> Outcome {
+        Outcome::Coded { code, data }
+    }
+
+    /// Hand the message out again after `delay` (see [`Outcome::Retry`]).
+    ///
+    /// ```
+    /// let o = hotmesh_client::Outcome::retry_after(std::time::Duration::from_secs(2), serde_json::json!({"message": "busy"}));
+    /// # assert!(matches!(o, hotmesh_client::Outcome::Retry { .. }));
+    /// ```
+    pub fn retry_after(delay: Duration, data: Value) -> Outcome {
+        Outcome::Retry { delay, data }
+    }
+
     pub(crate) fn parts(&self) -> (&Value, Status, i32) {
         let (d, status, code) = match self {
             Outcome::Success(d) => (d, Status::Success, None),
+            Outcome::Coded { code, data } => (data, Status::Success, Some(*code)),
             Outcome::Pending(d) => (d, Status::Pending, None),
             Outcome::Error { code, data } | Outcome::Fatal { code, data } => {
                 (data, Status::Error, Some(*code))
             }
+            Outcome::Retry { data, .. } => (data, Status::Error, None),
         };
         (d, status, code.unwrap_or(status.default_code() as i32))
     }
 }
 
 type Callback = Arc<dyn Fn(Message) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+
+/// A typed function over JSON: its input read as `I` (else a fatal 422 naming the type),
+/// its output serialized, its error a [`WorkerError`]. `label` (may be empty) starts the
+/// messages of those two failures. Typed workers and MeshFlow's activities share it.
+pub(crate) type TypedFn = Arc<
+    dyn Fn(Value) -> Pin<Box<dyn Future<Output = Result<Value, WorkerError>> + Send>> + Send + Sync,
+>;
+
+pub(crate) fn typed_fn<I, O, E, F, Fut>(label: &str, f: F) -> TypedFn
+where
+    I: serde::de::DeserializeOwned + Send + 'static,
+    O: serde::Serialize,
+    E: Into<WorkerError>,
+    F: Fn(I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    let label: Arc<str> = Arc::from(label);
+    Arc::new(move |data: Value| {
+        let (f, label) = (f.clone(), label.clone());
+        Box::pin(async move {
+            let input: I = serde_json::from_value(data).map_err(|e| {
+                WorkerError::fatal(
+                    422,
+                    format!(
+                        "{label}the input does not read as {}: {e}",
+                        std::any::type_name::<I>()
+                    ),
+                )
+            })?;
+            let out = f(input).await.map_err(Into::into)?;
+            serde_json::to_value(out).map_err(|e| {
+                WorkerError::fatal(500, format!("{label}the output does not serialize: {e}"))
+            })
+        })
+    })
+}
 
 /// A worker: a topic and the callback that answers its messages.
 ///
@@ -240,29 +317,13 @@ impl Worker {
         F: Fn(I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, E>> + Send + 'static,
     {
-        let callback = Arc::new(callback);
+        let call = typed_fn("", callback);
         Worker::new(topic, move |m: Message| {
-            let callback = callback.clone();
+            let call = call.clone();
             async move {
-                let input: I = match serde_json::from_value(m.data) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        let why = format!(
-                            "the input does not read as {}: {e}",
-                            std::any::type_name::<I>()
-                        );
-                        return WorkerError::fatal(422, why).into_outcome();
-                    }
-                };
-                match callback(input).await {
-                    Ok(out) => match serde_json::to_value(out) {
-                        Ok(v) => Outcome::success(v),
-                        Err(e) => {
-                            WorkerError::fatal(500, format!("the output does not serialize: {e}"))
-                                .into_outcome()
-                        }
-                    },
-                    Err(e) => e.into().into_outcome(),
+                match call(m.data).await {
+                    Ok(v) => Outcome::success(v),
+                    Err(e) => e.into_outcome(),
                 }
             }
         })
@@ -467,6 +528,7 @@ enum Settle {
 fn settle(w: &Worker, attempt: i32, own_retry: bool, outcome: Outcome) -> Settle {
     match outcome {
         Outcome::Fatal { code, data } => Settle::Fail { code, error: data },
+        Outcome::Retry { delay, data } => Settle::Retry { delay, error: data },
         Outcome::Error { code, data } if !own_retry => {
             let Some(policy) = &w.retry else {
                 return Settle::Answer(Outcome::Error { code, data });

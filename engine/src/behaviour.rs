@@ -846,6 +846,139 @@ fn past_the_step_budget_the_rest_waits_on_the_engine_stream() {
     assert_eq!(data_of(&s, &id)["i"], 400);
 }
 
+/// The durable collator's shape: `again` is reached from the pivot (depth 2) while items
+/// remain, and from the worker below it (depth 3).
+const TWO_PARENT_CYCLE: &str = r#"
+app:
+  id: twoparents
+  version: '1'
+  graphs:
+    - subscribes: loop.start
+      activities:
+        l0: { type: trigger }
+        pivot: { type: hook, cycle: true, output: { maps: { i: 0 } }, job: { maps: { i: '{$self.output.data.i}' } } }
+        step: { type: worker, topic: loop.step, input: { maps: { i: '{pivot.output.data.i}' } } }
+        again:
+          type: cycle
+          ancestor: pivot
+          input: { maps: { i: { '@pipe': [['{pivot.output.data.i}', 1], ['{@math.add}']] } } }
+      transitions:
+        l0: [ { to: pivot } ]
+        pivot:
+          - to: again
+            conditions: { match: [ { expected: true, actual: { '@pipe': [['{pivot.output.data.i}', 1], ['{@number.lt}']] } } ] }
+          - to: step
+            conditions: { match: [ { expected: true, actual: { '@pipe': [['{pivot.output.data.i}', 1], ['{@number.gte}']] } } ] }
+        step:
+          - to: again
+            conditions: { match: [ { expected: true, actual: { '@pipe': [['{pivot.output.data.i}', 3], ['{@number.lt}']] } } ] }
+"#;
+
+/// The rows of `aid` in job `id`, by address.
+fn rows_of(s: &MemoryStore, id: &str, aid: &str) -> Vec<String> {
+    let mut d: Vec<String> = s
+        .activities(id)
+        .into_iter()
+        .filter(|(a, _, _)| a == aid)
+        .map(|(_, d, _)| d)
+        .collect();
+    d.sort();
+    d
+}
+
+#[test]
+fn a_cycle_reached_from_two_parents_reenters_its_pivot_from_either() {
+    let s = MemoryStore::new();
+    s.deploy(TWO_PARENT_CYCLE).unwrap();
+    let id = start(&s, "loop.start", json!({}));
+    // i = 0: straight back from the pivot; i = 1, 2: back through the worker
+    for i in 1..=3 {
+        let m = one_message(&s, "loop.step");
+        assert_eq!(m.data["i"], i);
+        assert!(s.respond(m.id, json!({}), Status::Success, None));
+    }
+    assert_eq!(status_of(&s, &id), 0);
+    assert_eq!(data_of(&s, &id)["i"], 3);
+    assert_eq!(rows_of(&s, &id, "pivot"), [",0,0", ",0,1", ",0,2", ",0,3"]);
+    assert_eq!(
+        rows_of(&s, &id, "again"),
+        [",0,0,0", ",0,1,0,0", ",0,2,0,0"]
+    );
+    // every iteration is counted on the pivot's first row, whichever parent cycled
+    assert_eq!(s.activity(&id, "pivot", ",0,0").unwrap().iterations, 3);
+}
+
+/// The original's own `durable` app, as its factory renders it (APP_VERSION 12).
+const DURABLE: &str = include_str!("../../tests/compat/durable_original.yaml");
+
+#[test]
+fn the_originals_durable_app_runs_a_workflow_through_its_collator_graph() {
+    let s = MemoryStore::new();
+    s.deploy(DURABLE)
+        .expect("the original's durable app deploys");
+    let id = start_as(
+        &s,
+        "durable.execute",
+        "wf1",
+        json!({"workflowId": "wf1", "originJobId": "wf1", "taskQueue": "wfq", "workflowName": "wf", "workflowTopic": "wfq-wf", "arguments": [1], "signalIn": false}),
+    );
+    // the workflow function (on its task queue) asks for three activities at once
+    // (Promise.all: code 589)
+    let m = one_message(&s, "wfq");
+    assert_eq!(m.data["workflowName"], "wf");
+    let item = |i: u32| json!({"code": 591, "activityName": "act", "arguments": [i], "workflowDimension": "", "index": i, "originJobId": "wf1", "parentWorkflowId": "wf1", "workflowId": format!("wf1-a{i}"), "workflowTopic": "acts"});
+    let collate = json!({"items": [item(0), item(1), item(2)], "size": 3, "workflowId": "-wf1-$-0", "originJobId": "wf1", "index": 0, "workflowDimension": ""});
+    assert!(s.respond(m.id, collate, Status::Success, Some(589)));
+    // the collator cycles over its items and calls each activity on its topic
+    let calls = s.messages("acts");
+    assert_eq!(calls.len(), 3);
+    for (i, m) in calls.iter().enumerate() {
+        assert_eq!(m.data["arguments"], json!([i]));
+        assert_eq!(m.data["workflowId"], format!("wf1-a{i}"));
+    }
+    // the answers come back out of order; each writes its own slot of `response[25]`
+    for i in [2, 0, 1] {
+        let m = &calls[i];
+        let answer = json!({"response": format!("r{}", m.data["arguments"][0])});
+        assert!(s.respond(m.id, answer, Status::Success, None));
+    }
+    let coll = "-wf1-$-0";
+    assert_eq!(status_of(&s, coll), 0);
+    // one pivot row per item, then one per answer: `collator_proxyer` cycles back too
+    assert_eq!(rows_of(&s, coll, "collator_cycle_hook").len(), 6);
+    let response = &data_of(&s, coll)["response"];
+    let slots: Vec<(&String, &Value, &Value)> = response
+        .as_object()
+        .expect("the collated response is an object")
+        .iter()
+        .map(|(k, v)| (k, &v["type"], &v["data"]))
+        .collect();
+    assert_eq!(
+        slots,
+        [
+            (&"0".to_string(), &json!("proxy"), &json!("r0")),
+            (&"1".to_string(), &json!("proxy"), &json!("r1")),
+            (&"2".to_string(), &json!("proxy"), &json!("r2")),
+        ]
+    );
+    // the workflow's `collator` marks each result by its replay index
+    let job = s.job(&id).expect("the workflow job");
+    for i in 0..3 {
+        let mark = &job.marks[&format!("-proxy-{i}-")];
+        assert_eq!(mark["data"], json!(format!("r{i}")), "{i}");
+    }
+    // collate_cycler took the workflow back to its pivot: the function runs again, and ends
+    assert_eq!(rows_of(&s, &id, "cycle_hook"), [",0,0", ",0,1"]);
+    let m = one_message(&s, "wfq");
+    assert!(s.respond(m.id, json!({"response": "ok"}), Status::Success, None));
+    assert_eq!(status_of(&s, &id), 0);
+    let data = data_of(&s, &id);
+    assert_eq!(
+        (&data["done"], &data["response"]),
+        (&json!(true), &json!("ok"))
+    );
+}
+
 // ---- interrupts
 
 #[test]

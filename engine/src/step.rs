@@ -8,7 +8,7 @@ use crate::activity::{Act, ActStatus};
 use crate::job::Job;
 use crate::store::{NewMessage, Store, TryLoad};
 use crate::{channel, dad, status};
-use hotmesh_manifest::model::Activity;
+use hotmesh_manifest::model::{write_job_field, Activity};
 use hotmesh_manifest::{CompiledApp, Env, Expr};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -458,7 +458,8 @@ impl<S: Store> Engine<S> {
         Ok(())
     }
 
-    /// Writes job maps into the job: `_x` keys are search fields, `-x` keys markers.
+    /// Writes job maps into the job: `_x` keys are search fields, `-x` keys markers;
+    /// `x[N]` sets entries of object `x` (`hotmesh_manifest::model::JobKey`).
     pub fn job_maps(&mut self, def: &Activity, jid: &str, ctx: &Value) -> Result<(), Failure> {
         if def.job.is_empty() {
             return Ok(());
@@ -471,13 +472,15 @@ impl<S: Store> Engine<S> {
             },
         )?;
         let job = self.job(jid);
-        for (k, v) in maps {
+        for (k, w) in maps {
+            // `x[N]` writes only its slots into object `x`, so activities that write
+            // different indexes of it add up (`write_job_field`)
             if let Some(name) = k.strip_prefix('_') {
-                job.search.insert(name.to_string(), v);
+                write_job_field(&mut job.search, name.to_string(), w);
             } else if k.starts_with('-') {
-                job.marks.insert(k, v);
+                write_job_field(&mut job.marks, k, w);
             } else {
-                job.data.insert(k, v);
+                write_job_field(&mut job.data, k, w);
             }
         }
         Ok(())

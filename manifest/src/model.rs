@@ -121,13 +121,72 @@ pub struct HookRule {
 }
 
 /// How a `job.maps` key writes job data.
+///
+/// The original (`mapJobData` in services/activities/activity.ts) renames a key `x[N]`
+/// (N a number) to `x`, and spreads the object value of `x[-]` / `x[_]` into job data.
+/// What it stores is decided at deploy (`resolveJobMapsPaths` in
+/// services/compiler/deployer.ts): the trigger's PRODUCES paths, `data/x` for a plain key
+/// and `data/x/0` .. `data/x/{N-1}` for `x[N]`, so N is the number of slots reserved.
+/// After each activity only the paths it produced a value for are written to the job
+/// hash, field by field, and reading the job rebuilds them into objects
+/// (`restoreHierarchy`). So activities that write `x[N]` with different indexes add to
+/// one object `{"0": …, "3": …}` instead of replacing each other, and an index at or
+/// past N is not stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKey {
-    /// `x` (and `x[N]`, which writes `x`)
+    /// `x`, and `x[abc]` (not a number, not a spread), which the original keeps as is
     Plain(String),
+    /// `x[N]`: entries `0` .. `slots - 1` of the value are each written into object `x`
+    /// on their own; `slots` is the largest N any `x[N]` of the graph reserves (the
+    /// original's paths are per graph).
+    Slots { name: String, slots: u32 },
     /// `x[-]` / `x[_]`: the value's own keys are spread into job data
     Spread,
+}
+
+impl JobKey {
+    /// Reads a `job.maps` key as the original does: the text between the first `[` and
+    /// the next `]` is a number for JavaScript's `Number()` (`x[25]`, also `x[]`): slots
+    /// as many as `parseInt` reads from it (none for `x[]`); `-` or `_`: a spread.
+    pub fn parse(k: &str) -> JobKey {
+        let Some(i) = k.find('[') else {
+            return JobKey::Plain(k.to_string());
+        };
+        let inner = k[i + 1..].split(']').next().unwrap_or("");
+        if inner == "-" || inner == "_" {
+            JobKey::Spread
+        } else if !crate::js::string_to_number(inner).is_nan() {
+            JobKey::Slots {
+                name: k[..i].to_string(),
+                slots: slot_count(inner),
+            }
+        } else {
+            JobKey::Plain(k.to_string())
+        }
+    }
+}
+
+/// `parseInt(text)` as a slot count: the leading integer (decimal, or hex after `0x`),
+/// none when there is none or it is not positive.
+fn slot_count(text: &str) -> u32 {
+    let mut t = text.trim_start_matches(crate::js::is_js_space);
+    if t.starts_with('-') {
+        return 0;
+    }
+    t = t.strip_prefix('+').unwrap_or(t);
+    let radix = match t.get(..2) {
+        Some("0x") | Some("0X") => {
+            t = &t[2..];
+            16
+        }
+        _ => 10,
+    };
+    let digits = &t[..t.find(|c: char| !c.is_digit(radix)).unwrap_or(t.len())];
+    digits.chars().fold(0u32, |n, c| {
+        n.saturating_mul(radix)
+            .saturating_add(c.to_digit(radix).unwrap_or(0))
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -136,28 +195,113 @@ pub struct JobMap {
     pub expr: Expr,
 }
 
-/// Applies compiled `job.maps`: the job data fields they write (undefined ones dropped).
+/// What the `job.maps` of one activity write to one job field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobWrite {
+    /// The whole field (`x`, and each key of a spread).
+    Whole(serde_json::Value),
+    /// Numbered entries of object field `x` (`x[N]`), the others left as they are.
+    Slots(Vec<(u32, serde_json::Value)>),
+}
+
+/// Applies compiled `job.maps`: what they write, by job field (undefined values dropped).
+/// A later map that writes the same field replaces an earlier one, as the keys of the
+/// original's mapped object do.
 pub fn apply_job_maps(
     maps: &[JobMap],
     env: &Env,
-) -> Result<serde_json::Map<String, serde_json::Value>, crate::EvalError> {
-    let mut out = serde_json::Map::new();
+) -> Result<IndexMap<String, JobWrite>, crate::EvalError> {
+    let mut out = IndexMap::new();
     for m in maps {
         let v = m.expr.eval(env)?;
         match &m.key {
             JobKey::Plain(k) => {
                 if let Some(j) = v.to_json() {
-                    out.insert(k.clone(), j);
+                    out.shift_remove(k);
+                    out.insert(k.clone(), JobWrite::Whole(j));
+                }
+            }
+            JobKey::Slots { name, slots } => {
+                out.shift_remove(name);
+                let entries = slot_entries(&v, *slots);
+                if !entries.is_empty() {
+                    out.insert(name.clone(), JobWrite::Slots(entries));
                 }
             }
             JobKey::Spread => {
                 if let Some(serde_json::Value::Object(o)) = v.to_json() {
-                    out.extend(o);
+                    for (k, j) in o {
+                        out.shift_remove(&k);
+                        out.insert(k, JobWrite::Whole(j));
+                    }
                 }
             }
         }
     }
     Ok(out)
+}
+
+/// The entries `0` .. `slots - 1` of a value, as the original reads path `x/i` of it
+/// (`getValueByPath`): an object's property `"i"`, an array's element `i`, a string's
+/// UTF-16 unit `i`; defined ones only. Other values have none (for null the original
+/// throws while storing the job; here nothing is written).
+fn slot_entries(v: &Value, slots: u32) -> Vec<(u32, serde_json::Value)> {
+    let mut out: Vec<(u32, serde_json::Value)> = match v {
+        Value::Obj(o) => o
+            .props
+            .iter()
+            .filter_map(|(k, x)| {
+                let i = crate::value::array_index(k).filter(|i| *i < slots)?;
+                Some((i, x.to_json()?))
+            })
+            .collect(),
+        Value::Arr(a) => a
+            .iter()
+            .take(slots as usize)
+            .enumerate()
+            .filter_map(|(i, x)| Some((i as u32, x.to_json()?)))
+            .collect(),
+        Value::Str(s) => crate::js::utf16(s)
+            .iter()
+            .take(slots as usize)
+            .enumerate()
+            .map(|(i, u)| {
+                let unit = crate::js::from_utf16(std::slice::from_ref(u));
+                (i as u32, serde_json::Value::String(unit))
+            })
+            .collect(),
+        _ => vec![],
+    };
+    out.sort_by_key(|(i, _)| *i);
+    out
+}
+
+/// Writes what the job maps produced for `key` into a job's fields: a whole value
+/// replaces the field; slots are set in the field's object, which they start when the
+/// field holds no object (the original rebuilds `x` from its `x/i` paths).
+pub fn write_job_field(
+    fields: &mut serde_json::Map<String, serde_json::Value>,
+    key: String,
+    w: JobWrite,
+) {
+    match w {
+        JobWrite::Whole(j) => {
+            fields.insert(key, j);
+        }
+        JobWrite::Slots(entries) => {
+            let field = fields
+                .entry(key)
+                .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+            if !field.is_object() {
+                *field = serde_json::Value::Object(serde_json::Map::new());
+            }
+            if let serde_json::Value::Object(o) = field {
+                for (i, j) in entries {
+                    o.insert(i.to_string(), j);
+                }
+            }
+        }
+    }
 }
 
 /// An activity, compiled. Pipe-able fields are expressions; `config` keeps the

@@ -6,19 +6,8 @@ use hotmesh_manifest::{compile_manifest, CompiledApp};
 
 const BATCHES: &str = include_str!("apps/batches.yaml");
 
-/// A one-graph app: `activities` and `transitions` are the YAML under those keys, indented
-/// by 8 spaces.
-fn graph(activities: &str, transitions: &str) -> String {
-    format!("app:\n  id: g\n  version: '1'\n  graphs:\n    - subscribes: g.start\n      activities:\n        t:\n          type: trigger\n{activities}      transitions:\n{transitions}")
-}
-
-fn ancestors<'a>(app: &'a CompiledApp, id: &str) -> Vec<&'a str> {
-    app.activities[id]
-        .ancestors
-        .iter()
-        .map(String::as_str)
-        .collect()
-}
+mod common;
+use common::{ancestors, graph};
 
 fn warned(app: &CompiledApp, words: &[&str]) -> bool {
     app.warnings

@@ -2,7 +2,7 @@
 //! manifest can break is reported with its YAML path and line.
 
 use hotmesh_manifest::compile::{compile_manifest, deploy_plan};
-use hotmesh_manifest::model::{apply_job_maps, ActivityKind, Rule};
+use hotmesh_manifest::model::{apply_job_maps, write_job_field, ActivityKind, JobKey, Rule};
 use hotmesh_manifest::{Env, ManifestError};
 use serde_json::json;
 
@@ -83,6 +83,21 @@ fn transitions_evaluate_code_match_and_gate() {
     );
 }
 
+/// The job fields what `maps` write, starting from `fields`.
+fn job_fields(
+    maps: &[hotmesh_manifest::model::JobMap],
+    env: &Env,
+    fields: serde_json::Value,
+) -> serde_json::Value {
+    let serde_json::Value::Object(mut fields) = fields else {
+        panic!("fields are an object")
+    };
+    for (k, w) in apply_job_maps(maps, env).unwrap() {
+        write_job_field(&mut fields, k, w);
+    }
+    serde_json::Value::Object(fields)
+}
+
 #[test]
 fn job_maps_write_index_and_spread_keys() {
     let app = compile_manifest(EVERYTHING).unwrap();
@@ -91,22 +106,118 @@ fn job_maps_write_index_and_spread_keys() {
         job: &job,
         self_id: Some("t1"),
     };
-    let data = apply_job_maps(&app.activities["t1"].job, &env).unwrap();
     assert_eq!(
-        serde_json::Value::Object(data),
+        job_fields(&app.activities["t1"].job, &env, json!({})),
         json!({"id": "o1", "qty": 2, "-placed-": 1, "_customer": "c9"})
     );
-    let job = json!({"t1": {"output": {"data": {"qty": 2}}}, "price": {"output": {"data": {"unit": 2.5, "lines": [1, 2, 3]}}}});
+    let job = json!({"t1": {"output": {"data": {"qty": 2}}}, "price": {"output": {"data": {"unit": 2.5, "lines": [1, 2, 3, 4]}}}});
     let env = Env {
         job: &job,
         self_id: Some("price"),
     };
-    let data = apply_job_maps(&app.activities["price"].job, &env).unwrap();
+    // `lines[3]`: entries 0 to 2 of the array, each in its slot of object `lines`
     assert_eq!(
-        serde_json::Value::Object(data),
-        json!({"total": "5.00", "lines": [1, 2, 3]})
+        job_fields(&app.activities["price"].job, &env, json!({})),
+        json!({"total": "5.00", "lines": {"0": 1, "1": 2, "2": 3}})
     );
     assert_eq!(app.activities["price"].produces, ["total", "lines"]);
+}
+
+#[test]
+fn an_indexed_job_key_reserves_slots_that_later_writes_add_to() {
+    // the original: `x[N]` maps to `x`, and deploy reserves paths x/0 .. x/N-1 for it;
+    // each write stores only the slots its value has, so writes accumulate by index
+    assert_eq!(
+        JobKey::parse("response[25]"),
+        JobKey::Slots {
+            name: "response".into(),
+            slots: 25
+        }
+    );
+    assert_eq!(JobKey::parse("x[-]"), JobKey::Spread);
+    assert_eq!(JobKey::parse("x[_]"), JobKey::Spread);
+    assert_eq!(JobKey::parse("x"), JobKey::Plain("x".into()));
+    assert_eq!(JobKey::parse("x[abc]"), JobKey::Plain("x[abc]".into()));
+    // Number() accepts it; parseInt() says how many slots
+    for (k, n) in [
+        ("x[]", 0),
+        ("x[ 3 ]", 3),
+        ("x[2.9]", 2),
+        ("x[0x10]", 16),
+        ("x[1e2]", 1),
+        ("x[-4]", 0),
+    ] {
+        assert_eq!(
+            JobKey::parse(k),
+            JobKey::Slots {
+                name: "x".into(),
+                slots: n
+            },
+            "{k}"
+        );
+    }
+
+    let app = compile_manifest(
+        "app:\n  id: s\n  version: '1'\n  graphs:\n    - subscribes: s.start\n      activities:\n        t:\n          type: trigger\n        a:\n          type: hook\n          job:\n            maps:\n              r[3]:\n                '@pipe':\n                  - ['{t.output.data.i}', '{t.output.data.v}']\n                  - ['{@object.create}']\n        b:\n          type: hook\n          job:\n            maps:\n              r[5]: '{t.output.data.list}'\n              z[]: '{t.output.data.v}'\n      transitions:\n        t:\n          - to: a\n          - to: b\n",
+    )
+    .unwrap();
+    // the paths are per graph: both keys of `r` store 5 slots
+    for aid in ["a", "b"] {
+        assert_eq!(
+            app.activities[aid].job[0].key,
+            JobKey::Slots {
+                name: "r".into(),
+                slots: 5
+            },
+            "{aid}"
+        );
+    }
+    assert_eq!(app.warnings.len(), 1, "{:?}", app.warnings);
+    assert!(
+        app.warnings[0].contains("'z[]' reserves no slots"),
+        "{:?}",
+        app.warnings
+    );
+
+    let run = |aid: &str, t: serde_json::Value, fields: serde_json::Value| {
+        let job = json!({ "t": { "output": { "data": t } } });
+        let env = Env {
+            job: &job,
+            self_id: Some(aid),
+        };
+        job_fields(&app.activities[aid].job, &env, fields)
+    };
+    // three items written one after the other: each adds its index
+    let mut data = json!({});
+    for (i, v) in [(1, "b"), (0, "a"), (4, "e")] {
+        data = run("a", json!({"i": i, "v": v}), data);
+    }
+    assert_eq!(data, json!({"r": {"0": "a", "1": "b", "4": "e"}}));
+    // an index past the slots is not stored; a rewrite replaces its own slot only
+    data = run("a", json!({"i": 5, "v": "f"}), data);
+    data = run("a", json!({"i": 1, "v": "B"}), data);
+    assert_eq!(data, json!({"r": {"0": "a", "1": "B", "4": "e"}}));
+    // an array value: its elements by index (holes and past-the-slots ones skipped);
+    // `z[]` stores nothing, whatever it maps
+    data = run(
+        "b",
+        json!({"list": [null, "x", 2, 3, 4, 5, 6], "v": "lost"}),
+        data,
+    );
+    assert_eq!(
+        data,
+        json!({"r": {"0": null, "1": "x", "2": 2, "3": 3, "4": 4}})
+    );
+    // a field that held no object is started afresh; values with no entries write nothing
+    assert_eq!(
+        run("a", json!({"i": 2, "v": 7}), json!({"r": "whole"})),
+        json!({"r": {"2": 7}})
+    );
+    assert_eq!(run("b", json!({"list": 12}), json!({})), json!({}));
+    assert_eq!(
+        run("b", json!({}), json!({"r": {"0": 1}})),
+        json!({"r": {"0": 1}})
+    );
 }
 
 #[test]

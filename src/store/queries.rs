@@ -85,13 +85,15 @@ pub fn raw(job_id: &str) -> Result<Value, HotmeshError> {
     .ok_or_else(|| HotmeshError::from(EngineError::JobNotFound(job_id.into())))
 }
 
-/// The activity timeline: `{job_id, status, data, error, timeline: [{activity, type,
-/// dimension, status, input, output, hook, error, created, updated, finished}]}`.
+/// The activity timeline: `{job_id, status, data, error, marks, timeline: [{activity,
+/// type, dimension, status, input, output, hook, error, created, updated, finished}]}`.
+/// `marks` holds what a MeshFlow workflow recorded (its journal; docs/meshflow.md).
 pub fn export(job_id: &str) -> Result<Value, HotmeshError> {
     db::one::<JsonB>(
         "SELECT jsonb_build_object(
                   'job_id', j.id, 'app_id', j.app_id, 'version', j.version, 'topic', j.topic, 'status', j.status,
                   'data', j.data, 'error', j.error, 'created_at', j.created_at, 'completed_at', j.completed_at,
+                  'marks', coalesce(j.marks, '{}'),
                   'timeline', coalesce((SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
                         'activity', a.activity_id, 'type', a.type, 'dimension', a.dad, 'status', a.status,
                         'input', a.input, 'output', a.output, 'hook', a.hook, 'error', a.error,

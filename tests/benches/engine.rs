@@ -7,9 +7,11 @@
 //! (e) the same 3-step pubsub through the client crate: `HotMesh::pubsub` with a client
 //!     `Worker` (LISTEN wake-up, dequeue, callback, answers batched);
 //! (f) (a)'s throughput through the client crate's `Worker`;
-//! (g) (a)'s workers draining a backlog started before them (only when BENCH_ONLY names it).
+//! (g) (a)'s workers draining a backlog started before them (only when BENCH_ONLY names it);
+//! (m) MeshFlow: a workflow function calling 3 no-op activities, one at a time (p50/p99) and
+//!     BENCH_WORKFLOWS / 3 at once (activities/s, and transaction ids per activity).
 //! Settings: BENCH_WORKFLOWS (3000), BENCH_WORKERS for (a) (2,4,8), BENCH_BATCH (10), BENCH_CONCURRENCY for
-//! (f) (8), BENCH_EXPIRE (the 3-step graph's `expire`, 60), BENCH_ONLY (a comma list of parts: a,b,e,f,c,g), BENCH_CLIENT=0 (no (e), (f):
+//! (f) (8), BENCH_EXPIRE (the 3-step graph's `expire`, 60), BENCH_ONLY (a comma list of parts: a,b,e,f,m,c,g), BENCH_CLIENT=0 (no (e), (f):
 //! an extension older than the client crate), BENCH_PING=1 (sqlx's ping before each
 //! use of a pooled connection).
 
@@ -424,6 +426,10 @@ async fn main() {
         }
     }
 
+    if wants("m") && std::env::var("BENCH_CLIENT").as_deref() != Ok("0") {
+        meshflow(&pool, &url, workflows / 3).await;
+    }
+
     if !wants("c") {
         return;
     }
@@ -462,4 +468,72 @@ async fn main() {
         pct(&mut late, 0.99),
         pct(&mut late, 1.0)
     );
+}
+
+/// (m) MeshFlow: a workflow of 3 no-op activities, one at a time, then `n` at once.
+async fn meshflow(pool: &PgPool, url: &str, n: usize) {
+    use hotmesh_client::meshflow::{
+        Client, Connection, Context, StartOptions, Worker, WorkflowError,
+    };
+    async fn noop(i: u32) -> Result<u32, hotmesh_client::WorkerError> {
+        Ok(i)
+    }
+    async fn three(ctx: Context, _: Value) -> Result<u32, WorkflowError> {
+        let mut sum = 0;
+        for i in 0..3 {
+            sum += ctx.activity::<u32>("noop", i).await?;
+        }
+        Ok(sum)
+    }
+    let conn = Connection::new(url).namespace("benchflow");
+    let w = Worker::create(conn.clone(), "bench-flow")
+        .workflow("three", three)
+        .activity("noop", noop)
+        .concurrency(16)
+        .run()
+        .await
+        .unwrap();
+    let client = Client::new(conn).await.unwrap();
+    let tag = std::process::id();
+    let mut lat = vec![];
+    for i in 0..100 {
+        let t = Instant::now();
+        let o = StartOptions::new("bench-flow", "three").workflow_id(format!("mf-{tag}-l{i}"));
+        let _: u32 = client
+            .workflow()
+            .execute(o, Duration::from_secs(10))
+            .await
+            .unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!(
+        "(m) MeshFlow workflow of 3 activities, 100 runs one at a time: p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+    let xid = || async {
+        sqlx::query_scalar::<_, i64>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    let x0 = xid().await;
+    let t0 = Instant::now();
+    let mut handles = vec![];
+    for i in 0..n {
+        let o = StartOptions::new("bench-flow", "three").workflow_id(format!("mf-{tag}-t{i}"));
+        handles.push(client.workflow().start(o).await.unwrap());
+    }
+    for h in handles {
+        let _: u32 = h.result(Duration::from_secs(120)).await.unwrap();
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let ids = xid().await - x0;
+    println!(
+        "(m) MeshFlow, {n} workflows x 3 activities at once: {secs:.2} s, {:.0} activities/s ({:.0} workflows/s); {:.1} transaction ids per activity (each start and end included)",
+        3.0 * n as f64 / secs,
+        n as f64 / secs,
+        ids as f64 / (3 * n) as f64
+    );
+    w.stop().await;
 }

@@ -1481,3 +1481,41 @@ async fn array_sort_compares_strings_by_locale_with_null_first() {
         Ok(Some(json!(["Cherry", "banana", "apple", null])))
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// the original's own `durable` app (its MeshFlow graph, version 12), unchanged
+
+const DURABLE: &str = include_str!("../compat/durable_original.yaml");
+
+#[tokio::test]
+async fn the_originals_durable_app_deploys_activates_and_runs_a_collation_unchanged() {
+    let p = db().await;
+    install(&p, DURABLE, "durable", "12").await;
+    // the workflow function asks for two activities at once (Promise.all: 589), then ends
+    let _wf = serve(&p, "dq", |m| {
+        if m.marks.get("-proxy-0-").is_some() {
+            let r = json!([m.marks["-proxy-0-"]["data"], m.marks["-proxy-1-"]["data"]]);
+            return Reply::Ok(json!({"response": r}));
+        }
+        let item = |i: u32| json!({"code": 591, "activityName": "act", "arguments": [i], "workflowDimension": "", "index": i, "originJobId": "dwf", "parentWorkflowId": "dwf", "workflowId": format!("dwf-a{i}"), "workflowTopic": "dq-activity"});
+        Reply::Code(
+            589,
+            json!({"items": [item(0), item(1)], "size": 2, "workflowId": "-dwf-$-0", "originJobId": "dwf", "index": 0, "workflowDimension": ""}),
+        )
+    });
+    let _acts = serve(&p, "dq-activity", |m| {
+        Reply::Ok(json!({"response": format!("r{}", m.data["arguments"][0])}))
+    });
+    try_publish(
+        &p,
+        "durable.execute",
+        json!({"workflowId": "dwf", "originJobId": "dwf", "taskQueue": "dq", "workflowName": "wf",
+               "workflowTopic": "dq-wf", "arguments": [1], "signalIn": false}),
+        json!({}),
+    )
+    .await
+    .unwrap();
+    let s = finished(&p, "dwf").await;
+    assert_eq!(s["data"]["done"], true, "{s}");
+    assert_eq!(s["data"]["response"], json!(["r0", "r1"]), "{s}");
+}

@@ -22,6 +22,12 @@ impl<S: Store> Engine<S> {
         let data = Self::input(ctx, def)?;
         let app = self.app(&w.job_id);
         let ancestor = def.ancestor.clone().unwrap_or_default();
+        // The ancestor's depth is the length of its own ancestor list, whatever path
+        // reached this cycle: a cycle may be the target of several activities at different
+        // depths (the original's durable collator), but deploy only accepts an ancestor
+        // that is a common ancestor of the cycle, at the same place on every path to it.
+        // Such an ancestor is reached by a single path, so its list is exact, and its row
+        // is the prefix of this cycle's address at that depth.
         let depth = app
             .activities
             .get(&ancestor)

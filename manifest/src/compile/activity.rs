@@ -129,21 +129,8 @@ pub(super) fn compile_job_maps(
     for (k, v) in need_map(m, &path)? {
         let (expr, refs) = expr::compile_sites(v, &p(&path, k))?;
         sites.extend(refs);
-        let key = match k.find('[') {
-            Some(i) => {
-                let inner = k[i + 1..].split(']').next().unwrap_or("");
-                if inner == "-" || inner == "_" {
-                    JobKey::Spread
-                } else if inner.is_empty() || inner.trim().parse::<f64>().is_ok() {
-                    // `x[N]` writes x (N only told the original how many paths to reserve)
-                    JobKey::Plain(k[..i].to_string())
-                } else {
-                    JobKey::Plain(k.clone())
-                }
-            }
-            None => JobKey::Plain(k.clone()),
-        };
-        if let JobKey::Plain(name) = &key {
+        let key = JobKey::parse(k);
+        if let JobKey::Plain(name) | JobKey::Slots { name, .. } = &key {
             produces.push(name.clone());
         }
         maps.push(JobMap { key, expr });

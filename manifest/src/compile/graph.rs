@@ -52,6 +52,7 @@ pub(super) fn compile_graph(
     check_cycles(&gc, &shape, out, cx)?;
     check_references(&gc, &shape, out, declared, cx)?;
     read_hook_rules(&gc, out, declared, cx)?;
+    share_job_slots(&gc, out, cx);
     let expire = g
         .get("expire")
         .map(|n| expr::compile(n, &p(gpath, "expire")))
@@ -223,6 +224,47 @@ pub(super) fn read_activities<'a>(
         sites,
         trigger,
     })
+}
+
+/// `x[N]` job keys: the original reserves paths `data/x/0` .. per graph (the trigger's
+/// PRODUCES, `resolveJobMapsPaths`), so every `x[N]` of a graph stores as many slots as
+/// the largest N among them. A key that reserves none (`x[]`, `x[0]`) stores nothing there:
+/// warned, since the value it maps is lost.
+fn share_job_slots(gc: &GraphCx, out: &mut CompiledApp, cx: &mut Ctx) {
+    let mut most: HashMap<String, u32> = HashMap::new();
+    for aid in &gc.ids {
+        for m in &out.activities[aid].job {
+            if let JobKey::Slots { name, slots } = &m.key {
+                let n = most.entry(name.clone()).or_default();
+                *n = (*n).max(*slots);
+            }
+        }
+    }
+    if most.is_empty() {
+        return;
+    }
+    for aid in &gc.ids {
+        let act = out.activities.get_mut(aid).expect("compiled activity");
+        for m in &mut act.job {
+            if let JobKey::Slots { name, slots } = &mut m.key {
+                *slots = most[name.as_str()];
+                if *slots == 0 {
+                    let maps = gc
+                        .acts
+                        .iter()
+                        .find(|(id, _)| id == aid)
+                        .and_then(|(_, a)| a.get("job")?.get("maps"));
+                    let (key, line) = maps
+                        .and_then(Node::as_map)
+                        .and_then(|kv| kv.iter().find(|(k, _)| matches!(JobKey::parse(k), JobKey::Slots { name: ref n, .. } if n == name)))
+                        .map(|(k, n)| (k.clone(), n.line))
+                        .unwrap_or_else(|| (name.clone(), 0));
+                    let gpath = gc.gpath;
+                    cx.warn(|| format!("{gpath}.activities.{aid}.job.maps.{key} (line {line}): '{key}' reserves no slots, so the original stores nothing for it (`{name}[N]` stores entries 0 to N-1 of its value)"));
+                }
+            }
+        }
+    }
 }
 
 /// Phase 2: the transitions, only to activities of this graph: every edge, in manifest
