@@ -48,6 +48,12 @@ extension_sql_file!(
 );
 // Stats: what triggers' stats.measures record (sql/stats.sql).
 extension_sql_file!("../sql/stats.sql", name = "stats", requires = ["engine"]);
+// MeshFlow's journal: the marks of workflow jobs as rows (sql/journal.sql).
+extension_sql_file!(
+    "../sql/journal.sql",
+    name = "journal",
+    requires = ["engine"]
+);
 // The quorum: client processes, roll call, throttles; and hotmesh.release (sql/quorum.sql).
 extension_sql_file!(
     "../sql/quorum.sql",

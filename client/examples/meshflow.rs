@@ -116,7 +116,7 @@ async fn main() -> Result<(), Error> {
         3,
         "two failures, then a receipt"
     );
-    let journal = handle.journal().await?;
+    let journal = handle.marks().await?;
     println!(
         "journal: {} marks, e.g. -proxy-1- = {}",
         journal.as_object().map_or(0, |m| m.len()),

@@ -426,4 +426,18 @@ SELECT status, error->>'code' AS code, completed_at IS NOT NULL AS ended FROM ho
 SELECT count(*) AS messages_left FROM hotmesh.worker_stream WHERE job_id = 'fan3';
 SELECT activity_id, status FROM hotmesh.activities WHERE job_id = 'fan3' ORDER BY activity_id;
 
+-- hotmesh.journal: the marks of MeshFlow workflows as rows, one per durable operation (a
+-- join's items each their own; the original's `data`/`$error` read too); other marks, and
+-- indexes too large for an integer, are not rows
+SELECT hotmesh.pub('sq.start', '{"n": 1}', $o${"id": "jr1", "marker": {
+  "-proxy-1-": {"k": "proxy", "n": "charge", "d": {"ok": true}, "au": "20261126090000.250"},
+  "-sleep-2-": {"k": "sleep", "n": 5},
+  "-collate-3-": {"k": "collate", "d": {"slot": 2, "r0": {"i": 3, "k": "proxy", "n": "a", "d": 9},
+                                         "r1": {"i": 4, "k": "wait", "n": "go", "e": {"code": 597}}, "rx": {"i": 8}}},
+  "-proxy$1-1-": {"k": "proxy", "n": "again", "d": 1, "au": "not a time"},
+  "-child-5-": {"data": "from the original", "$error": {"code": 598}},
+  "-seen-": 1, "-proxy-99999999999-": {"d": 1}, "-collate-9-": {"d": [1]}}}$o$);
+SELECT generation, index, kind, name, result, error, recorded_at, mark
+  FROM hotmesh.journal WHERE job_id = 'jr1' ORDER BY generation, index;
+
 DROP EXTENSION hotmesh;

@@ -55,10 +55,24 @@ async fn a_workflow_runs_its_activities_and_sleeps_then_returns() {
     let out: Value = h.result(WAIT).await.unwrap();
     assert_eq!(out, json!(["Hello, ColdMush!", "Hello, again!"]));
     assert!(started.elapsed() >= Duration::from_secs(1), "slept");
-    let journal = h.journal().await.unwrap();
+    let journal = h.marks().await.unwrap();
     assert_eq!(journal["-proxy-1-"]["d"], "Hello, ColdMush!", "{journal}");
     assert_eq!(journal["-sleep-2-"]["k"], "sleep", "{journal}");
     assert_eq!(journal["-proxy-3-"]["n"], "greet", "{journal}");
+    // the same as rows of hotmesh.journal, in order
+    let rows = h.journal().await.unwrap();
+    let seen: Vec<_> = rows.iter().map(|e| (e.index, e.kind.as_str())).collect();
+    assert_eq!(seen, [(1, "proxy"), (2, "sleep"), (3, "proxy")]);
+    assert_eq!(rows[2].name.as_deref(), Some("greet"));
+    // a sleep's name is its length in seconds
+    assert_eq!(
+        rows[1].name.as_deref().map(|n| n.parse::<f64>().unwrap()),
+        Some(1.0)
+    );
+    assert_eq!(rows[0].result, json!("Hello, ColdMush!"));
+    assert!(rows
+        .iter()
+        .all(|e| e.recorded_at.is_some() && e.error.is_none()));
     w.stop().await;
 }
 
@@ -219,8 +233,27 @@ async fn activities_and_25_signals_joined_run_at_once_and_return_in_call_order()
     assert_eq!(out["squares"], json!([1, 4, 9, 16, 25]));
     assert_eq!(out["signals"], json!((0..25).collect::<Vec<u32>>()));
     // the five activities were one collation: one mark with five entries
-    let j = h.journal().await.unwrap();
+    let j = h.marks().await.unwrap();
     assert_eq!(j["-collate-1-"]["d"]["r4"]["d"], 25, "{j}");
+    // hotmesh.journal gives each item of the join its own row
+    let rows: Vec<(i32, String, Value)> = sqlx::query_as(
+        "SELECT index, kind, result FROM hotmesh.journal WHERE job_id = 'fan-1' AND kind = 'proxy' ORDER BY index",
+    )
+    .fetch_all(client.hotmesh().pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        (1..=5)
+            .map(|i| (i, "proxy".to_string(), json!(i * i)))
+            .collect::<Vec<_>>()
+    );
+    let waits: i64 = scalar(
+        DB,
+        "SELECT count(*) FROM hotmesh.journal WHERE job_id = 'fan-1' AND kind = 'wait'",
+    )
+    .await;
+    assert_eq!(waits, 25);
     w.stop().await;
 }
 
@@ -471,7 +504,7 @@ async fn a_live_id_is_a_duplicate_or_attaches_and_a_workflow_can_be_interrupted(
         .await
         .unwrap();
     eventually(10, "d2 waiting", || async {
-        (h2.journal().await.is_ok() && h2.status().await.unwrap() > 0).then_some(())
+        (h2.marks().await.is_ok() && h2.status().await.unwrap() > 0).then_some(())
     })
     .await;
     assert!(h2.interrupt(json!({"reason": "not needed"})).await.unwrap());
@@ -530,7 +563,7 @@ async fn replayed_code_that_asks_for_another_operation_stops_with_a_typed_error(
     for id in ["drift-a", "drift-b"] {
         let h = client.workflow().get_handle("drift", "drift", id);
         eventually(10, "the activity recorded", || async {
-            h.journal().await.unwrap().get("-proxy-1-").map(|_| ())
+            h.marks().await.unwrap().get("-proxy-1-").map(|_| ())
         })
         .await;
     }
@@ -672,7 +705,7 @@ async fn a_workflow_survives_a_killed_worker_and_a_server_restart_and_runs_each_
         .unwrap();
     // killed during the first sleep
     eventually(10, "the first activity recorded", || async {
-        h.journal().await.unwrap().get("-proxy-1-").map(|_| ())
+        h.marks().await.unwrap().get("-proxy-1-").map(|_| ())
     })
     .await;
     doomed.kill();
@@ -758,7 +791,7 @@ async fn a_workflow_is_a_job_throttled_stopped_exported_and_scrubbed_like_any() 
         .unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        h.journal().await.unwrap().as_object().unwrap().is_empty(),
+        h.marks().await.unwrap().as_object().unwrap().is_empty(),
         "paused"
     );
     w.hotmesh()
@@ -773,7 +806,7 @@ async fn a_workflow_is_a_job_throttled_stopped_exported_and_scrubbed_like_any() 
     .await;
     w.stop().await;
     assert!(
-        h.journal().await.unwrap().get("-proxy-2-").is_some(),
+        h.marks().await.unwrap().get("-proxy-2-").is_some(),
         "answered before the stop ended"
     );
     let w2 = Worker::create(c.clone(), "main")

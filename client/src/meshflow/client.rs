@@ -6,6 +6,7 @@ use crate::{Error, HotMesh, JobHandle, JobOutput, PubOptions};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+use sqlx::Row;
 use std::time::Duration;
 
 /// Where MeshFlow runs: a database URL and a namespace (the graph's app id; default
@@ -310,9 +311,37 @@ impl WorkflowHandle {
         self.job.interrupt(options).await
     }
 
-    /// Its journal: every recorded result, as `{key: mark}` (`-proxy-1-`, …). The same
-    /// as `SELECT marks FROM hotmesh.jobs WHERE id = …`.
-    pub async fn journal(&self) -> Result<Value, Error> {
+    /// Its journal: one entry per recorded operation, in order (the view
+    /// `hotmesh.journal`; a continued workflow's earlier generations first).
+    pub async fn journal(&self) -> Result<Vec<JournalEntry>, Error> {
+        let rows = sqlx::query(
+            "SELECT generation, index, kind, name, result, error, recorded_at, mark
+               FROM hotmesh.journal WHERE job_id = $1 ORDER BY generation, index",
+        )
+        .bind(self.job.id())
+        .fetch_all(self.hm.pool())
+        .await
+        .map_err(Error::from_sqlx)?;
+        rows.iter()
+            .map(|r| {
+                Ok(JournalEntry {
+                    generation: r.try_get::<i32, _>(0)? as u32,
+                    index: r.try_get::<i32, _>(1)? as u32,
+                    kind: r.try_get(2)?,
+                    name: r.try_get(3)?,
+                    result: r.try_get::<Option<Value>, _>(4)?.unwrap_or(Value::Null),
+                    error: r.try_get(5)?,
+                    recorded_at: r.try_get(6)?,
+                    mark: r.try_get(7)?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Error::from_sqlx)
+    }
+
+    /// Its marks as stored: `{key: mark}` (`-proxy-1-`, …), the same as `SELECT marks FROM
+    /// hotmesh.jobs WHERE id = …`.
+    pub async fn marks(&self) -> Result<Value, Error> {
         let v: Option<Value> =
             sqlx::query_scalar("SELECT coalesce(marks, '{}') FROM hotmesh.jobs WHERE id = $1")
                 .bind(self.job.id())
@@ -334,6 +363,28 @@ impl WorkflowHandle {
     pub fn job(&self) -> &JobHandle {
         &self.job
     }
+}
+
+/// One recorded operation of a workflow (a row of `hotmesh.journal`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct JournalEntry {
+    /// The generation (0, then one more per continue-as-new).
+    pub generation: u32,
+    /// The operation's index in its generation's runs (1 is the first).
+    pub index: u32,
+    /// `proxy`, `sleep`, `wait`, `child`, `start` or `search`.
+    pub kind: String,
+    /// The activity, signal, workflow or search field.
+    pub name: Option<String>,
+    /// Its result.
+    pub result: Value,
+    /// Its error (`{code, message}`), if it failed.
+    pub error: Option<Value>,
+    /// When the engine recorded it.
+    pub recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its mark's key in the job's marks.
+    pub mark: String,
 }
 
 /// A job error of code 593 as [`Error::NonDeterminism`].

@@ -49,7 +49,7 @@ mod join;
 pub mod journal;
 mod worker;
 
-pub use client::{Client, Connection, StartOptions, WorkflowClient, WorkflowHandle};
+pub use client::{Client, Connection, JournalEntry, StartOptions, WorkflowClient, WorkflowHandle};
 pub use context::{Activities, ActivityCall, ActivityOptions, ChildOptions, Context, Search};
 pub use duration::{parse as parse_duration, Span};
 pub use join::join_all;
