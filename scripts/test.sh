@@ -82,7 +82,7 @@ export HOTMESH_CLUSTER_SCRIPT=$ROOT/scripts/pg-cluster.sh
 cargo test -p hotmesh-tests -- --test-threads=1
 # the client's example programs (client/examples, one per area, each with its app's YAML
 # beside it) run against the cluster: each must run to its end
-for example in engine_api workers quorum meshflow; do
+for example in engine_api workers quorum meshflow meshcall meshdata; do
   HOTMESH_DATABASE_URL=$HOTMESH_TEST_URL timeout 120 cargo run -q -p hotmesh-client --example "$example"
 done
 # a short chaos run (about 50 s): 300 workflows while workers, the engine worker, client

@@ -54,6 +54,18 @@ extension_sql_file!(
     name = "journal",
     requires = ["engine"]
 );
+// MeshCall's crons as rows (sql/meshcall.sql).
+extension_sql_file!(
+    "../sql/meshcall.sql",
+    name = "meshcall",
+    requires = ["engine"]
+);
+// MeshData's search indexes and hotmesh.find_where (sql/meshdata.sql).
+extension_sql_file!(
+    "../sql/meshdata.sql",
+    name = "meshdata",
+    requires = ["engine"]
+);
 // The quorum: client processes, roll call, throttles; and hotmesh.release (sql/quorum.sql).
 extension_sql_file!(
     "../sql/quorum.sql",

@@ -3,7 +3,7 @@
 //! relative to the file that holds the reference, as json-schema-ref-parser does for the
 //! original. A manifest without `$ref` is sent as written (errors keep its lines).
 
-use crate::Error;
+use crate::{Error, HotMesh};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -89,6 +89,57 @@ fn reference(r: &str, from: &Path, seen: &mut Vec<PathBuf>) -> Result<Value, Err
     let out = resolve(part, &target, seen);
     seen.pop();
     out
+}
+
+/// Deploys `yaml` as `version` of app `app_id` and activates it, unless that version is
+/// active already: what the client's own graphs (MeshFlow, MeshCall) do on first use.
+/// Two processes may start together: a deploy that fails because the other one deployed
+/// first is fine when the version is then there.
+pub(crate) async fn ensure_app(
+    hm: &HotMesh,
+    app_id: &str,
+    version: &str,
+    yaml: &str,
+) -> Result<(), Error> {
+    let active: Option<String> =
+        sqlx::query_scalar("SELECT version FROM hotmesh.app_active WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_optional(hm.pool())
+            .await
+            .map_err(Error::from_sqlx)?;
+    if active.as_deref() == Some(version) {
+        return Ok(());
+    }
+    if let Err(e) = hm.deploy(yaml).await {
+        let there: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2)",
+        )
+        .bind(app_id)
+        .bind(version)
+        .fetch_one(hm.pool())
+        .await
+        .map_err(Error::from_sqlx)?;
+        if !there {
+            return Err(e);
+        }
+    }
+    hm.activate_app(app_id, version).await?;
+    Ok(())
+}
+
+/// Fails unless `yaml` is the text pinned to `version`: a database that has a version of
+/// the client's own graphs (MeshFlow, MeshCall) is not deployed again, so a changed graph
+/// needs a new version. The pin is the version and an FNV-1a digest of the text.
+#[cfg(test)]
+pub(crate) fn assert_pinned(yaml: &str, version: &str, pinned: (&str, u64)) {
+    let digest = yaml.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    assert_eq!(
+        (version, digest),
+        pinned,
+        "app.yaml changed: bump its APP_VERSION and pin ({version:?}, {digest})"
+    );
 }
 
 #[cfg(test)]

@@ -32,6 +32,8 @@ mod error;
 mod handle;
 mod hub;
 mod jobs;
+pub mod meshcall;
+pub mod meshdata;
 pub mod meshflow;
 mod quorum;
 mod retry;

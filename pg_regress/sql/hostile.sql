@@ -186,6 +186,24 @@ SELECT status > 0 AS bad_still_running FROM hotmesh.jobs WHERE id = 'bad';
 DROP TRIGGER refuse_bad ON hotmesh.jobs;
 DROP FUNCTION public.refuse_bad();
 
+-- MeshData: names that could reach SQL text are refused; values only ever travel as
+-- parameters, so a value that looks like SQL finds nothing and harms nothing
+SELECT hotmesh.create_search_index('user"; DROP TABLE hotmesh.jobs; --', '{"a": {"type": "TAG"}}');
+SELECT hotmesh.create_search_index('user', '{"a'') ; DROP TABLE hotmesh.jobs; --": {"type": "TAG"}}');
+SELECT hotmesh.create_search_index('user', '{"a": {"type": "VECTOR"}}');
+SELECT hotmesh.create_search_index('user', '[]');
+SELECT hotmesh.create_search_index('user', '{"a": {"type": "TAG"}, "n": {"type": "NUMERIC", "sortable": true}}');
+SELECT * FROM hotmesh.find_where('user', '[{"field": "a", "is": "=", "value": "x''; DROP TABLE hotmesh.jobs; --"}]');
+SELECT * FROM hotmesh.find_where('user', '[{"field": "a;", "is": "=", "value": 1}]');
+SELECT * FROM hotmesh.find_where('user', '[{"field": "a", "is": "like", "value": 1}]');
+SELECT * FROM hotmesh.find_where('user', '[{"field": "n", "is": "[]", "value": 1}]');
+SELECT * FROM hotmesh.find_where('user', '[{"field": "a"}]');
+SELECT * FROM hotmesh.find_where('user', '{}');
+SELECT * FROM hotmesh.find_where('user', '[]', '{"limit": {"start": 0, "size": 100000}}');
+SELECT * FROM hotmesh.find_where('user', '[]', '{"sort": {"field": "a; DROP TABLE x"}}');
+SELECT * FROM hotmesh.find_where('user', (SELECT jsonb_agg('{"field": "a", "value": 1}'::jsonb) FROM generate_series(1, 33)));
+SELECT count(*) AS jobs_table_still_there FROM hotmesh.jobs WHERE false;
+
 -- the engine worker runs on, error free
 SELECT hotmesh.wake_engine() >= 0;
 SELECT pg_sleep(0.3);

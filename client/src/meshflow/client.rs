@@ -82,8 +82,12 @@ pub struct StartOptions {
     pub workflow_id: Option<String>,
     /// Search fields it starts with (the job's `search` column).
     pub search: serde_json::Map<String, Value>,
-    /// How long the job is kept after it ends (none: the engine's retention).
+    /// How long the job is kept after it ends (none: the engine's default).
     pub expire: Option<Duration>,
+    /// Keep the job after it ends until it is scrubbed (MeshData's ttl "infinity").
+    pub keep: bool,
+    /// The entity it is a record of (MeshData): `hotmesh.jobs.entity`.
+    pub entity: Option<String>,
     /// With an id a live workflow has: attach to it instead of failing with
     /// [`Error::Duplicate`].
     pub attach: bool,
@@ -99,6 +103,8 @@ impl StartOptions {
             workflow_id: None,
             search: Default::default(),
             expire: None,
+            keep: false,
+            entity: None,
             attach: false,
         }
     }
@@ -124,6 +130,18 @@ impl StartOptions {
     /// Keeps the job this long after it ends.
     pub fn expire(mut self, d: Duration) -> StartOptions {
         self.expire = Some(d);
+        self
+    }
+
+    /// Keeps the job after it ends until it is scrubbed.
+    pub fn keep(mut self) -> StartOptions {
+        self.keep = true;
+        self
+    }
+
+    /// Makes the workflow a record of `entity` (MeshData).
+    pub fn entity(mut self, entity: impl Into<String>) -> StartOptions {
+        self.entity = Some(entity.into());
         self
     }
 
@@ -202,7 +220,14 @@ impl WorkflowClient<'_> {
         if let Some(e) = o.expire {
             data["expire"] = json!(e.as_secs_f64());
         }
+        if o.keep {
+            // 0 or less: never expires
+            data["expire"] = json!(-1);
+        }
         let mut options = PubOptions::new().id(id.clone());
+        if let Some(e) = &o.entity {
+            options = options.entity(e.clone());
+        }
         for (k, v) in &o.search {
             options = options.search(k.clone(), v.clone());
         }

@@ -293,20 +293,35 @@ impl Search {
         self.ctx.search_read(field)
     }
 
+    /// Multiplies `field` (unset: 0) by `by` and returns the product.
+    pub fn mult(&self, field: &str, by: f64) -> f64 {
+        self.arith(field, move |n| n * by)
+    }
+
+    /// Clears `field` (it reads as null).
+    pub fn del(&self, field: &str) {
+        self.ctx.search_op(field, |_| Value::Null);
+    }
+
     /// Adds `by` to `field` (unset: 0) and returns the sum.
     pub fn incr(&self, field: &str, by: f64) -> f64 {
+        self.arith(field, move |n| n + by)
+    }
+
+    /// Sets `field` to `f` of its number (unset or not a number: 0); returns it.
+    fn arith(&self, field: &str, f: impl FnOnce(f64) -> f64) -> f64 {
         let v = self.ctx.search_op(field, move |old| {
             let n = old.and_then(|o| match o {
                 Value::Number(n) => n.as_f64(),
                 Value::String(s) => s.parse().ok(),
                 _ => None,
             });
-            let sum = n.unwrap_or(0.0) + by;
+            let r = f(n.unwrap_or(0.0));
             // whole numbers stay integers: `3`, not `3.0`, in the job's search column
-            if sum.fract() == 0.0 && sum.abs() < 9e15 {
-                json!(sum as i64)
+            if r.fract() == 0.0 && r.abs() < 9e15 {
+                json!(r as i64)
             } else {
-                json!(sum)
+                json!(r)
             }
         });
         v.as_f64().unwrap_or(0.0)

@@ -77,32 +77,7 @@ pub fn app_yaml(ns: &str) -> String {
 
 /// Deploys and activates the graph of namespace `ns` unless it is already active.
 pub(crate) async fn ensure_app(hm: &HotMesh, ns: &str) -> Result<(), Error> {
-    let active: Option<String> =
-        sqlx::query_scalar("SELECT version FROM hotmesh.app_active WHERE app_id = $1")
-            .bind(ns)
-            .fetch_optional(hm.pool())
-            .await
-            .map_err(Error::from_sqlx)?;
-    if active.as_deref() == Some(APP_VERSION) {
-        return Ok(());
-    }
-    // two processes may start together: a deploy that fails because the other one
-    // deployed first is fine when the version is then there
-    if let Err(e) = hm.deploy(&app_yaml(ns)).await {
-        let there: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT FROM hotmesh.app_versions WHERE app_id = $1 AND version = $2)",
-        )
-        .bind(ns)
-        .bind(APP_VERSION)
-        .fetch_one(hm.pool())
-        .await
-        .map_err(Error::from_sqlx)?;
-        if !there {
-            return Err(e);
-        }
-    }
-    hm.activate_app(ns, APP_VERSION).await?;
-    Ok(())
+    crate::deploy::ensure_app(hm, ns, APP_VERSION, &app_yaml(ns)).await
 }
 
 /// How a workflow function fails. Retryable errors run the workflow again (the
@@ -246,24 +221,11 @@ impl std::fmt::Display for ActivityError {
 mod tests {
     use super::*;
 
-    /// FNV-1a of the graph's text.
-    fn digest(s: &str) -> u64 {
-        s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-        })
-    }
-
     /// The graph deployed as version APP_VERSION must be the same everywhere: a database
     /// that has version 1 is not deployed again, so a changed graph needs a new version.
     #[test]
     fn the_graph_changes_only_with_its_version() {
-        const PINNED: (&str, u64) = ("1", 4927255551605949380);
-        let now = digest(APP_YAML);
-        assert_eq!(
-            (APP_VERSION, now),
-            PINNED,
-            "app.yaml changed: bump APP_VERSION and pin ({APP_VERSION:?}, {now})"
-        );
+        crate::deploy::assert_pinned(APP_YAML, APP_VERSION, ("1", 4927255551605949380));
     }
 
     #[test]
