@@ -127,21 +127,6 @@ pub(crate) async fn ensure_app(
     Ok(())
 }
 
-/// Fails unless `yaml` is the text pinned to `version`: a database that has a version of
-/// the client's own graphs (MeshFlow, MeshCall) is not deployed again, so a changed graph
-/// needs a new version. The pin is the version and an FNV-1a digest of the text.
-#[cfg(test)]
-pub(crate) fn assert_pinned(yaml: &str, version: &str, pinned: (&str, u64)) {
-    let digest = yaml.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    assert_eq!(
-        (version, digest),
-        pinned,
-        "app.yaml changed: bump its APP_VERSION and pin ({version:?}, {digest})"
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

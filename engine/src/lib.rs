@@ -22,6 +22,7 @@
 pub mod activities;
 pub mod activity;
 pub mod answer;
+pub mod apps;
 pub mod channel;
 pub mod dad;
 pub mod error;

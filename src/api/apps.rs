@@ -113,6 +113,13 @@ mod hotmesh {
         }
     }
 
+    /// MeshCall's graphs for `namespace` (docs/meshcall.md): what the Rust client
+    /// deploys, and what `hotmesh.exec` and `hotmesh.cron` deploy on first use.
+    #[pg_extern(immutable, parallel_safe)]
+    fn meshcall_app(namespace: default!(&str, "'meshcall'")) -> String {
+        hotmesh_engine::apps::meshcall(namespace)
+    }
+
     /// Validates and compiles a manifest without storing it: the summary deploy would
     /// return, with its warnings.
     #[pg_extern(volatile, parallel_safe)]

@@ -2,11 +2,11 @@
 //! extension is installed (if not, it says so and leaves), then loops: one iteration per
 //! latch wake-up or poll, each in its own transaction, surviving ERRORs.
 //!
-//! Each iteration runs the router, the time scout and housekeeping
-//! (`router`, `scout`, `housekeeping`), then sleeps on the latch until the next due time or a wake-up
-//! at commit, whichever comes first.
+//! Each iteration runs the router, the SQL functions connected as workers, the time scout
+//! and housekeeping (`router`, `targets`, `scout`, `housekeeping`), then sleeps on the
+//! latch until the next due time or a wake-up at commit, whichever comes first.
 
-use super::{housekeeping, router, scout, txn};
+use super::{housekeeping, router, scout, targets, txn};
 use crate::{gucs, shared};
 use hotmesh_bgworker::SlotState;
 use pgrx::bgworkers::*;
@@ -105,11 +105,20 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
         };
     }
     let routed = router::route();
+    // SQL functions connected as workers: their messages, answered here (in a
+    // subtransaction: a problem there must not stop the routing and the timers)
+    let targets_left = match txn::sub(targets::run) {
+        Ok((_, left)) => left,
+        Err(msg) => {
+            warning!("hotmesh engine: SQL function workers: {msg}");
+            false
+        }
+    };
     let behind = housekeep && housekeeping::run(gucs::retention_s());
     let due_ms = scout::run(since_ms);
     Step::Continue {
         due_ms,
-        busy: routed.taken as i64 >= router::BATCH,
+        busy: routed.taken as i64 >= router::BATCH || targets_left,
         deferred: routed.deferred > 0,
         behind,
     }
@@ -118,9 +127,15 @@ fn iteration(injected: Option<String>, since_ms: i64, housekeep: bool) -> Step {
 /// Sends the work notifications that committed transactions left in the relay, in a
 /// transaction of its own: it writes nothing, so it holds the notification lock only
 /// briefly (no WAL flush).
-fn relay() {
-    if let Err(msg) = txn::run(crate::store::notify::drain_relay) {
-        warning!("hotmesh engine: relaying notifications: {msg}");
+/// True when a relayed topic is a SQL function's (the engine worker answers it: a pass
+/// now, not at the next wake-up).
+fn relay() -> bool {
+    match txn::run(crate::store::notify::drain_relay) {
+        Ok(ours) => ours,
+        Err(msg) => {
+            warning!("hotmesh engine: relaying notifications: {msg}");
+            false
+        }
     }
 }
 
@@ -277,8 +292,8 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
             if BackgroundWorker::sighup_received() {
                 unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             }
-            relay();
-            if shared::exclusive().0.take_poke(dboid, me) || shared::now_ms() >= until {
+            let ours = relay();
+            if shared::exclusive().0.take_poke(dboid, me) || ours || shared::now_ms() >= until {
                 break;
             }
         }

@@ -7,6 +7,7 @@ pub mod housekeeping;
 pub mod launcher;
 pub mod router;
 pub mod scout;
+pub mod targets;
 pub mod txn;
 
 /// `backend_type` shown in `pg_stat_activity`.

@@ -208,13 +208,17 @@ fn xid_outcome(xid: u32) -> hotmesh_bgworker::relay::Outcome {
 
 /// The engine worker's part: sends the work notifications of this database's
 /// transactions that committed (each topic once), from a transaction that writes nothing.
-pub fn drain_relay() {
+pub fn drain_relay() -> bool {
     let topics = crate::shared::relay()
         .0
         .take(crate::shared::my_database(), xid_outcome);
     for t in &topics {
         text(channel::work(t), t);
     }
+    // work for a SQL function the engine worker answers itself
+    topics
+        .iter()
+        .any(|t| crate::bgworkers::targets::is_target(t))
 }
 
 /// `pg_notify(channel, payload)` without SPI (we are inside commit processing).

@@ -250,3 +250,201 @@ async fn an_interrupted_cron_stops_and_a_restart_neither_misses_nor_doubles_runs
     assert!(cycles >= 5.0, "{cycles} runs counted");
     mc.stop().await;
 }
+
+#[tokio::test]
+async fn sql_calls_the_linked_function_caches_and_schedules_crons() {
+    let c = setup().await;
+    let mc = MeshCall::new(c.clone()).await.unwrap();
+    let runs = Arc::new(AtomicUsize::new(0));
+    let counted = runs.clone();
+    mc.connect("sql.square", move |n: i64| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, WorkerError>(n * n)
+        }
+    })
+    .await
+    .unwrap();
+    let p = mc.hotmesh().pool();
+    // CALL hotmesh.exec: the result; cached by id and ttl (an interval)
+    let call = |args: &'static str, options: &'static str| async move {
+        let r: (Value,) =
+            sqlx::query_as("CALL hotmesh.exec('sql.square', $1::jsonb, $2::jsonb, NULL)")
+                .bind(args)
+                .bind(options)
+                .fetch_one(p)
+                .await
+                .unwrap();
+        r.0
+    };
+    assert_eq!(call("7", "{}").await, json!(49));
+    assert_eq!(
+        call("8", r#"{"id": "eight", "ttl": "1 hour"}"#).await,
+        json!(64)
+    );
+    assert_eq!(
+        call("9", r#"{"id": "eight", "ttl": "1 hour"}"#).await,
+        json!(64),
+        "cached"
+    );
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // a cron from SQL: idempotent, listed, stopped
+    let started: bool = sqlx::query_scalar(
+        "SELECT hotmesh.cron('sql.square', 'sq-cron', '200 milliseconds', '3', '{\"maxCycles\": 2}')",
+    )
+    .fetch_one(p)
+    .await
+    .unwrap();
+    assert!(started);
+    let again: bool =
+        sqlx::query_scalar("SELECT hotmesh.cron('sql.square', 'sq-cron', '200 milliseconds', '3')")
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert!(!again, "runs already");
+    eventually(10, "two cron runs", || async {
+        (runs.load(Ordering::SeqCst) >= 4).then_some(())
+    })
+    .await;
+    let (cycles, running): (f64, bool) =
+        sqlx::query_as("SELECT cycles::float8, running FROM hotmesh.crons WHERE id = 'sq-cron'")
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert_eq!(cycles, 2.0);
+    assert!(!running, "max cycles reached");
+    let nightly: bool =
+        sqlx::query_scalar("SELECT hotmesh.cron('sql.square', 'nightly', '0 0 * * *', '1')")
+            .fetch_one(p)
+            .await
+            .unwrap();
+    assert!(nightly);
+    let stopped: bool = sqlx::query_scalar("SELECT hotmesh.cron_stop('nightly')")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert!(stopped);
+    let e = sqlx::query("SELECT hotmesh.cron('sql.square', 'bad', 'now and then')")
+        .execute(p)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("invalid argument every"), "{e}");
+    mc.stop().await;
+}
+
+#[tokio::test]
+async fn a_sql_function_answers_calls_and_crons_with_no_process() {
+    let c = setup().await;
+    exec(
+        DB,
+        "CREATE TABLE tally (n int);
+         CREATE FUNCTION square(args jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT to_jsonb((args #>> '{}')::int * (args #>> '{}')::int) $$;
+         CREATE FUNCTION tick(args jsonb) RETURNS jsonb LANGUAGE sql AS $$ INSERT INTO tally VALUES (1) RETURNING to_jsonb(n) $$;
+         CREATE FUNCTION boom(args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom: %', args; END $$;",
+    )
+    .await;
+    let mc = MeshCall::new(c).await.unwrap();
+    let p = mc.hotmesh().pool();
+    for (topic, f) in [
+        ("db.square", "square(jsonb)"),
+        ("db.tick", "tick(jsonb)"),
+        ("db.boom", "boom(jsonb)"),
+    ] {
+        let ok: bool = sqlx::query_scalar("SELECT hotmesh.connect_sql($1, $2::regprocedure)")
+            .bind(topic)
+            .bind(f)
+            .fetch_one(p)
+            .await
+            .unwrap();
+        assert!(ok);
+    }
+    // called from Rust and from SQL: answered inside the database
+    let n: i64 = mc.exec("db.square", 12, CallOptions::new()).await.unwrap();
+    assert_eq!(n, 144);
+    let r: (Value,) = sqlx::query_as("CALL hotmesh.exec('db.square', '5', '{}', NULL)")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert_eq!(r.0, json!(25));
+    // a function that fails: its message, as the call's error; the next call is fine
+    let e = mc
+        .exec::<Value>("db.boom", "x", CallOptions::new())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("boom: \"x\""), "{e}");
+    let n: i64 = mc.exec("db.square", 3, CallOptions::new()).await.unwrap();
+    assert_eq!(n, 9);
+    // a cron of a SQL function: nothing but the database runs it
+    assert!(mc
+        .cron(
+            "db.tick",
+            "ticks",
+            json!({}),
+            CronOptions::every("200ms").max_cycles(3)
+        )
+        .await
+        .unwrap());
+    eventually(10, "three ticks", || async {
+        let n: i64 = scalar(DB, "SELECT count(*) FROM tally").await;
+        (n == 3).then_some(())
+    })
+    .await;
+    // a function of the wrong shape is refused
+    exec(
+        DB,
+        "CREATE FUNCTION wrong(n int) RETURNS int LANGUAGE sql AS $$ SELECT n $$",
+    )
+    .await;
+    let e = sqlx::query("SELECT hotmesh.connect_sql('db.wrong', 'wrong(int)'::regprocedure)")
+        .execute(p)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("must take one jsonb and return one jsonb"),
+        "{e}"
+    );
+    // connected by a role that is not a superuser: runs as that role, and cannot take
+    // the engine worker's rights back
+    exec(
+        DB,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'mc_alice') THEN CREATE ROLE mc_alice LOGIN; END IF; END $$;
+         GRANT EXECUTE ON FUNCTION hotmesh.connect_sql(text, regprocedure) TO mc_alice;
+         CREATE FUNCTION whoami(args jsonb) RETURNS jsonb LANGUAGE sql AS $$ SELECT to_jsonb(current_user::text) $$;
+         CREATE FUNCTION escalate(args jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$ BEGIN SET ROLE postgres; RETURN to_jsonb(current_user::text); END $$;",
+    )
+    .await;
+    let alice = sqlx::PgPool::connect(&url_for(DB).replace("postgres@", "mc_alice@"))
+        .await
+        .unwrap();
+    for (topic, f) in [
+        ("db.whoami", "whoami(jsonb)"),
+        ("db.escalate", "escalate(jsonb)"),
+    ] {
+        sqlx::query("SELECT hotmesh.connect_sql($1, $2::regprocedure)")
+            .bind(topic)
+            .bind(f)
+            .execute(&alice)
+            .await
+            .unwrap();
+    }
+    let who: String = mc
+        .exec("db.whoami", json!({}), CallOptions::new())
+        .await
+        .unwrap();
+    assert_eq!(who, "mc_alice");
+    let e = mc
+        .exec::<String>("db.escalate", json!({}), CallOptions::new())
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("cannot set parameter \"role\""),
+        "{e}"
+    );
+    let gone: bool = sqlx::query_scalar("SELECT hotmesh.disconnect_sql('db.square')")
+        .fetch_one(p)
+        .await
+        .unwrap();
+    assert!(gone);
+}

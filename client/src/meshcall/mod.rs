@@ -38,18 +38,14 @@ use std::time::Duration;
 
 /// The graphs' version: deployed when the database's active version of the namespace
 /// differs.
-pub const APP_VERSION: &str = "1";
+pub const APP_VERSION: &str = hotmesh_engine::apps::MESHCALL_VERSION;
 
 /// The default namespace (the graphs' app id).
-pub const NAMESPACE: &str = "meshcall";
+pub const NAMESPACE: &str = hotmesh_engine::apps::MESHCALL_NAMESPACE;
 
-const APP_YAML: &str = include_str!("app.yaml");
-
-/// The graphs' YAML for namespace `ns`.
+/// The graphs' YAML for namespace `ns` (`hotmesh_engine::apps`).
 pub fn app_yaml(ns: &str) -> String {
-    APP_YAML
-        .replace("APP", ns)
-        .replace("'VERSION'", &format!("'{APP_VERSION}'"))
+    hotmesh_engine::apps::meshcall(ns)
 }
 
 /// How long a call's result is kept: a duration (`"15 minutes"`, `"1 day"`, a
@@ -414,12 +410,6 @@ fn read<T: DeserializeOwned>(v: Value) -> Result<T, Error> {
 mod tests {
     use super::*;
 
-    /// See meshflow's test of the same name.
-    #[test]
-    fn the_graph_changes_only_with_its_version() {
-        crate::deploy::assert_pinned(APP_YAML, APP_VERSION, ("1", 3883034462334418540));
-    }
-
     #[test]
     fn a_schedule_is_an_interval_or_a_cron_expression() {
         assert_eq!(
@@ -442,13 +432,5 @@ mod tests {
             Ttl::For(Duration::from_secs(900))
         );
         assert!(Ttl::read("forever").is_err());
-    }
-
-    #[test]
-    fn the_namespace_names_the_graphs_and_they_compile() {
-        let y = app_yaml("calls");
-        assert!(y.contains("subscribes: calls.call") && y.contains("subscribes: calls.cron"));
-        let m = hotmesh_manifest::compile::deploy_plan(&y).map(|_| ());
-        assert!(m.is_ok(), "{m:?}");
     }
 }

@@ -61,18 +61,14 @@ use serde_json::{json, Value};
 
 /// The graph's version: a client deploys it when the database's active version of its
 /// namespace differs.
-pub const APP_VERSION: &str = "1";
+pub const APP_VERSION: &str = hotmesh_engine::apps::MESHFLOW_VERSION;
 
 /// The default namespace (the app id of the graph).
-pub const NAMESPACE: &str = "meshflow";
+pub const NAMESPACE: &str = hotmesh_engine::apps::MESHFLOW_NAMESPACE;
 
-const APP_YAML: &str = include_str!("app.yaml");
-
-/// The graph's YAML for namespace `ns`.
+/// The graph's YAML for namespace `ns` (`hotmesh_engine::apps`).
 pub fn app_yaml(ns: &str) -> String {
-    APP_YAML
-        .replace("APP", ns)
-        .replace("'VERSION'", &format!("'{APP_VERSION}'"))
+    hotmesh_engine::apps::meshflow(ns)
 }
 
 /// Deploys and activates the graph of namespace `ns` unless it is already active.
@@ -214,29 +210,5 @@ impl ActivityError {
 impl std::fmt::Display for ActivityError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} (code {})", self.message, self.code)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The graph deployed as version APP_VERSION must be the same everywhere: a database
-    /// that has version 1 is not deployed again, so a changed graph needs a new version.
-    #[test]
-    fn the_graph_changes_only_with_its_version() {
-        crate::deploy::assert_pinned(APP_YAML, APP_VERSION, ("1", 4927255551605949380));
-    }
-
-    #[test]
-    fn the_namespace_names_the_graph_and_its_topics() {
-        let y = app_yaml("billing");
-        assert!(y.contains("id: billing\n"));
-        assert!(y.contains("subscribes: billing.execute"));
-        assert!(y.contains("billing.wfs.wait:"));
-        assert!(y.contains(&format!("version: '{APP_VERSION}'")));
-        assert!(!y.contains("APP"));
-        let m = hotmesh_manifest::compile::deploy_plan(&y).map(|_| ());
-        assert!(m.is_ok(), "{m:?}");
     }
 }
