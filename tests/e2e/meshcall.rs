@@ -303,17 +303,20 @@ async fn sql_calls_the_linked_function_caches_and_schedules_crons() {
             .await
             .unwrap();
     assert!(!again, "runs already");
-    eventually(10, "two cron runs", || async {
-        (runs.load(Ordering::SeqCst) >= 4).then_some(())
+    // the runs are counted (in hotmesh.crons) once each run's answer has committed
+    let (cycles, running) = eventually(10, "two cron runs counted, and the cron ended", || async {
+        let r: (f64, bool) = sqlx::query_as(
+            "SELECT cycles::float8, running FROM hotmesh.crons WHERE id = 'sq-cron'",
+        )
+        .fetch_one(p)
+        .await
+        .unwrap();
+        (!r.1).then_some(r)
     })
     .await;
-    let (cycles, running): (f64, bool) =
-        sqlx::query_as("SELECT cycles::float8, running FROM hotmesh.crons WHERE id = 'sq-cron'")
-            .fetch_one(p)
-            .await
-            .unwrap();
     assert_eq!(cycles, 2.0);
     assert!(!running, "max cycles reached");
+    assert_eq!(runs.load(Ordering::SeqCst), 4, "two calls, two cron runs");
     let nightly: bool =
         sqlx::query_scalar("SELECT hotmesh.cron('sql.square', 'nightly', '0 0 * * *', '1')")
             .fetch_one(p)
