@@ -302,9 +302,25 @@ impl HotMesh {
         mut options: PubOptions,
         timeout: Duration,
     ) -> Result<JobOutput, Error> {
-        let data = data_object(data)?;
         let id = options.id.get_or_insert_with(crate::guid).clone();
         let channel = self.completion_channel(topic, &id, None).await?;
+        self.pubsub_on(topic, &channel, data, options, timeout)
+            .await
+    }
+
+    /// [`pubsub_with`](Self::pubsub_with) when the caller knows the job's completion
+    /// channel (its graph's `publishes` and the id in `options`): no look-up first.
+    pub(crate) async fn pubsub_on(
+        &self,
+        topic: &str,
+        channel: &str,
+        data: impl serde::Serialize,
+        options: PubOptions,
+        timeout: Duration,
+    ) -> Result<JobOutput, Error> {
+        let data = data_object(data)?;
+        let id = options.id.clone().unwrap_or_default();
+        let channel = channel.to_string();
         let hub = self.hub().await?;
         let mut events = hub.subscribe();
         // listen first: the job may end in the transaction that starts it

@@ -267,9 +267,17 @@ impl MeshCall {
         };
         let call_topic = format!("{}.call", self.ns);
         // listening before it starts: one round trip fewer than publish, then wait
+        // the call graph publishes `<ns>.called`: its completion channel is known
+        let channel = hotmesh_engine::channel::job(Some(&format!("{}.called", self.ns)), &id);
         match self
             .hm
-            .pubsub_with(&call_topic, data, PubOptions::new().id(id.clone()), timeout)
+            .pubsub_on(
+                &call_topic,
+                &channel,
+                data,
+                PubOptions::new().id(id.clone()),
+                timeout,
+            )
             .await
         {
             Ok(out) => read(out.data["response"].clone()),
