@@ -190,11 +190,7 @@ pub struct MeshCall {
 impl MeshCall {
     /// Connects, and deploys the graphs if the database lacks them.
     pub async fn new(connection: Connection) -> Result<MeshCall, Error> {
-        let ns = if connection.namespace == crate::meshflow::NAMESPACE {
-            NAMESPACE.to_string()
-        } else {
-            connection.namespace.clone()
-        };
+        let ns = connection.namespace_or(NAMESPACE).to_string();
         let hm = HotMesh::connect(&connection.url).await?;
         crate::deploy::ensure_app(&hm, &ns, APP_VERSION, &app_yaml(&ns)).await?;
         Ok(MeshCall {

@@ -310,9 +310,7 @@ impl MeshData {
     /// the MeshFlow graph there if the database lacks it.
     pub async fn new(connection: Connection) -> Result<MeshData, Error> {
         let mut conn = connection;
-        if conn.namespace == crate::meshflow::NAMESPACE {
-            conn.namespace = NAMESPACE.into();
-        }
+        conn.namespace.get_or_insert_with(|| NAMESPACE.into());
         let client = crate::meshflow::Client::new(conn.clone()).await?;
         Ok(MeshData {
             hm: client.hotmesh().clone(),

@@ -9,21 +9,24 @@ use serde_json::{json, Value};
 use sqlx::Row;
 use std::time::Duration;
 
-/// Where MeshFlow runs: a database URL and a namespace (the graph's app id; default
-/// `meshflow`). Workers and clients of one namespace see each other's workflows.
+/// Where MeshFlow, MeshCall and MeshData run: a database URL and a namespace (the app id
+/// of their graph; none: each layer's default, `meshflow`, `meshcall` or `meshdata`).
+/// Workers and clients of one namespace see each other's work.
 ///
 /// ```
 /// use hotmesh_client::meshflow::Connection;
 /// let c = Connection::new("postgres://postgres@127.0.0.1:28815/hotmesh").namespace("billing");
-/// assert_eq!(c.namespace, "billing");
+/// assert_eq!(c.namespace.as_deref(), Some("billing"));
+/// assert_eq!(c.namespace_or("meshflow"), "billing");
+/// assert_eq!(Connection::new("postgres://h/db").namespace_or("meshflow"), "meshflow");
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Connection {
     /// The database URL.
     pub url: String,
-    /// The namespace.
-    pub namespace: String,
+    /// The namespace (none: the layer's default).
+    pub namespace: Option<String>,
     /// Connections per pool (default 4).
     pub pool_size: u32,
 }
@@ -33,15 +36,20 @@ impl Connection {
     pub fn new(url: impl Into<String>) -> Connection {
         Connection {
             url: url.into(),
-            namespace: NAMESPACE.into(),
+            namespace: None,
             pool_size: 4,
         }
     }
 
     /// Sets the namespace (letters, digits, `_` and `-`).
     pub fn namespace(mut self, ns: impl Into<String>) -> Connection {
-        self.namespace = ns.into();
+        self.namespace = Some(ns.into());
         self
+    }
+
+    /// The namespace, or `default` when none was set.
+    pub fn namespace_or<'a>(&'a self, default: &'a str) -> &'a str {
+        self.namespace.as_deref().unwrap_or(default)
     }
 
     /// Sets the pool size.
@@ -156,11 +164,9 @@ impl Client {
     /// Connects, and deploys the graph if the database lacks it.
     pub async fn new(connection: Connection) -> Result<Client, Error> {
         let hm = HotMesh::connect(&connection.url).await?;
-        ensure_app(&hm, &connection.namespace).await?;
-        Ok(Client {
-            hm,
-            ns: connection.namespace,
-        })
+        let ns = connection.namespace_or(NAMESPACE).to_string();
+        ensure_app(&hm, &ns).await?;
+        Ok(Client { hm, ns })
     }
 
     /// The workflow calls (the original's `client.workflow`).

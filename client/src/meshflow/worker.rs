@@ -155,7 +155,7 @@ impl Worker {
                 problem: "must not be empty".into(),
             });
         }
-        let ns = self.connection.namespace.clone();
+        let ns = self.connection.namespace_or(super::NAMESPACE).to_string();
         let plain = HotMesh::connect(&self.connection.url).await?;
         ensure_app(&plain, &ns).await?;
         let shared = Arc::new(Shared {
