@@ -28,8 +28,9 @@ SELECT 'member ' || pg_describe_object(classid, objid, 0) FROM pg_depend
 SELECT 'function ' || p.oid::regprocedure || ' -> ' || pg_get_function_result(p.oid)
        || ' definer=' || p.prosecdef || ' config=' || coalesce(array_to_string(p.proconfig, ','), '')
   FROM pg_proc p WHERE p.pronamespace = 'hotmesh'::regnamespace ORDER BY 1;
-SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
-  FROM information_schema.columns WHERE table_schema = 'hotmesh' ORDER BY table_name, ordinal_position;
+SELECT 'column ' || table_schema || '.' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable
+  FROM information_schema.columns WHERE table_schema IN ('hotmesh', 'hotmesh_records')
+ ORDER BY table_schema, table_name, ordinal_position;
 SELECT 'grant ' || p.proname || ' public=' || has_function_privilege('public', p.oid, 'EXECUTE')
   FROM pg_proc p WHERE p.pronamespace = 'hotmesh'::regnamespace ORDER BY 1;
 SQL
@@ -37,8 +38,16 @@ SQL
 
 fresh() { "${P[@]}" -d postgres -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\""; }
 
+# A MeshData entity, declared in each database (before the update where the old version
+# has search indexes: the update must make its records view as a fresh install's call does).
+declare_probe() {
+  "${P[@]}" -d "$1" -c "SELECT hotmesh.create_search_index('probe', '{\"n\": {\"type\": \"NUMERIC\"}, \"t\": {\"type\": \"TAG\"}}')" >/dev/null
+}
+has_search() { "${P[@]}" -d "$1" -c "SELECT count(*) FROM pg_proc WHERE proname = 'create_search_index'"; }
+
 fresh hm_upgrade_new
 "${P[@]}" -d hm_upgrade_new -c "CREATE EXTENSION hotmesh"
+declare_probe hm_upgrade_new
 shape hm_upgrade_new > target/upgrade-new.txt
 
 fail=0
@@ -46,7 +55,11 @@ for f in "${archived[@]}"; do
   from=${f#sql/archive/hotmesh--}; from=${from%.sql}
   cp "$f" "$EXTDIR/"
   fresh hm_upgrade_old
-  "${P[@]}" -d hm_upgrade_old -c "CREATE EXTENSION hotmesh VERSION '$from'" -c "ALTER EXTENSION hotmesh UPDATE"
+  "${P[@]}" -d hm_upgrade_old -c "CREATE EXTENSION hotmesh VERSION '$from'"
+  probed=$(has_search hm_upgrade_old)
+  if [ "$probed" = 1 ]; then declare_probe hm_upgrade_old; fi
+  "${P[@]}" -d hm_upgrade_old -c "ALTER EXTENSION hotmesh UPDATE"
+  if [ "$probed" = 0 ]; then declare_probe hm_upgrade_old; fi
   got=$("${P[@]}" -d hm_upgrade_old -c "SELECT extversion FROM pg_extension WHERE extname = 'hotmesh'")
   shape hm_upgrade_old > "target/upgrade-from-$from.txt"
   if [ "$got" != "$current" ] || ! diff -u target/upgrade-new.txt "target/upgrade-from-$from.txt"; then

@@ -13,6 +13,9 @@ CREATE TABLE hotmesh.search_fields (
     sortable   boolean NOT NULL DEFAULT false,
     index_name text    NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    -- declaration order: the records view's columns keep it (a new field is a new last
+    -- column, so CREATE OR REPLACE VIEW keeps the old ones and their grants)
+    position   bigint  GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (entity, field)
 );
 COMMENT ON TABLE hotmesh.search_fields IS 'MeshData search indexes: the declared fields of each entity, their types and their index';
@@ -102,7 +105,57 @@ BEGIN
         ON CONFLICT (entity, field) DO UPDATE SET sortable = s.sortable OR excluded.sortable;
         out := out || jsonb_build_object(f.key, jsonb_build_object('type', kind, 'sortable', sortable, 'index', idx));
     END LOOP;
+    PERFORM hotmesh._records_view(entity);
     RETURN out;
+END;
+$$;
+
+-- The records of each entity with declared fields, as a view: hotmesh_records."<entity>",
+-- one row per record (its job), with columns id, status, created_at, updated_at,
+-- completed_at, search (every search field), then one column per declared field in
+-- declaration order: NUMERIC as numeric, TAG and TEXT as text. A field named like a fixed
+-- column stays in `search` only. Each column is the expression its field's index is built
+-- on, so `WHERE age > 30` on the view uses that index. security_invoker: the view reads
+-- hotmesh.jobs with the reader's privileges, so it gives no one more than they had (a
+-- view with its owner's rights could not be a boundary between entities: as a
+-- security_barrier it would keep every index out of use, since ->> and numeric comparisons
+-- are not leakproof; without the barrier, a function of the reader's in a WHERE could see
+-- other entities' rows). Members of the extension, like its tables: DROP EXTENSION drops
+-- them, and pg_dump leaves them out as it leaves out the jobs they read.
+CREATE FUNCTION hotmesh._records_view(entity text) RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    f record;
+    cols text := '';
+    view_name text := format('hotmesh_records.%I', entity);
+BEGIN
+    FOR f IN SELECT s.field, s.type FROM hotmesh.search_fields s
+              WHERE s.entity = _records_view.entity
+                AND s.field NOT IN ('id', 'status', 'created_at', 'updated_at', 'completed_at', 'search')
+              ORDER BY s.position LOOP
+        cols := cols || format(', %s AS %I',
+                               CASE f.type WHEN 'NUMERIC' THEN format('hotmesh.search_number(j.search -> %L)', f.field)
+                                           ELSE format('(j.search ->> %L)', f.field) END,
+                               f.field);
+    END LOOP;
+    EXECUTE format('CREATE OR REPLACE VIEW %s WITH (security_invoker = true) AS
+                    SELECT j.id, j.status, j.created_at, j.updated_at, j.completed_at, j.search%s
+                      FROM hotmesh.jobs j WHERE j.entity = %L', view_name, cols, entity);
+    EXECUTE format('GRANT SELECT ON %s TO PUBLIC', view_name);
+    -- a member of the extension, as what its scripts make: DROP EXTENSION takes it along
+    -- (a view made by the install or upgrade script is one already)
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                      AND d.objid = view_name::pg_catalog.regclass
+                      AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+                      AND d.deptype = 'e') THEN
+        EXECUTE format('ALTER EXTENSION hotmesh ADD VIEW %s', view_name);
+    END IF;
+    EXECUTE format('COMMENT ON VIEW %s IS %L', view_name,
+                   format('MeshData: the records of entity %s, one column per declared search field (hotmesh.create_search_index)', entity));
+    RETURN view_name;
 END;
 $$;
 
@@ -268,7 +321,13 @@ BEGIN
     RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || q.statement USING entity, q.vals, q.ret;
 END;
 $$;
+-- The schema of the records views (created by hotmesh.create_search_index). USAGE for all:
+-- the views read with their reader's privileges on hotmesh.jobs.
+CREATE SCHEMA hotmesh_records;
+COMMENT ON SCHEMA hotmesh_records IS 'MeshData: one view per entity with declared search fields (hotmesh.create_search_index)';
+GRANT USAGE ON SCHEMA hotmesh_records TO PUBLIC;
 REVOKE ALL ON hotmesh.search_fields FROM PUBLIC;
 REVOKE ALL ON FUNCTION hotmesh.create_search_index(text, jsonb), hotmesh.find_where(text, jsonb, jsonb),
-                       hotmesh.find_where_plan(text, jsonb, jsonb), hotmesh._find_where_sql(text, jsonb, jsonb)
+                       hotmesh.find_where_plan(text, jsonb, jsonb), hotmesh._find_where_sql(text, jsonb, jsonb),
+                       hotmesh._records_view(text)
   FROM PUBLIC;

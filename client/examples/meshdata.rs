@@ -3,7 +3,9 @@
 //! fields, and a search for active users (with the plan that serves it).
 //! `HOTMESH_DATABASE_URL=postgres://postgres@127.0.0.1:28815/hotmesh cargo run -p hotmesh-client --example meshdata`
 
-use hotmesh_client::meshdata::{Condition, ExecOptions, FindOptions, MeshData, SearchSchema};
+use hotmesh_client::meshdata::{
+    records_view, Condition, ExecOptions, FindOptions, MeshData, SearchSchema,
+};
 use hotmesh_client::meshflow::{Connection, Context, WorkflowError};
 use hotmesh_client::Error;
 
@@ -84,6 +86,15 @@ async fn main() -> Result<(), Error> {
     .await
     .map_err(Error::Sql)?;
     println!("plan:\n  {}", plan.join("\n  "));
+
+    // the same records in SQL of your own: the entity's view, values bound as parameters
+    let sql = format!(
+        "SELECT id, first, created FROM {} WHERE active = $1 AND id = $2",
+        records_view("user")
+    );
+    let rows = md.query(&sql, &["yes".into(), jim.clone().into()]).await?;
+    println!("in SQL: {rows:?}");
+    assert_eq!(rows.len(), 1);
     md.stop().await;
     Ok(())
 }

@@ -282,7 +282,10 @@ impl HotMesh {
                 // result is what the job's row says, read with our privileges, once the
                 // row says the job ended (an emit, or a forged NOTIFY, does not end the
                 // wait).
-                Ok(Ok(Event::Note { channel: ch, .. })) if ch == channel => true,
+                Ok(Ok(Event::Note {
+                    channel: ch,
+                    payload,
+                })) if ch == channel && names_job(&payload, id) => true,
                 Ok(Ok(Event::Note { .. })) => continue,
                 // notifications may have been missed (a reconnect, a lagging reader, the
                 // poll): look at the job itself
@@ -302,5 +305,47 @@ impl HotMesh {
                 Err(_) => {}
             }
         }
+    }
+}
+
+/// Whether a completion payload may be about job `id`: it names it, or names no job at all
+/// (an id-less reference, a payload of another shape: the job is read to know). A graph's
+/// shared channel (`<publishes>`) announces many jobs; a job's own channel only that one.
+fn names_job(payload: &str, id: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(payload) else {
+        return true;
+    };
+    // a reference without a readable id may be this job's
+    let may_be = |r: &serde_json::Value| {
+        r.pointer("/metadata/jid")
+            .and_then(|j| j.as_str())
+            .is_none_or(|j| j == id)
+    };
+    match (v.get("job"), v.get("jobs").and_then(|j| j.as_array())) {
+        (Some(r), _) if !r.is_null() => may_be(r),
+        (_, Some(rs)) => rs.iter().any(may_be),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_job;
+    use hotmesh_engine::channel::{job_ref, jobs_payloads};
+
+    #[test]
+    fn a_completion_payload_names_the_jobs_it_announces_and_nothing_else() {
+        let one = jobs_payloads("t", &[job_ref("a", "t", "app", 0)]);
+        assert!(names_job(&one[0], "a"));
+        assert!(!names_job(&one[0], "b"));
+        let many = jobs_payloads(
+            "t",
+            &[job_ref("a", "t", "app", 0), job_ref("c", "t", "app", 0)],
+        );
+        assert!(many.iter().any(|p| names_job(p, "c")));
+        assert!(!many.iter().any(|p| names_job(p, "b")));
+        // no id to go by: read the job
+        assert!(names_job(r#"{"type": "job", "job": null}"#, "b"));
+        assert!(names_job("", "b"));
     }
 }

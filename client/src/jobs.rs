@@ -318,20 +318,31 @@ impl HotMesh {
         options: PubOptions,
         timeout: Duration,
     ) -> Result<JobOutput, Error> {
+        let hub = self.hub().await?;
+        // listen first: the job may end in the transaction that starts it
+        hub.listen(channel).await?;
+        let result = self
+            .publish_and_wait(topic, channel, data, options, timeout)
+            .await;
+        hub.unlisten(channel);
+        result
+    }
+
+    /// [`pubsub_on`](Self::pubsub_on) on a channel LISTENed already (and kept): a graph's
+    /// shared completion channel, where each payload names the jobs it announces.
+    pub(crate) async fn publish_and_wait(
+        &self,
+        topic: &str,
+        channel: &str,
+        data: impl serde::Serialize,
+        options: PubOptions,
+        timeout: Duration,
+    ) -> Result<JobOutput, Error> {
         let data = data_object(data)?;
         let id = options.id.clone().unwrap_or_default();
-        let channel = channel.to_string();
-        let hub = self.hub().await?;
-        let mut events = hub.subscribe();
-        // listen first: the job may end in the transaction that starts it
-        hub.listen(&channel).await?;
-        let started = self.publish(topic, data, options).await;
-        let result = match started {
-            Ok(_) => self.wait(&id, &channel, &mut events, timeout).await,
-            Err(e) => Err(e),
-        };
-        hub.unlisten(&channel);
-        result
+        let mut events = self.hub().await?.subscribe();
+        self.publish(topic, data, options).await?;
+        self.wait(&id, channel, &mut events, timeout).await
     }
 
     /// The job's status semaphore (`hotmesh.get_status`); a missing job is a

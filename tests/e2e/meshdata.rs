@@ -1,9 +1,10 @@
 //! MeshData against a real cluster: the seeds' user records (index, worker, exec, get,
 //! find), search fields written inside the workflow, find_where against a brute-force
-//! filter of 10,000 random records, and plans that use the declared indexes.
+//! filter of 10,000 random records, plans that use the declared indexes, and the records
+//! views (typed columns, the raw query path, the reader's own privileges).
 
 use hotmesh_client::meshdata::{
-    Condition, ExecOptions, FieldType, FindOptions, MeshData, SearchSchema,
+    records_view, Condition, ExecOptions, FieldType, FindOptions, MeshData, SearchSchema,
 };
 use hotmesh_client::meshflow::{Connection, Context, WorkflowError};
 use hotmesh_client::Error;
@@ -149,6 +150,17 @@ async fn user_records_are_created_read_and_found_as_the_seeds_show() {
     md.stop().await;
 }
 
+/// A graph of one trigger: `pub('rec.make', …, {id, entity, search})` makes a record.
+async fn records_app(md: &MeshData) {
+    install(
+        md.hotmesh().pool(),
+        "app: { id: rec, version: '1', graphs: [ { subscribes: rec.make, activities: { t: { type: trigger } } } ] }",
+        "rec",
+        "1",
+    )
+    .await;
+}
+
 /// A deterministic generator (xorshift).
 struct Rng(u64);
 
@@ -215,13 +227,7 @@ fn holds(c: &Condition, r: &Value) -> bool {
 async fn find_where_returns_what_a_brute_force_filter_does_over_10000_random_records() {
     let md = MeshData::new(setup().await).await.unwrap();
     // records made directly by pub (a graph of one trigger), with search fields
-    install(
-        md.hotmesh().pool(),
-        "app: { id: rec, version: '1', graphs: [ { subscribes: rec.make, activities: { t: { type: trigger } } } ] }",
-        "rec",
-        "1",
-    )
-    .await;
+    records_app(&md).await;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut records = vec![];
     for i in 0..10_000 {
@@ -371,4 +377,138 @@ async fn find_where_returns_what_a_brute_force_filter_does_over_10000_random_rec
         assert!(plan.contains("jobs_search_"), "{index_kind}: {plan}");
         assert!(!plan.contains("Seq Scan"), "{index_kind}: {plan}");
     }
+}
+
+#[tokio::test]
+async fn records_views_are_typed_rows_that_use_the_indexes_with_the_readers_privileges() {
+    let md = MeshData::new(setup().await).await.unwrap();
+    records_app(&md).await;
+    // 2,000 items (price 0..999, a color), and 50 records of another entity
+    sqlx::query(
+        "SELECT hotmesh.pub('rec.make', '{}', jsonb_build_object('id', 'r' || i, 'entity', 'item',
+                 'search', jsonb_build_object('color', (ARRAY['red', 'blue'])[1 + i % 2], 'price', i % 1000, 'id', 'r' || i)))
+           FROM generate_series(1, 2000) i",
+    )
+    .execute(md.hotmesh().pool())
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT hotmesh.pub('rec.make', '{}', jsonb_build_object('id', 'secret-' || i, 'entity', 'secret',
+                 'search', jsonb_build_object('code', i)))
+           FROM generate_series(1, 50) i",
+    )
+    .execute(md.hotmesh().pool())
+    .await
+    .unwrap();
+    md.create_search_index(
+        "item",
+        &SearchSchema::new()
+            .tag("id")
+            .tag("color")
+            .numeric("price", true),
+    )
+    .await
+    .unwrap();
+    md.create_search_index("secret", &SearchSchema::new().numeric("code", false))
+        .await
+        .unwrap();
+    exec(DB, "ANALYZE hotmesh.jobs").await;
+    // typed columns in declaration order; `id` is the record's, not a second column
+    let cols: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns
+          WHERE table_schema = 'hotmesh_records' AND table_name = 'item' ORDER BY ordinal_position",
+    )
+    .fetch_all(md.hotmesh().pool())
+    .await
+    .unwrap();
+    let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "id",
+            "status",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "search",
+            "color",
+            "price"
+        ]
+    );
+    assert_eq!(cols[7].1, "numeric");
+    // a field declared later is a new last column; the old ones (and grants) stay
+    md.create_search_index("item", &SearchSchema::new().tag("size"))
+        .await
+        .unwrap();
+    let last: String = scalar(
+        DB,
+        "SELECT column_name::text FROM information_schema.columns
+          WHERE table_schema = 'hotmesh_records' AND table_name = 'item' ORDER BY ordinal_position DESC LIMIT 1",
+    )
+    .await;
+    assert_eq!(last, "size");
+    // the raw path: parameters bound, rows as JSON, the same as a brute-force count
+    let sql = format!(
+        "SELECT id, price FROM {} WHERE color = $1 AND price >= $2 AND price < $3 ORDER BY price, id",
+        records_view("item")
+    );
+    let rows = md
+        .query(&sql, &[json!("red"), json!(100), json!(110)])
+        .await
+        .unwrap();
+    // red: even i; price i % 1000 in [100, 110): i in {100..109, 1100..1109}, even
+    let want: Vec<Value> = [100, 1100, 102, 1102, 104, 1104, 106, 1106, 108, 1108]
+        .iter()
+        .map(|i| json!({"id": format!("r{i}"), "price": i % 1000}))
+        .collect();
+    let mut want = want;
+    want.sort_by_key(|v| (v["price"].as_i64(), v["id"].as_str().unwrap().to_string()));
+    assert_eq!(rows, want);
+    // a value is never SQL: a hostile string is just a string that matches nothing
+    let none = md
+        .query(&sql, &[json!("red' OR '1'='1"), json!(0), json!(1000)])
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let e = md.query("SELECT 1;", &[]).await.unwrap_err();
+    assert!(e.to_string().contains("statement"), "{e}");
+    // a WHERE on the view uses the field's index
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN (COSTS OFF) SELECT id FROM hotmesh_records.item WHERE price BETWEEN 10 AND 12",
+    )
+    .fetch_all(md.hotmesh().pool())
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(plan.contains("jobs_search_"), "{plan}");
+    // the views read with the reader's own privileges: a role that may not read
+    // hotmesh.jobs reads no records through them; one granted it does
+    exec(DB, "DROP ROLE IF EXISTS md_reader; CREATE ROLE md_reader;").await;
+    let mut c = connect(DB).await;
+    sqlx::raw_sql("SET ROLE md_reader")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let e = sqlx::query("SELECT count(*) FROM hotmesh_records.item")
+        .execute(&mut c)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("permission denied for table jobs"),
+        "{e}"
+    );
+    exec(DB, "GRANT SELECT ON hotmesh.jobs TO md_reader").await;
+    let n: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM hotmesh_records.item WHERE color = 'blue'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(n, 1000);
+    drop(c);
+    exec(
+        DB,
+        "REVOKE SELECT ON hotmesh.jobs FROM md_reader; DROP ROLE md_reader",
+    )
+    .await;
+    md.stop().await;
 }

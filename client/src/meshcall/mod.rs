@@ -185,6 +185,10 @@ pub struct MeshCall {
     ns: String,
     /// Worker processes started by [`connect`](Self::connect), one per topic.
     linked: Arc<Mutex<Vec<HotMesh>>>,
+    /// Set once the call graph's completion channel is LISTENed (for good: a LISTEN per
+    /// call would be a round trip and a commit on the LISTEN connection, and its UNLISTEN
+    /// another, ahead of the next call's).
+    listening: Arc<tokio::sync::OnceCell<()>>,
 }
 
 impl MeshCall {
@@ -198,6 +202,7 @@ impl MeshCall {
             url: connection.url,
             ns,
             linked: Arc::default(),
+            listening: Arc::default(),
         })
     }
 
@@ -262,12 +267,15 @@ impl MeshCall {
             None => json!(1),
         };
         let call_topic = format!("{}.call", self.ns);
-        // listening before it starts: one round trip fewer than publish, then wait
-        // the call graph publishes `<ns>.called`: its completion channel is known
-        let channel = hotmesh_engine::channel::job(Some(&format!("{}.called", self.ns)), &id);
+        // the call graph publishes `<ns>.called`: every call's completion is announced on
+        // that channel too (each payload names its jobs), LISTENed once before the first call
+        let channel = hotmesh_engine::channel::name(&format!("{}.called", self.ns));
+        self.listening
+            .get_or_try_init(|| async { self.hm.hub().await?.listen(&channel).await })
+            .await?;
         match self
             .hm
-            .pubsub_on(
+            .publish_and_wait(
                 &call_topic,
                 &channel,
                 data,

@@ -3,8 +3,9 @@
 //! its search fields in `hotmesh.jobs.search`, readable and searchable while it runs.
 //! A search index declares an entity's fields (TAG, TEXT, NUMERIC; sortable or not): each
 //! gets a real index, and [`MeshData::find_where`] is one parameterised query that uses
-//! them (`hotmesh.find_where`). Records are plain rows: `SELECT id, search FROM
-//! hotmesh.jobs WHERE entity = 'user'`.
+//! them (`hotmesh.find_where`). Records are plain rows: each entity's view
+//! ([`records_view`], `hotmesh_records."user"`) has a typed column per declared field, and
+//! [`MeshData::query`] runs SQL of your own over it with bound parameters.
 //!
 //! ```no_run
 //! use hotmesh_client::meshdata::{Condition, ExecOptions, FindOptions, MeshData, SearchSchema};
@@ -38,6 +39,20 @@ use std::time::Duration;
 
 /// The default namespace (the MeshFlow graph's app id for records).
 pub const NAMESPACE: &str = "meshdata";
+
+/// The SQL name of `entity`'s records view, quoted for a statement's text:
+/// `hotmesh_records."user"`. [`MeshData::create_search_index`] creates the view: a row per
+/// record, columns `id`, `status`, `created_at`, `updated_at`, `completed_at`, `search`,
+/// then one per declared field (NUMERIC fields as numbers). Query it with
+/// [`MeshData::query`], or with `sqlx` on [`MeshData::hotmesh`]'s pool.
+///
+/// ```
+/// assert_eq!(hotmesh_client::meshdata::records_view("user"), r#"hotmesh_records."user""#);
+/// assert_eq!(hotmesh_client::meshdata::records_view(r#"a"b"#), r#"hotmesh_records."a""b""#);
+/// ```
+pub fn records_view(entity: &str) -> String {
+    format!("hotmesh_records.\"{}\"", entity.replace('"', "\"\""))
+}
 
 /// A field's type in a search index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -396,6 +411,45 @@ impl MeshData {
             .fetch_all(self.hm.pool())
             .await
             .map_err(Error::from_sqlx)
+    }
+
+    /// Runs a query of your own over records: `statement` is one `SELECT` (no trailing
+    /// `;`) over the entities' views ([`records_view`]) or `hotmesh.jobs`, with `$1`,
+    /// `$2`, … bound to `params` in order, never pasted into the text. Each row comes back
+    /// as one JSON object of its columns. A JSON string binds as `text`, an integer as
+    /// `bigint`, another number as `double precision`, a boolean as `boolean`, null as a
+    /// null `text`, an array or object as `jsonb`; cast in the statement where another
+    /// type is wanted (`$1::numeric` keeps a NUMERIC field's index in use for a fraction).
+    ///
+    /// ```no_run
+    /// # async fn demo(md: hotmesh_client::meshdata::MeshData) -> Result<(), hotmesh_client::Error> {
+    /// use hotmesh_client::meshdata::records_view;
+    /// let sql = format!("SELECT id, first FROM {} WHERE active = $1 AND created > $2 ORDER BY created", records_view("user"));
+    /// let rows = md.query(&sql, &["yes".into(), 1700000000.into()]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn query(&self, statement: &str, params: &[Value]) -> Result<Vec<Value>, Error> {
+        if statement.trim_end().ends_with(';') {
+            return Err(Error::Invalid {
+                name: "statement",
+                problem: "one SELECT, without a trailing ;".into(),
+            });
+        }
+        let wrapped = format!("SELECT pg_catalog.to_jsonb(r) FROM ({statement}\n) r");
+        let mut q = sqlx::query_scalar::<_, Value>(&wrapped);
+        for p in params {
+            q = match p {
+                Value::String(t) => q.bind(t.clone()),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => q.bind(i),
+                    None => q.bind(n.as_f64()),
+                },
+                Value::Bool(b) => q.bind(*b),
+                Value::Null => q.bind(None::<String>),
+                other => q.bind(other.clone()),
+            };
+        }
+        q.fetch_all(self.hm.pool()).await.map_err(Error::from_sqlx)
     }
 
     /// Removes record `id` (its workflow must have ended).
