@@ -35,9 +35,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 # the engine's in-memory store as users build it (the `testing` feature)
 cargo clippy -p hotmesh-engine --features testing -- -D warnings
 # the public crates' docs: every item documented, no broken links
-RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p hotmesh-client -p hotmesh-cli -p hotmesh-engine -p hotmesh-manifest
+RUSTDOCFLAGS="-D warnings" cargo doc -q --no-deps -p hotmesh-client -p hotmesh-cli -p hotmesh-engine -p hotmesh-manifest -p hotmesh-transport
 
-echo "== 1/5 plain tests (no server)"
+echo "== 1/5 plain tests (no PostgreSQL; the transport crate's start redis-server and nats-server on free ports)"
 cargo test --workspace --exclude hotmesh --exclude hotmesh-tests
 # the client as a dependency of a fresh project (README, "Use it from your project")
 bash scripts/client-dependency-test.sh
