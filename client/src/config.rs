@@ -19,7 +19,9 @@ pub struct Config {
     pub app_id: String,
     /// The store: engine calls (pub, signal, queries, deploy).
     pub url: String,
-    /// Where workers dequeue and answer (default: `url`).
+    /// Where workers dequeue and answer (default: `url`): another PostgreSQL URL, or a
+    /// Redis (`redis://`, `rediss://`) or NATS (`nats://`, `tls://`) URL, which runs this
+    /// process's workers on that transport. See [`Config::stream_url()`].
     pub stream_url: Option<String>,
     /// Where LISTEN runs (default: `url`).
     pub sub_url: Option<String>,
@@ -64,8 +66,44 @@ impl Config {
 
     /// Sets where workers dequeue and answer (default: the main URL).
     ///
+    /// A PostgreSQL URL: the workers dequeue and answer on that database.
+    ///
+    /// A Redis (`redis://`, `rediss://`) or NATS (`nats://`, `tls://`, a list separated by
+    /// commas) URL: the workers run on that transport, with the same callbacks (the
+    /// original's `connections: { store: Postgres, stream: Redis | NATS }`). The engine and
+    /// its state stay in PostgreSQL (`url`); a bridge (`hotmesh bridge`, or
+    /// [`bridge`](crate::bridge) in a process of yours) moves the topics' messages to the
+    /// transport and the answers back. [`HotMesh::init`](crate::HotMesh::init) connects the transport once
+    /// for the process (a server it cannot reach is an [`Error::Invalid`](crate::Error::Invalid)
+    /// naming `stream_url`); each worker takes its topic's messages there as slots free up
+    /// (under the quorum's throttles, as on PostgreSQL), answers each on the transport's
+    /// answer queue and acknowledges it once the answer is stored. What differs from
+    /// workers on PostgreSQL:
+    /// - no heartbeats: a message whose callback runs longer than the worker's
+    ///   [`reservation`](crate::Worker::reservation) (the transport's `claim_after`, the
+    ///   longest of the process's workers') is delivered again meanwhile, to this worker or
+    ///   another (the engine applies one answer);
+    /// - at [`stop`](crate::HotMesh::stop), the messages of callbacks still running after
+    ///   the grace period are not released: they come again after the reservation;
+    /// - an outcome is answered as it is: [`Outcome::Fatal`](crate::Outcome::Fatal) and
+    ///   [`Outcome::Retry`](crate::Outcome::Retry) are error answers (with their code, and
+    ///   500), which the activity's own retry policy may retry; the worker's
+    ///   [`retry`](crate::Worker::retry) policy does not apply there;
+    /// - the topics must be subjects (dot-separated tokens without whitespace or wildcards);
+    /// - an idle worker waits on the transport (a second at a time), not for
+    ///   [`poll`](crate::Worker::poll); its consumer name there is its guid (its quorum row).
+    ///
+    /// Subscriptions still LISTEN on PostgreSQL ([`sub_url`](Config::sub_url)).
+    ///
     /// ```
-    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").stream_url("postgres://b/db");
+    /// use hotmesh_client::{Config, Outcome, Worker};
+    /// // the store in PostgreSQL, the workers on Redis (or "nats://127.0.0.1:4222")
+    /// let c = Config::new("orders", "postgres://postgres@127.0.0.1:28815/hotmesh")
+    ///     .stream_url("redis://127.0.0.1:6379/")
+    ///     .worker(Worker::new("orders.charge", |m| async move { Outcome::success(m.data) }));
+    /// // another database for the workers' messages
+    /// let c = Config::new("app", "postgres://a/db").stream_url("postgres://b/db");
+    /// # let _ = c;
     /// ```
     pub fn stream_url(mut self, url: impl Into<String>) -> Config {
         self.stream_url = Some(url.into());
@@ -144,5 +182,26 @@ impl Config {
     pub fn worker(mut self, w: Worker) -> Config {
         self.workers.push(w);
         self
+    }
+}
+
+/// Whether `url` names a transport (Redis or NATS) rather than PostgreSQL.
+pub(crate) fn is_transport(url: &str) -> bool {
+    hotmesh_transport::Kind::of(url).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_and_nats_urls_are_transports_and_postgres_ones_are_not() {
+        assert!(is_transport("redis://127.0.0.1:6379/"));
+        assert!(is_transport("rediss://h/"));
+        assert!(is_transport("nats://a:4222,nats://b:4222"));
+        assert!(is_transport("tls://a:4222"));
+        assert!(!is_transport("postgres://postgres@127.0.0.1/db"));
+        assert!(!is_transport("postgresql://h/db"));
+        assert!(!is_transport("host=/tmp dbname=x"));
     }
 }

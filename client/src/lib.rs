@@ -25,7 +25,9 @@
 //! ```
 
 mod answers;
+mod backoff;
 mod bgworkers;
+pub mod bridge;
 mod config;
 mod deploy;
 mod error;
@@ -51,6 +53,8 @@ pub use quorum::{
 };
 pub use retry::{RetryPolicy, WorkerError};
 pub use subs::{pattern_matches, JobMessage};
+#[doc(hidden)]
+pub use workers::run_on_transport;
 pub use workers::{Message, Outcome, Worker};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
@@ -73,6 +77,9 @@ struct Inner {
     guid: String,
     store: PgPool,
     stream: PgPool,
+    /// Where the workers take their messages and answer when `stream_url` names Redis or
+    /// NATS (then `stream` is the store's pool).
+    transport: Option<Arc<hotmesh_transport::AnyTransport>>,
     sub_url: String,
     hub: OnceCell<hub::Hub>,
     /// true once `stop` ran: workers stop taking messages.
@@ -152,6 +159,38 @@ async fn pool(url: &str, size: u32) -> Result<PgPool, Error> {
 /// How long a pooled connection may sit idle before it is pinged before its next use.
 const PING_WHEN_IDLE: Duration = Duration::from_millis(500);
 
+/// Connects the transport `url` names for `workers`: a delivery is delivered again once
+/// unacknowledged for the longest of their reservations (30 s without workers). One that
+/// cannot be reached is an [`Error::Invalid`] naming `stream_url` (its password hidden).
+async fn connect_transport(
+    url: &str,
+    workers: &[Worker],
+) -> Result<hotmesh_transport::AnyTransport, Error> {
+    let defaults = hotmesh_transport::Options::default();
+    let options = hotmesh_transport::Options {
+        claim_after: workers
+            .iter()
+            .map(|w| w.reservation)
+            .max()
+            .unwrap_or(defaults.claim_after),
+        ..defaults
+    };
+    hotmesh_transport::connect(url, options).await.map_err(|e| {
+        // the client's words may quote the URL (NATS's do)
+        let mut said = e.to_string();
+        for one in url.split(',') {
+            said = said.replace(one, &hotmesh_transport::redact(one));
+        }
+        Error::Invalid {
+            name: "stream_url",
+            problem: format!(
+                "cannot connect to {}: {said}",
+                hotmesh_transport::redact(url)
+            ),
+        }
+    })
+}
+
 impl HotMesh {
     /// Connects a plain handle (no app, no workers, no quorum row): for engine calls and
     /// subscriptions. `url` is a libpq-style URL (`postgres://user@host:port/db`).
@@ -201,6 +240,29 @@ impl HotMesh {
         for w in &config.workers {
             w.check()?;
         }
+        if let Some(u) = &config.sub_url {
+            if config::is_transport(u) {
+                return Err(Error::Invalid {
+                    name: "sub_url",
+                    problem: format!(
+                        "{} names a transport: subscriptions LISTEN on PostgreSQL \
+                         (Redis and NATS are for stream_url, the workers' messages)",
+                        hotmesh_transport::redact(u)
+                    ),
+                });
+            }
+        }
+        // Workers on Redis or NATS: the transport is connected first (one for the process,
+        // shared by its workers), so one that cannot be reached fails init at once.
+        let transport = match &config.stream_url {
+            Some(u) if config::is_transport(u) => {
+                for w in &config.workers {
+                    workers::check_transport_topic(&w.topic)?;
+                }
+                Some(Arc::new(connect_transport(u, &config.workers).await?))
+            }
+            _ => None,
+        };
         let store = pool(&config.url, config.pool_size).await?;
         if config.quorum || !config.workers.is_empty() {
             // a client process needs the engine: say so now, not with the first call's
@@ -216,7 +278,8 @@ impl HotMesh {
             }
         }
         let stream = match &config.stream_url {
-            Some(u) if u != &config.url => pool(u, config.pool_size).await?,
+            Some(u) if transport.is_none() && u != &config.url => pool(u, config.pool_size).await?,
+            // the same database, or workers on a transport: the store serves the rest
             _ => store.clone(),
         };
         let (stop, _) = watch::channel(false);
@@ -226,6 +289,7 @@ impl HotMesh {
                 guid: guid(),
                 store,
                 stream,
+                transport,
                 sub_url: config.sub_url.clone().unwrap_or_else(|| config.url.clone()),
                 hub: OnceCell::new(),
                 stop,
@@ -256,7 +320,18 @@ impl HotMesh {
             hm.inner.tasks.lock().unwrap().push(task);
         }
         for (w, g, state) in workers {
-            let task = tokio::spawn(workers::run(hm.clone(), w, g, state));
+            let task = match &hm.inner.transport {
+                // its consumer name on the transport: the worker's guid (its quorum row)
+                Some(t) => tokio::spawn(workers::run_transport(
+                    t.clone(),
+                    w,
+                    g,
+                    state,
+                    hm.stopping(),
+                    hm.grace(),
+                )),
+                None => tokio::spawn(workers::run(hm.clone(), w, g, state)),
+            };
             hm.inner.tasks.lock().unwrap().push(task);
         }
         Ok(hm)
@@ -278,6 +353,7 @@ impl HotMesh {
                 guid: guid(),
                 store: pool.clone(),
                 stream: pool,
+                transport: None,
                 sub_url: url.to_string(),
                 hub: OnceCell::new(),
                 stop,

@@ -6,22 +6,34 @@
 //! poll interval, or a reconnect: notifications sent while the connection was down are
 //! lost, so it looks). A worker that dies mid-message loses nothing: the reservation
 //! lapses and another worker gets the message; the step applies once.
+//!
+//! A process whose `stream_url` names Redis or NATS runs the same workers on that
+//! transport instead ([`run_transport`]): it takes its topic's messages with
+//! `take_work` (as slots free up, under the same throttles), runs the callbacks the same
+//! way ([`handle`] serves both), and answers each with `send_answer`, acknowledging the
+//! delivery once the answer is stored. There are no heartbeats there: a delivery not
+//! acknowledged within the transport's `claim_after` (the worker's reservation) is
+//! delivered again, to this worker or another.
 
 use crate::answers::Answers;
+use crate::backoff::Backoff;
 use crate::hub::Event;
 use crate::quorum::WorkerState;
 use crate::{Error, HotMesh, RetryPolicy, Status, WorkerError};
 use hotmesh_engine::stream::{on_answer, Disposition};
+use hotmesh_transport::{Answer, Delivery, Transport, TransportError, Work};
 use serde_json::Value;
 use sqlx::Row;
 use std::collections::HashMap;
 use std::future::Future;
+use std::hash::Hash;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 /// A message a worker's callback gets.
 ///
@@ -401,9 +413,12 @@ impl Worker {
     }
 }
 
-async fn dequeue(
+/// Takes up to `n` messages of `topic` for `reservation`, as consumer `guid` (a worker's
+/// and the bridge's hand-outs alike).
+pub(crate) async fn dequeue(
     hm: &HotMesh,
-    w: &Worker,
+    topic: &str,
+    reservation: Duration,
     guid: &str,
     n: usize,
 ) -> Result<Vec<Message>, sqlx::Error> {
@@ -417,9 +432,9 @@ async fn dequeue(
            FROM pg_catalog.set_config('synchronous_commit', 'off', true) s,
                 hotmesh.dequeue($1, $2, $3, $4) d",
     )
-    .bind(&w.topic)
+    .bind(topic)
     .bind(n as i32)
-    .bind(w.reservation.as_secs_f64())
+    .bind(reservation.as_secs_f64())
     .bind(guid)
     .fetch_all(hm.stream_pool())
     .await?;
@@ -430,7 +445,7 @@ async fn dequeue(
                 retry: metadata.get("retry").cloned(),
                 metadata,
                 id: r.try_get(0)?,
-                topic: w.topic.clone(),
+                topic: topic.to_string(),
                 job_id: r.try_get(1)?,
                 activity_id: r.try_get(2)?,
                 dad: r.try_get(3)?,
@@ -443,34 +458,58 @@ async fn dequeue(
         .collect()
 }
 
-/// Runs one message: the callback (its panic is an error answer, code 500), heartbeats
-/// while it runs, then the answer. The callback's slot (`slot`) is free once the callback
-/// returns: the answer's round trip and commit hold no slot, so the next messages run
-/// while it is on its way.
-async fn handle(
-    hm: HotMesh,
+/// Runs one message, on PostgreSQL or a transport alike: the callback in a task of its own
+/// (its panic is an error answer, code 500), with heartbeats on `heartbeat` while it runs
+/// (PostgreSQL's reservation; none on a transport), then `answer` with the outcome. The
+/// callback's slot (`slot`) is free once the callback returns: the answer's round trip
+/// and commit hold no slot, so the next messages run while it is on its way.
+async fn handle<A, F>(
     w: Worker,
     m: Message,
     stats: Arc<WorkerState>,
-    answers: Answers,
-    slot: tokio::sync::OwnedSemaphorePermit,
-) {
+    slot: OwnedSemaphorePermit,
+    heartbeat: Option<HotMesh>,
+    answer: A,
+) where
+    A: FnOnce(Outcome) -> F,
+    F: Future<Output = Result<(), String>>,
+{
     let id = m.id;
-    let token = m.reservation;
-    let (attempt, own_retry) = (m.attempt, m.retry.is_some());
     let span =
         tracing::info_span!("hotmesh.worker", topic = %w.topic, message = id, job = %m.job_id);
-    let _enter = span.enter();
+    async move {
+        let outcome = call(&w, m, heartbeat.as_ref()).await;
+        drop(slot);
+        if matches!(outcome, Outcome::Error { .. } | Outcome::Fatal { .. }) {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        stats.processed.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = answer(outcome).await {
+            // PostgreSQL: the reservation lapses and the message is handed out again; a
+            // transport: the delivery is not acknowledged and comes again after claim_after
+            tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// The callback's outcome for `m` (a panic: an error, code 500), with a heartbeat every
+/// third of the reservation on `heartbeat`'s stream pool while it runs. Dropped (its
+/// task aborted at the end of a stop's grace period), it aborts the callback.
+async fn call(w: &Worker, m: Message, heartbeat: Option<&HotMesh>) -> Outcome {
+    let (id, token) = (m.id, m.reservation);
     let cb = w.callback.clone();
-    let mut run = tokio::spawn(async move { cb(m).await });
+    let mut run = Aborting(tokio::spawn(async move { cb(m).await }));
+    let run = &mut run.0;
+    let Some(hm) = heartbeat else {
+        return failed(run.await);
+    };
     let mut beat = tokio::time::interval(w.reservation / 3);
     beat.tick().await;
-    let outcome = loop {
+    loop {
         tokio::select! {
-            r = &mut run => break match r {
-                Ok(o) => o,
-                Err(e) => Outcome::error(500, serde_json::json!({"message": format!("the callback failed: {e}")})),
-            },
+            r = &mut *run => return failed(r),
             _ = beat.tick() => {
                 let _ = sqlx::query("SELECT hotmesh.heartbeat($1, $2, $3)")
                     .bind(id)
@@ -480,12 +519,37 @@ async fn handle(
                     .await;
             }
         }
-    };
-    drop(slot);
-    if matches!(outcome, Outcome::Error { .. } | Outcome::Fatal { .. }) {
-        stats.errors.fetch_add(1, Ordering::Relaxed);
     }
-    stats.processed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A task that is aborted when its handle is dropped.
+struct Aborting<T>(JoinHandle<T>);
+
+impl<T> Drop for Aborting<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A callback's task as an outcome: its panic (or abort) is an error answer, code 500.
+fn failed(r: Result<Outcome, tokio::task::JoinError>) -> Outcome {
+    r.unwrap_or_else(|e| {
+        Outcome::error(
+            500,
+            serde_json::json!({"message": format!("the callback failed: {e}")}),
+        )
+    })
+}
+
+/// The answer step on PostgreSQL: the outcome as [`settle`] decides, an answer in the
+/// worker's batches (`answers`) or a call of its own (a retry, a fatal error).
+async fn answer_postgres(
+    hm: HotMesh,
+    w: Worker,
+    answers: Answers,
+    (id, token, attempt, own_retry): (i64, i64, i32, bool),
+    outcome: Outcome,
+) -> Result<(), String> {
     let sent = match settle(&w, attempt, own_retry, outcome) {
         // with the answers of the worker's other callbacks that finish meanwhile: one commit
         Settle::Answer(outcome) => answers.answer(id, token, outcome).await,
@@ -512,10 +576,7 @@ async fn handle(
             .await
         }
     };
-    if let Err(e) = sent {
-        // the reservation lapses and the message is handed out again
-        tracing::warn!(error = %e, message = id, "hotmesh: answer failed");
-    }
+    sent.map(|_| ())
 }
 
 /// What becomes of a callback's outcome.
@@ -568,6 +629,112 @@ const LINGER: Duration = Duration::from_millis(1);
 /// The callbacks running: message id -> (the message's reservation, the task).
 type Running = Arc<Mutex<HashMap<i64, (i64, JoinHandle<()>)>>>;
 
+/// What a worker's loop does next ([`next`]).
+enum Next {
+    /// Take up to `n` messages: `first` is the first one's slot, `throttle` the throttle
+    /// in force (0, or the milliseconds between messages).
+    Take {
+        first: OwnedSemaphorePermit,
+        n: usize,
+        throttle: i32,
+    },
+    /// Look again (a throttle changed, or stop).
+    Again,
+    /// The slots are gone: the loop ends.
+    End,
+}
+
+/// Whether a worker's loop ends: its process stops (or nobody is left to say so).
+fn stopped(stop: &watch::Receiver<bool>) -> bool {
+    *stop.borrow() || stop.has_changed().is_err()
+}
+
+/// What both loops wait for before they take messages: a resume while paused (throttle
+/// -1), then a free slot, then (while callbacks run) a moment for more slots.
+async fn next(
+    w: &Worker,
+    slots: &Arc<Semaphore>,
+    throttle: &mut watch::Receiver<i32>,
+    stop: &mut watch::Receiver<bool>,
+) -> Next {
+    let t = *throttle.borrow_and_update();
+    if t < 0 {
+        // paused: wait for a resume (or stop)
+        tokio::select! {
+            _ = throttle.changed() => {}
+            _ = stop.changed() => {}
+        }
+        return Next::Again;
+    }
+    // wait for a free slot (or stop)
+    let first = tokio::select! {
+        p = slots.clone().acquire_owned() => match p {
+            Ok(p) => p,
+            Err(_) => return Next::End,
+        },
+        _ = stop.changed() => return Next::Again,
+    };
+    // While callbacks run, wait a moment for half the slots before dequeuing: a slot
+    // freed one at a time would make every dequeue (and every answer batch) carry one
+    // message, and each is a round trip and a commit. Measured with no-op callbacks:
+    // (f) in docs/benchmarks.md. An idle worker dequeues at once.
+    if t == 0 && slots.available_permits() + 1 < w.concurrency.div_ceil(2) {
+        tokio::select! {
+            _ = tokio::time::sleep(LINGER) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    let n = if t > 0 {
+        1
+    } else {
+        slots.available_permits() + 1
+    };
+    Next::Take {
+        first,
+        n,
+        throttle: t,
+    }
+}
+
+/// A throttled worker's pause between messages (`throttle` ms), cut short by stop.
+async fn pace(throttle: i32, stop: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(throttle as u64)) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Runs `task` as one of `running` (under `key`, with the value `value` makes of its
+/// handle) until it ends: until then a stop waits for it (or gives up on it).
+fn track<K, V, T>(
+    running: &Arc<Mutex<HashMap<K, V>>>,
+    key: K,
+    task: T,
+    value: impl FnOnce(JoinHandle<()>) -> V,
+) where
+    K: Eq + Hash + Clone + Send + 'static,
+    V: Send + 'static,
+    T: Future<Output = ()> + Send + 'static,
+{
+    // held until the task is in: a task that ends at once removes itself after that
+    let mut r = running.lock().unwrap();
+    let (r2, k2) = (running.clone(), key.clone());
+    let handle = tokio::spawn(async move {
+        task.await;
+        r2.lock().unwrap().remove(&k2);
+    });
+    r.insert(key, value(handle));
+}
+
+/// Waits up to `grace` for the running tasks to end; returns those still running.
+async fn wait_for<K: Eq + Hash, V>(running: &Mutex<HashMap<K, V>>, grace: Duration) -> Vec<(K, V)> {
+    let deadline = tokio::time::Instant::now() + grace;
+    while !running.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running.lock().unwrap().drain().collect()
+}
+
 /// The worker's loop, until `stop`; then running callbacks get the grace period, and
 /// the messages of those still running are released.
 pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerState>) {
@@ -592,50 +759,22 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
     let slots = Arc::new(Semaphore::new(w.concurrency));
     let running: Running = Arc::default();
     let answers = Answers::start(hm.clone(), w.reservation);
-    let mut backoff = Duration::from_millis(100);
-    while !*stop.borrow() {
-        let t = *throttle.borrow_and_update();
-        if t < 0 {
-            // paused: wait for a resume (or stop)
-            tokio::select! {
-                _ = throttle.changed() => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        // wait for a free slot (or stop)
-        let first = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            _ = stop.changed() => continue,
+    let mut backoff = Backoff::new();
+    while !stopped(&stop) {
+        let (first, n, t) = match next(&w, &slots, &mut throttle, &mut stop).await {
+            Next::Take { first, n, throttle } => (first, n, throttle),
+            Next::Again => continue,
+            Next::End => break,
         };
-        // While callbacks run, wait a moment for half the slots before dequeuing: a slot
-        // freed one at a time would make every dequeue (and every answer batch) carry one
-        // message, and each is a round trip and a commit. Measured with no-op callbacks:
-        // (f) in docs/benchmarks.md. An idle worker dequeues at once.
-        if t == 0 && slots.available_permits() + 1 < w.concurrency.div_ceil(2) {
-            tokio::select! {
-                _ = tokio::time::sleep(LINGER) => {}
-                _ = stop.changed() => {}
-            }
-        }
-        let free = slots.available_permits() + 1;
-        let n = if t > 0 { 1 } else { free };
-        let msgs = match dequeue(&hm, &w, &guid, n).await {
+        let msgs = match dequeue(&hm, &w.topic, w.reservation, &guid, n).await {
             Ok(m) => {
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 m
             }
             Err(e) => {
                 drop(first);
                 tracing::warn!(error = %e, topic = %w.topic, "hotmesh: dequeue failed; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.changed() => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff.wait(&mut stop).await;
                 continue;
             }
         };
@@ -650,15 +789,16 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
                 },
             };
             let (id, token) = (m.id, m.reservation);
-            let (hm2, w2, s2, r2) = (hm.clone(), w.clone(), stats.clone(), running.clone());
-            let a2 = answers.clone();
-            let task = tokio::spawn(async move {
-                handle(hm2, w2, m, s2, a2, p).await;
-                // until its answer is applied, a message counts as running: a stop waits
-                // for it (or releases it)
-                r2.lock().unwrap().remove(&id);
-            });
-            running.lock().unwrap().insert(id, (token, task));
+            let step = (id, token, m.attempt, m.retry.is_some());
+            let (hm2, w2, s2, a2) = (hm.clone(), w.clone(), stats.clone(), answers.clone());
+            let answer = {
+                let (hm2, w2) = (hm2.clone(), w2.clone());
+                move |o| answer_postgres(hm2, w2, a2, step, o)
+            };
+            // until its answer is applied, a message counts as running: a stop waits for
+            // it (or releases it)
+            let task = handle(w2, m, s2, p, Some(hm2), answer);
+            track(&running, id, task, |task| (token, task));
         }
         drop(permit);
         if idle {
@@ -679,22 +819,14 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
                 _ = stop.changed() => {}
             }
         } else if t > 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(t as u64)) => {}
-                _ = stop.changed() => {}
-            }
+            pace(t, &mut stop).await;
         }
     }
     shutdown(&hm, running).await;
 }
 
 async fn shutdown(hm: &HotMesh, running: Running) {
-    let deadline = tokio::time::Instant::now() + hm.grace();
-    while !running.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let left: Vec<(i64, (i64, JoinHandle<()>))> = running.lock().unwrap().drain().collect();
-    for (id, (token, task)) in left {
+    for (id, (token, task)) in wait_for(&running, hm.grace()).await {
         task.abort();
         // another worker takes it now, not when the reservation lapses
         let _ = sqlx::query("SELECT hotmesh.release($1, $2)")
@@ -703,6 +835,216 @@ async fn shutdown(hm: &HotMesh, running: Running) {
             .execute(hm.stream_pool())
             .await;
     }
+}
+
+/// How long a worker on a transport waits for a first message per take: a stop or a
+/// throttle is noticed within it.
+const TAKE_WAIT: Duration = Duration::from_secs(1);
+
+/// The worker's loop on a transport ([`Config::stream_url`](crate::Config::stream_url)
+/// names Redis or NATS), until `stop`: as slots free up (under the throttles, as on
+/// PostgreSQL), takes messages with `take_work` as consumer `consumer`, runs each with
+/// [`handle`], answers it with `send_answer` and acknowledges the delivery once the answer
+/// is stored. No heartbeats: a callback that runs longer than the transport's
+/// `claim_after` has its message delivered again meanwhile (the engine applies one answer).
+/// At stop, running callbacks get `grace`; the deliveries of those still running then stay
+/// unacknowledged and come again after `claim_after`.
+pub(crate) async fn run_transport<T: Transport>(
+    transport: Arc<T>,
+    w: Worker,
+    consumer: String,
+    stats: Arc<WorkerState>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let mut throttle = stats.throttle.subscribe();
+    let slots = Arc::new(Semaphore::new(w.concurrency));
+    // the tasks by a number of their own: a message delivered again while its first
+    // delivery's callback still runs is another task
+    let running: Arc<Mutex<HashMap<u64, JoinHandle<()>>>> = Arc::default();
+    let mut seq = 0u64;
+    let mut backoff = Backoff::new();
+    while !stopped(&stop) {
+        let (first, n, t) = match next(&w, &slots, &mut throttle, &mut stop).await {
+            Next::Take { first, n, throttle } => (first, n, throttle),
+            Next::Again => continue,
+            Next::End => break,
+        };
+        // waits up to TAKE_WAIT for a first message: an idle worker's sleep
+        let deliveries = match transport.take_work(&w.topic, &consumer, n, TAKE_WAIT).await {
+            Ok(d) => {
+                backoff.reset();
+                d
+            }
+            Err(e) => {
+                drop(first);
+                tracing::warn!(error = %e, topic = %w.topic, "hotmesh: taking work from the transport failed; retrying");
+                backoff.wait(&mut stop).await;
+                continue;
+            }
+        };
+        if *throttle.borrow() < 0 && !deliveries.is_empty() {
+            // paused while the take waited: no callback runs once a pause is in force, so
+            // these stay unacknowledged and come again after claim_after (once resumed)
+            tracing::info!(topic = %w.topic, messages = deliveries.len(), "hotmesh: paused; work taken meanwhile comes again");
+            continue;
+        }
+        let idle = deliveries.is_empty();
+        let mut permit = Some(first);
+        for d in deliveries {
+            let p = match permit.take() {
+                Some(p) => p,
+                None => match slots.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let m = Message::of_work(&d.message, d.redelivered);
+            let (t2, patience) = (transport.clone(), w.reservation);
+            let answer = move |o| answer_transport(t2, d, o, patience);
+            let task = handle(w.clone(), m, stats.clone(), p, None, answer);
+            seq += 1;
+            track(&running, seq, task, |task| task);
+        }
+        drop(permit);
+        if !idle && t > 0 {
+            pace(t, &mut stop).await;
+        }
+    }
+    for (_, task) in wait_for(&running, grace).await {
+        // its delivery is not acknowledged: the transport delivers it again
+        task.abort();
+    }
+}
+
+/// The answer step on a transport: the outcome as it is ([`answer_of`]) on the answers'
+/// queue, then the delivery acknowledged; each retried while the transport is unreachable,
+/// for up to `patience` (the reservation: after it, the message comes again anyway).
+async fn answer_transport<T: Transport>(
+    transport: Arc<T>,
+    delivery: Delivery<Work>,
+    outcome: Outcome,
+    patience: Duration,
+) -> Result<(), String> {
+    let answer = answer_of(delivery.message.id, delivery.message.reservation, &outcome);
+    let deadline = tokio::time::Instant::now() + patience;
+    persist(deadline, || transport.send_answer(&answer))
+        .await
+        .map_err(|e| format!("the answer was not sent: {e}"))?;
+    persist(deadline, || transport.ack_work(&delivery))
+        .await
+        .map_err(|e| {
+            format!("the answer was sent, its delivery not acknowledged (it comes again): {e}")
+        })
+}
+
+/// `f` until it succeeds, fails for another reason than the connection, or `deadline`
+/// passes (100 ms between tries, doubling to 5 s).
+async fn persist<F, Fut>(deadline: tokio::time::Instant, mut f: F) -> Result<(), TransportError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), TransportError>>,
+{
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match f().await {
+            Err(e) if e.is_connection() && tokio::time::Instant::now() + backoff < deadline => {
+                tracing::warn!(error = %e, "hotmesh: the transport is unreachable; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            r => return r,
+        }
+    }
+}
+
+impl Message {
+    /// The message a transport delivered (`redelivered` times before): the work's fields
+    /// (its reservation the one the answer returns), and its deliveries counting the
+    /// transport's own redeliveries (an earlier worker there did not answer).
+    pub(crate) fn of_work(w: &Work, redelivered: u64) -> Message {
+        let redelivered = i32::try_from(redelivered).unwrap_or(i32::MAX);
+        Message {
+            id: w.id,
+            topic: w.topic.clone(),
+            job_id: w.job_id.clone(),
+            activity_id: w.activity_id.clone(),
+            dad: w.dad.clone(),
+            data: w.data.clone(),
+            attempt: w.attempt,
+            deliveries: w.deliveries.saturating_add(redelivered),
+            metadata: w.metadata.clone(),
+            reservation: w.reservation,
+            retry: w.metadata.get("retry").cloned(),
+        }
+    }
+}
+
+/// The answer to message `id` (held by `reservation`) a transport carries for `outcome`:
+/// its status and code as PostgreSQL's answer would have them ([`Outcome::parts`]). A
+/// [`Outcome::Fatal`] is an error answer with its code, an [`Outcome::Retry`] one with
+/// code 500 (an answer on a transport carries no delay and no "never retry").
+pub(crate) fn answer_of(id: i64, reservation: i64, outcome: &Outcome) -> Answer {
+    let (data, status, code) = outcome.parts();
+    Answer {
+        id,
+        reservation,
+        status: match status {
+            Status::Success => hotmesh_transport::Status::Success,
+            Status::Error => hotmesh_transport::Status::Error,
+            Status::Pending => hotmesh_transport::Status::Pending,
+        },
+        code: Some(code),
+        data: data.clone(),
+    }
+}
+
+/// Checks that `topic` can be a topic on a transport (a subject: dot-separated tokens,
+/// no whitespace, no wildcards).
+pub(crate) fn check_transport_topic(topic: &str) -> Result<(), Error> {
+    hotmesh_transport::subject::check_subject(topic).map_err(|e| Error::Invalid {
+        name: "topic",
+        problem: format!("a worker on a transport needs a topic that is a subject: {e}"),
+    })
+}
+
+/// Runs `worker` on `transport` until `stop` holds true (or its sender is dropped): the
+/// loop [`HotMesh::init`] starts for each worker when
+/// [`Config::stream_url`](crate::Config::stream_url) names Redis or NATS, here without
+/// PostgreSQL: `stop` and `grace` stand for [`HotMesh::stop`] and
+/// [`Config::grace`](crate::Config::grace), and `throttle` (when given) for the quorum's
+/// throttles (-1 paused, 0 full speed, > 0 ms between messages). `consumer` is its name on
+/// the transport. For tests; not a stable API.
+#[doc(hidden)]
+pub async fn run_on_transport<T: Transport>(
+    transport: Arc<T>,
+    worker: Worker,
+    consumer: impl Into<String>,
+    stop: watch::Receiver<bool>,
+    grace: Duration,
+    throttle: Option<watch::Receiver<i32>>,
+) -> Result<(), Error> {
+    worker.check()?;
+    check_transport_topic(&worker.topic)?;
+    let consumer = consumer.into();
+    let stats = crate::quorum::State::default().add_worker(&consumer, &worker.topic);
+    // what the quorum's beats do: the worker's throttle follows the given one
+    let follow = throttle.map(|mut rx| {
+        let stats = stats.clone();
+        tokio::spawn(async move {
+            loop {
+                stats.throttle.send_replace(*rx.borrow_and_update());
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+    });
+    run_transport(transport, worker, consumer, stats, stop, grace).await;
+    if let Some(f) = follow {
+        f.abort();
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -767,5 +1109,114 @@ mod tests {
         );
         let ok = Outcome::success(json!({"x": 1}));
         assert_eq!(settle(&w, 0, false, ok.clone()), Settle::Answer(ok));
+    }
+
+    fn work() -> Work {
+        Work {
+            id: 7,
+            reservation: 1007,
+            topic: "orders.charge".into(),
+            job_id: "job-7".into(),
+            activity_id: "a1".into(),
+            dad: ",0".into(),
+            data: json!({"amount": 5}),
+            attempt: 2,
+            deliveries: 1,
+            metadata: json!({"guid": 7, "topic": "orders.charge", "retry": {"maximumAttempts": 3}}),
+        }
+    }
+
+    #[test]
+    fn a_delivered_work_is_the_message_its_callback_gets() {
+        let m = Message::of_work(&work(), 0);
+        assert_eq!((m.id, m.reservation, m.attempt), (7, 1007, 2));
+        assert_eq!(
+            (&*m.topic, &*m.job_id, &*m.activity_id, &*m.dad),
+            ("orders.charge", "job-7", "a1", ",0")
+        );
+        assert_eq!(m.data, json!({"amount": 5}));
+        assert_eq!(m.metadata, work().metadata);
+        // the activity's own policy, as a dequeued message has it
+        assert_eq!(m.retry, Some(json!({"maximumAttempts": 3})));
+        assert_eq!(m.deliveries, 1);
+    }
+
+    #[test]
+    fn a_transports_redeliveries_count_as_deliveries() {
+        let mut w = work();
+        w.metadata = json!({"guid": 7});
+        let m = Message::of_work(&w, 2);
+        assert_eq!(m.deliveries, 3);
+        assert_eq!(m.retry, None);
+    }
+
+    #[test]
+    fn an_outcome_is_the_answer_postgres_would_get() {
+        use hotmesh_transport::Status as S;
+        let cases = [
+            (Outcome::success(json!({"x": 1})), S::Success, 200),
+            (Outcome::coded(588, json!({"x": 1})), S::Success, 588),
+            (Outcome::pending(json!({"x": 1})), S::Pending, 202),
+            (Outcome::error(503, json!({"x": 1})), S::Error, 503),
+            (Outcome::fatal(422, json!({"x": 1})), S::Error, 422),
+            (
+                Outcome::retry_after(Duration::from_secs(3), json!({"x": 1})),
+                S::Error,
+                500,
+            ),
+        ];
+        for (outcome, status, code) in cases {
+            let a = answer_of(7, 1007, &outcome);
+            assert_eq!(
+                a,
+                Answer {
+                    id: 7,
+                    reservation: 1007,
+                    status,
+                    code: Some(code),
+                    data: json!({"x": 1}),
+                },
+                "{outcome:?}"
+            );
+            // the same status and code as the answer on PostgreSQL
+            let (_, pg, pg_code) = outcome.parts();
+            assert_eq!((pg.name(), pg_code), (status_name(status), code));
+        }
+    }
+
+    fn status_name(s: hotmesh_transport::Status) -> &'static str {
+        match s {
+            hotmesh_transport::Status::Success => "success",
+            hotmesh_transport::Status::Error => "error",
+            hotmesh_transport::Status::Pending => "pending",
+        }
+    }
+
+    #[test]
+    fn a_topic_on_a_transport_must_be_a_subject() {
+        assert!(check_transport_topic("orders.charge").is_ok());
+        for bad in ["", "orders charge", "orders.*", "orders..x"] {
+            let e = check_transport_topic(bad).unwrap_err();
+            assert!(
+                matches!(e, Error::Invalid { name: "topic", .. }),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_callback_is_an_error_answer_with_code_500() {
+        let w = Worker::new("t", |_m| async { panic!("boom") });
+        let o = call(&w, Message::of_work(&work(), 0), None).await;
+        let Outcome::Error { code: 500, data } = o else {
+            panic!("{o:?}")
+        };
+        assert!(
+            data["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("the callback failed"),
+            "{data}"
+        );
     }
 }

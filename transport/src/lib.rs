@@ -13,10 +13,12 @@
 //! makes an answer apply once is the engine's reservation token, which every [`Work`]
 //! carries and every [`Answer`] returns.
 
+pub mod any;
 pub mod nats;
 pub mod redis;
 pub mod subject;
 
+pub use any::{connect, redact, AnyTransport, Kind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::Future;

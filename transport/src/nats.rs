@@ -183,7 +183,7 @@ impl Nats {
             // A cluster's servers separated by commas, as other NATS clients take them.
             .connect(url.split(',').map(str::trim).collect::<Vec<_>>())
             .await
-            .map_err(|e| connection(format!("cannot connect to {url}: {e}")))?;
+            .map_err(|e| connection(format!("cannot connect to {}: {e}", crate::redact(url))))?;
         let js = jetstream::ContextBuilder::new()
             .timeout(REQUEST_TIMEOUT)
             .ack_timeout(REQUEST_TIMEOUT)

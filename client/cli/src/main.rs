@@ -213,6 +213,25 @@ enum Cmd {
         /// The job id.
         job: String,
     },
+    /// Relay worker topics to Redis or NATS and their answers back (docs/transports.md).
+    ///
+    /// Runs until Ctrl-C or SIGTERM, printing its counters as a JSON line every 10 s.
+    #[command(
+        after_help = "Example:\n  hotmesh bridge redis://127.0.0.1:6379/ orders.charge orders.ship --name bridge-1"
+    )]
+    Bridge {
+        /// The transport: redis://, rediss://, nats:// or tls://.
+        transport: String,
+        /// The worker topics whose messages go to the transport.
+        #[arg(required = true)]
+        topics: Vec<String>,
+        /// The bridge's name (keep it across restarts).
+        #[arg(long, default_value = "bridge")]
+        name: String,
+        /// Seconds a message on the transport stays reserved without the bridge's heartbeat.
+        #[arg(long, value_parser = seconds, value_name = "S", default_value = "60")]
+        hold: Duration,
+    },
     /// Print completions as JSON lines: on a publishes topic, on a pattern, or activations.
     ///
     /// Runs until Ctrl-C, `--count` messages, or `--timeout` seconds.
@@ -537,6 +556,15 @@ async fn engine(hm: &HotMesh, cmd: Cmd) -> Result<Option<Shown>, Failure> {
             watch::watch(hm, source.source(), watch::Until { count, timeout }).await?;
             return Ok(None);
         }
+        Cmd::Bridge {
+            transport,
+            topics,
+            name,
+            hold,
+        } => {
+            bridge(hm, &transport, topics, name, hold).await?;
+            return Ok(None);
+        }
         Cmd::Throttle {
             app,
             throttle,
@@ -682,6 +710,39 @@ async fn main() -> ExitCode {
             ExitCode::from(f.exit)
         }
     }
+}
+
+/// `hotmesh bridge`: relays `topics` to `transport` until Ctrl-C or SIGTERM.
+async fn bridge(
+    hm: &HotMesh,
+    transport: &str,
+    topics: Vec<String>,
+    name: String,
+    hold: Duration,
+) -> Result<(), Failure> {
+    use hotmesh_client::bridge::{Bridge, BridgeOptions};
+    let t = hotmesh_transport::connect(transport, hotmesh_transport::Options::default())
+        .await
+        .map_err(|e| Failure::invalid(format!("{transport}: {e}")))?;
+    let options = BridgeOptions::new(topics).name(name).hold(hold);
+    let b = Bridge::start(hm, std::sync::Arc::new(t), options).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(Failure::from_io)?;
+    let mut every = tokio::time::interval(Duration::from_secs(10));
+    every.tick().await;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            _ = every.tick() => {
+                let s = b.state();
+                println!("{}", json!({"connected": s.connected, "relayed": s.relayed, "answered": s.answered,
+                                      "in_flight": s.in_flight, "errors": s.errors}));
+            }
+        }
+    }
+    b.stop().await;
+    Ok(())
 }
 
 #[cfg(test)]
