@@ -26,7 +26,7 @@
 use crate::answers::Answers;
 use crate::backoff::Backoff;
 use crate::hub::Event;
-use crate::workers::{dequeue, Message, Outcome};
+use crate::workers::{dequeue, single, Message, Outcome};
 use crate::{Error, HotMesh};
 use hotmesh_transport::{Answer, AnyTransport, Status, Transport, Work};
 use std::collections::HashMap;
@@ -52,6 +52,11 @@ pub struct BridgeOptions {
     pub batch: usize,
     /// How often an idle topic is looked at without a notification (default 5 s).
     pub poll: Duration,
+    /// Publishes topics whose completions go out as events (`psub` patterns: `*` any run
+    /// of characters): each completed job, as a [`JobMessage`](crate::JobMessage) in JSON,
+    /// on the transport's subject named by its topic, where subscribers on other services
+    /// take them with NATS wildcards (`orders.*`, `orders.>`). At most once, as NOTIFY is.
+    pub events: Vec<String>,
 }
 
 impl BridgeOptions {
@@ -68,7 +73,22 @@ impl BridgeOptions {
             hold: Duration::from_secs(60),
             batch: 50,
             poll: Duration::from_secs(5),
+            events: vec![],
         }
+    }
+
+    /// Relays the completions of the publishes topics `patterns` matches as events.
+    ///
+    /// ```
+    /// let o = hotmesh_client::bridge::BridgeOptions::new(["orders.charge"]).events(["orders.*"]);
+    /// assert_eq!(o.events, ["orders.*"]);
+    /// ```
+    pub fn events<S: Into<String>>(
+        mut self,
+        patterns: impl IntoIterator<Item = S>,
+    ) -> BridgeOptions {
+        self.events = patterns.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Sets the bridge's name.
@@ -95,6 +115,8 @@ pub struct BridgeState {
     pub answered: u64,
     /// Messages on the transport whose answer has not come back yet.
     pub in_flight: u64,
+    /// Completions published as events.
+    pub events: u64,
     /// Failed calls (to the transport or the database), each retried.
     pub errors: u64,
 }
@@ -102,6 +124,7 @@ pub struct BridgeState {
 #[derive(Default)]
 struct Counters {
     connected: AtomicBool,
+    events: AtomicU64,
     relayed: AtomicU64,
     answered: AtomicU64,
     errors: AtomicU64,
@@ -112,6 +135,8 @@ type InFlight = Arc<Mutex<HashMap<i64, i64>>>;
 
 /// A running bridge; [`Bridge::stop`] ends it.
 pub struct Bridge {
+    hm: HotMesh,
+    events: Vec<String>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     counters: Arc<Counters>,
@@ -125,10 +150,10 @@ impl Bridge {
         transport: Arc<AnyTransport>,
         options: BridgeOptions,
     ) -> Result<Bridge, Error> {
-        if options.topics.is_empty() {
+        if options.topics.is_empty() && options.events.is_empty() {
             return Err(Error::Invalid {
                 name: "topics",
-                problem: "name at least one worker topic".into(),
+                problem: "name at least one worker topic or events pattern".into(),
             });
         }
         if options.hold < Duration::from_secs(3) {
@@ -147,6 +172,14 @@ impl Bridge {
             counters: counters.clone(),
             in_flight: in_flight.clone(),
         };
+        for (i, pattern) in options.events.iter().enumerate() {
+            if let Err(e) = link.relay_events(pattern).await {
+                for p in &options.events[..i] {
+                    hm.punsub(p);
+                }
+                return Err(e);
+            }
+        }
         let mut tasks = vec![];
         for topic in &options.topics {
             tasks.push(tokio::spawn(
@@ -154,8 +187,11 @@ impl Bridge {
             ));
         }
         tasks.push(tokio::spawn(link.clone().apply_answers(stop.subscribe())));
-        tasks.push(tokio::spawn(link.hold_in_flight(stop.subscribe())));
+        tasks.push(tokio::spawn(link.clone().hold_in_flight(stop.subscribe())));
+
         Ok(Bridge {
+            hm: hm.clone(),
+            events: options.events.clone(),
             stop,
             tasks,
             counters,
@@ -171,6 +207,7 @@ impl Bridge {
             relayed: c.relayed.load(Ordering::Relaxed),
             answered: c.answered.load(Ordering::Relaxed),
             in_flight: self.in_flight.lock().unwrap().len() as u64,
+            events: c.events.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
         }
     }
@@ -178,6 +215,9 @@ impl Bridge {
     /// Stops relaying. Messages on the transport stay reserved until their hold lapses:
     /// their answers are applied by the next bridge that runs, or they are handed out again.
     pub async fn stop(self) {
+        for pattern in &self.events {
+            self.hm.punsub(pattern);
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -272,6 +312,29 @@ impl Link {
         }
     }
 
+    /// Completions of the publishes topics `pattern` matches, out to the transport (a
+    /// subscription of the bridge's client: it ends when the client stops).
+    async fn relay_events(&self, pattern: &str) -> Result<(), Error> {
+        let link = self.clone();
+        self.hm
+            .psub(pattern, move |m| {
+                let link = link.clone();
+                tokio::spawn(async move {
+                    let payload = match serde_json::to_vec(&m) {
+                        Ok(p) => p,
+                        Err(e) => return link.failed("an event", &e, false),
+                    };
+                    match link.transport.publish(&m.topic, &payload).await {
+                        Ok(()) => {
+                            link.counters.events.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => link.failed("publish", &e, e.is_connection()),
+                    }
+                });
+            })
+            .await
+    }
+
     /// Releases a message the transport did not take (another hand-out takes it).
     async fn give_back(&self, id: i64, reservation: i64) {
         self.in_flight.lock().unwrap().remove(&id);
@@ -312,9 +375,9 @@ impl Link {
                 .into_iter()
                 .map(|d| {
                     let answers = answers.clone();
+                    let hm = self.hm.clone();
                     tokio::spawn(async move {
-                        let a = &d.message;
-                        let r = answers.answer(a.id, a.reservation, outcome_of(a)).await;
+                        let r = apply(&hm, &answers, &d.message).await;
                         (d, r)
                     })
                 })
@@ -424,6 +487,34 @@ fn work_of(m: Message) -> Work {
     }
 }
 
+/// Applies one answer: a fatal error (`hotmesh.fail`) or a retry the worker asked for
+/// (`hotmesh.retry`) by a call of its own, the others batched. True: applied; false: stale.
+async fn apply(hm: &HotMesh, answers: &Answers, a: &Answer) -> Result<bool, String> {
+    if a.status == Status::Error && a.fatal {
+        single(
+            hm,
+            sqlx::query_scalar("SELECT hotmesh.fail($1, $2, $3, $4)")
+                .bind(a.id)
+                .bind(&a.data)
+                .bind(a.code.unwrap_or(500))
+                .bind(a.reservation),
+        )
+        .await
+    } else if let (Status::Error, Some(delay)) = (a.status, a.retry_after) {
+        single(
+            hm,
+            sqlx::query_scalar("SELECT hotmesh.retry($1, $2, $3, $4)")
+                .bind(a.id)
+                .bind(delay.clamp(0.0, 86_400.0))
+                .bind(&a.data)
+                .bind(a.reservation),
+        )
+        .await
+    } else {
+        answers.answer(a.id, a.reservation, outcome_of(a)).await
+    }
+}
+
 /// What a transport's answer asks the engine to apply.
 fn outcome_of(a: &Answer) -> Outcome {
     let data = a.data.clone();
@@ -450,6 +541,8 @@ mod tests {
             status,
             code,
             data: json!({"x": 1}),
+            fatal: false,
+            retry_after: None,
         }
     }
 

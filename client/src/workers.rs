@@ -614,7 +614,7 @@ fn settle(w: &Worker, attempt: i32, own_retry: bool, outcome: Outcome) -> Settle
 }
 
 /// One call of its own for an answer that is not batched (a retry, a fatal error).
-async fn single<'q>(
+pub(crate) async fn single<'q>(
     hm: &HotMesh,
     q: sqlx::query::QueryScalar<'q, sqlx::Postgres, bool, sqlx::postgres::PgArguments>,
 ) -> Result<bool, String> {
@@ -900,8 +900,9 @@ pub(crate) async fn run_transport<T: Transport>(
                 },
             };
             let m = Message::of_work(&d.message, d.redelivered);
-            let (t2, patience) = (transport.clone(), w.reservation);
-            let answer = move |o| answer_transport(t2, d, o, patience);
+            let step = (m.attempt, m.retry.is_some());
+            let (t2, w2, patience) = (transport.clone(), w.clone(), w.reservation);
+            let answer = move |o| answer_transport(t2, w2, step, d, o, patience);
             let task = handle(w.clone(), m, stats.clone(), p, None, answer);
             seq += 1;
             track(&running, seq, task, |task| task);
@@ -922,11 +923,33 @@ pub(crate) async fn run_transport<T: Transport>(
 /// for up to `patience` (the reservation: after it, the message comes again anyway).
 async fn answer_transport<T: Transport>(
     transport: Arc<T>,
+    w: Worker,
+    (attempt, own_retry): (i32, bool),
     delivery: Delivery<Work>,
     outcome: Outcome,
     patience: Duration,
 ) -> Result<(), String> {
-    let answer = answer_of(delivery.message.id, delivery.message.reservation, &outcome);
+    let (id, reservation) = (delivery.message.id, delivery.message.reservation);
+    // settled as on PostgreSQL: the worker's own retry policy, a retry it asked for and a
+    // fatal error travel with the answer, and the bridge calls retry or fail for them
+    let answer = match settle(&w, attempt, own_retry, outcome) {
+        Settle::Answer(o) => answer_of(id, reservation, &o),
+        Settle::Retry { delay, error } => Answer {
+            retry_after: Some(delay.as_secs_f64()),
+            ..answer_of(
+                id,
+                reservation,
+                &Outcome::Error {
+                    code: 500,
+                    data: error,
+                },
+            )
+        },
+        Settle::Fail { code, error } => Answer {
+            fatal: true,
+            ..answer_of(id, reservation, &Outcome::Error { code, data: error })
+        },
+    };
     let deadline = tokio::time::Instant::now() + patience;
     persist(deadline, || transport.send_answer(&answer))
         .await
@@ -983,7 +1006,7 @@ impl Message {
 /// The answer to message `id` (held by `reservation`) a transport carries for `outcome`:
 /// its status and code as PostgreSQL's answer would have them ([`Outcome::parts`]). A
 /// [`Outcome::Fatal`] is an error answer with its code, an [`Outcome::Retry`] one with
-/// code 500 (an answer on a transport carries no delay and no "never retry").
+/// code 500 (`answer_transport` settles them first: `fatal`, `retry_after`).
 pub(crate) fn answer_of(id: i64, reservation: i64, outcome: &Outcome) -> Answer {
     let (data, status, code) = outcome.parts();
     Answer {
@@ -996,6 +1019,8 @@ pub(crate) fn answer_of(id: i64, reservation: i64, outcome: &Outcome) -> Answer 
         },
         code: Some(code),
         data: data.clone(),
+        fatal: false,
+        retry_after: None,
     }
 }
 
@@ -1175,6 +1200,8 @@ mod tests {
                     status,
                     code: Some(code),
                     data: json!({"x": 1}),
+                    fatal: false,
+                    retry_after: None,
                 },
                 "{outcome:?}"
             );

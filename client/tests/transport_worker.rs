@@ -176,6 +176,8 @@ async fn answers_and_acknowledges(server: Server) {
                     "deliveries": 1,
                     "job": format!("job-{id}"),
                 }),
+                fatal: false,
+                retry_after: None,
             }
         );
     }

@@ -34,6 +34,12 @@ app:
       transitions:
         t: [ { to: a } ]
         a: [ { to: b } ]
+    - subscribes: br.settle
+      activities:
+        s0: { type: trigger }
+        s: { type: worker, topic: br.odd, retry: { maximumAttempts: 5, initialInterval: 0.05 }, input: { maps: { kind: '{s0.output.data.kind}' } }, job: { maps: { tries: '{$self.output.data.tries}' } } }
+      transitions:
+        s0: [ { to: s } ]
 "#;
 
 async fn setup() -> HotMesh {
@@ -71,6 +77,8 @@ fn remote_worker(
                     status: Status::Success,
                     code: None,
                     data: json!({"n": n + 1}),
+                    fatal: false,
+                    retry_after: None,
                 };
                 if t.send_answer(&a).await.is_ok() {
                     let _ = t.ack_work(&d).await;
@@ -237,7 +245,17 @@ async fn client_workers_on(server: &Server) {
     use hotmesh_client::{Config, Outcome, Worker};
     let hm = setup().await;
     let t = transport(&server.url()).await;
-    let bridge = start_bridge(&hm, &t).await;
+    // the completions go out as events too: a subscriber of another service sees them
+    let mut events = t.subscribe("br.>").await.unwrap();
+    let bridge = Bridge::start(
+        &hm,
+        t.clone(),
+        BridgeOptions::new(["br.work"])
+            .hold(Duration::from_secs(6))
+            .events(["br.done"]),
+    )
+    .await
+    .unwrap();
     let add_one = || {
         Worker::new("br.work", |m| async move {
             let n = m.data["n"].as_i64().unwrap_or(0);
@@ -255,6 +273,21 @@ async fn client_workers_on(server: &Server) {
     let took = run_all(&hm, 5000, 300, Duration::from_secs(60)).await;
     check(5000, 300).await;
     println!("300 workflows x 2 steps, client workers on the transport: {took:?}");
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while seen.len() < 300 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let e = tokio::time::timeout(left, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("{} of 300 completions seen as events", seen.len()))
+            .expect("the subscription");
+        assert_eq!(e.subject, "br.done");
+        let m: serde_json::Value = serde_json::from_slice(&e.payload).unwrap();
+        let id = m["job"]["metadata"]["jid"].as_str().unwrap().to_string();
+        let n: i64 = id[4..].parse().unwrap();
+        assert_eq!(m["job"]["data"]["n"], json!(n + 2), "{m}");
+        seen.insert(id);
+    }
     workers.stop().await;
     bridge.stop().await;
 }
@@ -267,4 +300,77 @@ async fn client_workers_on_redis_answer_through_the_bridge() {
 #[tokio::test(flavor = "multi_thread")]
 async fn client_workers_on_nats_answer_through_the_bridge() {
     client_workers_on(&Server::nats()).await;
+}
+
+/// A retry the worker asks for and a fatal error travel with the answer: the bridge asks
+/// the engine for the retry (the message comes back after its delay) or fails the activity
+/// at once (the YAML's 5 attempts notwithstanding).
+async fn settled_answers_on(server: &Server) {
+    use hotmesh_client::{Config, Outcome, Worker};
+    let hm = setup().await;
+    let t = transport(&server.url()).await;
+    let bridge = Bridge::start(
+        &hm,
+        t.clone(),
+        BridgeOptions::new(["br.odd"]).hold(Duration::from_secs(6)),
+    )
+    .await
+    .unwrap();
+    let calls = Arc::new(AtomicU64::new(0));
+    let c2 = calls.clone();
+    let workers = HotMesh::init(
+        Config::new("br", url_for(DB))
+            .stream_url(server.url())
+            .worker(Worker::new("br.odd", move |m| {
+                let c2 = c2.clone();
+                async move {
+                    c2.fetch_add(1, Ordering::Relaxed);
+                    match (m.data["kind"].as_str(), m.attempt) {
+                        (Some("retry"), 0) => {
+                            Outcome::retry_after(Duration::from_millis(50), json!({"again": true}))
+                        }
+                        (Some("retry"), n) => Outcome::success(json!({"tries": n + 1})),
+                        _ => Outcome::fatal(404, json!({"message": "no such thing"})),
+                    }
+                }
+            })),
+    )
+    .await
+    .unwrap();
+    let out = hm
+        .pubsub(
+            "br.settle",
+            json!({"kind": "retry"}),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.data["tries"], 2, "retried once, after its delay");
+    let before = calls.load(Ordering::Relaxed);
+    let e = hm
+        .pubsub(
+            "br.settle",
+            json!({"kind": "fatal"}),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 404, "{e}");
+    assert_eq!(
+        calls.load(Ordering::Relaxed) - before,
+        1,
+        "a fatal error is not retried"
+    );
+    workers.stop().await;
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_and_a_fatal_error_travel_through_the_bridge_on_redis() {
+    settled_answers_on(&Server::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_and_a_fatal_error_travel_through_the_bridge_on_nats() {
+    settled_answers_on(&Server::nats()).await;
 }

@@ -74,6 +74,14 @@ pub struct Answer {
     pub code: Option<i32>,
     /// The activity's output, or the error.
     pub data: Value,
+    /// With [`Status::Error`]: never retried, whatever the activity's policy (a worker's
+    /// fatal error). Absent: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fatal: bool,
+    /// With [`Status::Error`]: hand the message out again after this many seconds instead
+    /// of answering (the worker's own retry policy, or a retry it asked for). Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<f64>,
 }
 
 /// One delivery of a message: the message, and what acknowledges it on its transport.
@@ -249,4 +257,21 @@ pub trait Transport: Send + Sync + 'static {
         &self,
         pattern: &str,
     ) -> impl Future<Output = Result<Subscription, TransportError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_without_fatal_or_retry_after_reads_as_a_plain_one_and_writes_none() {
+        let a: Answer = serde_json::from_str(
+            r#"{"id": 1, "reservation": 2, "status": "error", "code": 500, "data": {}}"#,
+        )
+        .unwrap();
+        assert!(!a.fatal);
+        assert_eq!(a.retry_after, None);
+        let back = serde_json::to_value(&a).unwrap();
+        assert!(back.get("fatal").is_none() && back.get("retry_after").is_none());
+    }
 }

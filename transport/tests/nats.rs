@@ -192,6 +192,8 @@ async fn answers_round_trip_with_their_fields() {
             status: Status::Success,
             code: Some(200),
             data: json!({"out": [1, 2, 3]}),
+            fatal: false,
+            retry_after: None,
         },
         Answer {
             id: 2,
@@ -199,6 +201,8 @@ async fn answers_round_trip_with_their_fields() {
             status: Status::Error,
             code: Some(500),
             data: json!({"message": "boom"}),
+            fatal: false,
+            retry_after: None,
         },
         Answer {
             id: 3,
@@ -206,6 +210,8 @@ async fn answers_round_trip_with_their_fields() {
             status: Status::Pending,
             code: None,
             data: json!(null),
+            fatal: false,
+            retry_after: None,
         },
     ];
     for a in &answers {
@@ -344,6 +350,8 @@ async fn while_nats_is_down_calls_fail_with_a_connection_error_within_seconds() 
             status: Status::Success,
             code: Some(200),
             data: json!(1),
+            fatal: false,
+            retry_after: None,
         };
         let e = nats.send_answer(&answer).await.unwrap_err();
         assert!(e.is_connection(), "{e}");

@@ -207,6 +207,8 @@ async fn answers_make_the_round_trip() {
             status: Status::Success,
             code: Some(200),
             data: json!({"paid": true}),
+            fatal: false,
+            retry_after: None,
         },
         Answer {
             id: 8,
@@ -214,6 +216,8 @@ async fn answers_make_the_round_trip() {
             status: Status::Error,
             code: Some(500),
             data: json!({"message": "card declined"}),
+            fatal: false,
+            retry_after: None,
         },
     ];
     for a in &answers {
@@ -470,6 +474,8 @@ async fn work_answers_and_events_work_over_resp3_too() {
         status: Status::Pending,
         code: None,
         data: json!(null),
+        fatal: false,
+        retry_after: None,
     };
     redis.send_answer(&answer).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(2);

@@ -217,13 +217,12 @@ enum Cmd {
     ///
     /// Runs until Ctrl-C or SIGTERM, printing its counters as a JSON line every 10 s.
     #[command(
-        after_help = "Example:\n  hotmesh bridge redis://127.0.0.1:6379/ orders.charge orders.ship --name bridge-1"
+        after_help = "Example:\n  hotmesh bridge redis://127.0.0.1:6379/ orders.charge orders.ship --name bridge-1 --events 'orders.*'"
     )]
     Bridge {
         /// The transport: redis://, rediss://, nats:// or tls://.
         transport: String,
         /// The worker topics whose messages go to the transport.
-        #[arg(required = true)]
         topics: Vec<String>,
         /// The bridge's name (keep it across restarts).
         #[arg(long, default_value = "bridge")]
@@ -231,6 +230,9 @@ enum Cmd {
         /// Seconds a message on the transport stays reserved without the bridge's heartbeat.
         #[arg(long, value_parser = seconds, value_name = "S", default_value = "60")]
         hold: Duration,
+        /// Publishes topics whose completions go out as events (a psub pattern; repeat it).
+        #[arg(long = "events", value_name = "PATTERN")]
+        events: Vec<String>,
     },
     /// Print completions as JSON lines: on a publishes topic, on a pattern, or activations.
     ///
@@ -561,8 +563,13 @@ async fn engine(hm: &HotMesh, cmd: Cmd) -> Result<Option<Shown>, Failure> {
             topics,
             name,
             hold,
+            events,
         } => {
-            bridge(hm, &transport, topics, name, hold).await?;
+            let options = hotmesh_client::bridge::BridgeOptions::new(topics)
+                .name(name)
+                .hold(hold)
+                .events(events);
+            bridge(hm, &transport, options).await?;
             return Ok(None);
         }
         Cmd::Throttle {
@@ -716,16 +723,12 @@ async fn main() -> ExitCode {
 async fn bridge(
     hm: &HotMesh,
     transport: &str,
-    topics: Vec<String>,
-    name: String,
-    hold: Duration,
+    options: hotmesh_client::bridge::BridgeOptions,
 ) -> Result<(), Failure> {
-    use hotmesh_client::bridge::{Bridge, BridgeOptions};
     let t = hotmesh_transport::connect(transport, hotmesh_transport::Options::default())
         .await
-        .map_err(|e| Failure::invalid(format!("{transport}: {e}")))?;
-    let options = BridgeOptions::new(topics).name(name).hold(hold);
-    let b = Bridge::start(hm, std::sync::Arc::new(t), options).await?;
+        .map_err(|e| Failure::invalid(format!("{}: {e}", hotmesh_transport::redact(transport))))?;
+    let b = hotmesh_client::bridge::Bridge::start(hm, std::sync::Arc::new(t), options).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(Failure::from_io)?;
     let mut every = tokio::time::interval(Duration::from_secs(10));
@@ -737,7 +740,7 @@ async fn bridge(
             _ = every.tick() => {
                 let s = b.state();
                 println!("{}", json!({"connected": s.connected, "relayed": s.relayed, "answered": s.answered,
-                                      "in_flight": s.in_flight, "errors": s.errors}));
+                                      "in_flight": s.in_flight, "events": s.events, "errors": s.errors}));
             }
         }
     }
