@@ -26,9 +26,9 @@
 use crate::answers::Answers;
 use crate::backoff::Backoff;
 use crate::hub::Event;
-use crate::workers::{dequeue, single, Message, Outcome};
+use crate::workers::{dequeue, outcome_of, single};
 use crate::{Error, HotMesh};
-use hotmesh_transport::{Answer, AnyTransport, Status, Transport, Work};
+use hotmesh_transport::{Answer, AnyTransport, Status, Transport};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -289,7 +289,7 @@ impl Link {
                     self.give_back(id, reservation).await;
                     continue;
                 }
-                match self.transport.send_work(&work_of(m)).await {
+                match self.transport.send_work(&m.into_work()).await {
                     Ok(()) => {
                         self.counters.relayed.fetch_add(1, Ordering::Relaxed);
                         self.counters.connected.store(true, Ordering::Relaxed);
@@ -471,22 +471,6 @@ async fn wait_for_work(
     }
 }
 
-/// A dequeued message as it travels on a transport.
-fn work_of(m: Message) -> Work {
-    Work {
-        id: m.id,
-        reservation: m.reservation,
-        topic: m.topic,
-        job_id: m.job_id,
-        activity_id: m.activity_id,
-        dad: m.dad,
-        data: m.data,
-        attempt: m.attempt,
-        deliveries: m.deliveries,
-        metadata: m.metadata,
-    }
-}
-
 /// Applies one answer: a fatal error (`hotmesh.fail`) or a retry the worker asked for
 /// (`hotmesh.retry`) by a call of its own, the others batched. True: applied; false: stale.
 async fn apply(hm: &HotMesh, answers: &Answers, a: &Answer) -> Result<bool, String> {
@@ -512,54 +496,5 @@ async fn apply(hm: &HotMesh, answers: &Answers, a: &Answer) -> Result<bool, Stri
         .await
     } else {
         answers.answer(a.id, a.reservation, outcome_of(a)).await
-    }
-}
-
-/// What a transport's answer asks the engine to apply.
-fn outcome_of(a: &Answer) -> Outcome {
-    let data = a.data.clone();
-    match (a.status, a.code) {
-        (Status::Success, None | Some(200)) => Outcome::Success(data),
-        (Status::Success, Some(code)) => Outcome::Coded { code, data },
-        (Status::Pending, _) => Outcome::Pending(data),
-        (Status::Error, code) => Outcome::Error {
-            code: code.unwrap_or(500),
-            data,
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn answer(status: Status, code: Option<i32>) -> Answer {
-        Answer {
-            id: 1,
-            reservation: 2,
-            status,
-            code,
-            data: json!({"x": 1}),
-            fatal: false,
-            retry_after: None,
-        }
-    }
-
-    #[test]
-    fn an_answer_becomes_the_outcome_a_worker_would_have_sent() {
-        for (a, want) in [
-            (answer(Status::Success, None), ("success", 200)),
-            (answer(Status::Success, Some(200)), ("success", 200)),
-            (answer(Status::Success, Some(590)), ("success", 590)),
-            (answer(Status::Pending, None), ("pending", 202)),
-            (answer(Status::Error, Some(404)), ("error", 404)),
-            (answer(Status::Error, None), ("error", 500)),
-        ] {
-            let o = outcome_of(&a);
-            let (data, status, code) = o.parts();
-            assert_eq!(data, &json!({"x": 1}));
-            assert_eq!((status.name(), code), want, "{a:?}");
-        }
     }
 }

@@ -623,6 +623,18 @@ pub(crate) async fn single<'q>(
         .map_err(|e| e.to_string())
 }
 
+/// The slot of the next message taken: the one already held, then free ones as they come;
+/// None once the slots are closed.
+async fn slot(
+    held: &mut Option<OwnedSemaphorePermit>,
+    slots: &Arc<Semaphore>,
+) -> Option<OwnedSemaphorePermit> {
+    match held.take() {
+        Some(p) => Some(p),
+        None => slots.clone().acquire_owned().await.ok(),
+    }
+}
+
 /// How long a busy worker waits for more free slots before it dequeues.
 const LINGER: Duration = Duration::from_millis(1);
 
@@ -781,12 +793,8 @@ pub(crate) async fn run(hm: HotMesh, w: Worker, guid: String, stats: Arc<WorkerS
         let idle = msgs.is_empty();
         let mut permit = Some(first);
         for m in msgs {
-            let p = match permit.take() {
-                Some(p) => p,
-                None => match slots.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
+            let Some(p) = slot(&mut permit, &slots).await else {
+                break;
             };
             let (id, token) = (m.id, m.reservation);
             let step = (id, token, m.attempt, m.retry.is_some());
@@ -892,12 +900,8 @@ pub(crate) async fn run_transport<T: Transport>(
         let idle = deliveries.is_empty();
         let mut permit = Some(first);
         for d in deliveries {
-            let p = match permit.take() {
-                Some(p) => p,
-                None => match slots.clone().acquire_owned().await {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
+            let Some(p) = slot(&mut permit, &slots).await else {
+                break;
             };
             let m = Message::of_work(&d.message, d.redelivered);
             let step = (m.attempt, m.retry.is_some());
@@ -1000,6 +1004,39 @@ impl Message {
             reservation: w.reservation,
             retry: w.metadata.get("retry").cloned(),
         }
+    }
+}
+
+impl Message {
+    /// The message as it travels on a transport (the bridge sends it).
+    pub(crate) fn into_work(self) -> Work {
+        let m = self;
+        Work {
+            id: m.id,
+            reservation: m.reservation,
+            topic: m.topic,
+            job_id: m.job_id,
+            activity_id: m.activity_id,
+            dad: m.dad,
+            data: m.data,
+            attempt: m.attempt,
+            deliveries: m.deliveries,
+            metadata: m.metadata,
+        }
+    }
+}
+
+/// What a transport's answer asks the engine to apply.
+pub(crate) fn outcome_of(a: &Answer) -> Outcome {
+    let data = a.data.clone();
+    match (a.status, a.code) {
+        (hotmesh_transport::Status::Success, None | Some(200)) => Outcome::Success(data),
+        (hotmesh_transport::Status::Success, Some(code)) => Outcome::Coded { code, data },
+        (hotmesh_transport::Status::Pending, _) => Outcome::Pending(data),
+        (hotmesh_transport::Status::Error, code) => Outcome::Error {
+            code: code.unwrap_or(500),
+            data,
+        },
     }
 }
 
@@ -1245,5 +1282,35 @@ mod tests {
                 .starts_with("the callback failed"),
             "{data}"
         );
+    }
+
+    fn answer(status: hotmesh_transport::Status, code: Option<i32>) -> Answer {
+        Answer {
+            id: 1,
+            reservation: 2,
+            status,
+            code,
+            data: json!({"x": 1}),
+            fatal: false,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_becomes_the_outcome_a_worker_would_have_sent() {
+        use hotmesh_transport::Status as T;
+        for (a, want) in [
+            (answer(T::Success, None), ("success", 200)),
+            (answer(T::Success, Some(200)), ("success", 200)),
+            (answer(T::Success, Some(590)), ("success", 590)),
+            (answer(T::Pending, None), ("pending", 202)),
+            (answer(T::Error, Some(404)), ("error", 404)),
+            (answer(T::Error, None), ("error", 500)),
+        ] {
+            let o = outcome_of(&a);
+            let (data, status, code) = o.parts();
+            assert_eq!(data, &json!({"x": 1}));
+            assert_eq!((status.name(), code), want, "{a:?}");
+        }
     }
 }

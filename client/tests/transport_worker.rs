@@ -6,10 +6,10 @@
 #[path = "../../transport/tests/common/mod.rs"]
 mod common;
 
-use common::{free_port, options, Server};
+use common::{free_port, options, work_with as work, Server};
 use hotmesh_client::{run_on_transport, Config, Error, HotMesh, Message, Outcome, Worker};
-use hotmesh_transport::{connect, Answer, AnyTransport, Status, Transport, Work};
-use serde_json::{json, Value};
+use hotmesh_transport::{connect, Answer, AnyTransport, Status, Transport};
+use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,21 +18,6 @@ use tokio::task::JoinHandle;
 
 /// The transport's claim_after, and the workers' reservation.
 const CLAIM_AFTER: Duration = Duration::from_secs(1);
-
-fn work(id: i64, topic: &str, data: Value) -> Work {
-    Work {
-        id,
-        reservation: 1000 + id,
-        topic: topic.into(),
-        job_id: format!("job-{id}"),
-        activity_id: "a1".into(),
-        dad: ",0".into(),
-        data,
-        attempt: 0,
-        deliveries: 1,
-        metadata: json!({"guid": id, "jid": format!("job-{id}"), "topic": topic}),
-    }
-}
 
 async fn transport(server: &Server) -> Arc<AnyTransport> {
     Arc::new(

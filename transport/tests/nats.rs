@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{options, Server};
+use common::{options, work, Server};
 use hotmesh_transport::nats::Nats;
 use hotmesh_transport::{
     Answer, Delivery, Event, Options, Status, Subscription, Transport, TransportError, Work,
@@ -15,21 +15,6 @@ async fn connect(server: &Server, claim_after: Duration) -> Nats {
     Nats::connect(&server.url(), options(claim_after))
         .await
         .expect("connect")
-}
-
-fn work(id: i64, topic: &str) -> Work {
-    Work {
-        id,
-        reservation: 1000 + id,
-        topic: topic.into(),
-        job_id: format!("job-{id}"),
-        activity_id: "a1".into(),
-        dad: ",0".into(),
-        data: json!({"n": id}),
-        attempt: 0,
-        deliveries: 1,
-        metadata: json!({"guid": id, "topic": topic}),
-    }
 }
 
 /// Takes from `nats` until `n` deliveries came or `limit` passed.

@@ -2,28 +2,13 @@
 
 mod common;
 
-use common::{options, Server};
+use common::{options, work, Server};
 use hotmesh_transport::redis::Redis;
 use hotmesh_transport::{Answer, Delivery, Options, Status, Subscription, Transport, Work};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
 const SHORT: Duration = Duration::from_millis(200);
-
-fn work(id: i64, topic: &str) -> Work {
-    Work {
-        id,
-        reservation: 1000 + id,
-        topic: topic.into(),
-        job_id: format!("job-{id}"),
-        activity_id: "a1".into(),
-        dad: ",0".into(),
-        data: json!({"n": id, "text": "héllo"}),
-        attempt: 0,
-        deliveries: 1,
-        metadata: json!({"guid": id, "topic": topic}),
-    }
-}
 
 async fn connect(server: &Server, claim_after: Duration) -> Redis {
     Redis::connect(&server.url(), options(claim_after))

@@ -4,7 +4,8 @@
 
 #![allow(dead_code)]
 
-use hotmesh_transport::Options;
+use hotmesh_transport::{Options, Work};
+use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,6 +17,28 @@ pub fn options(claim_after: Duration) -> Options {
         claim_after,
         ..Options::default()
     }
+}
+
+/// Work as the bridge would send it: message `id` of `topic` (reservation 1000 + id),
+/// with `data`.
+pub fn work_with(id: i64, topic: &str, data: Value) -> Work {
+    Work {
+        id,
+        reservation: 1000 + id,
+        topic: topic.into(),
+        job_id: format!("job-{id}"),
+        activity_id: "a1".into(),
+        dad: ",0".into(),
+        data,
+        attempt: 0,
+        deliveries: 1,
+        metadata: json!({"guid": id, "jid": format!("job-{id}"), "topic": topic}),
+    }
+}
+
+/// [`work_with`] with data `{n: id, text}` (a non-ASCII text: it must travel as it is).
+pub fn work(id: i64, topic: &str) -> Work {
+    work_with(id, topic, json!({"n": id, "text": "héllo"}))
 }
 
 /// A port nobody listens on now.
