@@ -25,6 +25,17 @@
 #   engine   pg_terminate_backend of the database's engine worker (the launcher restarts it)
 #   crash    kill -9 of the engine worker: PostgreSQL resets every backend (crash restart)
 #   server   pg_ctl stop -m immediate, then start
+#
+# Bridge mode: CHAOS_BRIDGE=redis or nats. The worker processes run on that transport (a
+# redis-server or nats-server started here on port CHAOS_BRIDGE_PORT, 28901, its data under
+# the logs) and a bridge process (hotmesh-chaos bridge, hold CHAOS_BRIDGE_HOLD, 6 s) relays
+# chaos.work; the judge is the same. The rotation adds two kills:
+#   bridge     SIGKILL of the bridge, restarted at once (what it held comes back after the hold)
+#   transport  kill -9 of redis-server / nats-server, started again after CHAOS_DOWN, same data
+#   CHAOS_BRIDGE=nats CHAOS_WORKFLOWS=300 CHAOS_SECONDS=40 scripts/chaos.sh
+# With CHAOS_BRIDGE_IN=database the bridge is the extension's bridge worker instead (a row in
+# hotmesh.transports), and the bridge kill is pg_terminate_backend of it (its engine worker
+# starts another).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -105,11 +116,53 @@ server_log_summary() {
   echo "chaos: server log: $(grep -cE ' PANIC:' "$LOGS/server.log") PANIC, $(grep -cE ' ERROR:' "$LOGS/server.log") ERROR, $(grep -cE ' WARNING:' "$LOGS/server.log") WARNING lines (by message: $LOGS/server-errors.txt)"
 }
 
+# the bridge mode's transport server and bridge process
+BRIDGE=${CHAOS_BRIDGE:-}
+TPORT=${CHAOS_BRIDGE_PORT:-28901}
+case $BRIDGE in
+  "") ;;
+  redis) export CHAOS_STREAM_URL=redis://127.0.0.1:$TPORT/ ;;
+  nats) export CHAOS_STREAM_URL=nats://127.0.0.1:$TPORT ;;
+  *) echo "chaos: CHAOS_BRIDGE is redis or nats, not $BRIDGE" >&2; exit 2 ;;
+esac
+TPID=
+BPID=
+start_transport() {
+  mkdir -p "$LOGS/$BRIDGE-data"
+  if [ "$BRIDGE" = redis ]; then
+    redis-server --port "$TPORT" --bind 127.0.0.1 --dir "$LOGS/$BRIDGE-data" --appendonly yes \
+      --appendfsync always --save '' >>"$LOGS/redis.log" 2>&1 &
+  else
+    # Debian puts nats-server in /usr/sbin
+    "$(command -v nats-server || echo /usr/sbin/nats-server)" -a 127.0.0.1 -p "$TPORT" -js \
+      -sd "$LOGS/$BRIDGE-data" >>"$LOGS/nats.log" 2>&1 &
+  fi
+  TPID=$!
+  local i
+  for i in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$TPORT") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "chaos: $BRIDGE did not start on port $TPORT (log: $LOGS/$BRIDGE.log)" >&2
+  return 1
+}
+BRIDGE_IN=${CHAOS_BRIDGE_IN:-process}
+start_bridge() {
+  if [ "$BRIDGE_IN" = database ]; then
+    q "INSERT INTO hotmesh.transports (name, url, topics, hold)
+       VALUES ('chaos', '$CHAOS_STREAM_URL', '{chaos.work}', '${CHAOS_BRIDGE_HOLD:-6} seconds')
+       ON CONFLICT (name) DO NOTHING" >/dev/null
+    return
+  fi
+  "$CHAOS" bridge >>"$LOGS/bridge.log" 2>&1 &
+  BPID=$!
+}
+
 declare -a WPID=()
 DPID=
 cleanup() {
   set +e
-  { for p in "${WPID[@]}" $DPID; do kill -9 "$p"; wait "$p"; done; } 2>/dev/null
+  { for p in "${WPID[@]}" $DPID $BPID $TPID; do kill -9 "$p"; wait "$p"; done; } 2>/dev/null
   server_log_summary
   if [ "$OWN" = 1 ] && [ "${CHAOS_KEEP:-0}" != 1 ]; then
     as_pg "$BIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
@@ -135,9 +188,33 @@ start_worker() {
   "$CHAOS" worker >>"$LOGS/worker-$1.log" 2>&1 &
   WPID[$1]=$!
 }
+if [ -n "$BRIDGE" ]; then
+  start_transport
+  start_bridge
+fi
 for i in $(seq 0 $((WORKERS - 1))); do start_worker "$i"; done
 
-declare -A KILLS=([worker]=0 [backend]=0 [engine]=0 [crash]=0 [server]=0 [skipped]=0)
+declare -A KILLS=([worker]=0 [backend]=0 [engine]=0 [crash]=0 [server]=0 [bridge]=0 [transport]=0 [skipped]=0)
+kill_bridge() {
+  if [ "$BRIDGE_IN" = database ]; then
+    local t
+    t=$(q "SELECT bool_or(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE datname = current_database() AND backend_type = 'hotmesh bridge'")
+    if [ "$t" = t ]; then KILLS[bridge]=$((KILLS[bridge] + 1)); else KILLS[skipped]=$((KILLS[skipped] + 1)); fi
+    return
+  fi
+  kill -9 "$BPID" 2>/dev/null || true
+  wait "$BPID" 2>/dev/null || true
+  start_bridge
+  KILLS[bridge]=$((KILLS[bridge] + 1))
+}
+kill_transport() {
+  kill -9 "$TPID" 2>/dev/null || true
+  wait "$TPID" 2>/dev/null || true
+  sleep "$DOWN"
+  start_transport
+  KILLS[transport]=$((KILLS[transport] + 1))
+}
 kill_worker() {
   local i=$((RANDOM % WORKERS))
   kill -9 "${WPID[$i]}" 2>/dev/null || true
@@ -183,6 +260,10 @@ T0=$SECONDS
 DPID=$!
 echo "chaos: $CHAOS_WORKFLOWS workflows over $CHAOS_SECONDS s, $WORKERS worker processes, database $DB on port $PORT (logs: $LOGS)"
 ROTATION=(worker backend engine worker backend server worker backend crash)
+if [ -n "$BRIDGE" ]; then
+  echo "chaos: bridge mode: workers on $CHAOS_STREAM_URL, chaos.work relayed by $([ "$BRIDGE_IN" = database ] && echo "the bridge worker (hotmesh.transports)" || echo "hotmesh-chaos bridge")"
+  ROTATION=(worker bridge backend transport engine server worker bridge crash transport)
+fi
 i=0
 while [ $((SECONDS - T0)) -lt "$CHAOS_SECONDS" ] && kill -0 "$DPID" 2>/dev/null; do
   pause
@@ -192,15 +273,21 @@ while [ $((SECONDS - T0)) -lt "$CHAOS_SECONDS" ] && kill -0 "$DPID" 2>/dev/null;
     engine) kill_engine ;;
     crash) crash_engine ;;
     server) restart_server ;;
+    bridge) kill_bridge ;;
+    transport) kill_transport ;;
   esac
   i=$((i + 1))
 done
 # the end of the chaos: the server up, every worker process alive, then the driver's verdict
 ensure_up
+if [ -n "$BRIDGE" ]; then
+  kill -0 "$TPID" 2>/dev/null || start_transport
+  kill -0 "$BPID" 2>/dev/null || start_bridge
+fi
 for j in $(seq 0 $((WORKERS - 1))); do
   kill -0 "${WPID[$j]}" 2>/dev/null || start_worker "$j"
 done
-echo "chaos: kills: worker processes ${KILLS[worker]}, client backends ${KILLS[backend]}, engine worker terminated ${KILLS[engine]}, engine worker kill -9 (crash restart) ${KILLS[crash]}, server stop -m immediate ${KILLS[server]} (skipped: ${KILLS[skipped]}, the target was down)"
+echo "chaos: kills: worker processes ${KILLS[worker]}, client backends ${KILLS[backend]}, engine worker terminated ${KILLS[engine]}, engine worker kill -9 (crash restart) ${KILLS[crash]}, server stop -m immediate ${KILLS[server]}$([ -n "$BRIDGE" ] && echo ", bridge $([ "$BRIDGE_IN" = database ] && echo "worker terminated" || echo SIGKILL) ${KILLS[bridge]}, $BRIDGE kill -9 ${KILLS[transport]}") (skipped: ${KILLS[skipped]}, the target was down)"
 rc=0
 wait "$DPID" || rc=$?
 DPID=

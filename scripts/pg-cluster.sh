@@ -88,7 +88,10 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DIR'
 $(libs=$( [ "${HOTMESH_PG_PRELOAD:-1}" = 0 ] || echo hotmesh ); libs=$(echo "$libs,${HOTMESH_PG_PRELOAD_MORE:-}" | sed 's/^,//; s/,$//')
   [ -n "$libs" ] && echo "shared_preload_libraries = '$libs'" || echo "# hotmesh not preloaded" )
-max_worker_processes = 32
+# every e2e suite has a database of its own (over 16 of them): an engine worker each, and
+# a bridge worker where a transport is configured
+max_worker_processes = 64
+hotmesh.max_databases = 40
 log_line_prefix = '%m [%p] %b '
 ${HOTMESH_PG_CONF:-}
 CONF

@@ -88,6 +88,9 @@ done
 # a short chaos run (about 50 s): 300 workflows while workers, the engine worker, client
 # backends and the server are killed; every job must end exactly once (scripts/chaos.sh)
 CHAOS_WORKFLOWS=${CHAOS_WORKFLOWS:-300} CHAOS_SECONDS=${CHAOS_SECONDS:-40} bash scripts/chaos.sh
+# the same through Redis (about 35 s): the workers on Redis, the bridge worker of
+# hotmesh.transports relaying their topic; the bridge worker and Redis are killed too
+CHAOS_BRIDGE=redis CHAOS_BRIDGE_IN=database CHAOS_WORKFLOWS=150 CHAOS_SECONDS=25 bash scripts/chaos.sh
 # high availability (about 40 s): a synchronous hot standby promoted under load, clusters of
 # its own on ports 28910-28911 (scripts/failover-test.sh, docs/high-availability.md)
 CHAOS_SKIP_INSTALL=1 CHAOS_PG_PRIVATE=$RUN/pg FAILOVER_RUN_DIR=$RUN/failover bash scripts/failover-test.sh

@@ -13,6 +13,11 @@ pub static RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
 /// How many databases get an engine worker at once.
 pub static MAX_DATABASES: GucSetting<i32> = GucSetting::<i32>::new(16);
 
+/// Where the bridge worker connects to this server (a socket directory or an address);
+/// empty: the first of `unix_socket_directories`, else localhost.
+pub static BRIDGE_HOST: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(None);
+
 /// `preloading`: called from shared_preload_libraries. Postmaster-context settings can
 /// only be defined then; a backend that loads the library later must not try (FATAL).
 pub fn define(preloading: bool) {
@@ -36,6 +41,14 @@ pub fn define(preloading: bool) {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_string_guc(
+        c"hotmesh.bridge_host",
+        c"Where the bridge background worker connects to this server.",
+        c"A socket directory or a host address; empty: the first of unix_socket_directories, else localhost. The bridge connects as the role its hotmesh.transports row names.",
+        &BRIDGE_HOST,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     if !preloading {
         return;
     }
@@ -57,4 +70,12 @@ pub fn poll_interval() -> Duration {
 
 pub fn retention_s() -> f64 {
     RETENTION_S.get().max(0) as f64
+}
+
+/// `hotmesh.bridge_host`, or None when unset or empty.
+pub fn bridge_host() -> Option<String> {
+    BRIDGE_HOST
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|h| !h.is_empty())
 }

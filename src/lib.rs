@@ -79,6 +79,12 @@ extension_sql_file!(
 );
 // Privileges per app: hotmesh.grant_app / revoke_app (sql/grants.sql).
 extension_sql_file!("../sql/grants.sql", name = "grants", requires = ["quorum"]);
+// The bridges to Redis and NATS: hotmesh.transports, hotmesh.bridges (sql/transports.sql).
+extension_sql_file!(
+    "../sql/transports.sql",
+    name = "transports",
+    requires = ["engine", api::admin::hotmesh::transports_changed]
+);
 // Privileges and the launcher's wake-up, run last by CREATE EXTENSION (sql/ holds the text).
 extension_sql_file!("../sql/finalize.sql", name = "finalize", finalize);
 

@@ -66,6 +66,27 @@ pub fn my_database() -> u32 {
     unsafe { pg_sys::MyDatabaseId }.to_u32()
 }
 
+/// A C string PostgreSQL returned, as text; None for a null pointer.
+///
+/// # Safety
+/// `p` is null or points to a NUL-terminated string that lives through the call.
+pub unsafe fn text_of(p: *const std::ffi::c_char) -> Option<String> {
+    if p.is_null() {
+        None
+    } else {
+        Some(
+            unsafe { std::ffi::CStr::from_ptr(p) }
+                .to_string_lossy()
+                .into_owned(),
+        )
+    }
+}
+
+/// The name of database `oid` (in a transaction: it reads the catalog); None if gone.
+pub fn database_name(oid: u32) -> Option<String> {
+    unsafe { text_of(pg_sys::get_database_name(pg_sys::Oid::from(oid))) }
+}
+
 /// Sets the latch of the backend or worker with this pid. False if it is gone.
 pub fn set_latch(pid: i32) -> bool {
     if pid == 0 {

@@ -9,6 +9,7 @@ use std::cell::Cell;
 thread_local! {
     static LAUNCHER_PENDING: Cell<bool> = const { Cell::new(false) };
     static ENGINE_PENDING: Cell<bool> = const { Cell::new(false) };
+    static TRANSPORTS_PENDING: Cell<bool> = const { Cell::new(false) };
     /// The earliest due time (unix ms) this transaction created; 0: none yet.
     static DUE_PENDING: Cell<i64> = const { Cell::new(0) };
 }
@@ -83,6 +84,20 @@ pub fn engine_due_at_commit(due_ms: i64) {
         DUE_PENDING.with(|d| d.set(due_ms.max(1)));
     } else {
         DUE_PENDING.with(|d| d.set(prev.min(due_ms.max(1))));
+    }
+}
+
+/// `hotmesh.transports` changed: at commit, the engine worker looks whether a bridge
+/// worker is wanted, and the bridge worker reads the rows again.
+pub fn transports_changed_at_commit() {
+    if shared::ready() {
+        once_at_commit(&TRANSPORTS_PENDING, || {
+            let (engine, bridge) = shared::exclusive()
+                .0
+                .transports_changed(shared::my_database());
+            shared::set_latch(engine.unwrap_or(0));
+            shared::set_latch(bridge.unwrap_or(0));
+        });
     }
 }
 

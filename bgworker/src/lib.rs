@@ -5,6 +5,7 @@
 //! ([`slot`]), and what the launcher must do each time it wakes up ([`plan`]). Keeping
 //! these pure lets plain `#[test]`s cover every lifecycle rule in milliseconds.
 
+pub mod log_lines;
 pub mod plan;
 pub mod relay;
 pub mod slot;

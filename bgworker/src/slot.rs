@@ -95,6 +95,11 @@ pub struct Slot {
     /// looked. A wake-up without it (the notification relay's) only has the worker
     /// drain the relay and sleep on.
     pub poked: bool,
+    /// Pid of the database's bridge worker, 0 when none runs (it sets and clears it).
+    pub bridge_pid: i32,
+    /// `hotmesh.transports` changed since the engine worker last looked: it must see
+    /// whether a bridge worker is wanted.
+    pub transports_changed: bool,
 }
 
 impl Default for Slot {
@@ -115,6 +120,8 @@ impl Default for Slot {
             created: 0,
             sleeps_until_ms: 0,
             poked: false,
+            bridge_pid: 0,
+            transports_changed: false,
         }
     }
 }
@@ -296,6 +303,34 @@ impl SlotTable {
         Some(slot.pid)
     }
 
+    /// `hotmesh.transports` changed in `dboid` (a commit): the engine worker must look
+    /// whether a bridge worker is wanted, the bridge worker must read the rows again.
+    /// Returns the pids to wake: the engine worker's (poked) and the bridge worker's.
+    pub fn transports_changed(&mut self, dboid: u32) -> (Option<i32>, Option<i32>) {
+        let Some(slot) = self.find_mut(dboid) else {
+            return (None, None);
+        };
+        slot.transports_changed = true;
+        let bridge = (slot.bridge_pid != 0).then_some(slot.bridge_pid);
+        (self.poke(dboid), bridge)
+    }
+
+    /// Whether `hotmesh.transports` changed since engine worker `pid` of `dboid` last
+    /// asked; clears it.
+    pub fn take_transports_changed(&mut self, dboid: u32, pid: i32) -> bool {
+        match self.find_mut(dboid) {
+            Some(slot) if slot.pid == pid => std::mem::take(&mut slot.transports_changed),
+            _ => false,
+        }
+    }
+
+    /// Records (`pid`) or clears (0) the bridge worker of `dboid`.
+    pub fn set_bridge(&mut self, dboid: u32, pid: i32) {
+        if let Some(slot) = self.find_mut(dboid) {
+            slot.bridge_pid = pid;
+        }
+    }
+
     /// Whether worker `pid` of `dboid` was poked since it last asked; clears it.
     pub fn take_poke(&mut self, dboid: u32, pid: i32) -> bool {
         match self.find_mut(dboid) {
@@ -370,6 +405,26 @@ mod tests {
         put_text(&mut slot.inject_error, "boom");
         assert_eq!(slot.take_injected_error().as_deref(), Some("boom"));
         assert_eq!(slot.take_injected_error(), None);
+    }
+
+    #[test]
+    fn a_change_of_transports_pokes_the_engine_worker_and_wakes_the_bridge_worker() {
+        let mut t = SlotTable::default();
+        assert_eq!(t.transports_changed(7), (None, None), "no slot");
+        t.find_or_insert(7).unwrap().pid = 42;
+        assert_eq!(
+            t.transports_changed(7),
+            (Some(42), None),
+            "no bridge worker yet"
+        );
+        assert!(t.take_transports_changed(7, 42));
+        assert!(!t.take_transports_changed(7, 42), "taken once");
+        t.set_bridge(7, 50);
+        assert_eq!(t.transports_changed(7), (Some(42), Some(50)));
+        assert!(!t.take_transports_changed(7, 43), "another engine worker's");
+        assert!(t.take_poke(7, 42), "an iteration now");
+        t.set_bridge(7, 0);
+        assert_eq!(t.transports_changed(7).1, None);
     }
 
     #[test]

@@ -22,6 +22,14 @@
 //!   either way the delivery is acknowledged;
 //! - an answer not applied (the database unreachable) is not acknowledged: the transport
 //!   delivers it again after its `claim_after`.
+//!
+//! Besides the work, a bridge relays events: completions (and emits) of chosen publishes
+//! topics to the transport ([`BridgeOptions::events`]), and apps' quorum messages both
+//! ways with their activation notices ([`BridgeOptions::quorum`]), so that processes whose
+//! [`sub_url`](crate::Config::sub_url) is the transport subscribe and obey throttles there.
+//! Events are at most once, as NOTIFY is.
+
+mod quorum;
 
 use crate::answers::Answers;
 use crate::backoff::Backoff;
@@ -55,8 +63,21 @@ pub struct BridgeOptions {
     /// Publishes topics whose completions go out as events (`psub` patterns: `*` any run
     /// of characters): each completed job, as a [`JobMessage`](crate::JobMessage) in JSON,
     /// on the transport's subject named by its topic, where subscribers on other services
-    /// take them with NATS wildcards (`orders.*`, `orders.>`). At most once, as NOTIFY is.
+    /// take them with NATS wildcards (`orders.*`, `orders.>`), clients whose
+    /// [`sub_url`](crate::Config::sub_url) is the transport with `sub` and `psub`. At most
+    /// once, as NOTIFY is.
     pub events: Vec<String>,
+    /// Apps whose quorum crosses the bridge, both ways: the app's quorum messages on
+    /// PostgreSQL (throttles, roll calls, `pub_quorum`'s) are published on the subject
+    /// `_quorum.<app>`, and those published there by processes on the transport are
+    /// NOTIFYed on the app's quorum channel; the app's activation notices go out on
+    /// `_activated.<app>` (`{app_id, version}`). A message the bridge relays carries
+    /// `"_bridge": <its name>` and is not relayed again (by any bridge: run one bridge per
+    /// app's quorum, or each message arrives once per bridge). Quorum messages are JSON
+    /// objects of at most 7,500 bytes once marked (a NOTIFY's payload); others are not
+    /// relayed. At most once, as NOTIFY is. An app id must make a subject (no whitespace,
+    /// no wildcards, no empty token).
+    pub quorum: Vec<String>,
 }
 
 impl BridgeOptions {
@@ -74,7 +95,22 @@ impl BridgeOptions {
             batch: 50,
             poll: Duration::from_secs(5),
             events: vec![],
+            quorum: vec![],
         }
+    }
+
+    /// Relays the quorum messages (and activation notices) of the apps `apps` both ways
+    /// (see [`quorum`](BridgeOptions::quorum)).
+    ///
+    /// ```
+    /// let o = hotmesh_client::bridge::BridgeOptions::new(["orders.charge"]).quorum(["orders"]);
+    /// assert_eq!(o.quorum, ["orders"]);
+    /// // a bridge of the quorum only
+    /// let o = hotmesh_client::bridge::BridgeOptions::new(Vec::<String>::new()).quorum(["orders"]);
+    /// ```
+    pub fn quorum<S: Into<String>>(mut self, apps: impl IntoIterator<Item = S>) -> Self {
+        self.quorum = apps.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Relays the completions of the publishes topics `patterns` matches as events.
@@ -119,12 +155,15 @@ pub struct BridgeState {
     pub events: u64,
     /// Failed calls (to the transport or the database), each retried.
     pub errors: u64,
+    /// Quorum messages relayed (either way) and activation notices published.
+    pub quorum: u64,
 }
 
 #[derive(Default)]
 struct Counters {
     connected: AtomicBool,
     events: AtomicU64,
+    quorum: AtomicU64,
     relayed: AtomicU64,
     answered: AtomicU64,
     errors: AtomicU64,
@@ -150,12 +189,13 @@ impl Bridge {
         transport: Arc<AnyTransport>,
         options: BridgeOptions,
     ) -> Result<Bridge, Error> {
-        if options.topics.is_empty() && options.events.is_empty() {
+        if options.topics.is_empty() && options.events.is_empty() && options.quorum.is_empty() {
             return Err(Error::Invalid {
                 name: "topics",
-                problem: "name at least one worker topic or events pattern".into(),
+                problem: "name at least one worker topic, events pattern or quorum app".into(),
             });
         }
+        quorum::check(&options)?;
         if options.hold < Duration::from_secs(3) {
             return Err(Error::Invalid {
                 name: "hold",
@@ -180,7 +220,15 @@ impl Bridge {
                 return Err(e);
             }
         }
-        let mut tasks = vec![];
+        let mut tasks = match quorum::start(&link, &stop).await {
+            Ok(t) => t,
+            Err(e) => {
+                for p in &options.events {
+                    hm.punsub(p);
+                }
+                return Err(e);
+            }
+        };
         for topic in &options.topics {
             tasks.push(tokio::spawn(
                 link.clone().relay_work(topic.clone(), stop.subscribe()),
@@ -209,6 +257,7 @@ impl Bridge {
             in_flight: self.in_flight.lock().unwrap().len() as u64,
             events: c.events.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
+            quorum: c.quorum.load(Ordering::Relaxed),
         }
     }
 
@@ -317,7 +366,7 @@ impl Link {
     async fn relay_events(&self, pattern: &str) -> Result<(), Error> {
         let link = self.clone();
         self.hm
-            .psub(pattern, move |m| {
+            .psub_on_postgres(pattern, move |m| {
                 let link = link.clone();
                 tokio::spawn(async move {
                     let payload = match serde_json::to_vec(&m) {

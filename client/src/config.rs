@@ -23,7 +23,9 @@ pub struct Config {
     /// Redis (`redis://`, `rediss://`) or NATS (`nats://`, `tls://`) URL, which runs this
     /// process's workers on that transport. See [`Config::stream_url()`].
     pub stream_url: Option<String>,
-    /// Where LISTEN runs (default: `url`).
+    /// Where subscriptions and the quorum listen (default: `url`): another PostgreSQL URL,
+    /// or a Redis or NATS URL, where a bridge relays completions and quorum messages. See
+    /// [`Config::sub_url()`].
     pub sub_url: Option<String>,
     /// Connections per pool.
     pub pool_size: u32,
@@ -93,7 +95,8 @@ impl Config {
     /// - an idle worker waits on the transport (a second at a time), not for
     ///   [`poll`](crate::Worker::poll); its consumer name there is its guid (its quorum row).
     ///
-    /// Subscriptions still LISTEN on PostgreSQL ([`sub_url`](Config::sub_url)).
+    /// Subscriptions LISTEN on PostgreSQL unless [`sub_url`](Config::sub_url) names a
+    /// transport too.
     ///
     /// ```
     /// use hotmesh_client::{Config, Outcome, Worker};
@@ -110,10 +113,43 @@ impl Config {
         self
     }
 
-    /// Sets where LISTEN runs (default: the main URL).
+    /// Sets where subscriptions and the quorum listen (default: the main URL).
+    ///
+    /// A PostgreSQL URL: LISTEN runs on that database.
+    ///
+    /// A Redis (`redis://`, `rediss://`) or NATS (`nats://`, `tls://`) URL: what a bridge
+    /// relays there is heard there (docs/transports.md). [`HotMesh::init`](crate::HotMesh::init)
+    /// connects it (one that cannot be reached is an [`Error::Invalid`](crate::Error::Invalid)
+    /// naming `sub_url`; the workers' connection is shared when `stream_url` is the same
+    /// URL). Then:
+    /// - [`sub(topic)`](crate::HotMesh::sub) subscribes to the subject `topic`, and
+    ///   [`psub(pattern)`](crate::HotMesh::psub) to `pattern` as a NATS subject: `*` is one
+    ///   token, a last `>` one or more (`orders.*` takes `orders.done`, not
+    ///   `orders.eu.done`; `orders.>` takes both), unlike PostgreSQL's globs, where `*` is
+    ///   any run of characters. The callbacks get the [`JobMessage`](crate::JobMessage)s a
+    ///   bridge publishes for the publishes topics of its
+    ///   [`events`](crate::bridge::BridgeOptions::events): completions and emits, the job
+    ///   as the bridge read it. `unsub`/`punsub` end them.
+    /// - The quorum's announcements (throttles, roll calls), [`sub_quorum`](crate::HotMesh::sub_quorum)
+    ///   and [`activations`](crate::HotMesh::activations) are heard on the subjects a bridge
+    ///   with [`quorum`](crate::bridge::BridgeOptions::quorum) naming the app relays them
+    ///   on (`_quorum.<app>`, `_activated.<app>`). The heartbeats, throttles and roll calls
+    ///   themselves are written to PostgreSQL, as are `pub_quorum`'s messages.
+    /// - The store stays PostgreSQL (`url`), and so do the waits for one job's end
+    ///   ([`pubsub`](crate::HotMesh::pubsub), [`JobHandle::result`](crate::JobHandle::result)),
+    ///   which need every job's notification, not only those a bridge relays, and the
+    ///   wake-ups of workers on PostgreSQL.
+    /// - At most once, as NOTIFY is: what is published while the transport is unreachable
+    ///   is lost (the quorum's heartbeat still reads the throttle every beat).
     ///
     /// ```
-    /// let c = hotmesh_client::Config::new("app", "postgres://a/db").sub_url("postgres://b/db");
+    /// use hotmesh_client::Config;
+    /// // the store in PostgreSQL; subscriptions and the quorum on NATS, through a bridge
+    /// let c = Config::new("orders", "postgres://postgres@127.0.0.1:28815/hotmesh")
+    ///     .sub_url("nats://127.0.0.1:4222");
+    /// // another database for LISTEN
+    /// let c = Config::new("app", "postgres://a/db").sub_url("postgres://b/db");
+    /// # let _ = c;
     /// ```
     pub fn sub_url(mut self, url: impl Into<String>) -> Config {
         self.sub_url = Some(url.into());

@@ -79,6 +79,9 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A call to Redis or NATS failed (a subscription on a transport `sub_url`).
+    #[error(transparent)]
+    Transport(hotmesh_transport::TransportError),
     /// The client was stopped: a call made after [`HotMesh::stop`](crate::HotMesh::stop) began.
     #[error("the client is stopped")]
     Stopped,
@@ -168,6 +171,7 @@ impl Error {
             Error::Connect(_) => true,
             Error::Sql(e) => is_connection(e),
             Error::Database { sqlstate, .. } => connection_class(sqlstate),
+            Error::Transport(e) => e.is_connection(),
             _ => false,
         }
     }

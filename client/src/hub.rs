@@ -1,8 +1,17 @@
-//! The process's one LISTEN connection. Every notification goes to a broadcast channel;
+//! Where the process hears notifications. Every notification goes to a broadcast channel;
 //! each consumer (workers, pubsub waiters, subscriptions, the quorum) filters by channel.
-//! A lost connection is re-established by sqlx (which listens again on every channel);
-//! consumers then hear `Reconnected`, since notifications sent meanwhile are lost, and
-//! look for themselves (a worker dequeues, a waiter reads the job).
+//!
+//! Two sources behind the same interface:
+//! - PostgreSQL: the process's one LISTEN connection. A lost connection is re-established
+//!   by sqlx (which listens again on every channel); consumers then hear `Reconnected`,
+//!   since notifications sent meanwhile are lost, and look for themselves (a worker
+//!   dequeues, a waiter reads the job).
+//! - A transport (`sub_url` names Redis or NATS): the channels a bridge relays are
+//!   subscribed as their subjects ([`transport`]), and what arrives is announced under the
+//!   channel's name, so the quorum's code is the same on both.
+
+mod transport;
+pub(crate) use transport::{resubscribe, ACTIVATED};
 
 use crate::Error;
 use sqlx::postgres::PgListener;
@@ -25,13 +34,22 @@ pub(crate) struct Hub {
 }
 
 impl Hub {
-    /// Connects and starts the routing task.
+    /// Connects to PostgreSQL and starts the routing task.
     pub async fn start(url: &str) -> Result<Hub, Error> {
         let listener = PgListener::connect(url).await.map_err(Error::Connect)?;
         let (cmd, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(16_384);
         tokio::spawn(run(listener, rx, events.clone()));
         Ok(Hub { cmd, events })
+    }
+
+    /// A hub on `t`: the channels of `app`'s quorum and the activations, as the subjects a
+    /// bridge relays them on (other channels are refused).
+    pub fn on_transport(t: std::sync::Arc<hotmesh_transport::AnyTransport>, app: &str) -> Hub {
+        let (cmd, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(16_384);
+        tokio::spawn(transport::run(t, app.to_string(), rx, events.clone()));
+        Hub { cmd, events }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

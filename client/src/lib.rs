@@ -28,6 +28,7 @@ mod answers;
 mod backoff;
 mod bgworkers;
 pub mod bridge;
+pub mod bridge_set;
 mod config;
 mod deploy;
 mod error;
@@ -80,6 +81,12 @@ struct Inner {
     /// Where the workers take their messages and answer when `stream_url` names Redis or
     /// NATS (then `stream` is the store's pool).
     transport: Option<Arc<hotmesh_transport::AnyTransport>>,
+    /// Where `sub`, `psub` and the quorum listen when `sub_url` names Redis or NATS.
+    sub_transport: Option<Arc<hotmesh_transport::AnyTransport>>,
+    /// The hub on `sub_transport` (the quorum's channels as subjects); None: `hub`.
+    notes: Option<hub::Hub>,
+    /// Where LISTEN runs: `sub_url`, or `url` when `sub_url` is a transport (the waits for
+    /// a job's completion and the workers on PostgreSQL stay there).
     sub_url: String,
     hub: OnceCell<hub::Hub>,
     /// true once `stop` ran: workers stop taking messages.
@@ -161,10 +168,12 @@ const PING_WHEN_IDLE: Duration = Duration::from_millis(500);
 
 /// Connects the transport `url` names for `workers`: a delivery is delivered again once
 /// unacknowledged for the longest of their reservations (30 s without workers). One that
-/// cannot be reached is an [`Error::Invalid`] naming `stream_url` (its password hidden).
+/// cannot be reached is an [`Error::Invalid`] naming `name` (the setting: `stream_url`,
+/// `sub_url`), its password hidden.
 async fn connect_transport(
     url: &str,
     workers: &[Worker],
+    name: &'static str,
 ) -> Result<hotmesh_transport::AnyTransport, Error> {
     let defaults = hotmesh_transport::Options::default();
     let options = hotmesh_transport::Options {
@@ -182,7 +191,7 @@ async fn connect_transport(
             said = said.replace(one, &hotmesh_transport::redact(one));
         }
         Error::Invalid {
-            name: "stream_url",
+            name,
             problem: format!(
                 "cannot connect to {}: {said}",
                 hotmesh_transport::redact(url)
@@ -240,18 +249,6 @@ impl HotMesh {
         for w in &config.workers {
             w.check()?;
         }
-        if let Some(u) = &config.sub_url {
-            if config::is_transport(u) {
-                return Err(Error::Invalid {
-                    name: "sub_url",
-                    problem: format!(
-                        "{} names a transport: subscriptions LISTEN on PostgreSQL \
-                         (Redis and NATS are for stream_url, the workers' messages)",
-                        hotmesh_transport::redact(u)
-                    ),
-                });
-            }
-        }
         // Workers on Redis or NATS: the transport is connected first (one for the process,
         // shared by its workers), so one that cannot be reached fails init at once.
         let transport = match &config.stream_url {
@@ -259,7 +256,18 @@ impl HotMesh {
                 for w in &config.workers {
                     workers::check_transport_topic(&w.topic)?;
                 }
-                Some(Arc::new(connect_transport(u, &config.workers).await?))
+                Some(Arc::new(
+                    connect_transport(u, &config.workers, "stream_url").await?,
+                ))
+            }
+            _ => None,
+        };
+        // Subscriptions and the quorum on Redis or NATS: the workers' connection when it is
+        // the same server, else one of their own.
+        let sub_transport = match (&config.sub_url, &config.stream_url, &transport) {
+            (Some(s), Some(w), Some(t)) if s == w => Some(t.clone()),
+            (Some(s), _, _) if config::is_transport(s) => {
+                Some(Arc::new(connect_transport(s, &[], "sub_url").await?))
             }
             _ => None,
         };
@@ -283,6 +291,13 @@ impl HotMesh {
             _ => store.clone(),
         };
         let (stop, _) = watch::channel(false);
+        let notes = sub_transport
+            .as_ref()
+            .map(|t| hub::Hub::on_transport(t.clone(), &config.app_id));
+        let sub_url = match &config.sub_url {
+            Some(u) if sub_transport.is_none() => u.clone(),
+            _ => config.url.clone(),
+        };
         let hm = HotMesh {
             inner: Arc::new(Inner {
                 app_id: config.app_id.clone(),
@@ -290,7 +305,9 @@ impl HotMesh {
                 store,
                 stream,
                 transport,
-                sub_url: config.sub_url.clone().unwrap_or_else(|| config.url.clone()),
+                sub_transport,
+                notes,
+                sub_url,
                 hub: OnceCell::new(),
                 stop,
                 stopped: AtomicBool::new(false),
@@ -300,7 +317,10 @@ impl HotMesh {
                 quorum: quorum::State::default(),
             }),
         };
-        if config.quorum || !config.workers.is_empty() {
+        // the LISTEN connection now (a refused one fails init), when something needs it
+        // from the start: workers on PostgreSQL, or the quorum listening there
+        let pg_workers = !config.workers.is_empty() && hm.inner.transport.is_none();
+        if pg_workers || (config.quorum && hm.inner.notes.is_none()) {
             hm.hub().await?;
         }
         let workers: Vec<_> = config
@@ -354,6 +374,8 @@ impl HotMesh {
                 store: pool.clone(),
                 stream: pool,
                 transport: None,
+                sub_transport: None,
+                notes: None,
                 sub_url: url.to_string(),
                 hub: OnceCell::new(),
                 stop,
@@ -423,9 +445,10 @@ impl HotMesh {
     }
 
     /// Stops the process: workers take no new message; running callbacks get the grace
-    /// period to finish, then their messages are released for another worker; the quorum
-    /// rows are removed. Idempotent. Calls made after it began fail with
-    /// [`Error::Stopped`] (the pool from [`pool`](Self::pool) stays usable).
+    /// period to finish, then their messages are released for another worker;
+    /// subscriptions end; the quorum rows are removed. Idempotent. Calls made after it
+    /// began fail with [`Error::Stopped`] (the pool from [`pool`](Self::pool) stays
+    /// usable).
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) { hm.stop().await; }
@@ -441,6 +464,7 @@ impl HotMesh {
             // workers end after their grace period; the quorum loop ends at once
             let _ = tokio::time::timeout(self.inner.grace + Duration::from_secs(5), t).await;
         }
+        self.inner.subs.end_all();
         quorum::leave(self).await;
     }
 
@@ -460,6 +484,20 @@ impl HotMesh {
             .hub
             .get_or_try_init(|| hub::Hub::start(&self.inner.sub_url))
             .await
+    }
+
+    /// Where the quorum and activations are heard: the transport of `sub_url` when it
+    /// names one, else PostgreSQL's LISTEN ([`hub`](Self::hub)).
+    pub(crate) async fn notes(&self) -> Result<&hub::Hub, Error> {
+        match &self.inner.notes {
+            Some(h) => Ok(h),
+            None => self.hub().await,
+        }
+    }
+
+    /// The transport `sub_url` names, if it names one.
+    pub(crate) fn sub_transport(&self) -> Option<&Arc<hotmesh_transport::AnyTransport>> {
+        self.inner.sub_transport.as_ref()
     }
 
     pub(crate) fn stream_pool(&self) -> &PgPool {

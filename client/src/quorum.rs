@@ -229,24 +229,23 @@ pub(crate) async fn beat(hm: &HotMesh) -> Result<(), Error> {
     Ok(())
 }
 
-/// Beats every `every`, and at once when a throttle is announced; ends at `stop`.
+/// Beats every `every`, and at once when a throttle is announced; ends at `stop`. The
+/// announcements are heard where `sub_url` says: PostgreSQL's LISTEN, or the transport a
+/// bridge relays the app's quorum to (the beats themselves always go to PostgreSQL).
 pub(crate) async fn run(hm: HotMesh, every: Duration) {
     let channel = hotmesh_engine::channel::quorum(hm.app_id());
-    let mut events = match hm.hub().await {
-        Ok(hub) => {
-            let ev = hub.subscribe();
-            if let Err(e) = hub.listen(&channel).await {
-                tracing::warn!(error = %e, "hotmesh: cannot listen for throttles");
-            }
-            ev
-        }
-        Err(_) => return,
-    };
+    let Ok(hub) = hm.notes().await else { return };
+    let mut events = hub.subscribe();
+    let mut listening = listen(hub, &channel).await;
     let mut stop = hm.stopping();
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                if !listening {
+                    listening = listen(hub, &channel).await;
+                }
+            }
             ev = events.recv() => match ev {
                 // a throttle or a roll call wants a beat now; a user's message does not
                 Ok(Event::Note { channel: ch, payload }) if ch == channel && wants_beat(&payload) => {}
@@ -258,6 +257,18 @@ pub(crate) async fn run(hm: HotMesh, every: Duration) {
         }
         if let Err(e) = beat(&hm).await {
             tracing::warn!(error = %e, "hotmesh: quorum heartbeat failed; retrying");
+        }
+    }
+}
+
+/// Listens for the quorum's announcements; false (tried again at the next beat) when the
+/// source cannot be reached: until then throttles are read with each beat only.
+async fn listen(hub: &crate::hub::Hub, channel: &str) -> bool {
+    match hub.listen(channel).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "hotmesh: cannot listen for throttles; retrying at the next beat");
+            false
         }
     }
 }
@@ -361,7 +372,10 @@ impl HotMesh {
 
     /// Calls `callback` with every message to this app's quorum (the original's
     /// `subQuorum`): [`pub_quorum`](Self::pub_quorum)'s, and the engine's own (`throttle`,
-    /// `rollcall`). One subscription per client: a second replaces the first.
+    /// `rollcall`). One subscription per client: a second replaces the first. With a
+    /// transport [`sub_url`](crate::Config::sub_url), heard on the subject a bridge relays
+    /// the app's quorum on (a message that crossed a bridge carries `"_bridge": <its
+    /// name>`).
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
@@ -375,7 +389,7 @@ impl HotMesh {
     ) -> Result<(), Error> {
         let channel = hotmesh_engine::channel::quorum(self.quorum_app()?);
         self.conn()?;
-        let hub = self.hub().await?;
+        let hub = self.notes().await?;
         let mut events = hub.subscribe();
         hub.listen(&channel).await?;
         let task = tokio::spawn(async move {
@@ -417,7 +431,8 @@ impl HotMesh {
     }
 
     /// Activations of new versions, as they are announced. Clients that cache anything
-    /// about an app refresh on these.
+    /// about an app refresh on these. With a transport [`sub_url`](crate::Config::sub_url),
+    /// those of the apps whose quorum a bridge relays.
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
@@ -427,14 +442,14 @@ impl HotMesh {
     /// ```
     pub async fn activations(&self) -> Result<tokio::sync::mpsc::Receiver<Activation>, Error> {
         self.conn()?;
-        let hub = self.hub().await?;
+        let hub = self.notes().await?;
         let mut events = hub.subscribe();
-        hub.listen("hotmesh_activated").await?;
+        hub.listen(crate::hub::ACTIVATED).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(Event::Note { channel, payload }) if channel == "hotmesh_activated" => {
+                    Ok(Event::Note { channel, payload }) if channel == crate::hub::ACTIVATED => {
                         let v: Value = serde_json::from_str(&payload).unwrap_or(Value::Null);
                         let a = Activation {
                             app_id: v["app_id"].as_str().unwrap_or_default().to_string(),

@@ -4,6 +4,12 @@
 //! channel of the active apps that the pattern can reach (the channel itself, or the
 //! `<publishes>.<job id>` names under it), delivers the completions whose channel or
 //! `<channel>.<job id>` matches, and looks again when a version is activated.
+//!
+//! When `sub_url` names Redis or NATS, both subscribe on the transport instead, where a
+//! bridge publishes the completions ([`transport`]): `psub`'s pattern is then a NATS
+//! subject (`orders.*` one token, `orders.>` the rest).
+
+mod transport;
 
 use crate::hub::Event;
 use crate::jobs::JobOutput;
@@ -32,11 +38,21 @@ pub struct JobMessage {
     pub job: JobOutput,
 }
 
-type Callback = Arc<dyn Fn(JobMessage) + Send + Sync>;
+pub(crate) type Callback = Arc<dyn Fn(JobMessage) + Send + Sync>;
 
 #[derive(Default)]
 pub(crate) struct Registry {
     tasks: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl Registry {
+    /// Ends every subscription (at stop: on PostgreSQL their callbacks could no longer
+    /// read a job; on a transport they would go on).
+    pub(crate) fn end_all(&self) {
+        for (_, t) in self.tasks.lock().unwrap().drain() {
+            t.abort();
+        }
+    }
 }
 
 /// Whether `text` matches `pattern` (`*`: any run of characters, `?`: one). With
@@ -79,7 +95,9 @@ fn jobs_of(payload: &str) -> Vec<Value> {
 
 impl HotMesh {
     /// Calls `callback` with every completion (and emit) announced on the publishes
-    /// `topic`. One subscription per topic: a second `sub` replaces the first.
+    /// `topic`. One subscription per topic: a second `sub` replaces the first. With a
+    /// transport [`sub_url`](crate::Config::sub_url), `topic` is the subject a bridge
+    /// publishes its completions on.
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
@@ -119,6 +137,11 @@ impl HotMesh {
 
     /// Calls `callback` with every completion whose publishes topic, or
     /// `<publishes>.<job id>`, matches `pattern` (`*` any run of characters, `?` one).
+    ///
+    /// With a transport [`sub_url`](crate::Config::sub_url), `pattern` is a NATS subject
+    /// pattern instead, over the subjects a bridge publishes completions on (their
+    /// publishes topics): `*` is one token and a last `>` one or more (`orders.*` takes
+    /// `orders.done` but not `orders.eu.done`, `orders.>` both).
     ///
     /// ```no_run
     /// # async fn demo(hm: hotmesh_client::HotMesh) -> Result<(), hotmesh_client::Error> {
@@ -187,6 +210,39 @@ impl HotMesh {
         callback: Callback,
     ) -> Result<(), Error> {
         self.conn()?;
+        if let Some(t) = self.sub_transport() {
+            return self
+                .subscribe_on_transport(t, key, what, pattern, callback)
+                .await;
+        }
+        self.subscribe_on_postgres(key, what, pattern, callback)
+            .await
+    }
+
+    /// `psub` on PostgreSQL whatever `sub_url` says: what a bridge relays to a transport
+    /// comes from there.
+    pub(crate) async fn psub_on_postgres(
+        &self,
+        pattern: &str,
+        callback: impl Fn(JobMessage) + Send + Sync + 'static,
+    ) -> Result<(), Error> {
+        self.conn()?;
+        self.subscribe_on_postgres(
+            format!("psub:{pattern}"),
+            pattern.to_string(),
+            true,
+            Arc::new(callback),
+        )
+        .await
+    }
+
+    async fn subscribe_on_postgres(
+        &self,
+        key: String,
+        what: String,
+        pattern: bool,
+        callback: Callback,
+    ) -> Result<(), Error> {
         let hub = self.hub().await?;
         let mut events = hub.subscribe();
         let mut channels: HashMap<String, String> = HashMap::new(); // channel -> topic

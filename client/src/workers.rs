@@ -920,6 +920,11 @@ pub(crate) async fn run_transport<T: Transport>(
         // its delivery is not acknowledged: the transport delivers it again
         task.abort();
     }
+    // the consumer's name goes with it, unless messages are pending for it (Redis keeps
+    // every name it saw: each start would leave one)
+    if let Err(e) = transport.leave(&w.topic, &consumer).await {
+        tracing::debug!(error = %e, topic = %w.topic, "hotmesh: leaving the transport's consumer group");
+    }
 }
 
 /// The answer step on a transport: the outcome as it is ([`answer_of`]) on the answers'

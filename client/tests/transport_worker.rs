@@ -413,21 +413,32 @@ async fn an_unreachable_transport_fails_init_naming_stream_url() {
     }
 }
 
-/// A subscription cannot LISTEN on a transport: said at init, before any connection.
-#[tokio::test]
-async fn a_transport_sub_url_is_refused() {
-    let config = Config::new("app", "postgres://postgres@127.0.0.1:1/db")
-        .sub_url("redis://:hunter2@127.0.0.1:1/");
-    let e = HotMesh::init(config).await.unwrap_err();
-    assert!(
-        matches!(
-            e,
-            Error::Invalid {
-                name: "sub_url",
-                ..
-            }
-        ),
-        "{e}"
-    );
-    assert!(!e.to_string().contains("hunter2"), "{e}");
+/// Subscriptions on a transport (`sub_url`): the transport is connected at init, before
+/// PostgreSQL; one that cannot be reached fails init naming `sub_url`, its password hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_sub_url_transport_fails_init_naming_sub_url() {
+    for url in [
+        format!("redis://:hunter2@127.0.0.1:{}/", free_port()),
+        format!("nats://hunter2@127.0.0.1:{}", free_port()),
+    ] {
+        let config = Config::new(
+            "app",
+            format!("postgres://postgres@127.0.0.1:{}/db", free_port()),
+        )
+        .sub_url(url.clone());
+        let began = Instant::now();
+        let e = HotMesh::init(config).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Invalid {
+                    name: "sub_url",
+                    ..
+                }
+            ),
+            "{url}: {e}"
+        );
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(began.elapsed() < Duration::from_secs(30), "{url}");
+    }
 }

@@ -55,11 +55,7 @@ mod hotmesh {
         let rows: Vec<_> = slots
             .into_iter()
             .map(|s| {
-                let name = unsafe {
-                    let p = pg_sys::get_database_name(pg_sys::Oid::from(s.dboid));
-                    (!p.is_null())
-                        .then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
-                };
+                let name = shared::database_name(s.dboid);
                 (
                     name,
                     s.state.name().to_string(),
@@ -164,6 +160,13 @@ mod hotmesh {
     #[pg_extern(name = "_extension_created")]
     fn extension_created() {
         wake::extension_created_at_commit();
+    }
+
+    /// Called by the trigger on `hotmesh.transports`: when the change commits, the engine
+    /// worker starts or leaves the bridge worker, which reads the rows again.
+    #[pg_extern(name = "_transports_changed")]
+    fn transports_changed() {
+        wake::transports_changed_at_commit();
     }
 
     /// The NOTIFY channel for `name` as `LISTEN` must spell it: the name itself, or for

@@ -6,7 +6,7 @@
 //! and housekeeping (`router`, `targets`, `scout`, `housekeeping`), then sleeps on the
 //! latch until the next due time or a wake-up at commit, whichever comes first.
 
-use super::{housekeeping, router, scout, targets, txn};
+use super::{bridge, housekeeping, router, scout, targets, txn};
 use crate::{gucs, shared};
 use hotmesh_bgworker::SlotState;
 use pgrx::bgworkers::*;
@@ -219,6 +219,7 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
     let mut last_housekeeping = 0;
     // consecutive passes that left messages for later
     let mut deferrals = 0u32;
+    let mut bridge = bridge::Keeper::default();
     loop {
         let it = shared::exclusive().0.begin_iteration(dboid, me);
         let Some(it) = it else { break };
@@ -270,6 +271,14 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 }
             }
         }
+        let transports_changed = shared::exclusive().0.take_transports_changed(dboid, me);
+        if bridge.due(transports_changed, shared::now_ms()) {
+            bridge.look(dboid);
+        }
+        if let Some(at) = bridge.next_ms() {
+            let ms = (at - shared::now_ms()).max(0) as u64;
+            wait = wait.min(std::time::Duration::from_millis(ms));
+        }
         // A background worker reports its statistics itself: table counts (autovacuum
         // reads them to see the dead rows the router leaves) and the database's
         // (deadlocks, commits). At most once a second; until then it says how long to wait.
@@ -293,7 +302,11 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             }
             let ours = relay();
-            if shared::exclusive().0.take_poke(dboid, me) || ours || shared::now_ms() >= until {
+            if shared::exclusive().0.take_poke(dboid, me)
+                || ours
+                || shared::now_ms() >= until
+                || bridge.exited()
+            {
                 break;
             }
         }

@@ -1,7 +1,9 @@
-//! Background workers: the launcher (one per cluster) and the engine workers (one per
-//! database with the extension), and the engine worker's duties: the router, the time
-//! scout, housekeeping. See ARCHITECTURE.md for their life cycle.
+//! Background workers: the launcher (one per cluster), the engine workers (one per
+//! database with the extension), the bridge workers (one per database with an enabled
+//! transport, started by its engine worker), and the engine worker's duties: the router,
+//! the time scout, housekeeping. See ARCHITECTURE.md for their life cycle.
 
+pub mod bridge;
 pub mod engine_worker;
 pub mod housekeeping;
 pub mod launcher;

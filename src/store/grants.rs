@@ -105,14 +105,8 @@ pub(crate) fn deny(role: pg_sys::Oid, app: &str, privilege: Privilege) -> ! {
 }
 
 fn deny_what(role: pg_sys::Oid, what: String, privilege: Privilege) -> ! {
-    let name = unsafe {
-        let p = pg_sys::GetUserNameFromId(role, true);
-        if p.is_null() {
-            role.to_u32().to_string()
-        } else {
-            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    };
+    let name = unsafe { crate::shared::text_of(pg_sys::GetUserNameFromId(role, true)) }
+        .unwrap_or_else(|| role.to_u32().to_string());
     HotmeshError::PermissionDenied {
         role: name,
         privilege: privilege.name(),

@@ -3,8 +3,10 @@
 //! `Worker` (concurrency 8) on each, the Redis and NATS ones through the bridge.
 //!   HOTMESH_DATABASE_URL=postgres://…/db cargo bench -p hotmesh-tests --bench transports
 //! BENCH_WORKFLOWS (2000): workflows for the throughput part, started by 4 publishers;
-//! BENCH_RUNS (200): sequential `pubsub` runs for the latency part. redis-server and
-//! nats-server are started on free ports (scripts/setup-machine.sh installs them).
+//! BENCH_RUNS (200): sequential `pubsub` runs for the latency part; BENCH_BRIDGE=database
+//! runs the bridge in the extension's bridge worker (a row in `hotmesh.transports`) instead
+//! of in this process. redis-server and nats-server are started on free ports
+//! (scripts/setup-machine.sh installs them).
 
 #[path = "../../transport/tests/common/mod.rs"]
 mod common;
@@ -47,8 +49,31 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 async fn measure(label: &str, url: &str, stream: Option<&str>) {
     let hm = HotMesh::connect(url).await.expect("database");
+    let in_database = std::env::var("BENCH_BRIDGE").as_deref() == Ok("database");
     // a bridge for the transports
     let bridge = match stream {
+        Some(s) if in_database => {
+            sqlx::query(
+                "INSERT INTO hotmesh.transports (name, url, topics) VALUES ('bench', $1, '{tb.work}')
+                 ON CONFLICT (name) DO UPDATE SET url = excluded.url",
+            )
+            .bind(s)
+            .execute(hm.pool())
+            .await
+            .expect("hotmesh.transports");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !sqlx::query_scalar::<_, bool>(
+                "SELECT coalesce(bool_and(state = 'running' AND connected), false) FROM hotmesh.bridges WHERE name = 'bench'",
+            )
+            .fetch_one(hm.pool())
+            .await
+            .unwrap()
+            {
+                assert!(Instant::now() < deadline, "the bridge worker did not connect");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        }
         Some(s) => {
             let t = hotmesh_transport::connect(s, hotmesh_transport::Options::default())
                 .await
@@ -135,6 +160,12 @@ async fn measure(label: &str, url: &str, stream: Option<&str>) {
     if let Some(b) = bridge {
         b.stop().await;
     }
+    if in_database {
+        sqlx::query("DELETE FROM hotmesh.transports WHERE name = 'bench'")
+            .execute(hm.pool())
+            .await
+            .expect("hotmesh.transports");
+    }
 }
 
 #[tokio::main]
@@ -145,6 +176,9 @@ async fn main() {
     hm.activate_app("tb", "1").await.expect("activate");
     let redis = common::Server::redis();
     let nats = common::Server::nats();
+    if std::env::var("BENCH_BRIDGE").as_deref() == Ok("database") {
+        println!("the bridge: the extension's bridge worker (hotmesh.transports)");
+    }
     let only = std::env::var("BENCH_ONLY").unwrap_or_else(|_| "postgres,redis,nats".into());
     for part in only.split(',') {
         match part {

@@ -6,6 +6,8 @@
 //! hotmesh-chaos worker   run the app's worker (a separate process the scripts SIGKILL)
 //! hotmesh-chaos drive    publish the workflows, signal half of them, wait until every
 //!                        job has ended (or the deadline), check every job, report
+//! hotmesh-chaos bridge   relay chaos.work to CHAOS_STREAM_URL (Redis or NATS) and the
+//!                        answers back (scripts/chaos.sh's bridge mode, CHAOS_BRIDGE)
 //! ```
 //!
 //! Settings come from the environment:
@@ -23,6 +25,8 @@
 //! | `CHAOS_CONCURRENCY` | 16 | callbacks per worker process |
 //! | `CHAOS_RESERVATION` | 3 | worker reservation (s): a killed worker's messages come back after this |
 //! | `CHAOS_RESULT_FILE` | — | also write the numbers as JSON here |
+//! | `CHAOS_STREAM_URL` | — | a `redis://` or `nats://` URL: the workers run on that transport (`Config::stream_url`), `bridge` relays their messages |
+//! | `CHAOS_BRIDGE_HOLD` | 6 | the bridge's hold (s): a killed bridge's messages are handed out again after this |
 //!
 //! The workflow: trigger → worker `a` → hook `w` (a timer, or a signal that must beat a
 //! long timer) → three rounds of a cycle around worker `c` → worker `b` → done. Every
@@ -393,6 +397,10 @@ async fn worker() {
         .reservation(Duration::from_secs_f64(reservation))
         .poll(Duration::from_secs(1));
         let mut cfg = Config::new("chaos", &url).worker(w);
+        if let Ok(stream) = std::env::var("CHAOS_STREAM_URL") {
+            // the bridge mode: the messages come from Redis or NATS, the store stays here
+            cfg = cfg.stream_url(stream);
+        }
         cfg.grace = Duration::from_secs(1);
         cfg.heartbeat = Duration::from_secs(2);
         let hm = match HotMesh::init(cfg).await {
@@ -425,6 +433,48 @@ async fn worker() {
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), hm.stop()).await;
         ledger.close().await;
+    }
+}
+
+// ---------------------------------------------------------------- bridge
+
+/// The bridge of `chaos.work` between the database and `CHAOS_STREAM_URL`, until killed.
+/// Started once: a server restart or a transport restart it must survive by itself (its
+/// connections reconnect); the script's SIGKILL is its only end.
+async fn bridge() {
+    use hotmesh_client::bridge::{Bridge, BridgeOptions};
+    let stream = std::env::var("CHAOS_STREAM_URL").expect("CHAOS_STREAM_URL");
+    let hold: f64 = env_or("CHAOS_BRIDGE_HOLD", 6.0);
+    let options = hotmesh_transport::Options {
+        // an answer whose apply failed comes again after this, as a worker's message does
+        claim_after: Duration::from_secs_f64(env_or("CHAOS_RESERVATION", 3.0)),
+        ..hotmesh_transport::Options::default()
+    };
+    let conn = Conn::open(urls()).await;
+    let hm = conn.hm().await;
+    // the transport may be down when a killed bridge is started again
+    let transport = loop {
+        match hotmesh_transport::connect(&stream, options.clone()).await {
+            Ok(t) => break Arc::new(t),
+            Err(e) => {
+                say!("bridge: {stream}: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let b = Bridge::start(
+        &hm,
+        transport,
+        BridgeOptions::new(["chaos.work"])
+            .name("chaos-bridge")
+            .hold(Duration::from_secs_f64(hold)),
+    )
+    .await
+    .expect("start the bridge");
+    say!("bridge: relaying chaos.work to {stream}");
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        say!("bridge: {:?}", b.state());
     }
 }
 
@@ -845,6 +895,7 @@ async fn main() {
     match mode.as_str() {
         "setup" => setup().await,
         "worker" => worker().await,
+        "bridge" => bridge().await,
         "drive" => {
             if !drive().await {
                 std::process::exit(1);
@@ -853,7 +904,7 @@ async fn main() {
         "app" => print!("{APP}"),
         _ => {
             eprintln!(
-                "usage: hotmesh-chaos setup|worker|drive|app (see the source for the settings)"
+                "usage: hotmesh-chaos setup|worker|bridge|drive|app (see the source for the settings)"
             );
             std::process::exit(2);
         }

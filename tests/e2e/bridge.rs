@@ -3,9 +3,15 @@
 //! messages and answers; the transport killed and restarted under load; the bridge stopped
 //! and started again with messages on the transport; every workflow ends once, with the
 //! right result.
+//!
+//! The chaos cases (each on Redis and on NATS): PostgreSQL restarted under load, a worker
+//! process on the transport SIGKILLed mid-message (`hotmesh-bridge-worker`,
+//! tests/chaos/bridge_worker.rs), the transport killed, the bridge stopped and started. Each
+//! prints its time to drain (`-- --nocapture`); docs/benchmarks.md keeps the figures.
 
 #[path = "../../transport/tests/common/mod.rs"]
 mod common;
+mod two_steps;
 
 use common::Server;
 use hotmesh_client::bridge::{Bridge, BridgeOptions};
@@ -16,37 +22,38 @@ use serde_json::json;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use two_steps::Runs;
 
 const DB: &str = "e2e_bridge";
 
-const APP: &str = r#"
+/// The runs: `br.start`, two worker steps of + 1 on `br.work`, each step counted.
+const RUNS: Runs = Runs { db: DB, app: "br" };
+
+/// The app: the runs' graph, and `br.settle` (one worker step on `br.odd`, retried up to 5
+/// times) for the retry and fatal cases.
+fn app() -> String {
+    format!(
+        r#"
 app:
   id: br
   version: '1'
-  graphs:
-    - subscribes: br.start
-      publishes: br.done
-      expire: 300
-      activities:
-        t: { type: trigger }
-        a: { type: worker, topic: br.work, input: { maps: { n: '{t.output.data.n}' } } }
-        b: { type: worker, topic: br.work, input: { maps: { n: '{a.output.data.n}' } }, job: { maps: { n: '{$self.output.data.n}' } } }
-      transitions:
-        t: [ { to: a } ]
-        a: [ { to: b } ]
+  graphs:{}
     - subscribes: br.settle
       activities:
-        s0: { type: trigger }
-        s: { type: worker, topic: br.odd, retry: { maximumAttempts: 5, initialInterval: 0.05 }, input: { maps: { kind: '{s0.output.data.kind}' } }, job: { maps: { tries: '{$self.output.data.tries}' } } }
+        s0: {{ type: trigger }}
+        s: {{ type: worker, topic: br.odd, retry: {{ maximumAttempts: 5, initialInterval: 0.05 }}, input: {{ maps: {{ kind: '{{s0.output.data.kind}}' }} }}, job: {{ maps: {{ tries: '{{$self.output.data.tries}}' }} }} }}
       transitions:
-        s0: [ { to: s } ]
-"#;
+        s0: [ {{ to: s }} ]
+"#,
+        RUNS.graph()
+    )
+}
 
 async fn setup() -> HotMesh {
     fresh_database(DB).await;
     exec(DB, "CREATE EXTENSION hotmesh").await;
     let hm = hotmesh(DB).await;
-    install(hm.pool(), APP, "br", "1").await;
+    install(hm.pool(), &app(), "br", "1").await;
     hm
 }
 
@@ -96,55 +103,18 @@ async fn transport(url: &str) -> Arc<AnyTransport> {
     Arc::new(connect(url, options).await.expect("transport"))
 }
 
-/// Starts `n` workflows (n = i), waits until all ended; returns how long it took.
-async fn run_all(hm: &HotMesh, first: i64, n: i64, within: Duration) -> Duration {
-    let started = Instant::now();
-    for i in first..first + n {
-        hm.publish(
-            "br.start",
-            json!({"n": i}),
-            hotmesh_client::PubOptions::new().id(format!("job-{i}")),
-        )
-        .await
-        .unwrap();
-    }
-    let deadline = Instant::now() + within;
-    loop {
-        let done: i64 = scalar(
-            DB,
-            &format!(
-                "SELECT count(*) FROM hotmesh.jobs WHERE app_id = 'br' AND completed_at IS NOT NULL AND substr(id, 5)::int8 BETWEEN {first} AND {}",
-                first + n - 1
-            ),
-        )
-        .await;
-        if done == n {
-            return started.elapsed();
-        }
-        assert!(Instant::now() < deadline, "{done} of {n} ended");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Seconds, for the drain reports.
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
 }
 
-/// Every job of the run ended once, with n + 2 (two steps of + 1), and no error.
-async fn check(first: i64, n: i64) {
-    let wrong: i64 = scalar(
-        DB,
-        &format!(
-            "SELECT count(*) FROM hotmesh.jobs WHERE app_id = 'br' AND substr(id, 5)::int8 BETWEEN {first} AND {}
-               AND (error IS NOT NULL OR (data ->> 'n')::int8 <> substr(id, 5)::int8 + 2)",
-            first + n - 1
-        ),
-    )
-    .await;
-    assert_eq!(wrong, 0, "jobs with a wrong result or an error");
-    // nothing left on PostgreSQL's stream
-    let left: i64 = scalar(
-        DB,
-        "SELECT count(*) FROM hotmesh.worker_stream WHERE topic = 'br.work'",
-    )
-    .await;
-    assert_eq!(left, 0);
+/// "redis" or "nats", for the reports.
+fn kind(server: &Server) -> &'static str {
+    if server.url().starts_with("redis") {
+        "redis"
+    } else {
+        "nats"
+    }
 }
 
 /// The bridge of `br.work`, holding a message 6 s without a heartbeat.
@@ -159,6 +129,7 @@ async fn start_bridge(hm: &HotMesh, t: &Arc<AnyTransport>) -> Bridge {
 }
 
 async fn workflows_run_with_their_workers_on(server: &mut Server) {
+    let kind = kind(server);
     let hm = setup().await;
     let t = transport(&server.url()).await;
     let bridge = start_bridge(&hm, &t).await;
@@ -178,8 +149,8 @@ async fn workflows_run_with_their_workers_on(server: &mut Server) {
     );
 
     // a plain run
-    let took = run_all(&hm, 0, 200, Duration::from_secs(60)).await;
-    check(0, 200).await;
+    let took = RUNS.run_all(&hm, 0, 200, Duration::from_secs(60)).await;
+    RUNS.check(0, 200).await;
     println!("200 workflows x 2 steps through the bridge: {took:?}");
     // a job ends when its answer commits; the bridge counts it once it acknowledged it
     let s = eventually(10, "the bridge's counters", || {
@@ -193,30 +164,47 @@ async fn workflows_run_with_their_workers_on(server: &mut Server) {
         "{s:?}"
     );
 
-    // the transport killed and restarted under load
+    // the transport killed and restarted under load; the drain is timed from its return
     let load = {
         let hm = hm.clone();
-        tokio::spawn(async move { run_all(&hm, 1000, 300, Duration::from_secs(120)).await })
+        tokio::spawn(async move {
+            RUNS.publish_all(&hm, 1000, 300).await;
+            RUNS.wait_all(1000, 300, Duration::from_secs(120)).await
+        })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.kill();
+    let killed = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
     server.restart();
-    let took = load.await.unwrap();
-    check(1000, 300).await;
-    println!("300 workflows with a transport restart: all ended after {took:?}");
+    let back = Instant::now();
+    let ended = load.await.unwrap();
+    RUNS.check(1000, 300).await;
+    eprintln!(
+        "drain after a {kind} kill: {} from its restart ({} down; 300 workflows)",
+        secs(ended.saturating_duration_since(back)),
+        secs(back - killed)
+    );
 
     // the bridge stopped with messages on the transport, started again: their answers apply
     let load = {
         let hm = hm.clone();
-        tokio::spawn(async move { run_all(&hm, 2000, 200, Duration::from_secs(120)).await })
+        tokio::spawn(async move {
+            RUNS.publish_all(&hm, 2000, 200).await;
+            RUNS.wait_all(2000, 200, Duration::from_secs(120)).await
+        })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     bridge.stop().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let bridge = start_bridge(&hm, &t).await;
-    load.await.unwrap();
-    check(2000, 200).await;
+    let restarted = Instant::now();
+    let ended = load.await.unwrap();
+    RUNS.check(2000, 200).await;
+    eprintln!(
+        "drain after a bridge stop and start ({kind}): {} from its start (200 workflows)",
+        secs(ended.saturating_duration_since(restarted))
+    );
 
     stop.store(true, Ordering::Relaxed);
     let _ = w1.await;
@@ -270,8 +258,8 @@ async fn client_workers_on(server: &Server) {
     )
     .await
     .expect("a worker process on the transport");
-    let took = run_all(&hm, 5000, 300, Duration::from_secs(60)).await;
-    check(5000, 300).await;
+    let took = RUNS.run_all(&hm, 5000, 300, Duration::from_secs(60)).await;
+    RUNS.check(5000, 300).await;
     println!("300 workflows x 2 steps, client workers on the transport: {took:?}");
     let mut seen = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -373,4 +361,223 @@ async fn a_retry_and_a_fatal_error_travel_through_the_bridge_on_redis() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_retry_and_a_fatal_error_travel_through_the_bridge_on_nats() {
     settled_answers_on(&Server::nats()).await;
+}
+
+/// PostgreSQL restarts (a fast stop, then a start) while workflows run through the bridge.
+/// Nobody restarts the bridge or the client workers on the transport: their connections
+/// and the bridge's LISTEN must come back by themselves. Answers whose apply the restart
+/// cut off are not acknowledged and come again after the transport's claim_after; the
+/// messages the bridge holds stay reserved to it (its heartbeat resumes within the hold).
+/// Every job ends once, with the right result.
+async fn a_postgres_restart_under_load_on(server: &Server) {
+    use hotmesh_client::{Config, Outcome, Worker};
+    let kind = kind(server);
+    let hm = setup().await;
+    let t = transport(&server.url()).await;
+    let bridge = start_bridge(&hm, &t).await;
+    // callbacks slow enough that the restart finds messages everywhere: on PostgreSQL's
+    // stream, on the transport, in callbacks and as answers on their way back
+    let workers = HotMesh::init(
+        Config::new("br", url_for(DB))
+            .stream_url(server.url())
+            .worker(
+                Worker::new("br.work", |m| async move {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let n = m.data["n"].as_i64().unwrap_or(0);
+                    Outcome::success(json!({"n": n + 1}))
+                })
+                .concurrency(8)
+                .reservation(Duration::from_secs(2)),
+            ),
+    )
+    .await
+    .expect("a worker process on the transport");
+
+    RUNS.publish_all(&hm, 0, 300).await;
+    let open = RUNS.open_jobs(0, 300).await;
+    let restart = Instant::now();
+    tokio::task::spawn_blocking(|| cluster("restart", &[]))
+        .await
+        .unwrap();
+    let back = Instant::now();
+    // more work after the restart, from a new client: the bridge must take it too
+    let late = hotmesh(DB).await;
+    RUNS.publish_all(&late, 300, 100).await;
+    let ended = RUNS.wait_all(0, 400, Duration::from_secs(60)).await;
+    RUNS.check(0, 400).await;
+    // it came back: connected, nothing in flight (the last acknowledgements follow the
+    // commits that ended the jobs)
+    let s = eventually(10, "the bridge's counters", || {
+        let s = bridge.state();
+        async move { (s.connected && s.in_flight == 0).then_some(s) }
+    })
+    .await;
+    eprintln!(
+        "drain after postgres restart ({kind}): {} from the server's return (the restart took {}; {open} of 300 workflows open at it, 100 more started after; the bridge retried {} failed calls)",
+        secs(ended.saturating_duration_since(back)),
+        secs(back - restart),
+        s.errors
+    );
+    workers.stop().await;
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_restart_under_load_loses_nothing_through_the_bridge_on_redis() {
+    a_postgres_restart_under_load_on(&Server::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_restart_under_load_loses_nothing_through_the_bridge_on_nats() {
+    a_postgres_restart_under_load_on(&Server::nats()).await;
+}
+
+/// A worker process on the transport (`hotmesh-bridge-worker`, tests/chaos/bridge_worker.rs):
+/// the client's worker of `br.work`, each callback recorded in the table `ledger` as it
+/// starts, 100 ms of work, claim_after 2 s. Killed when dropped.
+struct WorkerProcess {
+    child: std::process::Child,
+}
+
+impl WorkerProcess {
+    /// Starts one and waits until its worker runs.
+    async fn start(server: &Server) -> WorkerProcess {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let args = ["br".into(), "br.work".into(), url_for(DB), server.url()];
+        tokio::task::spawn_blocking(move || {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_hotmesh-bridge-worker"))
+                .args(&args)
+                .env("BRIDGE_WORK_MS", "100")
+                .env("BRIDGE_CONCURRENCY", "8")
+                .env("BRIDGE_RESERVATION_MS", "2000")
+                // its stdin open as long as this handle lives: it stops when it closes
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start hotmesh-bridge-worker");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "ready", "hotmesh-bridge-worker did not start");
+            WorkerProcess { child }
+        })
+        .await
+        .unwrap()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no grace, no answer or acknowledgement of what its callbacks were doing.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// A graceful stop: its stdin closed, it stops its worker and exits.
+    async fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "hotmesh-bridge-worker: {status}");
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "hotmesh-bridge-worker did not stop"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A worker process on the transport is killed (SIGKILL) while its callbacks run, and
+/// another takes over: what the dead one had taken and not acknowledged is delivered
+/// again after the transport's claim_after (Redis: the new consumer claims the dead one's
+/// pending entries; NATS: the shared consumer's ack_wait), its callbacks run again, and
+/// the engine applies each step once (the bridge still holds the messages' reservations,
+/// so the repeated answers carry the current one; a second answer to a step is stale).
+async fn a_killed_worker_process_on(server: &Server) {
+    let kind = kind(server);
+    let hm = setup().await;
+    exec(
+        DB,
+        "CREATE TABLE ledger (job_id text, activity_id text, pid int, deliveries int)",
+    )
+    .await;
+    let t = transport(&server.url()).await;
+    let bridge = start_bridge(&hm, &t).await;
+    let mut first = WorkerProcess::start(server).await;
+    RUNS.publish_all(&hm, 0, 200).await;
+    // killed half-way through the 400 steps, with callbacks running (a row as each starts)
+    let dead = first.pid();
+    eventually(
+        30,
+        "half the callbacks started in the first process",
+        || async move {
+            let ran: i64 = scalar(
+                DB,
+                &format!("SELECT count(*) FROM ledger WHERE pid = {dead}"),
+            )
+            .await;
+            (ran >= 200).then_some(())
+        },
+    )
+    .await;
+    first.kill();
+    let killed = Instant::now();
+    let open = RUNS.open_jobs(0, 200).await;
+    let second = WorkerProcess::start(server).await;
+    let ended = RUNS.wait_all(0, 200, Duration::from_secs(60)).await;
+    RUNS.check(0, 200).await;
+
+    // the steps the dead process started and never answered ran again in the second,
+    // on a repeated delivery of the same message
+    let again: i64 = scalar(
+        DB,
+        &format!(
+            "SELECT count(*) FROM ledger WHERE pid = {} AND deliveries > 1",
+            second.pid()
+        ),
+    )
+    .await;
+    let cut: i64 = scalar(
+        DB,
+        &format!(
+            "SELECT count(*) FROM ledger d WHERE d.pid = {dead} AND EXISTS (
+               SELECT FROM ledger s WHERE s.pid <> {dead} AND (s.job_id, s.activity_id) = (d.job_id, d.activity_id))"
+        ),
+    )
+    .await;
+    assert!(
+        again >= 1 && cut >= 1,
+        "no delivery came again: {again}, {cut}"
+    );
+    let callbacks: i64 = scalar(DB, "SELECT count(*) FROM ledger").await;
+    eprintln!(
+        "drain after a killed worker process ({kind}): {} from the kill ({open} of 200 workflows open at it; {cut} callbacks cut off ran again, {again} deliveries repeated; {callbacks} callbacks for 400 steps, claim_after 2 s)",
+        secs(ended - killed)
+    );
+    second.stop().await;
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_process_killed_mid_message_on_redis_loses_nothing_and_applies_once() {
+    a_killed_worker_process_on(&Server::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_process_killed_mid_message_on_nats_loses_nothing_and_applies_once() {
+    a_killed_worker_process_on(&Server::nats()).await;
 }

@@ -103,6 +103,10 @@ impl Transport for AnyTransport {
         each!(self, t => t.send_work(work))
     }
 
+    async fn leave(&self, topic: &str, consumer: &str) -> Result<bool, TransportError> {
+        each!(self, t => t.leave(topic, consumer))
+    }
+
     async fn take_work(
         &self,
         topic: &str,

@@ -244,6 +244,17 @@ pub trait Transport: Send + Sync + 'static {
         delivery: &Delivery<Answer>,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
+    /// Consumer `consumer` of `topic` stops for good (a worker process that stops): the
+    /// transport forgets its name if nothing is pending for it. Redis keeps every consumer
+    /// name of a group until it is deleted; without this, each worker start would leave one.
+    /// A name with pending entries is kept: another consumer claims them first. Returns
+    /// whether the name was forgotten (NATS: consumers have no names, always false).
+    fn leave(
+        &self,
+        topic: &str,
+        consumer: &str,
+    ) -> impl Future<Output = Result<bool, TransportError>> + Send;
+
     /// Publishes an event on `subject` (tokens separated by dots, no wildcards).
     fn publish(
         &self,

@@ -582,6 +582,12 @@ impl Nats {
 }
 
 impl Transport for Nats {
+    async fn leave(&self, topic: &str, _consumer: &str) -> Result<bool, TransportError> {
+        // all processes of a topic share one durable consumer, named from the topic
+        check_subject(topic)?;
+        Ok(false)
+    }
+
     async fn send_work(&self, work: &Work) -> Result<(), TransportError> {
         check_subject(&work.topic)?;
         let payload = serde_json::to_vec(work).map_err(|e| TransportError::Invalid {

@@ -66,7 +66,7 @@ use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::aio::{PubSubSink, PubSubStream};
 use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, RedisError, ServerErrorKind, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -94,6 +94,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long past its BLOCK time a blocking read may take before its connection is given up.
 const BLOCK_MARGIN: Duration = Duration::from_secs(2);
+/// A consumer name idle this long with nothing pending is deleted when a client first takes
+/// from its stream (a worker process that died without `leave`); a live consumer that was
+/// merely idle is created again by its next read.
+const STALE_CONSUMER: Duration = Duration::from_secs(3600);
+
 /// Idle blocking-read connections kept between takes.
 const POOL_SIZE: usize = 8;
 
@@ -218,7 +223,49 @@ impl Redis {
             Err(e) => return Err(e),
         }
         lock(&self.inner.groups).insert(key.to_string());
+        if let Err(e) = self.prune(key, group).await {
+            tracing::debug!(error = %e, key, "hotmesh transport: cannot prune stale consumers");
+        }
         Ok(())
+    }
+
+    /// Deletes the consumers of `key`'s group idle for [`STALE_CONSUMER`] with nothing
+    /// pending: names of worker processes gone without `leave`.
+    async fn prune(&self, key: &str, group: &str) -> Result<(), RedisError> {
+        let mut cmd = redis::cmd("XINFO");
+        cmd.arg("CONSUMERS").arg(key).arg(group);
+        let consumers: Vec<HashMap<String, Value>> =
+            redis::from_redis_value(self.query(&cmd).await?)?;
+        for c in consumers {
+            let int = |k: &str| {
+                c.get(k)
+                    .and_then(|v| redis::from_redis_value::<i64>(v.clone()).ok())
+            };
+            let name = c
+                .get("name")
+                .and_then(|v| redis::from_redis_value::<String>(v.clone()).ok());
+            let Some(name) = name else {
+                continue;
+            };
+            if int("pending") == Some(0)
+                && int("idle").unwrap_or(0) >= STALE_CONSUMER.as_millis() as i64
+            {
+                self.delete_consumer(key, group, &name).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `XGROUP DELCONSUMER`: its pending entries go with it, so only for one with none.
+    async fn delete_consumer(
+        &self,
+        key: &str,
+        group: &str,
+        consumer: &str,
+    ) -> Result<(), RedisError> {
+        let mut cmd = redis::cmd("XGROUP");
+        cmd.arg("DELCONSUMER").arg(key).arg(group).arg(consumer);
+        self.query(&cmd).await.map(|_| ())
     }
 
     /// Takes up to `max` entries of `key` for `consumer`; `parse` says what an entry holds
@@ -503,6 +550,33 @@ impl Redis {
 }
 
 impl Transport for Redis {
+    async fn leave(&self, topic: &str, consumer: &str) -> Result<bool, TransportError> {
+        check_subject(topic)?;
+        let key = self.work_key(topic);
+        // nothing pending for it (it stopped: nothing new can be delivered to it meanwhile)
+        let mut cmd = redis::cmd("XPENDING");
+        cmd.arg(&key)
+            .arg(WORK_GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(1)
+            .arg(consumer);
+        let pending = match self.query(&cmd).await {
+            Ok(Value::Array(entries)) => entries.len(),
+            Ok(_) => 0,
+            // no stream or no group: there is nothing to forget
+            Err(e) if e.code() == Some("NOGROUP") => return Ok(false),
+            Err(e) => return Err(error(e)),
+        };
+        if pending > 0 {
+            return Ok(false);
+        }
+        self.delete_consumer(&key, WORK_GROUP, consumer)
+            .await
+            .map_err(error)?;
+        Ok(true)
+    }
+
     async fn send_work(&self, work: &Work) -> Result<(), TransportError> {
         check_subject(&work.topic)?;
         let json = serde_json::to_vec(work).map_err(|e| TransportError::Invalid {

@@ -62,6 +62,27 @@ pub fn matches(pattern: &str, subject: &str) -> bool {
     }
 }
 
+/// The subject of an app's quorum messages (throttles, roll calls, `pub_quorum`'s), which a
+/// bridge relays both ways between PostgreSQL's quorum channel and the transport:
+/// `_quorum.<app>`. The leading `_` token keeps it apart from publishes topics (the
+/// completions' subjects).
+pub fn quorum(app: &str) -> String {
+    format!("{QUORUM}.{app}")
+}
+
+/// The subject of an app's activation notices (`{app_id, version}`, as PostgreSQL's
+/// `hotmesh_activated` carries them), which a bridge relays from PostgreSQL:
+/// `_activated.<app>`.
+pub fn activated(app: &str) -> String {
+    format!("{ACTIVATED}.{app}")
+}
+
+/// Every app's activation notices, as a pattern.
+pub const ACTIVATED_ALL: &str = "_activated.>";
+
+const QUORUM: &str = "_quorum";
+const ACTIVATED: &str = "_activated";
+
 /// A Redis glob that matches every subject `pattern` matches (and maybe more: `*` crosses
 /// dots in a glob), the literal parts escaped.
 pub fn redis_glob(pattern: &str) -> String {
@@ -115,6 +136,19 @@ mod tests {
         assert!(check_pattern("orders.>").is_ok());
         assert!(check_pattern("orders.>.eu").is_err());
         assert!(check_pattern("orders.a*").is_err());
+    }
+
+    #[test]
+    fn quorum_and_activation_subjects_name_the_app_apart_from_topics() {
+        assert_eq!(quorum("orders"), "_quorum.orders");
+        assert_eq!(activated("orders"), "_activated.orders");
+        assert!(check_subject(&quorum("orders")).is_ok());
+        assert!(check_pattern(ACTIVATED_ALL).is_ok());
+        assert!(matches(ACTIVATED_ALL, &activated("orders")));
+        assert!(matches(ACTIVATED_ALL, &activated("a.b")));
+        assert!(!matches(ACTIVATED_ALL, &quorum("orders")));
+        // an app id that is no subject token is refused where it is used
+        assert!(check_subject(&quorum("my app")).is_err());
     }
 
     #[test]

@@ -409,3 +409,14 @@ async fn processes_with_different_claim_after_share_a_topic() {
     assert_eq!(got.len(), 1);
     old.ack_work(&got[0]).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn leaving_names_nothing_to_forget_on_nats() {
+    let server = Server::nats();
+    let nats = connect(&server, Duration::from_secs(30)).await;
+    assert!(!nats.leave("orders.pay", "w-1").await.unwrap());
+    assert!(
+        nats.leave("orders pay", "w-1").await.is_err(),
+        "not a subject"
+    );
+}

@@ -501,3 +501,27 @@ async fn names_are_checked() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consumer_that_leaves_is_forgotten_once_nothing_is_pending_for_it() {
+    let server = Server::redis();
+    let redis = connect(&server, Duration::from_secs(30)).await;
+    redis.send_work(&work(1, "orders.pay")).await.unwrap();
+    let got = take_some(&redis, "orders.pay", "w-1", Duration::from_secs(2)).await;
+    assert_eq!(got.len(), 1);
+    // its message is pending: forgetting the name would drop the message with it
+    assert!(!redis.leave("orders.pay", "w-1").await.unwrap());
+    redis.ack_work(&got[0]).await.unwrap();
+    assert!(redis.leave("orders.pay", "w-1").await.unwrap());
+    let mut con = raw(&server).await;
+    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("hotmesh:work:orders.pay")
+        .arg("workers")
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    assert!(consumers.is_empty(), "{consumers:?}");
+    // a topic nobody took from has no names to forget
+    assert!(!redis.leave("orders.none", "w-1").await.unwrap());
+}

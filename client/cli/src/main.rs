@@ -217,7 +217,7 @@ enum Cmd {
     ///
     /// Runs until Ctrl-C or SIGTERM, printing its counters as a JSON line every 10 s.
     #[command(
-        after_help = "Example:\n  hotmesh bridge redis://127.0.0.1:6379/ orders.charge orders.ship --name bridge-1 --events 'orders.*'"
+        after_help = "Example:\n  hotmesh bridge redis://127.0.0.1:6379/ orders.charge orders.ship --name bridge-1 --events 'orders.*' --quorum orders"
     )]
     Bridge {
         /// The transport: redis://, rediss://, nats:// or tls://.
@@ -233,6 +233,10 @@ enum Cmd {
         /// Publishes topics whose completions go out as events (a psub pattern; repeat it).
         #[arg(long = "events", value_name = "PATTERN")]
         events: Vec<String>,
+        /// An app whose quorum messages (throttles, roll calls) cross both ways, with its
+        /// activation notices (repeat it).
+        #[arg(long = "quorum", value_name = "APP")]
+        quorum: Vec<String>,
     },
     /// Print completions as JSON lines: on a publishes topic, on a pattern, or activations.
     ///
@@ -564,11 +568,13 @@ async fn engine(hm: &HotMesh, cmd: Cmd) -> Result<Option<Shown>, Failure> {
             name,
             hold,
             events,
+            quorum,
         } => {
             let options = hotmesh_client::bridge::BridgeOptions::new(topics)
                 .name(name)
                 .hold(hold)
-                .events(events);
+                .events(events)
+                .quorum(quorum);
             bridge(hm, &transport, options).await?;
             return Ok(None);
         }
@@ -740,7 +746,8 @@ async fn bridge(
             _ = every.tick() => {
                 let s = b.state();
                 println!("{}", json!({"connected": s.connected, "relayed": s.relayed, "answered": s.answered,
-                                      "in_flight": s.in_flight, "events": s.events, "errors": s.errors}));
+                                      "in_flight": s.in_flight, "events": s.events, "quorum": s.quorum,
+                                      "errors": s.errors}));
             }
         }
     }
