@@ -4,7 +4,8 @@
 //! * `DROP DATABASE`, `ALTER DATABASE … RENAME` / `SET TABLESPACE` and
 //!   `CREATE DATABASE … TEMPLATE x` need their database to themselves, and Postgres
 //!   refuses them while our engine worker is connected. So the worker is paused (it
-//!   leaves within milliseconds) until the statement's transaction ends.
+//!   leaves within milliseconds) until the statement's transaction ends; the bridge
+//!   worker, if one runs, leaves with its connections.
 //! * `CREATE DATABASE` wakes the launcher at commit, so the new database is probed.
 //! * Any `DROP` wakes this database's engine worker at commit; if the extension went
 //!   with it, the worker sees so and leaves.
@@ -119,12 +120,16 @@ unsafe extern "C-unwind" fn hotmesh_process_utility(
 
     if let Some(oid) = effect.exclusive {
         let dboid = oid.to_u32();
-        let pid = shared::exclusive()
-            .0
-            .pause(dboid, shared::now_ms() + PAUSE_MS);
+        let (pid, bridge) = {
+            let mut t = shared::exclusive();
+            let pid = t.0.pause(dboid, shared::now_ms() + PAUSE_MS);
+            (pid, t.0.find(dboid).map_or(0, |s| s.bridge_pid))
+        };
         if let Some(pid) = pid {
             shared::set_latch(pid);
         }
+        // the bridge worker and its connections leave too (it sees the pause)
+        shared::set_latch(bridge);
         // Registered before the statement runs, so an ERROR (abort) also lifts the pause.
         register_xact_callback(PgXactCallbackEvent::Commit, move || unpause(dboid));
         register_xact_callback(PgXactCallbackEvent::Abort, move || unpause(dboid));

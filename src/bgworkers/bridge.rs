@@ -300,6 +300,22 @@ fn write_states(states: &[(String, Supervised)], pid: i32) {
     }
 }
 
+/// Whether the database's slot is paused (a statement needs the database to itself).
+fn paused(dboid: u32) -> bool {
+    crate::shared::share()
+        .0
+        .find(dboid)
+        .is_some_and(|s| s.state == hotmesh_bgworker::SlotState::Paused)
+}
+
+/// Clears this worker's pid from the slot, unless another bridge worker's is there.
+fn clear_bridge(dboid: u32, pid: i32) {
+    let mut t = crate::shared::exclusive();
+    if t.0.find(dboid).is_some_and(|s| s.bridge_pid == pid) {
+        t.0.set_bridge(dboid, 0);
+    }
+}
+
 /// Blocks every signal in the calling thread: the runtime's threads must leave
 /// PostgreSQL's signals (SIGTERM, SIGHUP, the latch's SIGURG) to the main thread, whose
 /// handlers set the latch.
@@ -378,6 +394,16 @@ pub extern "C-unwind" fn hotmesh_bridge_main(arg: pg_sys::Datum) {
     let mut set = BridgeSet::new();
     let mut last_write: Option<(Instant, Vec<(String, Supervised)>)> = None;
     loop {
+        if paused(dboid) {
+            // a statement needs the database to itself (DROP DATABASE, a rename), and
+            // waits at most 5 seconds for the other sessions: leave at once, connections
+            // and all (the messages out on the transport stay reserved until their hold
+            // lapses); the engine worker starts a bridge worker again after the pause
+            log!("hotmesh bridge: the database is needed to itself; leaving");
+            clear_bridge(dboid, pid);
+            runtime.shutdown_background();
+            return;
+        }
         if BackgroundWorker::sighup_received() {
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
             // hotmesh.bridge_host may have changed: the bridges' URLs with it
@@ -420,12 +446,7 @@ pub extern "C-unwind" fn hotmesh_bridge_main(arg: pg_sys::Datum) {
             break; // SIGTERM or postmaster death
         }
     }
-    {
-        let mut t = crate::shared::exclusive();
-        if t.0.find(dboid).is_some_and(|s| s.bridge_pid == pid) {
-            t.0.set_bridge(dboid, 0);
-        }
-    }
+    clear_bridge(dboid, pid);
     runtime.block_on(set.stop_all(STOP_PATIENCE));
     flush_log(&lines);
     let _ = txn::run(|| write_states(&[], pid));

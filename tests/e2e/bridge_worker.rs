@@ -472,3 +472,19 @@ async fn every_activity_type_runs_with_its_workers_on_redis() {
 async fn every_activity_type_runs_with_its_workers_on_nats() {
     every_activity_type_runs_with_its_workers_on(Server::nats()).await;
 }
+
+#[tokio::test]
+async fn a_database_with_a_bridge_worker_can_be_dropped_without_force() {
+    let server = Server::redis();
+    fresh_database(DB).await;
+    exec(DB, "CREATE EXTENSION hotmesh").await;
+    configure(&server, "main").await;
+    bridge_pid().await;
+    // the bridge worker and its connections leave when DROP DATABASE needs them to
+    let mut c = connect("postgres").await;
+    sqlx::raw_sql(&format!("DROP DATABASE \"{DB}\""))
+        .execute(&mut c)
+        .await
+        .expect("DROP DATABASE with a bridge worker running");
+    assert!(pids("hotmesh bridge", Some(DB)).await.is_empty());
+}
