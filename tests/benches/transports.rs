@@ -5,8 +5,9 @@
 //! BENCH_WORKFLOWS (2000): workflows for the throughput part, started by 4 publishers;
 //! BENCH_RUNS (200): sequential `pubsub` runs for the latency part; BENCH_BRIDGE=database
 //! runs the bridge in the extension's bridge worker (a row in `hotmesh.transports`) instead
-//! of in this process. redis-server and nats-server are started on free ports
-//! (scripts/setup-machine.sh installs them).
+//! of in this process. redis-server (append-only, `appendfsync always`) and nats-server
+//! (JetStream) are started on free ports (scripts/setup-machine.sh installs them), unless
+//! BENCH_REDIS_URL / BENCH_NATS_URL name servers of your own.
 
 #[path = "../../transport/tests/common/mod.rs"]
 mod common;
@@ -174,8 +175,14 @@ async fn main() {
     let hm = HotMesh::connect(&url).await.expect("database");
     hm.deploy(APP).await.expect("deploy");
     hm.activate_app("tb", "1").await.expect("activate");
-    let redis = common::Server::redis();
-    let nats = common::Server::nats();
+    // servers of the caller's, or our own (kept until the end of the run)
+    let own = |var: &str| std::env::var(var).ok().filter(|u| !u.is_empty());
+    let (redis_url, nats_url) = (own("BENCH_REDIS_URL"), own("BENCH_NATS_URL"));
+    let redis = redis_url.is_none().then(common::Server::redis);
+    let nats = nats_url.is_none().then(common::Server::nats);
+    let redis_url =
+        redis_url.unwrap_or_else(|| redis.as_ref().map(|s| s.url()).unwrap_or_default());
+    let nats_url = nats_url.unwrap_or_else(|| nats.as_ref().map(|s| s.url()).unwrap_or_default());
     if std::env::var("BENCH_BRIDGE").as_deref() == Ok("database") {
         println!("the bridge: the extension's bridge worker (hotmesh.transports)");
     }
@@ -183,8 +190,8 @@ async fn main() {
     for part in only.split(',') {
         match part {
             "postgres" => measure("postgres", &url, None).await,
-            "redis" => measure("redis (bridge)", &url, Some(&redis.url())).await,
-            "nats" => measure("nats (bridge)", &url, Some(&nats.url())).await,
+            "redis" => measure("redis (bridge)", &url, Some(&redis_url)).await,
+            "nats" => measure("nats (bridge)", &url, Some(&nats_url)).await,
             other => panic!("BENCH_ONLY: postgres, redis or nats, not {other}"),
         }
     }
