@@ -462,33 +462,38 @@ impl Link {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }
-            let (ids, reservations): (Vec<i64>, Vec<i64>) = self
+            let held: Vec<(i64, i64)> = self
                 .in_flight
                 .lock()
                 .unwrap()
                 .iter()
                 .map(|(i, r)| (*i, *r))
-                .unzip();
-            if ids.is_empty() {
-                continue;
-            }
-            let gone: Result<Vec<i64>, _> = sqlx::query_scalar(
-                "SELECT u.i FROM unnest($1::int8[], $2::int8[]) AS u(i, r)
-                  WHERE NOT hotmesh.heartbeat(u.i, $3, u.r)",
-            )
-            .bind(&ids)
-            .bind(&reservations)
-            .bind(self.options.hold.as_secs_f64())
-            .fetch_all(self.hm.stream_pool())
-            .await;
-            match gone {
-                Ok(gone) => {
-                    let mut f = self.in_flight.lock().unwrap();
-                    for i in gone {
-                        f.remove(&i);
+                .collect();
+            // one statement per message: a statement that renewed many would hold each
+            // row it renewed while it waits for the next, and deadlock with a
+            // respond_batch (ours, for answers that came back meanwhile) locking the same
+            // rows in its own order; one row at a time holds nothing while it waits, and a
+            // row answered meanwhile is simply gone
+            for (id, reservation) in held {
+                let renewed = sqlx::query_scalar::<_, bool>("SELECT hotmesh.heartbeat($1, $2, $3)")
+                    .bind(id)
+                    .bind(self.options.hold.as_secs_f64())
+                    .bind(reservation)
+                    .fetch_one(self.hm.stream_pool())
+                    .await;
+                match renewed {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.in_flight.lock().unwrap().remove(&id);
+                    }
+                    Err(e) => {
+                        self.failed("heartbeat", &e, false);
+                        break;
                     }
                 }
-                Err(e) => self.failed("heartbeat", &e, false),
+                if *stop.borrow() {
+                    return;
+                }
             }
         }
     }
