@@ -25,8 +25,8 @@
 //! `claim_after` applies.
 //!
 //! A take first asks for what is there now (a `no_wait` pull of up to `max`); when nothing is,
-//! it waits up to `wait` for one message (a pull of one that expires after `wait`) and then
-//! takes what else is there now. A pull request never outlives the call, so a message is
+//! it waits up to `wait` for one message (a pull of one that expires after `wait`) and
+//! returns it at once. A pull request never outlives the call, so a message is
 //! never handed to a request nobody listens to any more (it would stay unacknowledged for
 //! `claim_after`).
 //!
@@ -422,7 +422,7 @@ impl Nats {
     }
 
     /// What the consumer has now, up to `max`; or, when it has nothing, the first message
-    /// within `wait` and what else it has then.
+    /// within `wait`.
     async fn pull(
         &self,
         consumer: &PullConsumer,
@@ -433,15 +433,10 @@ impl Nats {
         if !now.is_empty() || wait < Duration::from_millis(1) {
             return Ok(now);
         }
-        let mut got = self.pull_waiting(consumer, wait).await?;
-        if !got.is_empty() && max > 1 {
-            // The one message is ours already: an error now must not lose it.
-            match self.pull_now(consumer, max - 1).await {
-                Ok(more) => got.extend(more),
-                Err(e) => tracing::warn!("nats: taking more after the first: {e}"),
-            }
-        }
-        Ok(got)
+        // The first message after a wait goes at once: asking for more would put one more
+        // round trip between its arrival and its callback (or, on the answers' queue, its
+        // step). Under load the next take finds the rest with its `no_wait` pull.
+        self.pull_waiting(consumer, wait).await
     }
 
     /// A `no_wait` pull: the server delivers what it has, up to `max`, and ends the request.
