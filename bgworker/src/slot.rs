@@ -170,6 +170,9 @@ pub struct Iteration {
     /// `Slot::created` read before the iteration looks at `pg_extension`, for
     /// [`SlotTable::mark_absent`].
     pub created: u32,
+    /// `hotmesh.transports` changed since the last iteration (taken: the worker must look
+    /// whether a bridge worker is wanted).
+    pub transports_changed: bool,
 }
 
 /// The whole table as it lives in shared memory.
@@ -272,6 +275,7 @@ impl SlotTable {
         Some(Iteration {
             injected_error: slot.take_injected_error(),
             created: slot.created,
+            transports_changed: std::mem::take(&mut slot.transports_changed),
         })
     }
 
@@ -313,15 +317,6 @@ impl SlotTable {
         slot.transports_changed = true;
         let bridge = (slot.bridge_pid != 0).then_some(slot.bridge_pid);
         (self.poke(dboid), bridge)
-    }
-
-    /// Whether `hotmesh.transports` changed since engine worker `pid` of `dboid` last
-    /// asked; clears it.
-    pub fn take_transports_changed(&mut self, dboid: u32, pid: i32) -> bool {
-        match self.find_mut(dboid) {
-            Some(slot) if slot.pid == pid => std::mem::take(&mut slot.transports_changed),
-            _ => false,
-        }
     }
 
     /// Records (`pid`) or clears (0) the bridge worker of `dboid`.
@@ -411,18 +406,27 @@ mod tests {
     fn a_change_of_transports_pokes_the_engine_worker_and_wakes_the_bridge_worker() {
         let mut t = SlotTable::default();
         assert_eq!(t.transports_changed(7), (None, None), "no slot");
-        t.find_or_insert(7).unwrap().pid = 42;
+        let slot = t.find_or_insert(7).unwrap();
+        slot.pid = 42;
+        slot.state = SlotState::Running;
         assert_eq!(
             t.transports_changed(7),
             (Some(42), None),
             "no bridge worker yet"
         );
-        assert!(t.take_transports_changed(7, 42));
-        assert!(!t.take_transports_changed(7, 42), "taken once");
+        assert!(t.take_poke(7, 42), "an iteration now");
+        assert!(t.begin_iteration(7, 42).unwrap().transports_changed);
+        assert!(
+            !t.begin_iteration(7, 42).unwrap().transports_changed,
+            "taken once"
+        );
         t.set_bridge(7, 50);
         assert_eq!(t.transports_changed(7), (Some(42), Some(50)));
-        assert!(!t.take_transports_changed(7, 43), "another engine worker's");
-        assert!(t.take_poke(7, 42), "an iteration now");
+        assert!(
+            t.begin_iteration(7, 43).is_none(),
+            "another engine worker's"
+        );
+        assert!(t.begin_iteration(7, 42).unwrap().transports_changed);
         t.set_bridge(7, 0);
         assert_eq!(t.transports_changed(7).1, None);
     }

@@ -271,8 +271,7 @@ pub extern "C-unwind" fn hotmesh_engine_main(arg: pg_sys::Datum) {
                 }
             }
         }
-        let transports_changed = shared::exclusive().0.take_transports_changed(dboid, me);
-        if bridge.due(transports_changed, shared::now_ms()) {
+        if bridge.due(it.transports_changed, shared::now_ms()) {
             bridge.look(dboid);
         }
         if let Some(at) = bridge.next_ms() {
