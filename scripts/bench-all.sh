@@ -52,3 +52,6 @@ if [ "${BENCH_SCALE:-1}" != 0 ]; then
   echo "== scale: a fresh database against one keeping ${BENCH_KEPT:-1000000} finished jobs"
   HOTMESH_PG_PORT=$PORT BENCH_ROUNDS=${BENCH_ROUNDS:-2} bash scripts/bench-scale.sh | grep -v '^NOTICE'
 fi
+
+echo "== retention: 100,000 finished jobs past retention leave"
+HOTMESH_PG_PORT=$PORT bash scripts/bench-retention.sh | grep -v '^NOTICE'

@@ -3,11 +3,35 @@
 -- (hotmesh.pub, hotmesh.respond, hotmesh.signal, … and the engine worker); read with
 -- plain SQL.
 
+-- Jobs and their activity rows live in a ring of eight partitions (`part` 0 to 7). New
+-- jobs go into the current part; the engine worker moves the ring on once the current
+-- part has been current for its span (hotmesh.ring.span, by default hotmesh.retention
+-- divided by 6) and empties the part it moves into with TRUNCATE: expired jobs leave
+-- without a DELETE, its WAL or dead tuples. A job in that part still within its
+-- retention (still running, or expired less than hotmesh.retention ago) is moved to the
+-- part before first. The step path names a job's partition in each statement
+-- (src/store/ring.rs): through the parent, PostgreSQL 15 would lock and open every
+-- partition for each lookup by id. ARCHITECTURE.md, "Retention".
+CREATE TABLE hotmesh.ring (
+    one       boolean     PRIMARY KEY DEFAULT true CHECK (one),
+    current   smallint    NOT NULL DEFAULT 0 CHECK (current BETWEEN 0 AND 7),
+    opened_at timestamptz NOT NULL DEFAULT now(),  -- when `current` became current
+    span      interval,                            -- how long a part stays current; null: hotmesh.retention / 6
+    turns     bigint      NOT NULL DEFAULT 0       -- how often the ring moved on
+);
+INSERT INTO hotmesh.ring DEFAULT VALUES;
+COMMENT ON TABLE hotmesh.ring IS 'The ring of partitions of hotmesh.jobs and hotmesh.activities: which one new jobs go into';
+
+-- The part new jobs go into (the default of `part` for rows written by hand).
+CREATE FUNCTION hotmesh.current_part() RETURNS smallint
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS 'SELECT current FROM hotmesh.ring';
+
 -- One row per job. `status` is the semaphore: > 0 running, 0 done, -1 pending,
 -- <= -100000000 interrupted. A job is live until `expired_at` passes (soft delete);
--- the engine worker deletes expired rows after hotmesh.retention.
+-- it is kept at least hotmesh.retention longer, until the ring empties its part.
 CREATE TABLE hotmesh.jobs (
-    id              text        PRIMARY KEY,
+    id              text        NOT NULL,
     gid             text        NOT NULL,          -- generation: a reused id gets a new one
     app_id          text        NOT NULL,
     version         text        NOT NULL,          -- the app version the job runs on, for life
@@ -28,8 +52,10 @@ CREATE TABLE hotmesh.jobs (
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     completed_at    timestamptz,
-    expired_at      timestamptz
-);
+    expired_at      timestamptz,
+    part            smallint    NOT NULL DEFAULT hotmesh.current_part(),  -- its partition in the ring
+    PRIMARY KEY (id, part)
+) PARTITION BY LIST (part);
 CREATE INDEX jobs_app_status ON hotmesh.jobs (app_id, status);
 CREATE INDEX jobs_expired ON hotmesh.jobs (expired_at) WHERE expired_at IS NOT NULL;
 CREATE INDEX jobs_parent ON hotmesh.jobs (parent_job_id) WHERE parent_job_id IS NOT NULL;
@@ -56,9 +82,19 @@ CREATE TABLE hotmesh.activities (
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
-    PRIMARY KEY (job_id, activity_id, dad)
-);
+    part        smallint    NOT NULL DEFAULT hotmesh.current_part(),  -- its job's part
+    PRIMARY KEY (job_id, activity_id, dad, part)
+) PARTITION BY LIST (part);
 COMMENT ON TABLE hotmesh.activities IS 'The state of each activity of each job, per dimension';
+
+DO $$
+BEGIN
+    FOR p IN 0..7 LOOP
+        EXECUTE format('CREATE TABLE hotmesh.%I PARTITION OF hotmesh.jobs FOR VALUES IN (%s)', 'jobs_p' || p, p);
+        EXECUTE format('CREATE TABLE hotmesh.%I PARTITION OF hotmesh.activities FOR VALUES IN (%s)', 'activities_p' || p, p);
+    END LOOP;
+END
+$$;
 
 -- The engine stream: work for the engine worker (timers, cycles, spilled steps). A row
 -- is deleted in the transaction that applies it.

@@ -38,7 +38,8 @@ REVOKE ALL ON FUNCTION hotmesh.deploy(text), hotmesh.activate(text, text) FROM P
 -- function checks the app (docs/security.md).
 REVOKE ALL ON hotmesh.jobs, hotmesh.activities, hotmesh.engine_stream, hotmesh.worker_stream,
               hotmesh.signal_hooks, hotmesh.pending_signals, hotmesh.dead_letters, hotmesh.streams,
-              hotmesh.stats FROM PUBLIC;
+              hotmesh.stats, hotmesh.ring FROM PUBLIC;
+REVOKE ALL ON FUNCTION hotmesh.current_part(), hotmesh.turn_ring(boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION
     hotmesh.pub(text, jsonb, jsonb), hotmesh.dequeue(text, integer, double precision, text),
     hotmesh.respond(bigint, jsonb, text, integer, bigint),

@@ -126,6 +126,17 @@ mod hotmesh {
             .unwrap_or(-1)
     }
 
+    /// Turns the ring of partitions of `hotmesh.jobs` and `hotmesh.activities` now, if its
+    /// current part has been current for its span (or, with `force`, whatever the span):
+    /// the next part's jobs still within `hotmesh.retention` move to the current part,
+    /// the rest of it is emptied by TRUNCATE. The engine worker does this by itself; this
+    /// is for administrators (it runs with the caller's privileges on those tables).
+    /// True when it turned.
+    #[pg_extern]
+    fn turn_ring(force: default!(bool, false)) -> bool {
+        crate::store::ring::turn(crate::gucs::retention_s(), force)
+    }
+
     /// Makes this database's engine worker raise `message` as an ERROR in its next
     /// iteration, to check that errors are caught, counted and shown in `hotmesh.workers()`
     /// (and that alerting on them works). Returns false when no worker runs here.

@@ -128,7 +128,7 @@ mod hotmesh {
     /// wrong with it.
     fn stats_scope(topic: &str, query: &Value) -> (stats::Query, stats::Scope) {
         let q = stats::Query::from_json(query).or_raise();
-        let now = crate::store::spi::SpiStore.now_ms();
+        let now = crate::store::spi::SpiStore::default().now_ms();
         let scope = stats::scope(&app_of(topic), topic, &q, now).unwrap_or_else(|e| e.raise());
         (q, scope)
     }

@@ -68,7 +68,7 @@ enum Step {
         busy: bool,
         /// Messages were left for later: their jobs were held by other transactions.
         deferred: bool,
-        /// Housekeeping ran out of its time with jobs past retention left.
+        /// The ring's turn was due and could not be made (a lock not had in time).
         behind: bool,
     },
     ExtensionGone,
@@ -82,9 +82,9 @@ fn deferred_retry(passes: u32) -> std::time::Duration {
 
 /// Housekeeping runs at most this often.
 const HOUSEKEEPING_MS: i64 = 5_000;
-/// ... or this often while jobs past retention are left (each pass works at most 250 ms:
-/// the engine keeps at least half of its time for timers and steps).
-const HOUSEKEEPING_BEHIND_MS: i64 = 250;
+/// ... or this often while the ring's turn is due and fails (each try waits at most
+/// 200 ms for a lock: the engine keeps most of its time for timers and steps).
+const HOUSEKEEPING_BEHIND_MS: i64 = 1_000;
 
 /// One pass: route due engine messages (a full batch means more wait: `busy`), then the
 /// time scout's look at what comes due next, and now and then housekeeping.

@@ -2,6 +2,7 @@
 //! prepared statements of `state.rs`, in the caller's transaction; and the engine on it
 //! ([`Engine`], [`with_engine`]), as every SQL function and the engine worker run it.
 
+use super::ring::{self, Part};
 use super::state::{self, Act, ActKey, Job, NewMessage, TryLoad};
 use super::{apps, db, notify, stats};
 use hotmesh_engine::error::EngineError;
@@ -11,6 +12,7 @@ use hotmesh_manifest::stats::Row;
 use hotmesh_manifest::CompiledApp;
 use pgrx::JsonB;
 use serde_json::Value;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 pub use hotmesh_engine::answer::Status;
@@ -22,7 +24,7 @@ pub type Engine = hotmesh_engine::step::Engine<SpiStore>;
 
 /// An engine for the caller's transaction.
 pub fn engine() -> Engine {
-    Engine::with_store(SpiStore)
+    Engine::with_store(SpiStore::default())
 }
 
 /// Runs `f` on a new engine for the caller's transaction, then applies the work it
@@ -55,8 +57,28 @@ where
 }
 
 /// The store of the extension: its tables, through SPI, in the caller's transaction.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SpiStore;
+#[derive(Debug, Default)]
+pub struct SpiStore {
+    /// The part of the ring each job this engine loaded or created is in: the partition
+    /// its later statements name.
+    places: HashMap<String, Part>,
+    /// Ids of jobs started here that replace an expired job of the same id.
+    expired: HashSet<String>,
+}
+
+impl SpiStore {
+    /// Notes where a job loaded outside the store's own loads (an answer's first
+    /// statement, `stream::take`) is.
+    pub fn place(&mut self, job_id: &str, part: Part) {
+        self.places.insert(job_id.to_string(), part);
+    }
+
+    fn placed(&mut self, loaded: Option<state::Placed>) -> Option<Job> {
+        let (job, part) = loaded?;
+        self.place(&job.id, part);
+        Some(job)
+    }
+}
 
 impl Store for SpiStore {
     fn now_ms(&self) -> i64 {
@@ -103,23 +125,36 @@ impl Store for SpiStore {
     }
 
     fn load_job(&mut self, id: &str) -> Option<Job> {
-        state::load_job(id)
+        let loaded = state::load_job(id);
+        self.placed(loaded)
     }
 
     fn try_load_job(&mut self, id: &str) -> TryLoad {
-        state::try_load_job(id)
+        let (load, part) = state::try_load_job(id);
+        if let Some(p) = part {
+            self.place(id, p);
+        }
+        load
     }
 
     fn load_job_of_message(&mut self, message_id: i64) -> Option<Job> {
-        state::load_job_of_message(message_id)
+        let loaded = state::load_job_of_message(message_id);
+        self.placed(loaded)
     }
 
     fn live_job_exists(&mut self, id: &str) -> bool {
-        state::live_job_exists(id)
+        // the ring lock before the look: the look and the insert then see one current
+        // part, and a start of the same id in between meets this one in its index
+        ring::part_for_new_job();
+        let (live, expired) = state::job_exists(id);
+        if expired {
+            self.expired.insert(id.to_string());
+        }
+        live
     }
 
     fn write_jobs(&mut self, jobs: &mut [&mut Job]) {
-        state::flush_jobs(jobs)
+        state::flush_jobs(jobs, &mut self.places, &mut self.expired)
     }
 
     fn running_children(&mut self, parent: &str) -> Vec<String> {
@@ -133,11 +168,11 @@ impl Store for SpiStore {
     }
 
     fn load_acts(&mut self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
-        state::load_acts(job_id, keys)
+        state::load_acts(job_id, self.places.get(job_id).copied(), keys)
     }
 
     fn write_acts(&mut self, rows: &[(&ActKey, &Act)]) {
-        state::flush_acts(rows)
+        state::flush_acts(rows, &self.places)
     }
 
     fn write_messages(&mut self, messages: Vec<NewMessage>) -> Vec<(String, String, String, i64)> {
@@ -184,11 +219,10 @@ impl Store for SpiStore {
                (SELECT app_id, topic, key FROM hotmesh.signal_hooks WHERE job_id = $1 FOR UPDATE SKIP LOCKED)",
             &[job_id.into()],
         );
-        db::exec(
-            "UPDATE hotmesh.activities SET status = 'cancelled', updated_at = now()
-              WHERE job_id = $1 AND status IN ('waiting', 'pending')",
-            &[job_id.into()],
-        );
+        static CANCEL: &str = "UPDATE {acts} SET status = 'cancelled', updated_at = now()
+              WHERE job_id = $1 AND status IN ('waiting', 'pending')";
+        let part = self.places.get(job_id).copied();
+        db::exec(ring::sql(CANCEL, part), &[job_id.into()]);
     }
 
     fn remove_timer(&mut self, id: i64) {

@@ -3,55 +3,59 @@
 //! memory, written back once by [`flush_jobs`] / [`flush_acts`].
 
 use super::db;
+use super::ring::{self, Part};
 use crate::error::Raise;
 use hotmesh_engine::error::EngineError;
 use pgrx::JsonB;
 use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet};
 
 pub use hotmesh_engine::activity::{Act, ActKey, ActStatus};
 pub use hotmesh_engine::job::{Job, Parent};
 pub use hotmesh_engine::store::{NewMessage, TryLoad};
 
-/// The job columns [`load_job_by`] reads.
+/// The job columns [`load_job_by`] reads, then the job's part; `{jobs}` is the table
+/// read ([`ring::sql`]: a partition, or the parent).
 macro_rules! job_select {
     () => {
         "SELECT j.id, j.gid, j.app_id, j.version, j.topic, j.key, j.entity, j.status, j.data, j.search, j.marks, j.error,
                 j.parent_job_id, j.parent_gid, j.parent_activity, j.parent_dad, j.severed, j.expire_seconds,
-                (extract(epoch FROM j.created_at) * 1000)::int8, (extract(epoch FROM j.updated_at) * 1000)::int8
-           FROM hotmesh.jobs j"
+                (extract(epoch FROM j.created_at) * 1000)::int8, (extract(epoch FROM j.updated_at) * 1000)::int8, j.part
+           FROM {jobs} j"
     };
 }
 pub(crate) use job_select;
 
 /// How many columns `job_select!` reads (a statement's further columns follow them).
-pub const JOB_COLUMNS: usize = 20;
+pub const JOB_COLUMNS: usize = 21;
+
+/// A job as loaded, with the part of the ring it is in.
+pub type Placed = (Job, Part);
 
 /// Loads and locks a job. None when there is no such job or it is expired.
-pub fn load_job(id: &str) -> Option<Job> {
-    load_job_by(
-        concat!(
-            job_select!(),
-            " WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
-        ),
-        id.into(),
-    )
+pub fn load_job(id: &str) -> Option<Placed> {
+    static SQL: &str = concat!(
+        job_select!(),
+        " WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
+    );
+    ring::locate(|part| load_job_by(ring::sql(SQL, part), id.into()))
 }
 
 /// Loads and locks a job without waiting: the engine worker's router takes a job only
 /// when nobody else holds it, so it never waits in a lock queue behind (or in a cycle
 /// with) a caller's transaction.
-pub fn try_load_job(id: &str) -> TryLoad {
-    let job = load_job_by(
-        concat!(
-            job_select!(),
-            " WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j SKIP LOCKED"
-        ),
-        id.into(),
+pub fn try_load_job(id: &str) -> (TryLoad, Option<Part>) {
+    static SQL: &str = concat!(
+        job_select!(),
+        " WHERE j.id = $1 AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j SKIP LOCKED"
     );
+    // no second look through the parent: this one does not wait for a lock
+    let job = load_job_by(ring::sql(SQL, Some(ring::guess())), id.into())
+        .or_else(|| load_job_by(ring::sql(SQL, None), id.into()));
     match job {
-        Some(j) => TryLoad::Loaded(Box::new(j)),
-        None if live_job_exists(id) => TryLoad::Busy,
-        None => TryLoad::Gone,
+        Some((j, part)) => (TryLoad::Loaded(Box::new(j)), Some(part)),
+        None if live_job_exists(id) => (TryLoad::Busy, None),
+        None => (TryLoad::Gone, None),
     }
 }
 
@@ -70,18 +74,25 @@ pub(crate) use job_of_message;
 
 /// Loads and locks the job of worker message `message_id`. None when the message or its
 /// job is gone.
-pub fn load_job_of_message(message_id: i64) -> Option<Job> {
-    load_job_by(job_of_message!(), message_id.into())
+pub fn load_job_of_message(message_id: i64) -> Option<Placed> {
+    static SQL: &str = job_of_message!();
+    ring::locate(|part| load_job_by(ring::sql(SQL, part), message_id.into()))
 }
 
 /// Reads the one job row `sql` selects (the columns of [`load_job`]).
-fn load_job_by(sql: &'static str, arg: pgrx::datum::DatumWithOid) -> Option<Job> {
+fn load_job_by(sql: &'static str, arg: pgrx::datum::DatumWithOid) -> Option<Placed> {
     db::query(sql, &[arg], |t| {
         if t.is_empty() {
             return Ok(None);
         }
-        read_job(&t.first()).map(Some)
+        let r = t.first();
+        Ok(Some((read_job(&r)?, read_part(&r)?)))
     })
+}
+
+/// The part of the job in the current row (the last column of `job_select!`).
+pub fn read_part(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Part> {
+    Ok(r.get::<i16>(JOB_COLUMNS)?.unwrap_or(0))
 }
 
 /// A job row's fields as `job_select!` reads them, before the app is attached.
@@ -181,68 +192,88 @@ pub fn read_job(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Job> {
 /// engine's one builder (`hotmesh_engine::job::Meta`) without loading its app. None:
 /// no such row.
 pub fn job_output(id: &str) -> Option<Value> {
-    db::query(
-        concat!(job_select!(), " WHERE j.id = $1"),
-        &[id.into()],
-        |t| {
-            if t.is_empty() {
-                return Ok(None);
-            }
-            let f = Fields::read(&t.first())?;
-            let meta = hotmesh_engine::job::Meta {
-                id: &f.id,
-                gid: &f.gid,
-                app_id: &f.app_id,
-                version: &f.version,
-                topic: &f.topic,
-                key: f.key.as_deref(),
-                entity: f.entity.as_deref(),
-                status: f.status,
-                error: f.error.as_ref(),
-                parent: f.parent.as_ref(),
-                severed: f.severed,
-                expire: f.expire,
-                created_ms: f.created_ms,
-                updated_ms: f.updated_ms,
-            };
-            Ok(Some(meta.output(f.data)))
-        },
-    )
+    static SQL: &str = concat!(job_select!(), " WHERE j.id = $1");
+    db::query(ring::sql(SQL, None), &[id.into()], |t| {
+        if t.is_empty() {
+            return Ok(None);
+        }
+        let f = Fields::read(&t.first())?;
+        let meta = hotmesh_engine::job::Meta {
+            id: &f.id,
+            gid: &f.gid,
+            app_id: &f.app_id,
+            version: &f.version,
+            topic: &f.topic,
+            key: f.key.as_deref(),
+            entity: f.entity.as_deref(),
+            status: f.status,
+            error: f.error.as_ref(),
+            parent: f.parent.as_ref(),
+            severed: f.severed,
+            expire: f.expire,
+            created_ms: f.created_ms,
+            updated_ms: f.updated_ms,
+        };
+        Ok(Some(meta.output(f.data)))
+    })
 }
 
 /// True when a live (not expired) job has this id.
 pub fn live_job_exists(id: &str) -> bool {
-    db::one::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM hotmesh.jobs WHERE id = $1 AND (expired_at IS NULL OR expired_at > now()))",
-        &[id.into()],
-    )
-    .unwrap_or(false)
+    job_exists(id).0
 }
 
-/// Creates the job row. False when a live job has this id (an expired one is replaced:
-/// deleting it deletes its activity rows, by the jobs_cascade trigger).
-fn insert_job(j: &Job) -> bool {
-    if try_insert_job(j) {
+/// Whether a live (not expired) job has this id, and whether an expired one does (a new
+/// job with this id replaces it).
+pub fn job_exists(id: &str) -> (bool, bool) {
+    db::query(
+        "SELECT coalesce(bool_or(expired_at IS NULL OR expired_at > now()), false), count(*) > 0
+           FROM hotmesh.jobs WHERE id = $1",
+        &[id.into()],
+        |t| {
+            let r = t.first();
+            let live = r.get::<bool>(1)?.unwrap_or(false);
+            Ok((live, r.get::<bool>(2)?.unwrap_or(false) && !live))
+        },
+    )
+}
+
+/// Creates the job row in `part`. False when a job with this id is in the way: a live
+/// one, or an expired one in another part than the one it had to be replaced in. An
+/// expired one is replaced (deleting it deletes its activity rows, by the jobs_cascade
+/// trigger); whether a live one exists was checked before (`live_job_exists`, under the
+/// ring lock that [`ring::part_for_new_job`] took).
+fn insert_job(j: &Job, part: Part, replaces_expired: bool) -> bool {
+    if replaces_expired {
+        // the expired one may be in another part, where the insert would not meet it
+        db::exec(
+            "DELETE FROM hotmesh.jobs WHERE id = $1 AND expired_at <= now()",
+            &[j.id.as_str().into()],
+        );
+    }
+    if try_insert_job(j, part) {
         return true;
     }
-    // the id is taken: by an expired job it may be used again (only then a second try)
+    // the id is taken in this part: by an expired job it may be used again (only then a
+    // second try)
     db::exec(
         "DELETE FROM hotmesh.jobs WHERE id = $1 AND expired_at <= now()",
         &[j.id.as_str().into()],
-    ) == 1
-        && try_insert_job(j)
+    ) >= 1
+        && try_insert_job(j, part)
 }
 
-fn try_insert_job(j: &Job) -> bool {
-    let p = j.parent.as_ref();
-    db::exec(
-        "INSERT INTO hotmesh.jobs (id, gid, app_id, version, topic, key, entity, status, data, search, marks, error,
+fn try_insert_job(j: &Job, part: Part) -> bool {
+    static SQL: &str = "INSERT INTO {jobs} (id, gid, app_id, version, topic, key, entity, status, data, search, marks, error,
                                    parent_job_id, parent_gid, parent_activity, parent_dad, severed, expire_seconds,
-                                   completed_at, expired_at)
+                                   completed_at, expired_at, part)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
                  CASE WHEN $19 THEN now() END,
-                 CASE WHEN $20::float8 IS NOT NULL THEN now() + make_interval(secs => $20::float8) END)
-         ON CONFLICT (id) DO NOTHING",
+                 CASE WHEN $20::float8 IS NOT NULL THEN now() + make_interval(secs => $20::float8) END, $21)
+         ON CONFLICT (id, part) DO NOTHING";
+    let p = j.parent.as_ref();
+    db::exec(
+        ring::sql(SQL, Some(part)),
         &[
             j.id.as_str().into(),
             j.gid.as_str().into(),
@@ -264,6 +295,7 @@ fn try_insert_job(j: &Job) -> bool {
             j.expire.into(),
             j.completed.into(),
             j.expire_in.into(),
+            part.into(),
         ],
     ) == 1
 }
@@ -295,22 +327,36 @@ fn status_i32(s: i64) -> i32 {
 /// not an insert and an update), a loaded one updated. One statement per job, by its
 /// primary key: a single `UPDATE … FROM unnest(…)` for a batch got a hash join over a
 /// sequential scan of `jobs` from the planner on small tables, slower than the probes.
-pub fn flush_jobs(jobs: &mut [&mut Job]) {
-    for j in jobs.iter_mut() {
-        if j.fresh {
-            if !insert_job(j) {
-                // a job with this id started since start_in looked (a race of two pubs)
-                EngineError::DuplicateJob(j.id.clone()).raise();
-            }
-            j.fresh = false;
-            continue;
-        }
-        db::exec(
-            "UPDATE hotmesh.jobs
+///
+/// `places` holds each loaded job's part; a fresh job's part is chosen here and added.
+/// `expired` holds the ids of fresh jobs that replace an expired job of the same id.
+pub fn flush_jobs(
+    jobs: &mut [&mut Job],
+    places: &mut HashMap<String, Part>,
+    expired: &mut HashSet<String>,
+) {
+    static UPDATE: &str = "UPDATE {jobs}
                 SET status = $2, data = $3, search = $4, marks = $5, error = $6, entity = $7, updated_at = now(),
                     completed_at = CASE WHEN $8 THEN coalesce(completed_at, now()) ELSE completed_at END,
                     expired_at = CASE WHEN $9::float8 IS NOT NULL THEN now() + make_interval(secs => $9::float8) ELSE expired_at END
-              WHERE id = $1",
+              WHERE id = $1";
+    for j in jobs.iter_mut() {
+        if j.fresh {
+            let part = ring::part_for_new_job();
+            if !insert_job(j, part, expired.remove(&j.id)) {
+                // a job with this id started since start_in looked (a race of two pubs)
+                EngineError::DuplicateJob(j.id.clone()).raise();
+            }
+            places.insert(j.id.clone(), part);
+            j.fresh = false;
+            continue;
+        }
+        let part = places
+            .get(&j.id)
+            .copied()
+            .unwrap_or_else(|| ring::part_of(&j.id));
+        db::exec(
+            ring::sql(UPDATE, Some(part)),
             &[
                 j.id.as_str().into(),
                 status_i32(j.status).into(),
@@ -409,21 +455,30 @@ fn kind_name(s: &str) -> &'static str {
     K::parse(s).map(K::name).unwrap_or("hook")
 }
 
-/// Loads the activity rows `(activity, dad)` of a job that exist.
-pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
+/// Loads the activity rows `(activity, dad)` of a job that exist; `part` is the job's
+/// (None: not known, the statement reads through the parent).
+pub fn load_acts(
+    job_id: &str,
+    part: Option<Part>,
+    keys: &[(String, String)],
+) -> Vec<(String, String, Act)> {
+    static SQL: &str = "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
+                (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8
+           FROM {acts} a
+          WHERE a.job_id = $1 AND a.activity_id = ANY ($2::text[]) AND a.dad = ANY ($3::text[])";
     let aids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
     let dads: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
     db::query_generic(
-        "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
-                (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8
-           FROM hotmesh.activities a
-          WHERE a.job_id = $1 AND a.activity_id = ANY ($2::text[]) AND a.dad = ANY ($3::text[])",
+        ring::sql(SQL, part),
         &[job_id.into(), aids.into(), dads.into()],
         |t| {
             let mut out = vec![];
             for r in t {
                 // the query matches each id with each dad: keep the pairs asked for
-                let (aid, dad) = (r.get::<String>(1)?.unwrap_or_default(), r.get::<String>(2)?.unwrap_or_default());
+                let (aid, dad) = (
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                );
                 if !keys.iter().any(|(a, d)| *a == aid && *d == dad) {
                     continue;
                 }
@@ -452,11 +507,43 @@ pub fn load_acts(job_id: &str, keys: &[(String, String)]) -> Vec<(String, String
     )
 }
 
-/// Writes activity rows (each inserted or updated), all in one statement.
-pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
-    if rows.is_empty() {
-        return;
+/// Writes activity rows (each inserted or updated), one statement per part of the ring
+/// their jobs are in (`places`: almost always one).
+pub fn flush_acts(rows: &[(&ActKey, &Act)], places: &HashMap<String, Part>) {
+    let part_of = |job_id: &str| {
+        places
+            .get(job_id)
+            .copied()
+            .unwrap_or_else(|| ring::part_of(job_id))
+    };
+    let placed: Vec<(Part, (&ActKey, &Act))> =
+        rows.iter().map(|&(k, a)| (part_of(&k.0), (k, a))).collect();
+    let mut parts: Vec<Part> = placed.iter().map(|(p, _)| *p).collect();
+    parts.sort_unstable();
+    parts.dedup();
+    for part in parts {
+        let of_part: Vec<(&ActKey, &Act)> = placed
+            .iter()
+            .filter(|(p, _)| *p == part)
+            .map(|(_, r)| *r)
+            .collect();
+        write_acts(&of_part, part);
     }
+}
+
+fn write_acts(rows: &[(&ActKey, &Act)], part: Part) {
+    static SQL: &str = "INSERT INTO {acts} AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, answers, finished_at, part)
+         SELECT r.job_id, r.activity_id, r.dad, r.type, r.status, r.input, r.output, r.hook, r.error, r.wait_token, r.iterations, r.answers,
+                CASE WHEN r.finished THEN now() END, $14
+           FROM (SELECT unnest($1::text[]) AS job_id, unnest($2::text[]) AS activity_id, unnest($3::text[]) AS dad,
+                        unnest($4::text[]) AS type, unnest($5::text[]) AS status, unnest($6::jsonb[]) AS input,
+                        unnest($7::jsonb[]) AS output, unnest($8::jsonb[]) AS hook, unnest($9::jsonb[]) AS error,
+                        unnest($10::text[]) AS wait_token, unnest($11::int4[]) AS iterations, unnest($12::int4[]) AS answers,
+                        unnest($13::bool[]) AS finished) r
+         ON CONFLICT (job_id, activity_id, dad, part) DO UPDATE
+            SET status = excluded.status, input = excluded.input, output = excluded.output, hook = excluded.hook,
+                error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations, answers = excluded.answers,
+                updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)";
     let col = |f: &dyn Fn(&ActKey, &Act) -> Option<Value>| -> Vec<Option<JsonB>> {
         rows.iter()
             .map(|(k, a)| f(k, a).map(|v| storable("an activity's state", v)))
@@ -467,21 +554,10 @@ pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
     };
     let ints = |f: &dyn Fn(&Act) -> i32| -> Vec<i32> { rows.iter().map(|(_, a)| f(a)).collect() };
     let finished: Vec<bool> = rows.iter().map(|(_, a)| a.status.is_finished()).collect();
+    // the arrays are unnested in the target list (a ProjectSet), not in FROM: a
+    // function scan would build a tuplestore for every flush
     db::exec(
-        // the arrays are unnested in the target list (a ProjectSet), not in FROM: a
-        // function scan would build a tuplestore for every flush
-        "INSERT INTO hotmesh.activities AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, answers, finished_at)
-         SELECT r.job_id, r.activity_id, r.dad, r.type, r.status, r.input, r.output, r.hook, r.error, r.wait_token, r.iterations, r.answers,
-                CASE WHEN r.finished THEN now() END
-           FROM (SELECT unnest($1::text[]) AS job_id, unnest($2::text[]) AS activity_id, unnest($3::text[]) AS dad,
-                        unnest($4::text[]) AS type, unnest($5::text[]) AS status, unnest($6::jsonb[]) AS input,
-                        unnest($7::jsonb[]) AS output, unnest($8::jsonb[]) AS hook, unnest($9::jsonb[]) AS error,
-                        unnest($10::text[]) AS wait_token, unnest($11::int4[]) AS iterations, unnest($12::int4[]) AS answers,
-                        unnest($13::bool[]) AS finished) r
-         ON CONFLICT (job_id, activity_id, dad) DO UPDATE
-            SET status = excluded.status, input = excluded.input, output = excluded.output, hook = excluded.hook,
-                error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations, answers = excluded.answers,
-                updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)",
+        ring::sql(SQL, Some(part)),
         &[
             text(&|k, _| Some(k.0.clone())).into(),
             text(&|k, _| Some(k.1.clone())).into(),
@@ -496,6 +572,7 @@ pub fn flush_acts(rows: &[(&ActKey, &Act)]) {
             ints(&|a| a.iterations).into(),
             ints(&|a| a.answers).into(),
             finished.into(),
+            part.into(),
         ],
     );
 }

@@ -5,7 +5,7 @@
 //! answer is dead-lettered and the job hears code 999.
 
 use super::spi::{with_engine, Engine, Kind, Status, Work};
-use super::{db, state};
+use super::{db, ring, state};
 use hotmesh_engine::retry::{Policy, POISON_DELIVERIES};
 use hotmesh_engine::status;
 use hotmesh_engine::stream::{on_answer, on_retry, Disposition, DEAD_LETTERED};
@@ -51,30 +51,35 @@ fn load(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Messag
 /// every other path), then the message is deleted and returned. The common answer's
 /// first statement.
 fn take(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Message> {
-    let (job, message) = db::query(
-        concat!(
-            "WITH j AS MATERIALIZED (",
-            state::job_of_message!(),
-            "),
-             m AS (DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
-                      AND ($2::int8 IS NULL OR reservation = $2) AND EXISTS (SELECT FROM j)
-                   RETURNING ",
-            message_columns!(),
-            ")
-             SELECT j.*, m.* FROM j LEFT JOIN m ON true"
-        ),
-        &[id.into(), reservation.into()],
-        |t| {
-            if t.is_empty() {
-                return Ok(None);
-            }
-            let r = t.first();
-            Ok(Some((
-                state::read_job(&r)?,
-                message_at(&r, state::JOB_COLUMNS)?,
-            )))
-        },
-    )?;
+    static SQL: &str = concat!(
+        "WITH j AS MATERIALIZED (",
+        state::job_of_message!(),
+        "),
+         m AS (DELETE FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL
+                  AND ($2::int8 IS NULL OR reservation = $2) AND EXISTS (SELECT FROM j)
+               RETURNING ",
+        message_columns!(),
+        ")
+         SELECT j.*, m.* FROM j LEFT JOIN m ON true"
+    );
+    let (job, part, message) = ring::locate(|part| {
+        db::query(
+            ring::sql(SQL, part),
+            &[id.into(), reservation.into()],
+            |t| {
+                if t.is_empty() {
+                    return Ok(None);
+                }
+                let r = t.first();
+                Ok(Some((
+                    state::read_job(&r)?,
+                    state::read_part(&r)?,
+                    message_at(&r, state::JOB_COLUMNS)?,
+                )))
+            },
+        )
+    })?;
+    engine.store.place(&job.id, part);
     let job_id = job.id.clone();
     // a job this engine holds already (an earlier answer of the batch) keeps its state
     let running = status::running(engine.jobs.entry(job_id).or_insert(job).status);
