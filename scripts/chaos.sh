@@ -25,6 +25,8 @@
 #   engine   pg_terminate_backend of the database's engine worker (the launcher restarts it)
 #   crash    kill -9 of the engine worker: PostgreSQL resets every backend (crash restart)
 #   server   pg_ctl stop -m immediate, then start
+#   turn     hotmesh.turn_ring(true): the ring of partitions turns under the load (its jobs
+#            that have not ended move to the part before; ARCHITECTURE.md, "Retention")
 #
 # Bridge mode: CHAOS_BRIDGE=redis or nats. The worker processes run on that transport (a
 # redis-server or nats-server started here on port CHAOS_BRIDGE_PORT, 28901, its data under
@@ -194,7 +196,7 @@ if [ -n "$BRIDGE" ]; then
 fi
 for i in $(seq 0 $((WORKERS - 1))); do start_worker "$i"; done
 
-declare -A KILLS=([worker]=0 [backend]=0 [engine]=0 [crash]=0 [server]=0 [bridge]=0 [transport]=0 [skipped]=0)
+declare -A KILLS=([worker]=0 [backend]=0 [engine]=0 [crash]=0 [server]=0 [bridge]=0 [transport]=0 [turn]=0 [skipped]=0)
 kill_bridge() {
   if [ "$BRIDGE_IN" = database ]; then
     local t
@@ -252,6 +254,10 @@ restart_server() {
   ensure_up
   KILLS[server]=$((KILLS[server] + 1))
 }
+turn_ring() {
+  # a turn that has no lock within 200 ms gives up (and changes nothing): skipped
+  if [ "$(q "SELECT hotmesh.turn_ring(true)")" = t ]; then KILLS[turn]=$((KILLS[turn] + 1)); else KILLS[skipped]=$((KILLS[skipped] + 1)); fi
+}
 pause() { sleep "$(awk -v a="$KILL_MIN" -v b="$KILL_MAX" -v r="$RANDOM" 'BEGIN { printf "%.2f", a + (b - a) * r / 32767 }')"; }
 
 LOG_FROM=$(stat -c %s "$SERVER_LOG" 2>/dev/null || echo 0)
@@ -259,10 +265,10 @@ T0=$SECONDS
 "$CHAOS" drive >"$LOGS/drive.out" 2>"$LOGS/drive.log" &
 DPID=$!
 echo "chaos: $CHAOS_WORKFLOWS workflows over $CHAOS_SECONDS s, $WORKERS worker processes, database $DB on port $PORT (logs: $LOGS)"
-ROTATION=(worker backend engine worker backend server worker backend crash)
+ROTATION=(worker backend turn engine worker backend server worker turn backend crash)
 if [ -n "$BRIDGE" ]; then
   echo "chaos: bridge mode: workers on $CHAOS_STREAM_URL, chaos.work relayed by $([ "$BRIDGE_IN" = database ] && echo "the bridge worker (hotmesh.transports)" || echo "hotmesh-chaos bridge")"
-  ROTATION=(worker bridge backend transport engine server worker bridge crash transport)
+  ROTATION=(worker bridge backend turn transport engine server worker bridge crash turn transport)
 fi
 i=0
 while [ $((SECONDS - T0)) -lt "$CHAOS_SECONDS" ] && kill -0 "$DPID" 2>/dev/null; do
@@ -275,6 +281,7 @@ while [ $((SECONDS - T0)) -lt "$CHAOS_SECONDS" ] && kill -0 "$DPID" 2>/dev/null;
     server) restart_server ;;
     bridge) kill_bridge ;;
     transport) kill_transport ;;
+    turn) turn_ring ;;
   esac
   i=$((i + 1))
 done
@@ -287,7 +294,7 @@ fi
 for j in $(seq 0 $((WORKERS - 1))); do
   kill -0 "${WPID[$j]}" 2>/dev/null || start_worker "$j"
 done
-echo "chaos: kills: worker processes ${KILLS[worker]}, client backends ${KILLS[backend]}, engine worker terminated ${KILLS[engine]}, engine worker kill -9 (crash restart) ${KILLS[crash]}, server stop -m immediate ${KILLS[server]}$([ -n "$BRIDGE" ] && echo ", bridge $([ "$BRIDGE_IN" = database ] && echo "worker terminated" || echo SIGKILL) ${KILLS[bridge]}, $BRIDGE kill -9 ${KILLS[transport]}") (skipped: ${KILLS[skipped]}, the target was down)"
+echo "chaos: kills: worker processes ${KILLS[worker]}, client backends ${KILLS[backend]}, engine worker terminated ${KILLS[engine]}, engine worker kill -9 (crash restart) ${KILLS[crash]}, server stop -m immediate ${KILLS[server]}, ring turns ${KILLS[turn]}$([ -n "$BRIDGE" ] && echo ", bridge $([ "$BRIDGE_IN" = database ] && echo "worker terminated" || echo SIGKILL) ${KILLS[bridge]}, $BRIDGE kill -9 ${KILLS[transport]}") (skipped: ${KILLS[skipped]}, the target was down)"
 rc=0
 wait "$DPID" || rc=$?
 DPID=

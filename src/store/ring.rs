@@ -91,6 +91,11 @@ fn read_current() -> Part {
 /// the shared ring lock (held to the end of the transaction, so the ring cannot turn
 /// between this job's duplicate check and its insert).
 pub fn part_for_new_job() -> Part {
+    // a hot standby refuses the lock (no mode above RowExclusiveLock in recovery): there
+    // the insert that follows fails as any write does (25006), which is what to say
+    if unsafe { pgrx::pg_sys::RecoveryInProgress() } {
+        return read_current();
+    }
     // SAFETY: the backend's own PGPROC and transaction state, read on its main thread
     let (lxid, subxid) = unsafe {
         (
