@@ -147,13 +147,12 @@ const ACT_COLUMNS: &str =
 /// runs it in a subtransaction: a lock not had within 200 ms fails this turn only, and
 /// the next pass tries again.
 pub fn turn(retention_s: f64, force: bool) -> bool {
-    let due = force
-        || db::one::<bool>(
-        "SELECT now() >= opened_at + coalesce(span, make_interval(secs => greatest($1 / $2, $3))) FROM hotmesh.ring",
-        &[retention_s.into(), SPANS_PER_RETENTION.into(), MIN_SPAN_S.into()],
-    )
-            .unwrap_or(false);
-    if !due {
+    let span = [
+        retention_s.into(),
+        SPANS_PER_RETENTION.into(),
+        MIN_SPAN_S.into(),
+    ];
+    if !force && !db::one::<bool>(DUE, &span).unwrap_or(false) {
         return false;
     }
     // waits are short or the turn gives up: a lock request queued on the next part
@@ -174,8 +173,9 @@ pub fn turn(retention_s: f64, force: bool) -> bool {
         t.replace("{next}", &next.to_string())
             .replace("{current}", &current.to_string())
     };
-    // an empty part (a quiet database, a ring set up just now) needs no lock: the ring
-    // moves on, and nothing is truncated (each TRUNCATE makes new files and catalog rows)
+    // an empty part (a quiet database, a ring set up just now) needs no lock of its
+    // tables: the ring moves on, and nothing is truncated (each TRUNCATE makes new files
+    // and catalog rows)
     let empty = db::one::<bool>(cached(IS_EMPTY, next, || from(IS_EMPTY)), &[]).unwrap_or(false);
     if empty {
         // the ring lock all the same: a start must not see two current parts
@@ -232,6 +232,10 @@ fn move_on(next: Part, lock_timeout: &str) {
     GUESS.with(|g| g.set(Some((next, Instant::now()))));
 }
 
+static DUE: &str =
+    "SELECT now() >= opened_at + coalesce(span, make_interval(secs => greatest($1 / $2, $3)))
+  FROM hotmesh.ring";
+
 static MOVE: &str = "WITH j AS (DELETE FROM hotmesh.jobs_p{next}
                     WHERE id = ANY ($2::text[]) OR expired_at > now() - make_interval(secs => $1)
                     RETURNING {job_columns}),
@@ -255,10 +259,10 @@ static LOCK: &str =
 
 static EMPTY: &str = "TRUNCATE hotmesh.jobs_p{next}, hotmesh.activities_p{next}";
 
-/// A failed lookup on `part`'s guess, then through the parents (twice: a lookup that
-/// waited for a job's row lock while the turn moved the job sees it gone, and a new
-/// statement, with a new snapshot, finds it in its new part). `find` runs the statement
-/// for a part and says whether it found the job.
+/// Runs a job's lookup (`find`: the statement on one part, or on the parents for None)
+/// on the guessed part, and where that finds nothing through the parents: twice, since
+/// a lookup that waited for the job's row lock while a turn moved the job sees it gone,
+/// and a new statement, with a new snapshot, finds it in its new part.
 pub fn locate<T>(mut find: impl FnMut(Option<Part>) -> Option<T>) -> Option<T> {
     if let Some(t) = find(Some(guess())) {
         return Some(t);
