@@ -162,7 +162,14 @@ async fn a_rolled_back_transaction_wakes_nobody() {
         .wait_for_engine(Duration::from_secs(10))
         .await
         .unwrap();
-    let before = loops(&db).await;
+    // a quiet worker first: what earlier tests left due (a timer, a relayed notice) may
+    // wake it once more, which is no rollback's doing
+    let before = eventually(10, "a quiet engine worker", || async {
+        let a = loops(&db).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        (loops(&db).await == a).then_some(a)
+    })
+    .await;
     exec(
         &db,
         "BEGIN; SELECT hotmesh.wake_engine(); SELECT hotmesh.wake_engine(); ROLLBACK;",
