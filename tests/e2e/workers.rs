@@ -162,8 +162,10 @@ async fn a_rolled_back_transaction_wakes_nobody() {
         .wait_for_engine(Duration::from_secs(10))
         .await
         .unwrap();
-    // a quiet worker first: what earlier tests left due (a timer, a relayed notice) may
-    // wake it once more, which is no rollback's doing
+    // a worker just woken, then quiet: its poll fallback (60 s in the test cluster,
+    // counted from its last wake-up) must not fall in the window, nor anything earlier
+    // tests left due
+    exec(&db, "SELECT hotmesh.wake_engine()").await;
     let before = eventually(10, "a quiet engine worker", || async {
         let a = loops(&db).await;
         tokio::time::sleep(Duration::from_millis(700)).await;
