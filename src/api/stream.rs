@@ -60,7 +60,8 @@ mod hotmesh {
         }
         // a role that may work on some apps only sees their messages (None: all)
         let apps = grants::work_apps(topic);
-        let rows = db::query(
+        // in the ready index's order, never sorted (db::query_in_order)
+        let rows = db::query_in_order(
             "WITH c AS MATERIALIZED (
                  SELECT id FROM hotmesh.worker_stream
                   WHERE topic = $1 AND dead_lettered_at IS NULL AND visible_at <= now()

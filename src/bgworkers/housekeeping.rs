@@ -18,21 +18,24 @@ pub fn run(retention_s: f64) -> bool {
     };
     // in expiry order from the index, a batch at a time: bounded, and a plan that does
     // not depend on how many rows `now()` is guessed to cut off
-    db::exec(
-        "DELETE FROM hotmesh.pending_signals WHERE id IN
-           (SELECT id FROM hotmesh.pending_signals WHERE expires_at < now() ORDER BY expires_at LIMIT 1000)",
+    db::query_in_order(
+        "DELETE FROM hotmesh.pending_signals WHERE id = ANY (ARRAY(
+           SELECT id FROM hotmesh.pending_signals WHERE expires_at < now() ORDER BY expires_at LIMIT 1000))",
         &[],
+        |t| Ok(t.len()),
     );
     // messages of jobs that ended while a worker held them (its transaction still open
     // when the job's other messages were removed): no answer to them can apply. Only a
     // reserved message can have been held, so the partial index on reservations bounds
-    // this by the work in flight, not by the backlog
-    db::exec(
-        "DELETE FROM hotmesh.worker_stream WHERE id IN
-           (SELECT w.id FROM hotmesh.worker_stream w JOIN hotmesh.jobs j ON j.id = w.job_id
-             WHERE w.reserved_until IS NOT NULL AND w.dead_lettered_at IS NULL AND j.status <= 0
-             LIMIT 1000 FOR UPDATE OF w SKIP LOCKED)",
+    // this by the work in flight, not by the backlog (read in its order: no plan reads
+    // another index of the queue whole; the ids found, then deleted by the primary key)
+    db::query_in_order(
+        "DELETE FROM hotmesh.worker_stream WHERE id = ANY (ARRAY(
+           SELECT w.id FROM hotmesh.worker_stream w JOIN hotmesh.jobs j ON j.id = w.job_id
+            WHERE w.reserved_until IS NOT NULL AND w.dead_lettered_at IS NULL AND j.status <= 0
+            ORDER BY w.reserved_until LIMIT 1000 FOR UPDATE OF w SKIP LOCKED))",
         &[],
+        |t| Ok(t.len()),
     );
     behind
 }

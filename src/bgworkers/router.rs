@@ -32,7 +32,8 @@ pub struct Routed {
 /// never waits behind a caller (a signal, an answer, an interrupt) nor deadlocks with
 /// one, whatever order that caller takes its locks in.
 pub fn route() -> Routed {
-    let rows: Vec<Row> = db::query(
+    // in the ready index's order, never sorted (db::query_in_order)
+    let rows: Vec<Row> = db::query_in_order(
         "SELECT id, type, job_id, gid, activity_id, dad, token, data, status, code
            FROM hotmesh.engine_stream
           WHERE dead_lettered_at IS NULL AND visible_at <= now()

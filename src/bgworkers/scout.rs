@@ -14,12 +14,21 @@ pub fn run(since_ms: i64) -> Option<i64> {
     // index on reserved_until keeps this cheap)
     crate::store::stream::sweep_poison();
     let since = since_ms as f64 / 1000.0;
-    let topics = db::texts::<1>(
-        "SELECT DISTINCT topic FROM hotmesh.worker_stream
-          WHERE dead_lettered_at IS NULL
-            AND ((visible_at > created_at AND visible_at > to_timestamp($1) AND visible_at <= now())
-              OR (reserved_until > to_timestamp($1) AND reserved_until <= now()))",
+    // each half read in its index's order (db::query_in_order): the one plan left reads
+    // the range since the last pass of `worker_stream_due` and of `worker_stream_reserved`,
+    // never a whole index, however the queue looked when it was planned
+    let topics = db::query_in_order(
+        "SELECT DISTINCT topic FROM (
+            (SELECT topic FROM hotmesh.worker_stream
+              WHERE dead_lettered_at IS NULL AND visible_at > created_at
+                AND visible_at > to_timestamp($1) AND visible_at <= now()
+              ORDER BY visible_at)
+            UNION ALL
+            (SELECT topic FROM hotmesh.worker_stream
+              WHERE dead_lettered_at IS NULL AND reserved_until > to_timestamp($1) AND reserved_until <= now()
+              ORDER BY reserved_until)) t",
         &[since.into()],
+        db::as_texts::<1>,
     );
     for [t] in topics {
         notify::text(channel::work(&t), &t);

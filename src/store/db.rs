@@ -72,12 +72,59 @@ impl Drop for GenericPlans {
     }
 }
 
+/// [`query`] for a read of a queue in its index's order (`ORDER BY … LIMIT n FOR UPDATE
+/// SKIP LOCKED`): planned without a sort as well, so the only plan left is the ready
+/// index read in order, which stops after `n` rows. Planned on a queue that looked
+/// empty, a sort costs nothing and wins a tie with the ordered read; it stays in the
+/// cached plan, and with a backlog of 100,000 messages it reads and sorts them all at
+/// every take.
+pub fn query_in_order<R>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
+) -> R {
+    let _sorts = Planner::forbid(std::ptr::addr_of_mut!(pg_sys::enable_sort));
+    query(sql, args, read)
+}
+
+/// Turns a planner switch (a GUC's C variable: `enable_seqscan`, `enable_sort`, `jit`) off
+/// while it lives; the caller's value comes back when it drops, on an ERROR too (pgrx
+/// unwinds through it). Like [`GenericPlans`]: nothing a user's own queries see.
+struct Planner(*mut bool, bool);
+
+impl Planner {
+    fn forbid(switch: *mut bool) -> Planner {
+        // SAFETY: a backend's GUC variable, read and written by this thread only
+        Planner(switch, unsafe { std::mem::replace(&mut *switch, false) })
+    }
+}
+
+impl Drop for Planner {
+    fn drop(&mut self) {
+        // SAFETY: as above
+        unsafe { *self.0 = self.1 };
+    }
+}
+
 /// Runs `sql` (prepared once) with `args`, and reads the result with `read`.
+///
+/// Planned without sequential scans. The queue tables (`worker_stream`,
+/// `engine_stream`) are empty at every quiet moment, and a plan made then (a new
+/// session's first statement, or a replan after autovacuum saw the queue empty) finds a
+/// sequential scan cheapest for a lookup by id; the plan is cached, and when a backlog
+/// arrives every lookup reads the whole queue (seen: `respond_batch`'s lookup of its
+/// messages hash-joining 2,190 of them to find 10). With the switch off, a statement
+/// that has an index for its condition always uses it; one that has none still scans.
+/// And without JIT: a scan left to a statement that has no index costs 10^10 with the
+/// switch off, far past `jit_above_cost`, and compiling it took 60 ms at every run of
+/// a one-row read (the engine's statements are all small: JIT never pays for them).
 pub fn query<R>(
     sql: &'static str,
     args: &[DatumWithOid],
     read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
 ) -> R {
+    let _scans = Planner::forbid(std::ptr::addr_of_mut!(pg_sys::enable_seqscan));
+    let _jit = Planner::forbid(std::ptr::addr_of_mut!(pg_sys::jit_enabled));
     // A hot standby assigns no transaction ids, and `update` asks for one first (which
     // fails there with an internal error): on a standby, statements run without it, so
     // reads work and a write fails as Postgres fails any write there (25006).
@@ -124,15 +171,19 @@ pub fn json(v: Option<pgrx::JsonB>) -> Option<serde_json::Value> {
 /// Every row with its first `N` columns as text (NULL: empty), for the lookups that read
 /// ids and names: `let [job_id, gid] = row`.
 pub fn texts<const N: usize>(sql: &'static str, args: &[DatumWithOid]) -> Vec<[String; N]> {
-    query(sql, args, |t| {
-        let mut rows = Vec::with_capacity(t.len());
-        for r in t {
-            let mut row: [String; N] = std::array::from_fn(|_| String::new());
-            for (i, cell) in row.iter_mut().enumerate() {
-                *cell = r.get::<String>(i + 1)?.unwrap_or_default();
-            }
-            rows.push(row);
+    query(sql, args, as_texts::<N>)
+}
+
+/// Every row with its first `N` columns as text (NULL: empty): [`texts`]' reader, for
+/// [`query_in_order`] too.
+pub fn as_texts<const N: usize>(t: SpiTupleTable) -> SpiResult<Vec<[String; N]>> {
+    let mut rows = Vec::with_capacity(t.len());
+    for r in t {
+        let mut row: [String; N] = std::array::from_fn(|_| String::new());
+        for (i, cell) in row.iter_mut().enumerate() {
+            *cell = r.get::<String>(i + 1)?.unwrap_or_default();
         }
-        Ok(rows)
-    })
+        rows.push(row);
+    }
+    Ok(rows)
 }

@@ -205,13 +205,21 @@ impl Store for SpiStore {
         // rows another transaction holds (an answer, a router batch) are skipped: that
         // transaction finds the job ended once it gets the job row, and drops its work
         db::exec(
-            "DELETE FROM hotmesh.worker_stream WHERE id IN
-               (SELECT id FROM hotmesh.worker_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
+            concat!(
+                "DELETE FROM hotmesh.worker_stream WHERE id = ANY (ARRAY(
+                   SELECT id FROM hotmesh.worker_stream WHERE job_id = $1 AND ",
+                super::stream::not_dead_lettered!(),
+                " FOR UPDATE SKIP LOCKED))"
+            ),
             &[job_id.into()],
         );
         db::exec(
-            "DELETE FROM hotmesh.engine_stream WHERE id IN
-               (SELECT id FROM hotmesh.engine_stream WHERE job_id = $1 AND dead_lettered_at IS NULL FOR UPDATE SKIP LOCKED)",
+            concat!(
+                "DELETE FROM hotmesh.engine_stream WHERE id = ANY (ARRAY(
+                   SELECT id FROM hotmesh.engine_stream WHERE job_id = $1 AND ",
+                super::stream::not_dead_lettered!(),
+                " FOR UPDATE SKIP LOCKED))"
+            ),
             &[job_id.into()],
         );
         db::exec(
@@ -229,8 +237,8 @@ impl Store for SpiStore {
         // a router batch may hold the timer row: then it stays, and the router finds the
         // hook done and drops it (waiting for it could close a cycle with that batch)
         db::exec(
-            "DELETE FROM hotmesh.engine_stream WHERE id IN
-               (SELECT id FROM hotmesh.engine_stream WHERE id = $1 FOR UPDATE SKIP LOCKED)",
+            "DELETE FROM hotmesh.engine_stream WHERE id = ANY (ARRAY(
+               SELECT id FROM hotmesh.engine_stream WHERE id = $1 FOR UPDATE SKIP LOCKED))",
             &[id.into()],
         );
     }
@@ -262,9 +270,9 @@ impl Store for SpiStore {
             ],
         );
         db::query(
-            "DELETE FROM hotmesh.pending_signals WHERE id IN (
+            "DELETE FROM hotmesh.pending_signals WHERE id = ANY (ARRAY(
                  SELECT id FROM hotmesh.pending_signals
-                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() ORDER BY id FOR UPDATE)
+                  WHERE app_id = $1 AND topic = $2 AND key = $3 AND expires_at > now() ORDER BY id FOR UPDATE))
              RETURNING data, status, code",
             &[app_id.into(), topic.into(), key.into()],
             |t| {

@@ -65,8 +65,9 @@ macro_rules! job_of_message {
     () => {
         concat!(
             $crate::store::state::job_select!(),
-            " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND dead_lettered_at IS NULL)
-                AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
+            " WHERE j.id = (SELECT job_id FROM hotmesh.worker_stream WHERE id = $1 AND ",
+            $crate::store::stream::not_dead_lettered!(),
+            ") AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j"
         )
     };
 }

@@ -114,10 +114,10 @@ async fn load(p: &sqlx::PgPool) {
 /// index for it would cost every start an entry: src/store/ring.rs).
 const WHOLE_PART: [&str; 1] = ["SELECT id FROM hotmesh.jobs_p"];
 
-fn seq_scans(log: &str, pids: &[i32], large: &[String]) -> (Vec<String>, usize) {
-    let mut found = vec![];
-    let mut plans = 0;
-    let mut query = String::new();
+/// The plans logged by the processes `pids` (the log is the cluster's: other databases'
+/// plans are in it too), each as its statement and its plan's lines.
+fn plans_of(log: &str, pids: &[i32]) -> Vec<(String, Vec<String>)> {
+    let mut plans: Vec<(String, Vec<String>)> = vec![];
     let mut ours = false;
     for line in log.lines() {
         // a log line (not a plan's continuation) says which process wrote it
@@ -128,34 +128,91 @@ fn seq_scans(log: &str, pids: &[i32], large: &[String]) -> (Vec<String>, usize) 
             continue;
         }
         if let Some(q) = line.split("Query Text: ").nth(1) {
-            query = q.to_string();
-            plans += 1;
+            plans.push((q.to_string(), vec![]));
+        } else if let Some((_, lines)) = plans.last_mut() {
+            lines.push(line.to_string());
         }
+    }
+    plans
+}
+
+fn seq_scans(log: &str, pids: &[i32], large: &[String]) -> (Vec<String>, usize) {
+    let plans = plans_of(log, pids);
+    let mut found = vec![];
+    for (query, lines) in &plans {
         if WHOLE_PART.iter().any(|w| query.starts_with(w)) {
             continue;
         }
-        for t in large {
-            if line.contains(&format!("Seq Scan on {t} "))
-                || line.trim_end().ends_with(&format!("Seq Scan on {t}"))
-            {
-                found.push(format!("{t}: {query}"));
+        for line in lines {
+            for t in large {
+                if line.contains(&format!("Seq Scan on {t} "))
+                    || line.trim_end().ends_with(&format!("Seq Scan on {t}"))
+                {
+                    found.push(format!("{t}: {query}"));
+                }
             }
         }
     }
     found.sort();
     found.dedup();
-    (found, plans)
+    (found, plans.len())
 }
 
-#[tokio::test]
-async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs() {
+/// Whether this cluster's plans can be read here: a known server log, and auto_explain
+/// preloaded (without them the tests say so and check nothing).
+async fn plans_can_be_read() -> bool {
     if server_log().is_none() {
         eprintln!("no server log known (HOTMESH_PG_DIR): nothing checked");
-        return;
+        return false;
     }
     let preloaded: String = scalar("postgres", "SHOW shared_preload_libraries").await;
     if !preloaded.contains("auto_explain") {
         eprintln!("auto_explain is not preloaded in this cluster: nothing checked");
+        return false;
+    }
+    true
+}
+
+/// Whether auto_explain logs every statement's plan in `db`, nested ones (the engine's
+/// SPI) included, for the sessions that connect from now on; the engine worker is
+/// started again to read the settings.
+async fn log_plans(db: &str, on: bool) {
+    for (setting, value) in [("log_min_duration", "0"), ("log_nested_statements", "on")] {
+        let sql = if on {
+            format!("ALTER DATABASE {db} SET auto_explain.{setting} = {value}")
+        } else {
+            format!("ALTER DATABASE {db} RESET auto_explain.{setting}")
+        };
+        exec("postgres", &sql).await;
+    }
+    if on {
+        restart_engine_worker(db).await;
+    }
+}
+
+/// Starts `db`'s engine worker again (it reads the database's settings when it connects).
+async fn restart_engine_worker(db: &str) {
+    let old: i32 = scalar(
+        db,
+        "SELECT pid FROM hotmesh.workers() WHERE database = current_database()",
+    )
+    .await;
+    exec("postgres", &format!("SELECT pg_terminate_backend({old})")).await;
+    eventually(20, "the engine worker back", || async {
+        let pid: i32 = scalar(
+            db,
+            "SELECT coalesce((SELECT pid FROM hotmesh.workers()
+                               WHERE database = current_database() AND state = 'running'), 0)",
+        )
+        .await;
+        (pid != 0 && pid != old).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs() {
+    if !plans_can_be_read().await {
         return;
     }
     let p = with_app(DB, APP, "scale", "1", 8).await;
@@ -164,32 +221,7 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
     assert!(large.len() >= 4, "large tables: {large:?}");
     // every statement's plan, nested ones (the engine's SPI) included, in this database;
     // the engine worker reads the settings when it connects: start it again
-    exec(
-        "postgres",
-        &format!("ALTER DATABASE {DB} SET auto_explain.log_min_duration = 0"),
-    )
-    .await;
-    exec(
-        "postgres",
-        &format!("ALTER DATABASE {DB} SET auto_explain.log_nested_statements = on"),
-    )
-    .await;
-    let old: i32 = scalar(
-        DB,
-        "SELECT pid FROM hotmesh.workers() WHERE database = current_database()",
-    )
-    .await;
-    exec("postgres", &format!("SELECT pg_terminate_backend({old})")).await;
-    eventually(20, "the engine worker back", || async {
-        let pid: i32 = scalar(
-            DB,
-            "SELECT coalesce((SELECT pid FROM hotmesh.workers()
-                               WHERE database = current_database() AND state = 'running'), 0)",
-        )
-        .await;
-        (pid != 0 && pid != old).then_some(())
-    })
-    .await;
+    log_plans(DB, true).await;
     let p = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
         .connect(&url_for(DB))
@@ -266,16 +298,7 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
             .await
             .unwrap();
     let log = log_since(offset);
-    exec(
-        "postgres",
-        &format!("ALTER DATABASE {DB} RESET auto_explain.log_min_duration"),
-    )
-    .await;
-    exec(
-        "postgres",
-        &format!("ALTER DATABASE {DB} RESET auto_explain.log_nested_statements"),
-    )
-    .await;
+    log_plans(DB, false).await;
     let past: i64 = sqlx::query_scalar("SELECT count(*) FROM hotmesh.jobs WHERE id LIKE 'gone-%'")
         .fetch_one(&p)
         .await
@@ -292,7 +315,7 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
         "auto_explain logged {plans} plans of this database's processes"
     );
     assert!(
-        log.contains("DELETE FROM hotmesh.worker_stream WHERE id IN"),
+        log.contains("ORDER BY w.reserved_until LIMIT 1000"),
         "housekeeping ran in the window"
     );
     assert!(
@@ -309,4 +332,236 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
     eprintln!("{kept} finished jobs kept: {plans} plans read, no sequential scan of a large table");
     p.close().await;
     exec("postgres", &format!("DROP DATABASE {DB} WITH (FORCE)")).await;
+}
+
+const QUEUE_DB: &str = "e2e_queue_plans";
+
+const QUEUE_APP: &str = r#"
+app:
+  id: qp
+  version: '1'
+  graphs:
+    - subscribes: qp.start
+      expire: 60
+      activities:
+        t: { type: trigger }
+        a: { type: worker, topic: qp.step }
+        b: { type: worker, topic: qp.step }
+      transitions:
+        t: [ { to: a } ]
+        a: [ { to: b } ]
+"#;
+
+/// Each index's first column: a scan of the index whose condition does not name it reads
+/// the whole index. `engine_stream_ready` is read that way on purpose: in its order, up
+/// to the router's batch.
+const LEADING: [(&str, &str); 8] = [
+    ("worker_stream_pkey", "id"),
+    ("worker_stream_ready", "topic"),
+    ("worker_stream_due", "visible_at"),
+    ("worker_stream_job", "job_id"),
+    ("worker_stream_reserved", "reserved_until"),
+    ("engine_stream_pkey", "id"),
+    ("engine_stream_due", "visible_at"),
+    ("engine_stream_job", "job_id"),
+];
+
+/// What is wrong in plans of the queue tables: a sequential scan, an index read whole
+/// for a condition on another column, or a sort of a queue read in order; and in any
+/// plan, JIT compilation.
+fn queue_plan_faults(plans: &[(String, Vec<String>)]) -> Vec<String> {
+    let mut faults = vec![];
+    for (query, lines) in plans {
+        let short: String = query.split_whitespace().collect::<Vec<_>>().join(" ");
+        for (i, line) in lines.iter().enumerate() {
+            // a statement that costs 10^10 for want of an index must not be compiled
+            if line.trim_start().starts_with("JIT:") {
+                faults.push(format!("JIT-compiled: {short}"));
+            }
+            for t in ["worker_stream", "engine_stream"] {
+                if line.contains(&format!("Seq Scan on {t}")) {
+                    faults.push(format!("sequential scan of {t}: {short}"));
+                }
+            }
+            if line.contains("Sort")
+                && (short.contains("FOR UPDATE SKIP LOCKED") && short.contains("ORDER BY priority"))
+            {
+                faults.push(format!("a queue read sorted: {short}"));
+            }
+            let Some(index) = line
+                .split("Index Scan using ")
+                .nth(1)
+                .or_else(|| line.split("Bitmap Index Scan on ").nth(1))
+                .and_then(|r| r.split_whitespace().next())
+            else {
+                continue;
+            };
+            let Some((_, first)) = LEADING.iter().find(|(name, _)| *name == index) else {
+                continue;
+            };
+            // the node's own lines: up to the next node
+            let cond = lines[i + 1..]
+                .iter()
+                .take_while(|l| !l.contains("->"))
+                .find(|l| l.contains("Index Cond:"));
+            let named = cond.is_some_and(|c| {
+                c.split(|ch: char| !(ch.is_alphanumeric() || ch == '_'))
+                    .any(|w| w == *first)
+            });
+            if !named {
+                faults.push(format!(
+                    "{index} read whole ({}): {short}",
+                    cond.map_or("no condition", |c| c.trim())
+                ));
+            }
+        }
+    }
+    faults.sort();
+    faults.dedup();
+    faults
+}
+
+/// A queue is empty at every quiet moment, and a plan is made then: a session's first
+/// statements, or a replan after autovacuum saw the queue empty. The engine's plans
+/// must still read a backlog by its indexes: by id through the primary key, a queue in
+/// the ready index's order, never a sequential scan nor a sort of it. (Seen before: a
+/// hash join over the whole queue to find an answer batch's 10 messages, `dequeue`
+/// sorting every due message, an answer reading the ready index whole for its id.)
+#[tokio::test]
+async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
+    if !plans_can_be_read().await {
+        return;
+    }
+    let setup = with_app(QUEUE_DB, QUEUE_APP, "qp", "1", 1).await;
+    // the queues as autovacuum leaves them at a quiet moment: empty, no pages, and no
+    // autovacuum during the test to plan them again with a backlog in its statistics
+    for sql in [
+        "ALTER TABLE hotmesh.worker_stream SET (autovacuum_enabled = off)",
+        "ALTER TABLE hotmesh.engine_stream SET (autovacuum_enabled = off)",
+        "VACUUM hotmesh.worker_stream",
+        "VACUUM hotmesh.engine_stream",
+    ] {
+        sqlx::query(sql).execute(&setup).await.unwrap();
+    }
+    setup.close().await;
+    log_plans(QUEUE_DB, true).await;
+    // one session: its plans are made while the queue is empty, and kept
+    let p = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url_for(QUEUE_DB))
+        .await
+        .unwrap();
+    let offset = log_size();
+    let take = |n: i32| {
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT id, reservation FROM hotmesh.dequeue('qp.step', $1, 30)",
+        )
+        .bind(n)
+        .fetch_all(&p)
+    };
+    // quiet: one workflow at a time, each statement run more than five times so that
+    // the plan cache settles on its generic plan
+    for i in 0..8 {
+        sqlx::query("SELECT hotmesh.pub('qp.start', $1)")
+            .bind(json!({ "n": i }))
+            .execute(&p)
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            let got = take(1).await.unwrap();
+            assert_eq!(got.len(), 1, "the workflow's next message");
+            let ids: Vec<i64> = got.iter().map(|m| m.0).collect();
+            let rs: Vec<i64> = got.iter().map(|m| m.1).collect();
+            sqlx::query("SELECT hotmesh.heartbeat($1, 30, $2)")
+                .bind(ids[0])
+                .bind(rs[0])
+                .execute(&p)
+                .await
+                .unwrap();
+            sqlx::query("SELECT hotmesh.respond_batch($1, NULL, NULL, NULL, $2)")
+                .bind(&ids)
+                .bind(&rs)
+                .execute(&p)
+                .await
+                .unwrap();
+        }
+    }
+    // a backlog arrives: 3,000 workflows' first messages
+    for i in 0..3000 {
+        sqlx::query("SELECT hotmesh.pub('qp.start', $1, $2)")
+            .bind(json!({ "n": i }))
+            .bind(json!({ "id": format!("backlog-{i}") }))
+            .execute(&p)
+            .await
+            .unwrap();
+    }
+    // (counted from another session: a count reads the whole queue, rightly)
+    let queued: i64 = scalar(QUEUE_DB, "SELECT count(*) FROM hotmesh.worker_stream").await;
+    assert!(queued >= 3000, "a backlog of {queued}");
+    // the same statements on the backlog, with the plans made on the empty queue
+    let offset_backlog = log_size();
+    for _ in 0..6 {
+        let got = take(10).await.unwrap();
+        assert_eq!(got.len(), 10);
+        let ids: Vec<i64> = got.iter().map(|m| m.0).collect();
+        let rs: Vec<i64> = got.iter().map(|m| m.1).collect();
+        sqlx::query("SELECT hotmesh.heartbeat($1, 30, $2)")
+            .bind(ids[0])
+            .bind(rs[0])
+            .execute(&p)
+            .await
+            .unwrap();
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT hotmesh.respond_batch($1, NULL, NULL, NULL, $2)")
+                .bind(&ids)
+                .bind(&rs)
+                .fetch_one(&p)
+                .await
+                .unwrap();
+        assert_eq!(applied.len(), 10);
+    }
+    // an interrupted job takes its messages out of the queue by job
+    sqlx::query("SELECT hotmesh.interrupt('qp.start', 'backlog-2999')")
+        .execute(&p)
+        .await
+        .unwrap();
+    // the engine worker's router reads its queue once more
+    sqlx::query("SELECT hotmesh.wake_engine()")
+        .execute(&p)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pids: Vec<i32> =
+        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            .fetch_all(&p)
+            .await
+            .unwrap();
+    log_plans(QUEUE_DB, false).await;
+    let all = plans_of(&log_since(offset), &pids);
+    let on_backlog = plans_of(&log_since(offset_backlog), &pids);
+    let faults = queue_plan_faults(&all);
+    assert!(
+        on_backlog.len() > 50
+            && on_backlog
+                .iter()
+                .any(|(q, _)| q.contains("hotmesh.worker_stream w ON w.id = m.id")),
+        "auto_explain logged {} plans with the backlog",
+        on_backlog.len()
+    );
+    assert!(
+        faults.is_empty(),
+        "plans that read the queues whole ({} plans read):\n{}",
+        all.len(),
+        faults.join("\n")
+    );
+    eprintln!(
+        "{} plans read, the backlog read by index in each",
+        all.len()
+    );
+    p.close().await;
+    exec(
+        "postgres",
+        &format!("DROP DATABASE {QUEUE_DB} WITH (FORCE)"),
+    )
+    .await;
 }
