@@ -132,6 +132,8 @@ async fn the_worker_is_woken_by_a_latch_at_commit_not_before() {
     let db = test_db();
     let hm = hotmesh(&db).await;
     assert!(hm.wait_for_engine(Duration::from_secs(10)).await.unwrap());
+    // the poll fallback and due work out of the window (quiet_worker)
+    quiet_worker(&db).await;
     let mut c = connect(&db).await;
     sqlx::raw_sql("BEGIN").execute(&mut c).await.unwrap();
     let before: i64 = sqlx::query_scalar("SELECT hotmesh.wake_engine()")
@@ -154,6 +156,21 @@ async fn the_worker_is_woken_by_a_latch_at_commit_not_before() {
     );
 }
 
+/// Wakes `db`'s engine worker, then waits until it has been quiet for 700 ms; returns
+/// its loop count. A test that counts loops in a window needs this: the poll fallback
+/// (60 s in the test cluster, counted from the last wake-up, which may be a server
+/// restart in an earlier test binary) must not fall in the window, nor work that earlier
+/// tests left due.
+async fn quiet_worker(db: &str) -> i64 {
+    exec(db, "SELECT hotmesh.wake_engine()").await;
+    eventually(10, "a quiet engine worker", || async {
+        let a = loops(db).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        (loops(db).await == a).then_some(a)
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_rolled_back_transaction_wakes_nobody() {
     let db = test_db();
@@ -162,16 +179,7 @@ async fn a_rolled_back_transaction_wakes_nobody() {
         .wait_for_engine(Duration::from_secs(10))
         .await
         .unwrap();
-    // a worker just woken, then quiet: its poll fallback (60 s in the test cluster,
-    // counted from its last wake-up) must not fall in the window, nor anything earlier
-    // tests left due
-    exec(&db, "SELECT hotmesh.wake_engine()").await;
-    let before = eventually(10, "a quiet engine worker", || async {
-        let a = loops(&db).await;
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        (loops(&db).await == a).then_some(a)
-    })
-    .await;
+    let before = quiet_worker(&db).await;
     exec(
         &db,
         "BEGIN; SELECT hotmesh.wake_engine(); SELECT hotmesh.wake_engine(); ROLLBACK;",
