@@ -190,6 +190,33 @@ async fn log_plans(db: &str, on: bool) {
     }
 }
 
+/// Every statement's plan logged in `db` (nested ones, the engine's SPI, included), the
+/// engine worker started again to log its own; a pool of `connections` whose sessions
+/// log theirs, and the log's offset from here.
+async fn logged_pool(db: &str, connections: u32) -> (sqlx::PgPool, u64) {
+    log_plans(db, true).await;
+    let p = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(connections)
+        .connect(&url_for(db))
+        .await
+        .unwrap();
+    (p, log_size())
+}
+
+/// Wakes the engine worker for one more loop, then lists the processes of the pool's
+/// database (the engine worker and the pool's connections): whose plans to read.
+async fn wake_and_list_sessions(p: &sqlx::PgPool) -> Vec<i32> {
+    sqlx::query("SELECT hotmesh.wake_engine()")
+        .execute(p)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        .fetch_all(p)
+        .await
+        .unwrap()
+}
+
 /// Starts `db`'s engine worker again (it reads the database's settings when it connects).
 async fn restart_engine_worker(db: &str) {
     let old: i32 = scalar(
@@ -219,15 +246,7 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
     load(&p).await;
     let large = large_tables(&p).await;
     assert!(large.len() >= 4, "large tables: {large:?}");
-    // every statement's plan, nested ones (the engine's SPI) included, in this database;
-    // the engine worker reads the settings when it connects: start it again
-    log_plans(DB, true).await;
-    let p = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
-        .connect(&url_for(DB))
-        .await
-        .unwrap();
-    let offset = log_size();
+    let (p, offset) = logged_pool(DB, 8).await;
 
     // the workload: start, two worker steps with a timer between, a signal at the end
     for i in 0..WORKFLOWS {
@@ -285,18 +304,7 @@ async fn the_step_path_and_the_engine_loop_use_indexes_with_many_finished_jobs()
     assert_eq!(out["data"]["said"], "hi");
     // the engine worker's housekeeping runs every 5 s: let it run once in the window
     tokio::time::sleep(Duration::from_millis(5500)).await;
-    sqlx::query("SELECT hotmesh.wake_engine()")
-        .execute(&p)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    // the processes of this database: the engine worker and the pool's connections
-    let pids: Vec<i32> =
-        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            .fetch_all(&p)
-            .await
-            .unwrap();
+    let pids = wake_and_list_sessions(&p).await;
     let log = log_since(offset);
     log_plans(DB, false).await;
     let past: i64 = sqlx::query_scalar("SELECT count(*) FROM hotmesh.jobs WHERE id LIKE 'gone-%'")
@@ -421,6 +429,34 @@ fn queue_plan_faults(plans: &[(String, Vec<String>)]) -> Vec<String> {
     faults
 }
 
+/// Takes up to `n` messages of `qp.step`, heartbeats the first, and answers them all in
+/// one batch: the worker protocol's statements. Returns how many answers applied.
+async fn work(p: &sqlx::PgPool, n: i32) -> usize {
+    let got: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT id, reservation FROM hotmesh.dequeue('qp.step', $1, 30)")
+            .bind(n)
+            .fetch_all(p)
+            .await
+            .unwrap();
+    let (ids, rs): (Vec<i64>, Vec<i64>) = got.into_iter().unzip();
+    if let (Some(id), Some(r)) = (ids.first(), rs.first()) {
+        sqlx::query("SELECT hotmesh.heartbeat($1, 30, $2)")
+            .bind(id)
+            .bind(r)
+            .execute(p)
+            .await
+            .unwrap();
+    }
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT hotmesh.respond_batch($1, NULL, NULL, NULL, $2)")
+            .bind(&ids)
+            .bind(&rs)
+            .fetch_one(p)
+            .await
+            .unwrap();
+    applied.len()
+}
+
 /// A queue is empty at every quiet moment, and a plan is made then: a session's first
 /// statements, or a replan after autovacuum saw the queue empty. The engine's plans
 /// must still read a backlog by its indexes: by id through the primary key, a queue in
@@ -444,21 +480,8 @@ async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
         sqlx::query(sql).execute(&setup).await.unwrap();
     }
     setup.close().await;
-    log_plans(QUEUE_DB, true).await;
     // one session: its plans are made while the queue is empty, and kept
-    let p = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url_for(QUEUE_DB))
-        .await
-        .unwrap();
-    let offset = log_size();
-    let take = |n: i32| {
-        sqlx::query_as::<_, (i64, i64)>(
-            "SELECT id, reservation FROM hotmesh.dequeue('qp.step', $1, 30)",
-        )
-        .bind(n)
-        .fetch_all(&p)
-    };
+    let (p, offset) = logged_pool(QUEUE_DB, 1).await;
     // quiet: one workflow at a time, each statement run more than five times so that
     // the plan cache settles on its generic plan
     for i in 0..8 {
@@ -468,22 +491,7 @@ async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
             .await
             .unwrap();
         for _ in 0..2 {
-            let got = take(1).await.unwrap();
-            assert_eq!(got.len(), 1, "the workflow's next message");
-            let ids: Vec<i64> = got.iter().map(|m| m.0).collect();
-            let rs: Vec<i64> = got.iter().map(|m| m.1).collect();
-            sqlx::query("SELECT hotmesh.heartbeat($1, 30, $2)")
-                .bind(ids[0])
-                .bind(rs[0])
-                .execute(&p)
-                .await
-                .unwrap();
-            sqlx::query("SELECT hotmesh.respond_batch($1, NULL, NULL, NULL, $2)")
-                .bind(&ids)
-                .bind(&rs)
-                .execute(&p)
-                .await
-                .unwrap();
+            assert_eq!(work(&p, 1).await, 1, "the workflow's next step");
         }
     }
     // a backlog arrives: 3,000 workflows' first messages
@@ -501,24 +509,7 @@ async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
     // the same statements on the backlog, with the plans made on the empty queue
     let offset_backlog = log_size();
     for _ in 0..6 {
-        let got = take(10).await.unwrap();
-        assert_eq!(got.len(), 10);
-        let ids: Vec<i64> = got.iter().map(|m| m.0).collect();
-        let rs: Vec<i64> = got.iter().map(|m| m.1).collect();
-        sqlx::query("SELECT hotmesh.heartbeat($1, 30, $2)")
-            .bind(ids[0])
-            .bind(rs[0])
-            .execute(&p)
-            .await
-            .unwrap();
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT hotmesh.respond_batch($1, NULL, NULL, NULL, $2)")
-                .bind(&ids)
-                .bind(&rs)
-                .fetch_one(&p)
-                .await
-                .unwrap();
-        assert_eq!(applied.len(), 10);
+        assert_eq!(work(&p, 10).await, 10);
     }
     // an interrupted job takes its messages out of the queue by job
     sqlx::query("SELECT hotmesh.interrupt('qp.start', 'backlog-2999')")
@@ -526,16 +517,7 @@ async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
         .await
         .unwrap();
     // the engine worker's router reads its queue once more
-    sqlx::query("SELECT hotmesh.wake_engine()")
-        .execute(&p)
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let pids: Vec<i32> =
-        sqlx::query_scalar("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
-            .fetch_all(&p)
-            .await
-            .unwrap();
+    let pids = wake_and_list_sessions(&p).await;
     log_plans(QUEUE_DB, false).await;
     let all = plans_of(&log_since(offset), &pids);
     let on_backlog = plans_of(&log_since(offset_backlog), &pids);
