@@ -43,33 +43,9 @@ pub fn query_generic<R>(
     args: &[DatumWithOid],
     read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
 ) -> R {
-    let _forced = GenericPlans::force();
+    let forced = pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as std::ffi::c_int;
+    let _forced = Setting::new(std::ptr::addr_of_mut!(pg_sys::plan_cache_mode), forced);
     query(sql, args, read)
-}
-
-/// Forces generic plans while it lives; the caller's setting comes back when it drops,
-/// on an ERROR too (pgrx unwinds through it). Set on the C variable, not through the GUC
-/// machinery: two stores, and nothing a user's own queries see.
-struct GenericPlans(std::ffi::c_int);
-
-impl GenericPlans {
-    fn force() -> GenericPlans {
-        let forced = pg_sys::PlanCacheMode::PLAN_CACHE_MODE_FORCE_GENERIC_PLAN as std::ffi::c_int;
-        // SAFETY: a backend's GUC variable, read and written by this thread only
-        GenericPlans(unsafe {
-            std::mem::replace(
-                &mut *std::ptr::addr_of_mut!(pg_sys::plan_cache_mode),
-                forced,
-            )
-        })
-    }
-}
-
-impl Drop for GenericPlans {
-    fn drop(&mut self) {
-        // SAFETY: as above
-        unsafe { *std::ptr::addr_of_mut!(pg_sys::plan_cache_mode) = self.0 };
-    }
 }
 
 /// [`query`] for a read of a queue in its index's order (`ORDER BY … LIMIT n FOR UPDATE
@@ -83,23 +59,26 @@ pub fn query_in_order<R>(
     args: &[DatumWithOid],
     read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
 ) -> R {
-    let _sorts = Planner::forbid(std::ptr::addr_of_mut!(pg_sys::enable_sort));
+    let _sorts = Setting::new(std::ptr::addr_of_mut!(pg_sys::enable_sort), false);
     query(sql, args, read)
 }
 
-/// Turns a planner switch (a GUC's C variable: `enable_seqscan`, `enable_sort`, `jit`) off
-/// while it lives; the caller's value comes back when it drops, on an ERROR too (pgrx
-/// unwinds through it). Like [`GenericPlans`]: nothing a user's own queries see.
-struct Planner(*mut bool, bool);
+/// A planner setting (a GUC's C variable: `plan_cache_mode`, `enable_seqscan`,
+/// `enable_sort`, `jit`) changed while it lives; the caller's value comes back when it
+/// drops, on an ERROR too (pgrx unwinds through it). Set on the C variable, not through
+/// the GUC machinery: two stores, and nothing a user's own queries see.
+struct Setting<T: Copy>(*mut T, T);
 
-impl Planner {
-    fn forbid(switch: *mut bool) -> Planner {
+impl<T: Copy> Setting<T> {
+    fn new(variable: *mut T, value: T) -> Setting<T> {
         // SAFETY: a backend's GUC variable, read and written by this thread only
-        Planner(switch, unsafe { std::mem::replace(&mut *switch, false) })
+        Setting(variable, unsafe {
+            std::mem::replace(&mut *variable, value)
+        })
     }
 }
 
-impl Drop for Planner {
+impl<T: Copy> Drop for Setting<T> {
     fn drop(&mut self) {
         // SAFETY: as above
         unsafe { *self.0 = self.1 };
@@ -123,8 +102,8 @@ pub fn query<R>(
     args: &[DatumWithOid],
     read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
 ) -> R {
-    let _scans = Planner::forbid(std::ptr::addr_of_mut!(pg_sys::enable_seqscan));
-    let _jit = Planner::forbid(std::ptr::addr_of_mut!(pg_sys::jit_enabled));
+    let _scans = Setting::new(std::ptr::addr_of_mut!(pg_sys::enable_seqscan), false);
+    let _jit = Setting::new(std::ptr::addr_of_mut!(pg_sys::jit_enabled), false);
     // A hot standby assigns no transaction ids, and `update` asks for one first (which
     // fails there with an internal error): on a standby, statements run without it, so
     // reads work and a write fails as Postgres fails any write there (25006).
