@@ -364,6 +364,29 @@ fn a_chain_of_three_workers_ends_after_three_answers_with_its_output_maps() {
 }
 
 #[test]
+fn an_answer_batch_reads_its_rows_in_one_load_and_ends_as_single_answers_do() {
+    let s = store();
+    let ids: Vec<String> = (1..=3)
+        .map(|n| start(&s, "chain.start", json!({"n": n})))
+        .collect();
+    for topic in ["step.a", "step.b", "step.c"] {
+        let ms: Vec<i64> = s.messages(topic).iter().map(|m| m.id).collect();
+        assert_eq!(ms.len(), 3, "a message per job on {topic}");
+        let before = s.act_loads();
+        assert_eq!(s.respond_batch(&ms, json!({"n": 5})), 3);
+        assert_eq!(
+            s.act_loads() - before,
+            1,
+            "the batch on {topic} read its rows once"
+        );
+    }
+    for id in &ids {
+        assert_eq!(status_of(&s, id), 0, "{id} ended");
+        assert_eq!(data_of(&s, id)["result"], 10);
+    }
+}
+
+#[test]
 fn an_answer_to_a_message_already_answered_changes_nothing() {
     let s = store();
     let id = start(&s, "chain.start", json!({"n": 1}));

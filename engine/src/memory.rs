@@ -17,7 +17,7 @@ use crate::job::Job;
 use crate::options::{InterruptOptions, PubOptions, StatsQuery};
 use crate::status;
 use crate::step::Engine;
-use crate::store::{HookKey, HookRef, NewMessage, Store, TryLoad};
+use crate::store::{HookKey, HookRef, JobKeys, NewMessage, Store, TryLoad};
 use crate::work::{Kind, Work};
 use hotmesh_manifest::stats::Row;
 use hotmesh_manifest::CompiledApp;
@@ -67,6 +67,9 @@ struct Tables {
     /// (channel, job id) of each completion announced
     announced: Vec<(String, String)>,
     work_announced: Vec<String>,
+    /// how many times an engine asked for activity rows (one statement each in the
+    /// extension)
+    act_loads: usize,
 }
 
 impl Tables {
@@ -168,6 +171,47 @@ impl MemoryStore {
         });
         e.run();
         true
+    }
+
+    /// Successes with `data` to messages `ids`, in one transaction, as the extension's
+    /// `respond_batch` applies them: their jobs locked, the rows the answers read loaded
+    /// at once ([`Engine::preload_answers`]), then each answer applied and the state
+    /// written back once. Returns how many were applied (the others were gone).
+    pub fn respond_batch(&self, ids: &[i64], data: Value) -> usize {
+        let taken: Vec<NewMessage> = {
+            let mut t = self.tables.borrow_mut();
+            ids.iter().filter_map(|id| t.messages.remove(id)).collect()
+        };
+        let mut e = self.engine();
+        for m in &taken {
+            e.lock(&m.job_id, None);
+        }
+        let answers: Vec<(String, String, String)> = taken
+            .iter()
+            .map(|m| (m.job_id.clone(), m.activity_id.clone(), m.dad.clone()))
+            .collect();
+        e.preload_answers(&answers);
+        for (id, m) in ids.iter().zip(&taken) {
+            e.push(Work {
+                kind: Kind::Response,
+                job_id: m.job_id.clone(),
+                gid: m.gid.clone(),
+                aid: m.activity_id.clone(),
+                dad: m.dad.clone(),
+                token: Some(id.to_string()),
+                data: data.clone(),
+                status: Status::Success,
+                code: Status::Success.default_code(),
+            });
+            e.apply();
+        }
+        e.flush();
+        taken.len()
+    }
+
+    /// How many times an engine has asked for activity rows.
+    pub fn act_loads(&self) -> usize {
+        self.tables.borrow().act_loads
     }
 
     /// Answers every waiting message of `topic` with `f(data)` as a success.
@@ -312,6 +356,20 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    fn read_acts(&self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
+        let t = self.tables.borrow();
+        keys.iter()
+            .filter_map(|(a, d)| {
+                let act = t.acts.get(&(job_id.to_string(), a.clone(), d.clone()))?;
+                let mut act = act.clone();
+                act.dirty = false;
+                Some((a.clone(), d.clone(), act))
+            })
+            .collect()
+    }
+}
+
 impl Store for MemoryStore {
     fn now_ms(&self) -> i64 {
         self.tables.borrow().now_ms
@@ -398,15 +456,20 @@ impl Store for MemoryStore {
     }
 
     fn load_acts(&mut self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
-        let t = self.tables.borrow();
-        keys.iter()
-            .filter_map(|(a, d)| {
-                let act = t.acts.get(&(job_id.to_string(), a.clone(), d.clone()))?;
-                let mut act = act.clone();
-                act.dirty = false;
-                Some((a.clone(), d.clone(), act))
-            })
-            .collect()
+        self.tables.borrow_mut().act_loads += 1;
+        self.read_acts(job_id, keys)
+    }
+
+    fn load_acts_of_jobs(&mut self, wanted: &[JobKeys]) -> Vec<(String, String, String, Act)> {
+        // one read for all, as the extension's one statement
+        self.tables.borrow_mut().act_loads += 1;
+        let mut out = vec![];
+        for (job_id, keys) in wanted {
+            for (a, d, act) in self.read_acts(job_id, keys) {
+                out.push((job_id.clone(), a, d, act));
+            }
+        }
+        out
     }
 
     fn write_acts(&mut self, rows: &[(&ActKey, &Act)]) {

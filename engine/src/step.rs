@@ -6,7 +6,7 @@
 
 use crate::activity::{Act, ActStatus};
 use crate::job::Job;
-use crate::store::{NewMessage, Store, TryLoad};
+use crate::store::{JobKeys, NewMessage, Store, TryLoad};
 use crate::{channel, dad, status};
 use hotmesh_manifest::model::{write_job_field, Activity};
 use hotmesh_manifest::{CompiledApp, Env, Expr};
@@ -244,19 +244,56 @@ impl<S: Store> Engine<S> {
         keys
     }
 
-    /// Leg 2's one load: the answered activity's context, and that of the children its
-    /// first result would start (their rows, which Leg 1 checks, usually absent). A
-    /// later result's children, in another dimension, load when they run.
+    /// Leg 2's one load ([`answer_context_keys`]), of the rows not in memory yet.
     fn load_answer_context(&mut self, def: &Activity, job_id: &str, d: &str) {
-        let app = self.app(job_id);
-        let mut keys = context_keys(&app, &def.id, d);
-        let child = dad::with_index(&dad::child(d), 0);
-        for t in &def.transitions {
-            keys.extend(context_keys(&app, &t.to, &child));
-        }
-        keys.sort();
-        keys.dedup();
+        let keys = answer_context_keys(&self.app(job_id), def, d);
         self.ensure(job_id, keys);
+    }
+
+    /// Loads at once the rows that answers to `(job, activity, dad)` will read (each
+    /// one's Leg 2 context, as [`Engine::load_answer_context`] loads it): an answer
+    /// batch reads them in one statement, not one per answer. Jobs not held (locked) by
+    /// this engine are passed over; their answers load as they run.
+    pub fn preload_answers(&mut self, answers: &[(String, String, String)]) {
+        let mut wanted: Vec<JobKeys> = vec![];
+        for (job_id, aid, d) in answers {
+            let Some(job) = self.jobs.get(job_id).filter(|j| !j.fresh) else {
+                continue;
+            };
+            let app = job.app.clone();
+            let Some(def) = app.activities.get(aid) else {
+                continue;
+            };
+            let missing = answer_context_keys(&app, def, d)
+                .into_iter()
+                .filter(|(a, d)| {
+                    let k = key(job_id, a, d);
+                    !self.acts.contains_key(&k) && !self.absent.contains(&k)
+                });
+            match wanted.iter_mut().find(|(j, _)| j == job_id) {
+                Some((_, keys)) => {
+                    keys.extend(missing);
+                    keys.sort();
+                    keys.dedup();
+                }
+                None => wanted.push((job_id.clone(), missing.collect())),
+            }
+        }
+        wanted.retain(|(_, keys)| !keys.is_empty());
+        if wanted.is_empty() {
+            return;
+        }
+        let found = self.store.load_acts_of_jobs(&wanted);
+        for (job_id, keys) in &wanted {
+            for (a, d) in keys {
+                self.absent.insert(key(job_id, a, d));
+            }
+        }
+        for (job_id, a, d, act) in found {
+            let k = key(&job_id, &a, &d);
+            self.absent.remove(&k);
+            self.acts.insert(k, act);
+        }
     }
 
     /// What maps of activity `aid` at `dad` read: the job's metadata and data, and each
@@ -676,6 +713,20 @@ impl<S: Store> Engine<S> {
 
 /// The rows that the maps of `aid` at `dad` may read: its ancestors' in its dimension,
 /// and its own.
+/// What an answer to `def` at `dad` reads: its context, and that of the children its
+/// first result would start (their rows, which Leg 1 checks, usually absent). A later
+/// result's children, in another dimension, load when they run.
+fn answer_context_keys(app: &CompiledApp, def: &Activity, d: &str) -> Vec<(String, String)> {
+    let mut keys = context_keys(app, &def.id, d);
+    let child = dad::with_index(&dad::child(d), 0);
+    for t in &def.transitions {
+        keys.extend(context_keys(app, &t.to, &child));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 fn context_keys(app: &CompiledApp, aid: &str, dad: &str) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = match app.activities.get(aid) {
         Some(def) => def

@@ -53,6 +53,9 @@ pub struct HookKey<'a> {
     pub key: &'a str,
 }
 
+/// A job and the activity rows `(activity, dad)` wanted of it.
+pub type JobKeys = (String, Vec<(String, String)>);
+
 /// Storage and time, as the step machine needs them. A store is used by one transaction
 /// (one engine) at a time; what it writes becomes visible when that transaction commits,
 /// and so do its announcements.
@@ -86,6 +89,18 @@ pub trait Store {
     // activity rows
     /// The rows `(activity, dad)` of a job that exist.
     fn load_acts(&mut self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)>;
+    /// The rows of several jobs at once ([`JobKeys`]);
+    /// returns `(job, activity, dad, row)` for those that exist. By default one
+    /// [`Store::load_acts`] per job; a store that can read them together should.
+    fn load_acts_of_jobs(&mut self, wanted: &[JobKeys]) -> Vec<(String, String, String, Act)> {
+        let mut out = vec![];
+        for (job_id, keys) in wanted {
+            for (a, d, act) in self.load_acts(job_id, keys) {
+                out.push((job_id.clone(), a, d, act));
+            }
+        }
+        out
+    }
     /// Writes activity rows, each inserted or updated.
     fn write_acts(&mut self, rows: &[(&ActKey, &Act)]);
 

@@ -426,6 +426,25 @@ SELECT status, error->>'code' AS code, completed_at IS NOT NULL AS ended FROM ho
 SELECT count(*) AS messages_left FROM hotmesh.worker_stream WHERE job_id = 'fan3';
 SELECT activity_id, status FROM hotmesh.activities WHERE job_id = 'fan3' ORDER BY activity_id;
 
+-- a batch of successes takes its messages and locks their jobs in one statement, and
+-- each answer is still judged alone: one with a stale reservation is refused (its
+-- message stays with its holder), one to a message its job's interrupt removed is not
+-- applied, and the rest go on
+SELECT hotmesh.pub('fan.stop', '{}', '{"id": "fan4"}') AS f4, hotmesh.pub('fan.stop', '{}', '{"id": "fan5"}') AS f5;
+CREATE TEMP TABLE dq AS SELECT id, job_id, activity_id, reservation FROM hotmesh.dequeue('fan.work', 100, 30)
+  WHERE job_id IN ('fan4', 'fan5');
+SELECT hotmesh.interrupt('fan.stop', 'fan5') IS NOT NULL AS interrupted;
+SELECT hotmesh.respond_batch(array_agg(id ORDER BY job_id DESC, activity_id), NULL, NULL, NULL,
+         array_agg(CASE WHEN job_id = 'fan4' AND activity_id = 'y' THEN reservation + 1 ELSE reservation END
+                   ORDER BY job_id DESC, activity_id))
+       = (SELECT array_agg(id) FROM dq WHERE job_id = 'fan4' AND activity_id = 'x') AS only_the_held_one_applied
+  FROM dq;
+SELECT job_id, activity_id, reservation = (SELECT reservation FROM dq WHERE dq.id = w.id) AS still_held
+  FROM hotmesh.worker_stream w WHERE job_id IN ('fan4', 'fan5') ORDER BY 1, 2;
+SELECT a.job_id, a.activity_id, a.status FROM hotmesh.activities a
+ WHERE a.job_id IN ('fan4', 'fan5') AND a.activity_id IN ('x', 'y') ORDER BY 1, 2;
+DROP TABLE dq;
+
 -- hotmesh.journal: the marks of MeshFlow workflows as rows, one per durable operation (a
 -- join's items each their own; the original's `data`/`$error` read too); other marks, and
 -- indexes too large for an integer, are not rows

@@ -187,9 +187,7 @@ mod hotmesh {
             grants::require_message(*id);
         }
         let applied: std::collections::HashSet<i64> =
-            stream::respond_all(stream::in_job_order(answers, |a| a.0))
-                .into_iter()
-                .collect();
+            stream::respond_all(answers).into_iter().collect();
         // in the order given, once each (a repeated id is applied once)
         let mut seen = std::collections::HashSet::new();
         message_ids

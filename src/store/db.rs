@@ -63,8 +63,22 @@ pub fn query_in_order<R>(
     query(sql, args, read)
 }
 
+/// [`query`] for a statement that joins arrays of keys (`unnest($1)`) to a table: planned
+/// with nested loops only, so each key probes the table's index. Left to choose, the
+/// planner hash-joins the arrays to a whole scan of the table when it looks small, and
+/// the plan is cached for when it is not.
+pub fn query_probes<R>(
+    sql: &'static str,
+    args: &[DatumWithOid],
+    read: impl FnOnce(SpiTupleTable) -> SpiResult<R>,
+) -> R {
+    let _hash = Setting::new(std::ptr::addr_of_mut!(pg_sys::enable_hashjoin), false);
+    let _merge = Setting::new(std::ptr::addr_of_mut!(pg_sys::enable_mergejoin), false);
+    query(sql, args, read)
+}
+
 /// A planner setting (a GUC's C variable: `plan_cache_mode`, `enable_seqscan`,
-/// `enable_sort`, `jit`) changed while it lives; the caller's value comes back when it
+/// `enable_sort`, `enable_hashjoin`, `enable_mergejoin`, `jit`) changed while it lives; the caller's value comes back when it
 /// drops, on an ERROR too (pgrx unwinds through it). Set on the C variable, not through
 /// the GUC machinery: two stores, and nothing a user's own queries see.
 struct Setting<T: Copy>(*mut T, T);

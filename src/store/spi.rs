@@ -7,7 +7,7 @@ use super::state::{self, Act, ActKey, Job, NewMessage, TryLoad};
 use super::{apps, db, notify, stats};
 use hotmesh_engine::error::EngineError;
 use hotmesh_engine::options::StatsQuery;
-use hotmesh_engine::store::{HookKey, HookRef, Store};
+use hotmesh_engine::store::{HookKey, HookRef, JobKeys, Store};
 use hotmesh_manifest::stats::Row;
 use hotmesh_manifest::CompiledApp;
 use pgrx::JsonB;
@@ -169,6 +169,30 @@ impl Store for SpiStore {
 
     fn load_acts(&mut self, job_id: &str, keys: &[(String, String)]) -> Vec<(String, String, Act)> {
         state::load_acts(job_id, self.places.get(job_id).copied(), keys)
+    }
+
+    fn load_acts_of_jobs(&mut self, wanted: &[JobKeys]) -> Vec<(String, String, String, Act)> {
+        // a statement per part (almost always one); a job of unknown part alone,
+        // through the parent
+        let mut by_part: HashMap<Part, Vec<JobKeys>> = HashMap::new();
+        let mut out = vec![];
+        for (job_id, keys) in wanted {
+            match self.places.get(job_id) {
+                Some(p) => by_part
+                    .entry(*p)
+                    .or_default()
+                    .push((job_id.clone(), keys.clone())),
+                None => out.extend(
+                    state::load_acts(job_id, None, keys)
+                        .into_iter()
+                        .map(|(a, d, act)| (job_id.clone(), a, d, act)),
+                ),
+            }
+        }
+        for (part, of_part) in by_part {
+            out.extend(state::load_acts_of_jobs(part, &of_part));
+        }
+        out
     }
 
     fn write_acts(&mut self, rows: &[(&ActKey, &Act)]) {

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 pub use hotmesh_engine::activity::{Act, ActKey, ActStatus};
 pub use hotmesh_engine::job::{Job, Parent};
-pub use hotmesh_engine::store::{NewMessage, TryLoad};
+pub use hotmesh_engine::store::{JobKeys, NewMessage, TryLoad};
 
 /// The job columns [`load_job_by`] reads, then the job's part; `{jobs}` is the table
 /// read ([`ring::sql`]: a partition, or the parent).
@@ -325,9 +325,10 @@ fn status_i32(s: i64) -> i32 {
 }
 
 /// Writes changed jobs back: a fresh job is inserted (with its state so far: one write,
-/// not an insert and an update), a loaded one updated. One statement per job, by its
-/// primary key: a single `UPDATE … FROM unnest(…)` for a batch got a hash join over a
-/// sequential scan of `jobs` from the planner on small tables, slower than the probes.
+/// not an insert and an update), a loaded one updated. The updates go in one statement
+/// per part of the ring (almost always one): an answer batch changes a job per answer,
+/// and a statement each was a tenth of an answer's time. One job alone takes a statement
+/// without arrays (cheaper than arrays of one).
 ///
 /// `places` holds each loaded job's part; a fresh job's part is chosen here and added.
 /// `expired` holds the ids of fresh jobs that replace an expired job of the same id.
@@ -336,11 +337,7 @@ pub fn flush_jobs(
     places: &mut HashMap<String, Part>,
     expired: &mut HashSet<String>,
 ) {
-    static UPDATE: &str = "UPDATE {jobs}
-                SET status = $2, data = $3, search = $4, marks = $5, error = $6, entity = $7, updated_at = now(),
-                    completed_at = CASE WHEN $8 THEN coalesce(completed_at, now()) ELSE completed_at END,
-                    expired_at = CASE WHEN $9::float8 IS NOT NULL THEN now() + make_interval(secs => $9::float8) ELSE expired_at END
-              WHERE id = $1";
+    let mut changed: Vec<(Part, &Job)> = vec![];
     for j in jobs.iter_mut() {
         if j.fresh {
             let part = ring::part_for_new_job();
@@ -356,21 +353,102 @@ pub fn flush_jobs(
             .get(&j.id)
             .copied()
             .unwrap_or_else(|| ring::part_of(&j.id));
-        db::exec(
-            ring::sql(UPDATE, Some(part)),
-            &[
-                j.id.as_str().into(),
-                status_i32(j.status).into(),
-                storable("the job's data", Value::Object(j.data.clone())).into(),
-                storable("the job's search fields", Value::Object(j.search.clone())).into(),
-                JsonB(Value::Object(j.marks.clone())).into(),
-                j.error.clone().map(JsonB).into(),
-                j.entity.clone().into(),
-                j.completed.into(),
-                j.expire_in.into(),
-            ],
-        );
+        changed.push((part, &**j));
     }
+    let mut parts: Vec<Part> = changed.iter().map(|(p, _)| *p).collect();
+    parts.sort_unstable();
+    parts.dedup();
+    for part in parts {
+        let of_part: Vec<&Job> = changed
+            .iter()
+            .filter(|(p, _)| *p == part)
+            .map(|(_, j)| *j)
+            .collect();
+        match of_part.as_slice() {
+            [j] => update_job(j, part),
+            many => update_jobs(many, part),
+        }
+    }
+}
+
+/// The columns a job's update sets, from its values as `v`.
+macro_rules! job_update_set {
+    () => {
+        "status = v.status, data = v.data, search = v.search, marks = v.marks, error = v.error, entity = v.entity,
+         updated_at = now(),
+         completed_at = CASE WHEN v.completed THEN coalesce(completed_at, now()) ELSE completed_at END,
+         expired_at = CASE WHEN v.expire_in IS NOT NULL THEN now() + make_interval(secs => v.expire_in) ELSE expired_at END"
+    };
+}
+
+fn update_job(j: &Job, part: Part) {
+    static SQL: &str = concat!(
+        "UPDATE {jobs} SET ",
+        job_update_set!(),
+        " FROM (SELECT $2::int4 AS status, $3::jsonb AS data, $4::jsonb AS search, $5::jsonb AS marks, $6::jsonb AS error,
+                       $7::text AS entity, $8::bool AS completed, $9::float8 AS expire_in) v
+          WHERE id = $1"
+    );
+    db::exec(
+        ring::sql(SQL, Some(part)),
+        &[
+            j.id.as_str().into(),
+            status_i32(j.status).into(),
+            storable("the job's data", Value::Object(j.data.clone())).into(),
+            storable("the job's search fields", Value::Object(j.search.clone())).into(),
+            JsonB(Value::Object(j.marks.clone())).into(),
+            j.error.clone().map(JsonB).into(),
+            j.entity.clone().into(),
+            j.completed.into(),
+            j.expire_in.into(),
+        ],
+    );
+}
+
+/// Jobs of one part updated in one statement: each row of the arrays finds its job by
+/// the primary key ([`db::query_probes`]).
+fn update_jobs(jobs: &[&Job], part: Part) {
+    static SQL: &str = concat!(
+        "UPDATE {jobs} SET ",
+        job_update_set!(),
+        " FROM (SELECT unnest($1::text[]) AS id, unnest($2::int4[]) AS status, unnest($3::jsonb[]) AS data,
+                       unnest($4::jsonb[]) AS search, unnest($5::jsonb[]) AS marks, unnest($6::jsonb[]) AS error,
+                       unnest($7::text[]) AS entity, unnest($8::bool[]) AS completed, unnest($9::float8[]) AS expire_in) v
+          WHERE {jobs}.id = v.id"
+    );
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+    let statuses: Vec<i32> = jobs.iter().map(|j| status_i32(j.status)).collect();
+    let data: Vec<JsonB> = jobs
+        .iter()
+        .map(|j| storable("the job's data", Value::Object(j.data.clone())))
+        .collect();
+    let search: Vec<JsonB> = jobs
+        .iter()
+        .map(|j| storable("the job's search fields", Value::Object(j.search.clone())))
+        .collect();
+    let marks: Vec<JsonB> = jobs
+        .iter()
+        .map(|j| JsonB(Value::Object(j.marks.clone())))
+        .collect();
+    let errors: Vec<Option<JsonB>> = jobs.iter().map(|j| j.error.clone().map(JsonB)).collect();
+    let entities: Vec<Option<String>> = jobs.iter().map(|j| j.entity.clone()).collect();
+    let completed: Vec<bool> = jobs.iter().map(|j| j.completed).collect();
+    let expire_in: Vec<Option<f64>> = jobs.iter().map(|j| j.expire_in).collect();
+    db::query_probes(
+        ring::sql(SQL, Some(part)),
+        &[
+            ids.into(),
+            statuses.into(),
+            data.into(),
+            search.into(),
+            marks.into(),
+            errors.into(),
+            entities.into(),
+            completed.into(),
+            expire_in.into(),
+        ],
+        |t| Ok(t.len()),
+    );
 }
 
 /// Writes worker messages, all in one statement; returns each one's `(job, activity,
@@ -456,6 +534,14 @@ fn kind_name(s: &str) -> &'static str {
     K::parse(s).map(K::name).unwrap_or("hook")
 }
 
+/// The activity columns [`read_act`] reads, from `a`.
+macro_rules! act_columns {
+    () => {
+        "a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
+         (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8"
+    };
+}
+
 /// Loads the activity rows `(activity, dad)` of a job that exist; `part` is the job's
 /// (None: not known, the statement reads through the parent).
 pub fn load_acts(
@@ -463,10 +549,12 @@ pub fn load_acts(
     part: Option<Part>,
     keys: &[(String, String)],
 ) -> Vec<(String, String, Act)> {
-    static SQL: &str = "SELECT a.activity_id, a.dad, a.type, a.status, a.input, a.output, a.hook, a.error, a.wait_token, a.iterations, a.answers,
-                (extract(epoch FROM a.created_at) * 1000)::int8, (extract(epoch FROM a.updated_at) * 1000)::int8
-           FROM {acts} a
-          WHERE a.job_id = $1 AND a.activity_id = ANY ($2::text[]) AND a.dad = ANY ($3::text[])";
+    static SQL: &str = concat!(
+        "SELECT ",
+        act_columns!(),
+        " FROM {acts} a
+          WHERE a.job_id = $1 AND a.activity_id = ANY ($2::text[]) AND a.dad = ANY ($3::text[])"
+    );
     let aids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
     let dads: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
     db::query_generic(
@@ -475,37 +563,75 @@ pub fn load_acts(
         |t| {
             let mut out = vec![];
             for r in t {
+                let (aid, dad, act) = read_act(&r, 0)?;
                 // the query matches each id with each dad: keep the pairs asked for
-                let (aid, dad) = (
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<String>(2)?.unwrap_or_default(),
-                );
-                if !keys.iter().any(|(a, d)| *a == aid && *d == dad) {
-                    continue;
+                if keys.iter().any(|(a, d)| *a == aid && *d == dad) {
+                    out.push((aid, dad, act));
                 }
-                let status = r.get::<String>(4)?.unwrap_or_default();
-                out.push((
-                    aid,
-                    dad,
-                    Act {
-                        kind: kind_name(&r.get::<String>(3)?.unwrap_or_default()),
-                        status: ActStatus::parse(&status),
-                        input: db::json(r.get::<JsonB>(5)?),
-                        output: db::json(r.get::<JsonB>(6)?),
-                        hook: db::json(r.get::<JsonB>(7)?),
-                        error: db::json(r.get::<JsonB>(8)?),
-                        wait_token: r.get::<String>(9)?,
-                        iterations: r.get::<i32>(10)?.unwrap_or(0),
-                        answers: r.get::<i32>(11)?.unwrap_or(0),
-                        created_ms: r.get::<i64>(12)?.unwrap_or(0),
-                        updated_ms: r.get::<i64>(13)?.unwrap_or(0),
-                        dirty: false,
-                    },
-                ));
             }
             Ok(out)
         },
     )
+}
+
+/// Loads the activity rows of several jobs of one part in one statement: each
+/// `(job, activity, dad)` asked for finds its row by the primary key. Returns those that
+/// exist, with their job.
+pub fn load_acts_of_jobs(part: Part, wanted: &[JobKeys]) -> Vec<(String, String, String, Act)> {
+    static SQL: &str = concat!(
+        "SELECT k.job_id, ",
+        act_columns!(),
+        " FROM (SELECT unnest($1::text[]) AS job_id, unnest($2::text[]) AS activity_id, unnest($3::text[]) AS dad) k
+          JOIN {acts} a ON a.job_id = k.job_id AND a.activity_id = k.activity_id AND a.dad = k.dad"
+    );
+    let pairs = wanted
+        .iter()
+        .flat_map(|(job, keys)| keys.iter().map(move |(a, d)| (job, a, d)));
+    let jobs: Vec<String> = pairs.clone().map(|(j, _, _)| j.clone()).collect();
+    let aids: Vec<String> = pairs.clone().map(|(_, a, _)| a.clone()).collect();
+    let dads: Vec<String> = pairs.map(|(_, _, d)| d.clone()).collect();
+    db::query_probes(
+        ring::sql(SQL, Some(part)),
+        &[jobs.into(), aids.into(), dads.into()],
+        |t| {
+            let mut out = vec![];
+            for r in t {
+                let job = r.get::<String>(1)?.unwrap_or_default();
+                let (aid, dad, act) = read_act(&r, 1)?;
+                out.push((job, aid, dad, act));
+            }
+            Ok(out)
+        },
+    )
+}
+
+/// An activity row in the current row's columns after the first `at` (those of
+/// `act_columns!`): its activity, dad and state.
+fn read_act(
+    r: &pgrx::spi::SpiHeapTupleData,
+    at: usize,
+) -> pgrx::spi::SpiResult<(String, String, Act)> {
+    let text = |i: usize| -> pgrx::spi::SpiResult<String> {
+        Ok(r.get::<String>(at + i)?.unwrap_or_default())
+    };
+    Ok((
+        text(1)?,
+        text(2)?,
+        Act {
+            kind: kind_name(&text(3)?),
+            status: ActStatus::parse(&text(4)?),
+            input: db::json(r.get::<JsonB>(at + 5)?),
+            output: db::json(r.get::<JsonB>(at + 6)?),
+            hook: db::json(r.get::<JsonB>(at + 7)?),
+            error: db::json(r.get::<JsonB>(at + 8)?),
+            wait_token: r.get::<String>(at + 9)?,
+            iterations: r.get::<i32>(at + 10)?.unwrap_or(0),
+            answers: r.get::<i32>(at + 11)?.unwrap_or(0),
+            created_ms: r.get::<i64>(at + 12)?.unwrap_or(0),
+            updated_ms: r.get::<i64>(at + 13)?.unwrap_or(0),
+            dirty: false,
+        },
+    ))
 }
 
 /// Writes activity rows (each inserted or updated), one statement per part of the ring

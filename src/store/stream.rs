@@ -37,10 +37,12 @@ macro_rules! not_dead_lettered {
 }
 pub(crate) use not_dead_lettered;
 
-/// The message's columns the engine reads (`load`, `take`).
+/// The message's columns the engine reads (`load`, `take`, `take_all`), of the stream
+/// as `w`.
 macro_rules! message_columns {
     () => {
-        "job_id, gid, activity_id, dad, attempt, max_attempts, backoff_coefficient, maximum_interval, initial_interval, retry_codes"
+        "w.job_id, w.gid, w.activity_id, w.dad, w.attempt, w.max_attempts, w.backoff_coefficient, w.maximum_interval,
+         w.initial_interval, w.retry_codes"
     };
 }
 
@@ -53,7 +55,7 @@ fn load(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Messag
         concat!(
             "SELECT ",
             message_columns!(),
-            " FROM hotmesh.worker_stream WHERE id = $1 AND ",
+            " FROM hotmesh.worker_stream w WHERE id = $1 AND ",
             not_dead_lettered!(),
             " AND ($2::int8 IS NULL OR reservation = $2) FOR UPDATE"
         ),
@@ -71,7 +73,7 @@ fn take(engine: &mut Engine, id: i64, reservation: Option<i64>) -> Option<Messag
         "WITH j AS MATERIALIZED (",
         state::job_of_message!(),
         "),
-         m AS (DELETE FROM hotmesh.worker_stream WHERE id = $1 AND ",
+         m AS (DELETE FROM hotmesh.worker_stream w WHERE id = $1 AND ",
         not_dead_lettered!(),
         " AND ($2::int8 IS NULL OR reservation = $2) AND EXISTS (SELECT FROM j)
                RETURNING ",
@@ -196,16 +198,122 @@ pub fn respond(id: i64, reservation: Option<i64>, data: Value, st: Status, code:
     with_engine(|e| respond_in(e, id, reservation, data, st, code))
 }
 
-/// Applies answers (in the order given: see [`in_job_order`]) on one engine, and writes
-/// their state back once: a batch of ten answers runs one `INSERT` of the next messages
-/// and one upsert of the activity rows, not ten of each. Returns the ids applied.
-pub fn respond_all(answers: Vec<(i64, Option<i64>, Value, Status, i64)>) -> Vec<i64> {
+/// An answer as `respond_batch` passes it: message id, reservation, data, status, code.
+pub type Answer = (i64, Option<i64>, Value, Status, i64);
+
+/// Applies answers on one engine, in the order of their messages' jobs (the order given
+/// within a job: see [`in_job_order`]), and writes their state back once: a batch of
+/// ten answers runs one `INSERT` of the next messages and one upsert of the activity
+/// rows, not ten of each. A batch of successes (the common batch) also takes its
+/// messages, locks their jobs and reads the rows its answers need in two statements
+/// ([`take_all`], [`Engine::preload_answers`]), not two per answer. Returns the ids
+/// applied.
+pub fn respond_all(answers: Vec<Answer>) -> Vec<i64> {
     with_engine(|e| {
+        if answers.len() < 2 || answers.iter().any(|a| a.3 != Status::Success) {
+            return in_job_order(answers, |a| a.0)
+                .into_iter()
+                .filter_map(|(id, r, d, st, code)| respond_in(e, id, r, d, st, code).then_some(id))
+                .collect();
+        }
+        let (answers, mut taken) = take_all(e, answers);
+        let preload: Vec<(String, String, String)> = taken
+            .values()
+            .filter(|m| status::running(e.jobs[&m.job_id].status))
+            .map(|m| (m.job_id.clone(), m.aid.clone(), m.dad.clone()))
+            .collect();
+        e.preload_answers(&preload);
         answers
             .into_iter()
-            .filter_map(|(id, r, d, st, code)| respond_in(e, id, r, d, st, code).then_some(id))
+            .filter_map(|(id, r, d, st, code)| {
+                let applied = match taken.remove(&id) {
+                    // taken by the batch: applied if its job still runs (an earlier
+                    // answer may have ended it), as `take` decides
+                    Some(m) if status::running(e.jobs[&m.job_id].status) => {
+                        answer(e, m, id, d, st, code);
+                        true
+                    }
+                    Some(_) => false,
+                    // not taken (its job in another part, a stale reservation, gone): the
+                    // single answer's way decides
+                    None => respond_in(e, id, r, d, st, code),
+                };
+                applied.then_some(id)
+            })
             .collect()
     })
+}
+
+/// A batch of success answers' first statement: locks the job of each message (in job
+/// order, the order of every batch) in the current part of the ring, then deletes the
+/// message if its reservation matches, as [`take`] does for one. Returns the answers in
+/// their jobs' order (those whose message it did not take first) and the messages
+/// taken, by id; their jobs become the engine's. An answer whose message it did not take
+/// (its job in another part, a stale reservation, gone) goes the single answer's way.
+///
+/// One statement, no join of the batch with itself: each message finds its job by the
+/// primary key (a lateral lookup that locks it), and the delete returns the job's columns
+/// with the message's. (A join of the locked jobs with the deleted messages is nested
+/// loops over both, and with 1,000 answers it tripled the batch's time.)
+fn take_all(
+    engine: &mut Engine,
+    answers: Vec<Answer>,
+) -> (Vec<Answer>, std::collections::HashMap<i64, Message>) {
+    static SQL: &str = concat!(
+        "WITH m AS MATERIALIZED (
+              SELECT w.id AS message, w.job_id AS job, a.r
+                FROM (SELECT unnest($1::int8[]) AS id, unnest($2::int8[]) AS r) a
+                JOIN hotmesh.worker_stream w ON w.id = a.id
+               WHERE ",
+        not_dead_lettered!(),
+        "
+               ORDER BY w.job_id, w.id),
+              l AS MATERIALIZED (
+              SELECT j.*, m.message, m.r FROM m CROSS JOIN LATERAL (",
+        state::job_select!(),
+        " WHERE j.id = m.job AND (j.expired_at IS NULL OR j.expired_at > now()) FOR UPDATE OF j) j)
+         DELETE FROM hotmesh.worker_stream w USING l
+          WHERE w.id = l.message AND ",
+        not_dead_lettered!(),
+        " AND (l.r IS NULL OR w.reservation = l.r)
+         RETURNING l.*, w.id, ",
+        message_columns!()
+    );
+    let ids: Vec<i64> = answers.iter().map(|a| a.0).collect();
+    let reservations: Vec<Option<i64>> = answers.iter().map(|a| a.1).collect();
+    let part = ring::guess();
+    let rows: Vec<(state::Job, Option<(i64, Message)>)> = db::query_probes(
+        ring::sql(SQL, Some(part)),
+        &[ids.into(), reservations.into()],
+        |mut t| {
+            let mut rows = Vec::with_capacity(t.len());
+            // the table's cursor moved row by row: the readers of single rows read it
+            while t.next().is_some() {
+                // the job's columns, the message and reservation asked for, then the
+                // message as deleted
+                let id = t.get::<i64>(state::JOB_COLUMNS + 3)?;
+                let message = message_at(&t, state::JOB_COLUMNS + 3)?;
+                rows.push((state::read_job(&t)?, id.zip(message)));
+            }
+            Ok(rows)
+        },
+    );
+    let mut job_of: std::collections::HashMap<i64, String> = Default::default();
+    let mut taken = std::collections::HashMap::new();
+    for (job, message) in rows {
+        if let Some((id, m)) = message {
+            job_of.insert(id, job.id.clone());
+            taken.insert(id, m);
+        }
+        engine.store.place(&job.id, part);
+        engine.jobs.entry(job.id.clone()).or_insert(job);
+    }
+    let mut keyed: Vec<(String, Answer)> = answers
+        .into_iter()
+        .map(|a| (job_of.get(&a.0).cloned().unwrap_or_default(), a))
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    (keyed.into_iter().map(|(_, a)| a).collect(), taken)
 }
 
 /// [`respond`] on the caller's engine, without writing back.
