@@ -133,7 +133,7 @@ CREATE TABLE hotmesh.worker_stream (
     dad                 text        NOT NULL,
     data                jsonb       NOT NULL DEFAULT '{}',
     priority            integer     NOT NULL DEFAULT 0,
-    visible_at          timestamptz NOT NULL DEFAULT now(),
+    visible_at          timestamptz NOT NULL DEFAULT now(),  -- a hand-out moves it to its lapse
     reserved_by         text,
     reserved_until      timestamptz,               -- the reservation (visibility timeout) ends
     deliveries          integer     NOT NULL DEFAULT 0,  -- times handed out by hotmesh.dequeue
@@ -219,7 +219,8 @@ CREATE VIEW hotmesh.streams AS
 SELECT topic, count(*) FILTER (WHERE dead_lettered_at IS NULL AND visible_at <= now()
                                 AND (reserved_until IS NULL OR reserved_until < now())) AS ready,
        count(*) FILTER (WHERE reserved_until >= now() AND dead_lettered_at IS NULL) AS reserved,
-       count(*) FILTER (WHERE visible_at > now() AND dead_lettered_at IS NULL) AS delayed,
+       count(*) FILTER (WHERE visible_at > now() AND dead_lettered_at IS NULL
+                                AND (reserved_until IS NULL OR reserved_until < now())) AS delayed,
        count(*) FILTER (WHERE dead_lettered_at IS NOT NULL) AS dead
   FROM hotmesh.worker_stream GROUP BY topic;
 COMMENT ON VIEW hotmesh.streams IS 'Depth of each worker topic: ready, reserved, delayed and dead-lettered messages';

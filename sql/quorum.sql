@@ -140,7 +140,8 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT hotmesh._authorize(w.app_id, 'work') FROM hotmesh.worker_stream w WHERE w.id = message_id;
     WITH r AS (
         UPDATE hotmesh.worker_stream w
-           SET reserved_until = NULL, reserved_by = NULL, reservation = NULL, deliveries = greatest(w.deliveries - 1, 0)
+           SET reserved_until = NULL, reserved_by = NULL, reservation = NULL, deliveries = greatest(w.deliveries - 1, 0),
+               visible_at = now()
          WHERE w.id = message_id AND w.dead_lettered_at IS NULL
            AND w.reserved_until IS NOT NULL AND w.reserved_until <> 'infinity'
            AND (release.reservation IS NULL OR w.reservation = release.reservation)

@@ -445,6 +445,25 @@ SELECT a.job_id, a.activity_id, a.status FROM hotmesh.activities a
  WHERE a.job_id IN ('fan4', 'fan5') AND a.activity_id IN ('x', 'y') ORDER BY 1, 2;
 DROP TABLE dq;
 
+-- a hand-out moves its message's visible_at to the lapse (dequeue then reads past the
+-- messages held): hotmesh.streams counts them as reserved, not delayed; a heartbeat moves
+-- it on; release makes the message visible at once; a lapsed one is handed out again
+SELECT hotmesh.pub('fan.stop', '{}', '{"id": "fan6"}');
+CREATE TEMP TABLE dq AS SELECT id, activity_id, reservation FROM hotmesh.dequeue('fan.work', 100, 30)
+  WHERE job_id = 'fan6';
+SELECT count(*) AS held, bool_and(w.visible_at = w.reserved_until AND w.visible_at > now() + interval '20 s') AS visible_at_the_lapse
+  FROM hotmesh.worker_stream w JOIN dq USING (id);
+SELECT ready, reserved, delayed FROM hotmesh.streams WHERE topic = 'fan.work';
+SELECT hotmesh.heartbeat(id, 600, reservation) AS extended FROM dq WHERE activity_id = 'y';
+SELECT w.visible_at = w.reserved_until AND w.visible_at > now() + interval '500 s' AS moved_on
+  FROM hotmesh.worker_stream w JOIN dq USING (id) WHERE dq.activity_id = 'y';
+SELECT hotmesh.release(id, reservation) AS released FROM dq WHERE activity_id = 'x';
+SELECT ready, reserved, delayed FROM hotmesh.streams WHERE topic = 'fan.work';
+SELECT activity_id, deliveries FROM hotmesh.dequeue('fan.work', 100, 0.1) WHERE job_id = 'fan6';
+SELECT pg_sleep(0.3);
+SELECT activity_id, deliveries FROM hotmesh.dequeue('fan.work', 100, 30) WHERE job_id = 'fan6';
+DROP TABLE dq;
+
 -- hotmesh.journal: the marks of MeshFlow workflows as rows, one per durable operation (a
 -- join's items each their own; the original's `data`/`$error` read too); other marks, and
 -- indexes too large for an integer, are not rows

@@ -413,7 +413,8 @@ pub fn retry(id: i64, reservation: Option<i64>, delay: Option<f64>, error: Value
 pub fn heartbeat(id: i64, reservation: Option<i64>, seconds: f64) -> bool {
     db::exec(
         concat!(
-            "UPDATE hotmesh.worker_stream w SET reserved_until = now() + make_interval(secs => $2)
+            "UPDATE hotmesh.worker_stream w
+                SET reserved_until = now() + make_interval(secs => $2), visible_at = now() + make_interval(secs => $2)
               WHERE id = $1 AND ",
             not_dead_lettered!(),
             " AND reserved_until IS NOT NULL AND reserved_until <> 'infinity'
