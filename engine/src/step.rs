@@ -251,7 +251,7 @@ impl<S: Store> Engine<S> {
     }
 
     /// Loads at once the rows that answers to `(job, activity, dad)` will read (each
-    /// one's Leg 2 context, as [`Engine::load_answer_context`] loads it): an answer
+    /// one's Leg 2 context, as Leg 2 loads it for one answer): an answer
     /// batch reads them in one statement, not one per answer. Jobs not held (locked) by
     /// this engine are passed over; their answers load as they run.
     pub fn preload_answers(&mut self, answers: &[(String, String, String)]) {
