@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The default options but for `claim_after`.
@@ -41,13 +42,24 @@ pub fn work(id: i64, topic: &str) -> Work {
     work_with(id, topic, json!({"n": id, "text": "héllo"}))
 }
 
-/// A port nobody listens on now.
+/// A port nobody listens on now, and not handed out before in this process: the tests
+/// of a binary run in parallel, and two of them given one port started two servers on
+/// it (the second failed to bind, its readiness check met the first, and its test lost
+/// its server when the other test ended).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 pub struct Server {
@@ -130,6 +142,14 @@ impl Server {
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(Instant::now() < deadline, "{} did not start", self.program);
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // the one listening must be ours: a server that could not bind has exited
+        if let Some(status) = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+        {
+            panic!("{} on port {} exited ({status})", self.program, self.port);
         }
     }
 
