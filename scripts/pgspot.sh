@@ -29,6 +29,9 @@ for f in sql/hotmesh--*--*.sql; do
     # released before pgspot ran in CI, and never edited since: `'worker'::text` in a
     # view (pg_catalog is searched first in an extension script; see docs/security.md)
     sql/hotmesh--0.2.0--0.3.0.sql) check "$f" --ignore PS017 ;;
+    # CREATE OR REPLACE VIEW of hotmesh.streams, in the schema the extension owns (as the
+    # functions of PS002): replaced, so its grants and the views that read it stay
+    sql/hotmesh--0.10.0--0.11.0.sql) check "$f" --ignore PS015 ;;
     *) check "$f" ;;
   esac
 done
