@@ -194,22 +194,40 @@ impl<S: Store> Engine<S> {
             }
             return;
         }
-        let missing: Vec<(String, String)> = keys
-            .into_iter()
-            .filter(|(a, d)| {
-                let k = key(job_id, a, d);
-                !self.acts.contains_key(&k) && !self.absent.contains(&k)
-            })
-            .collect();
+        let missing = self.unknown(job_id, keys);
         if missing.is_empty() {
             return;
         }
         let found = self.store.load_acts(job_id, &missing);
-        for (a, d) in &missing {
-            self.absent.insert(key(job_id, a, d));
+        let found = found
+            .into_iter()
+            .map(|(a, d, act)| (job_id.to_string(), a, d, act));
+        self.keep_loaded(&[(job_id.to_string(), missing)], found);
+    }
+
+    /// The keys of `job_id`'s rows that are neither in memory nor known to be absent.
+    fn unknown(&self, job_id: &str, keys: Vec<(String, String)>) -> Vec<(String, String)> {
+        keys.into_iter()
+            .filter(|(a, d)| {
+                let k = key(job_id, a, d);
+                !self.acts.contains_key(&k) && !self.absent.contains(&k)
+            })
+            .collect()
+    }
+
+    /// Keeps the rows a load of `asked` found; the others asked for are known absent.
+    fn keep_loaded(
+        &mut self,
+        asked: &[JobKeys],
+        found: impl IntoIterator<Item = (String, String, String, Act)>,
+    ) {
+        for (job_id, keys) in asked {
+            for (a, d) in keys {
+                self.absent.insert(key(job_id, a, d));
+            }
         }
-        for (a, d, act) in found {
-            let k = key(job_id, &a, &d);
+        for (job_id, a, d, act) in found {
+            let k = key(&job_id, &a, &d);
             self.absent.remove(&k);
             self.acts.insert(k, act);
         }
@@ -256,6 +274,7 @@ impl<S: Store> Engine<S> {
     /// this engine are passed over; their answers load as they run.
     pub fn preload_answers(&mut self, answers: &[(String, String, String)]) {
         let mut wanted: Vec<JobKeys> = vec![];
+        let mut of_job: HashMap<&str, usize> = HashMap::new();
         for (job_id, aid, d) in answers {
             let Some(job) = self.jobs.get(job_id).filter(|j| !j.fresh) else {
                 continue;
@@ -264,36 +283,23 @@ impl<S: Store> Engine<S> {
             let Some(def) = app.activities.get(aid) else {
                 continue;
             };
-            let missing = answer_context_keys(&app, def, d)
-                .into_iter()
-                .filter(|(a, d)| {
-                    let k = key(job_id, a, d);
-                    !self.acts.contains_key(&k) && !self.absent.contains(&k)
-                });
-            match wanted.iter_mut().find(|(j, _)| j == job_id) {
-                Some((_, keys)) => {
-                    keys.extend(missing);
-                    keys.sort();
-                    keys.dedup();
-                }
-                None => wanted.push((job_id.clone(), missing.collect())),
-            }
+            let missing = self.unknown(job_id, answer_context_keys(&app, def, d));
+            let at = *of_job.entry(job_id).or_insert_with(|| {
+                wanted.push((job_id.clone(), vec![]));
+                wanted.len() - 1
+            });
+            wanted[at].1.extend(missing);
+        }
+        for (_, keys) in &mut wanted {
+            keys.sort();
+            keys.dedup();
         }
         wanted.retain(|(_, keys)| !keys.is_empty());
         if wanted.is_empty() {
             return;
         }
         let found = self.store.load_acts_of_jobs(&wanted);
-        for (job_id, keys) in &wanted {
-            for (a, d) in keys {
-                self.absent.insert(key(job_id, a, d));
-            }
-        }
-        for (job_id, a, d, act) in found {
-            let k = key(&job_id, &a, &d);
-            self.absent.remove(&k);
-            self.acts.insert(k, act);
-        }
+        self.keep_loaded(&wanted, found);
     }
 
     /// What maps of activity `aid` at `dad` read: the job's metadata and data, and each

@@ -11,6 +11,7 @@ use hotmesh_engine::status;
 use hotmesh_engine::stream::{on_answer, on_retry, Disposition, DEAD_LETTERED};
 use pgrx::JsonB;
 use serde_json::{json, Value};
+use std::collections::HashMap;
 
 /// A worker message as the engine needs it to answer.
 struct Message {
@@ -255,10 +256,7 @@ pub fn respond_all(answers: Vec<Answer>) -> Vec<i64> {
 /// primary key (a lateral lookup that locks it), and the delete returns the job's columns
 /// with the message's. (A join of the locked jobs with the deleted messages is nested
 /// loops over both, and with 1,000 answers it tripled the batch's time.)
-fn take_all(
-    engine: &mut Engine,
-    answers: Vec<Answer>,
-) -> (Vec<Answer>, std::collections::HashMap<i64, Message>) {
+fn take_all(engine: &mut Engine, answers: Vec<Answer>) -> (Vec<Answer>, HashMap<i64, Message>) {
     static SQL: &str = concat!(
         "WITH m AS MATERIALIZED (
               SELECT w.id AS message, w.job_id AS job, a.r
@@ -282,7 +280,7 @@ fn take_all(
     let ids: Vec<i64> = answers.iter().map(|a| a.0).collect();
     let reservations: Vec<Option<i64>> = answers.iter().map(|a| a.1).collect();
     let part = ring::guess();
-    let rows: Vec<(state::Job, Option<(i64, Message)>)> = db::query_probes(
+    let rows: Vec<(state::Job, i64, Message)> = db::query_probes(
         ring::sql(SQL, Some(part)),
         &[ids.into(), reservations.into()],
         |mut t| {
@@ -290,30 +288,25 @@ fn take_all(
             // the table's cursor moved row by row: the readers of single rows read it
             while t.next().is_some() {
                 // the job's columns, the message and reservation asked for, then the
-                // message as deleted
+                // message as deleted (every row has one: the rows are the deletes)
                 let id = t.get::<i64>(state::JOB_COLUMNS + 3)?;
                 let message = message_at(&t, state::JOB_COLUMNS + 3)?;
-                rows.push((state::read_job(&t)?, id.zip(message)));
+                if let (Some(id), Some(m)) = (id, message) {
+                    rows.push((state::read_job(&t)?, id, m));
+                }
             }
             Ok(rows)
         },
     );
-    let mut job_of: std::collections::HashMap<i64, String> = Default::default();
-    let mut taken = std::collections::HashMap::new();
-    for (job, message) in rows {
-        if let Some((id, m)) = message {
-            job_of.insert(id, job.id.clone());
-            taken.insert(id, m);
-        }
+    let mut job_of: HashMap<i64, String> = HashMap::new();
+    let mut taken = HashMap::new();
+    for (job, id, m) in rows {
+        job_of.insert(id, job.id.clone());
+        taken.insert(id, m);
         engine.store.place(&job.id, part);
         engine.jobs.entry(job.id.clone()).or_insert(job);
     }
-    let mut keyed: Vec<(String, Answer)> = answers
-        .into_iter()
-        .map(|a| (job_of.get(&a.0).cloned().unwrap_or_default(), a))
-        .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
-    (keyed.into_iter().map(|(_, a)| a).collect(), taken)
+    (by_job(answers, |a| a.0, &job_of), taken)
 }
 
 /// [`respond`] on the caller's engine, without writing back.
@@ -363,18 +356,24 @@ pub fn in_job_order<T>(items: Vec<T>, message: impl Fn(&T) -> i64) -> Vec<T> {
     let ids: Vec<i64> = items.iter().map(&message).collect();
     // joined from the ids (an index probe each): `id = ANY ($1)` gets a generic plan
     // that scans the whole stream
-    let jobs: std::collections::HashMap<i64, String> = db::texts::<2>(
+    let jobs: HashMap<i64, String> = db::texts::<2>(
         "SELECT w.id::text, w.job_id FROM unnest($1::int8[]) AS m(id) JOIN hotmesh.worker_stream w ON w.id = m.id",
         &[ids.into()],
     )
     .into_iter()
     .filter_map(|[id, job]| Some((id.parse().ok()?, job)))
     .collect();
-    let mut keyed: Vec<(String, T)> = items
+    by_job(items, message, &jobs)
+}
+
+/// `items` sorted by the job of their message (`jobs`: message id to job id), stably:
+/// the given order stays within a job, and items of no known job come first.
+fn by_job<T>(items: Vec<T>, message: impl Fn(&T) -> i64, jobs: &HashMap<i64, String>) -> Vec<T> {
+    let mut keyed: Vec<(&str, T)> = items
         .into_iter()
-        .map(|it| (jobs.get(&message(&it)).cloned().unwrap_or_default(), it))
+        .map(|it| (jobs.get(&message(&it)).map_or("", String::as_str), it))
         .collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    keyed.sort_by(|a, b| a.0.cmp(b.0));
     keyed.into_iter().map(|(_, it)| it).collect()
 }
 
