@@ -171,6 +171,7 @@ mod hotmesh {
         ));
         // an error here rolls the inserts back with the rest of the statement
         check_topics(&app.id, &app.version);
+        crate::store::apps::changed_at_commit();
         summary["status"] = "deployed".into();
         JsonB(summary)
     }
@@ -212,6 +213,8 @@ mod hotmesh {
             &[app_id.into(), version.into()],
         ));
         spi(Spi::run_with_args("UPDATE hotmesh.app_versions SET activated_at = now() WHERE app_id = $1 AND version = $2", &[app_id.into(), version.into()]));
+        // every backend's cached topic lookup forgets the version it had, at commit
+        crate::store::apps::changed_at_commit();
         // one notice per activation, delivered at commit (clients refresh their caches)
         spi(Spi::run_with_args(
             "SELECT pg_notify('hotmesh_activated', json_build_object('app_id', $1::text, 'version', $2::text)::text)",

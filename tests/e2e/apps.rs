@@ -18,6 +18,22 @@ fn v(n: u32) -> String {
     format!("app:\n  id: flip\n  version: '{n}'\n  graphs:\n    - subscribes: flip.go\n      activities:\n        t: {{ type: trigger }}\n")
 }
 
+/// A fresh database with versions 1 and 2 of `flip` deployed (none active), and two
+/// sessions.
+async fn two_sessions_two_versions() -> (sqlx::PgConnection, sqlx::PgConnection) {
+    setup().await;
+    let mut a = connect(DB).await;
+    let b = connect(DB).await;
+    for n in [1, 2] {
+        sqlx::query("SELECT hotmesh.deploy($1)")
+            .bind(v(n))
+            .execute(&mut a)
+            .await
+            .unwrap();
+    }
+    (a, b)
+}
+
 #[tokio::test]
 async fn everything_deploys_and_activates() {
     setup().await;
@@ -77,16 +93,7 @@ async fn everything_deploys_and_activates() {
 
 #[tokio::test]
 async fn activation_is_one_transaction_announced_at_commit() {
-    setup().await;
-    let mut a = connect(DB).await;
-    let mut b = connect(DB).await;
-    for n in [1, 2] {
-        sqlx::query("SELECT hotmesh.deploy($1)")
-            .bind(v(n))
-            .execute(&mut a)
-            .await
-            .unwrap();
-    }
+    let (mut a, mut b) = two_sessions_two_versions().await;
     sqlx::query("SELECT hotmesh.activate('flip', '1')")
         .execute(&mut a)
         .await
@@ -131,6 +138,66 @@ async fn activation_is_one_transaction_announced_at_commit() {
     assert_eq!(
         payload,
         serde_json::json!({"app_id": "flip", "version": "2"})
+    );
+}
+
+/// The version a start runs: the job row's.
+async fn started(c: &mut sqlx::PgConnection) -> String {
+    let id: String = sqlx::query_scalar("SELECT hotmesh.pub('flip.go', '{}')")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    sqlx::query_scalar("SELECT version FROM hotmesh.jobs WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *c)
+        .await
+        .unwrap()
+}
+
+async fn activate(c: &mut sqlx::PgConnection, version: &str) {
+    sqlx::query("SELECT hotmesh.activate('flip', $1)")
+        .bind(version)
+        .execute(&mut *c)
+        .await
+        .unwrap();
+}
+
+/// A session keeps the topic's active version between starts (docs/engine.md): an
+/// activation by another session reaches its next start, its own activation its next
+/// statement, a rolled-back one is forgotten, and a repeatable-read transaction starts
+/// on its snapshot's version without leaving it behind for later transactions.
+#[tokio::test]
+async fn each_start_runs_the_version_active_when_it_runs() {
+    let (mut a, mut b) = two_sessions_two_versions().await;
+    activate(&mut a, "1").await;
+    assert_eq!(started(&mut b).await, "1");
+    assert_eq!(started(&mut b).await, "1");
+    // another session's activation, committed
+    activate(&mut a, "2").await;
+    assert_eq!(started(&mut b).await, "2", "another session's activation");
+    // this session's own, in its transaction, then rolled back
+    sqlx::query("BEGIN").execute(&mut b).await.unwrap();
+    activate(&mut b, "1").await;
+    assert_eq!(
+        started(&mut b).await,
+        "1",
+        "its own activation, uncommitted"
+    );
+    sqlx::query("ROLLBACK").execute(&mut b).await.unwrap();
+    assert_eq!(started(&mut b).await, "2", "the rolled-back activation");
+    // a repeatable-read transaction starts on its snapshot's version
+    sqlx::query("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .execute(&mut b)
+        .await
+        .unwrap();
+    assert_eq!(started(&mut b).await, "2");
+    activate(&mut a, "1").await;
+    assert_eq!(started(&mut b).await, "2", "the snapshot's version");
+    sqlx::query("COMMIT").execute(&mut b).await.unwrap();
+    assert_eq!(
+        started(&mut b).await,
+        "1",
+        "the next transaction: the version active now"
     );
 }
 

@@ -429,6 +429,31 @@ fn queue_plan_faults(plans: &[(String, Vec<String>)]) -> Vec<String> {
     faults
 }
 
+/// The batch statements (those that join arrays of keys, `unnest($1 …)`) whose plan was
+/// made for this execution's values: a custom plan's conditions hold the arrays as
+/// constants (`unnest('{…}')`) where the generic plan's say `unnest($1)`. Their plan is the same whatever the arrays hold, and
+/// planning each batch anew cost a third of a take's time (docs/benchmarks.md).
+fn custom_batch_plans(plans: &[(String, Vec<String>)]) -> Vec<String> {
+    let mut custom: Vec<String> = plans
+        .iter()
+        .filter(|(_, lines)| {
+            lines
+                .iter()
+                .any(|l| l.contains("Cond:") && l.contains("unnest('{"))
+        })
+        .map(|(query, _)| {
+            query
+                .split_whitespace()
+                .take(12)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    custom.sort();
+    custom.dedup();
+    custom
+}
+
 /// Takes up to `n` messages of `qp.step`, heartbeats the first, and answers them all in
 /// one batch: the worker protocol's statements. Returns how many answers applied.
 async fn work(p: &sqlx::PgPool, n: i32) -> usize {
@@ -511,6 +536,19 @@ async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
     for _ in 0..6 {
         assert_eq!(work(&p, 10).await, 10);
     }
+    // a session that asks for custom plans (or a plan cache that keeps choosing them)
+    // still runs the batch statements on their generic plans
+    sqlx::query("SET plan_cache_mode = force_custom_plan")
+        .execute(&p)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(work(&p, 10).await, 10);
+    }
+    sqlx::query("RESET plan_cache_mode")
+        .execute(&p)
+        .await
+        .unwrap();
     // an interrupted job takes its messages out of the queue by job
     sqlx::query("SELECT hotmesh.interrupt('qp.start', 'backlog-2999')")
         .execute(&p)
@@ -535,6 +573,12 @@ async fn plans_made_on_an_empty_queue_read_a_backlog_by_index() {
         "plans that read the queues whole ({} plans read):\n{}",
         all.len(),
         faults.join("\n")
+    );
+    let custom = custom_batch_plans(&on_backlog);
+    assert!(
+        custom.is_empty(),
+        "batch statements planned for their values at each run:\n{}",
+        custom.join("\n")
     );
     eprintln!(
         "{} plans read, the backlog read by index in each",
