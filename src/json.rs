@@ -3,7 +3,7 @@
 //! (nesting past its recursion limit), which reaches the caller as an internal error
 //! (XX000); this type says "nested deeper than N levels" with 54001 instead.
 
-use crate::error::HotmeshError;
+use crate::error::{HotmeshError, Raise};
 use hotmesh_engine::error::EngineError;
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::nullable::Nullable;
@@ -110,5 +110,33 @@ unsafe impl pgrx::datum::UnboxDatum for Json {
         Self: 'src,
     {
         unsafe { Json::from_jsonb(d.sans_lifetime()) }
+    }
+}
+
+/// A value written as a jsonb argument from a reference: printed and read by `jsonb_in`
+/// as pgrx's `JsonB` does, without the deep copy an owned `JsonB` needs (the engine
+/// writes a job's data and its activities' state at every step, and copied each only to
+/// print it).
+pub struct JsonOut<'a, T: serde::Serialize + ?Sized>(pub &'a T);
+
+impl<T: serde::Serialize + ?Sized> IntoDatum for JsonOut<'_, T> {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        let text = serde_json::to_string(self.0).unwrap_or_else(|e| {
+            EngineError::Internal(format!("a value did not print as JSON: {e}")).raise()
+        });
+        // JSON text holds no NUL byte (serde escapes one in a string as \u0000)
+        let cstring = std::ffi::CString::new(text)
+            .unwrap_or_else(|_| EngineError::Internal("a NUL in JSON text".into()).raise());
+        // SAFETY: jsonb_in reads the C string, which lives to the end of the call
+        unsafe {
+            pgrx::fcinfo::direct_function_call_as_datum(
+                pg_sys::jsonb_in,
+                &[Some(pg_sys::Datum::from(cstring.as_ptr()))],
+            )
+        }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
     }
 }

@@ -5,6 +5,7 @@
 use super::db;
 use super::ring::{self, Part};
 use crate::error::Raise;
+use crate::json::JsonOut;
 use hotmesh_engine::error::EngineError;
 use pgrx::JsonB;
 use serde_json::{Map, Value};
@@ -284,10 +285,10 @@ fn try_insert_job(j: &Job, part: Part) -> bool {
             j.key.clone().into(),
             j.entity.clone().into(),
             status_i32(j.status).into(),
-            storable("the job's data", Value::Object(j.data.clone())).into(),
-            storable("the job's search fields", Value::Object(j.search.clone())).into(),
-            JsonB(Value::Object(j.marks.clone())).into(),
-            j.error.clone().map(JsonB).into(),
+            storable_map("the job's data", &j.data).into(),
+            storable_map("the job's search fields", &j.search).into(),
+            JsonOut(&j.marks).into(),
+            j.error.as_ref().map(JsonOut).into(),
             p.map(|p| p.job_id.clone()).into(),
             p.map(|p| p.gid.clone()).into(),
             p.map(|p| p.activity_id.clone()).into(),
@@ -304,15 +305,30 @@ fn try_insert_job(j: &Job, part: Part) -> bool {
 /// `v` as jsonb to store, or an ERROR when it nests too deep to be read back (a mapping
 /// can nest a value inside itself, one level per cycle): the step fails, cleanly, instead
 /// of every later step that would read it.
-fn storable(what: &str, v: Value) -> JsonB {
-    if hotmesh_engine::limits::json_too_deep(&v, MAX_STORED_DEPTH) {
-        crate::error::HotmeshError::TooDeep {
-            what: what.into(),
-            max: MAX_STORED_DEPTH,
-        }
-        .raise();
+fn storable<'a>(what: &str, v: &'a Value) -> JsonOut<'a, Value> {
+    if hotmesh_engine::limits::json_too_deep(v, MAX_STORED_DEPTH) {
+        too_deep(what)
     }
-    JsonB(v)
+    JsonOut(v)
+}
+
+/// [`storable`] for an object's fields (a job's data and search fields).
+fn storable_map<'a>(what: &str, m: &'a Map<String, Value>) -> JsonOut<'a, Map<String, Value>> {
+    // the object is the first level: its fields may nest one level less
+    if m.values()
+        .any(|v| hotmesh_engine::limits::json_too_deep(v, MAX_STORED_DEPTH - 1))
+    {
+        too_deep(what)
+    }
+    JsonOut(m)
+}
+
+fn too_deep(what: &str) -> ! {
+    crate::error::HotmeshError::TooDeep {
+        what: what.into(),
+        max: MAX_STORED_DEPTH,
+    }
+    .raise()
 }
 
 /// How deep stored JSON may nest: under what serde_json reads back
@@ -394,10 +410,10 @@ fn update_job(j: &Job, part: Part) {
         &[
             j.id.as_str().into(),
             status_i32(j.status).into(),
-            storable("the job's data", Value::Object(j.data.clone())).into(),
-            storable("the job's search fields", Value::Object(j.search.clone())).into(),
-            JsonB(Value::Object(j.marks.clone())).into(),
-            j.error.clone().map(JsonB).into(),
+            storable_map("the job's data", &j.data).into(),
+            storable_map("the job's search fields", &j.search).into(),
+            JsonOut(&j.marks).into(),
+            j.error.as_ref().map(JsonOut).into(),
             j.entity.clone().into(),
             j.completed.into(),
             j.expire_in.into(),
@@ -418,19 +434,17 @@ fn update_jobs(jobs: &[&Job], part: Part) {
     );
     let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
     let statuses: Vec<i32> = jobs.iter().map(|j| status_i32(j.status)).collect();
-    let data: Vec<JsonB> = jobs
+    let data: Vec<JsonOut<Map<String, Value>>> = jobs
         .iter()
-        .map(|j| storable("the job's data", Value::Object(j.data.clone())))
+        .map(|j| storable_map("the job's data", &j.data))
         .collect();
-    let search: Vec<JsonB> = jobs
+    let search: Vec<JsonOut<Map<String, Value>>> = jobs
         .iter()
-        .map(|j| storable("the job's search fields", Value::Object(j.search.clone())))
+        .map(|j| storable_map("the job's search fields", &j.search))
         .collect();
-    let marks: Vec<JsonB> = jobs
-        .iter()
-        .map(|j| JsonB(Value::Object(j.marks.clone())))
-        .collect();
-    let errors: Vec<Option<JsonB>> = jobs.iter().map(|j| j.error.clone().map(JsonB)).collect();
+    let marks: Vec<JsonOut<Map<String, Value>>> = jobs.iter().map(|j| JsonOut(&j.marks)).collect();
+    let errors: Vec<Option<JsonOut<Value>>> =
+        jobs.iter().map(|j| j.error.as_ref().map(JsonOut)).collect();
     let entities: Vec<Option<String>> = jobs.iter().map(|j| j.entity.clone()).collect();
     let completed: Vec<bool> = jobs.iter().map(|j| j.completed).collect();
     let expire_in: Vec<Option<f64>> = jobs.iter().map(|j| j.expire_in).collect();
@@ -470,12 +484,12 @@ pub fn insert_messages(messages: Vec<NewMessage>) -> Vec<(String, String, String
                     m.gid.as_str().into(),
                     m.activity_id.as_str().into(),
                     m.dad.as_str().into(),
-                    JsonB(m.data.clone()).into(),
+                    JsonOut(&m.data).into(),
                     m.policy.max_attempts.into(),
                     m.policy.backoff_coefficient.into(),
                     m.policy.maximum_interval.into(),
                     m.policy.initial_interval.into(),
-                    m.policy.codes.clone().map(|c| JsonB(Value::Object(c))).into(),
+                    m.policy.codes.as_ref().map(JsonOut).into(),
                 ],
             )
             .unwrap_or(0);
@@ -486,11 +500,11 @@ pub fn insert_messages(messages: Vec<NewMessage>) -> Vec<(String, String, String
     let text =
         |f: &dyn Fn(&NewMessage) -> String| -> Vec<String> { messages.iter().map(f).collect() };
     let floats = |f: &dyn Fn(&NewMessage) -> f64| -> Vec<f64> { messages.iter().map(f).collect() };
-    let data: Vec<JsonB> = messages.iter().map(|m| JsonB(m.data.clone())).collect();
+    let data: Vec<JsonOut<Value>> = messages.iter().map(|m| JsonOut(&m.data)).collect();
     let attempts: Vec<i32> = messages.iter().map(|m| m.policy.max_attempts).collect();
-    let codes: Vec<Option<JsonB>> = messages
+    let codes: Vec<Option<JsonOut<Map<String, Value>>>> = messages
         .iter()
-        .map(|m| m.policy.codes.clone().map(|c| JsonB(Value::Object(c))))
+        .map(|m| m.policy.codes.as_ref().map(JsonOut))
         .collect();
     db::query(
         // unnested in the target list (a ProjectSet, no tuplestore), in the order given
@@ -671,9 +685,9 @@ fn write_acts(rows: &[(&ActKey, &Act)], part: Part) {
             SET status = excluded.status, input = excluded.input, output = excluded.output, hook = excluded.hook,
                 error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations, answers = excluded.answers,
                 updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)";
-    let col = |f: &dyn Fn(&ActKey, &Act) -> Option<Value>| -> Vec<Option<JsonB>> {
+    let col = |f: &dyn Fn(&Act) -> Option<&Value>| -> Vec<Option<JsonOut<Value>>> {
         rows.iter()
-            .map(|(k, a)| f(k, a).map(|v| storable("an activity's state", v)))
+            .map(|(_, a)| f(a).map(|v| storable("an activity's state", v)))
             .collect()
     };
     let text = |f: &dyn Fn(&ActKey, &Act) -> Option<String>| -> Vec<Option<String>> {
@@ -691,10 +705,10 @@ fn write_acts(rows: &[(&ActKey, &Act)], part: Part) {
             text(&|k, _| Some(k.2.clone())).into(),
             text(&|_, a| Some(a.kind.to_string())).into(),
             text(&|_, a| Some(a.status.name().to_string())).into(),
-            col(&|_, a| a.input.clone()).into(),
-            col(&|_, a| a.output.clone()).into(),
-            col(&|_, a| a.hook.clone()).into(),
-            col(&|_, a| a.error.clone()).into(),
+            col(&|a| a.input.as_ref()).into(),
+            col(&|a| a.output.as_ref()).into(),
+            col(&|a| a.hook.as_ref()).into(),
+            col(&|a| a.error.as_ref()).into(),
             text(&|_, a| a.wait_token.clone()).into(),
             ints(&|a| a.iterations).into(),
             ints(&|a| a.answers).into(),
