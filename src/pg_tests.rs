@@ -147,4 +147,76 @@ mod tests {
     fn debug_fail_worker_rejects_an_empty_message() {
         Spi::run("SELECT hotmesh.debug_fail_worker('  ')").unwrap();
     }
+
+    /// A jsonb document as `Json` reads it (walking the document), and as its text
+    /// parses; both, or their errors.
+    fn both_reads(
+        text: &str,
+    ) -> (
+        Result<serde_json::Value, String>,
+        Result<serde_json::Value, String>,
+    ) {
+        let c = std::ffi::CString::new(text).unwrap();
+        // SAFETY: jsonb_in reads the C string; the datum lives in this memory context
+        let datum = unsafe {
+            pgrx::fcinfo::direct_function_call_as_datum(
+                pg_sys::jsonb_in,
+                &[Some(pg_sys::Datum::from(c.as_ptr()))],
+            )
+        }
+        .unwrap();
+        unsafe {
+            (
+                crate::json::Json::read(datum).map_err(|e| e.to_string()),
+                crate::json::Json::from_jsonb_text(datum).map_err(|e| e.to_string()),
+            )
+        }
+    }
+
+    #[pg_test]
+    fn jsonb_is_read_as_its_text_parses() {
+        let deep = |n: usize| format!("{}1{}", "[".repeat(n), "]".repeat(n));
+        let mut docs: Vec<String> = [
+            "null",
+            "true",
+            "false",
+            "0",
+            "-0",
+            "1.5",
+            "1e3",
+            "1.000",
+            "-1.25e-10",
+            "123456789012345678901234567890",
+            "0.1",
+            "1e300",
+            r#""""#,
+            r#""é \n \" \\ \t \u00e9 😀""#,
+            "[]",
+            "{}",
+            r#"{"":""}"#,
+            r#"[1,[2,[3,{}]],{"a":[]},null,"x"]"#,
+            r#"{"b":1,"a":2,"aa":{"x":null,"y":[true,false]},"ab":"c"}"#,
+            r#"{"k":{"k":{"k":{"k":[1,2,{"k":"v"}]}}}}"#,
+        ]
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+        docs.push(format!(
+            "[{}]",
+            (0..2000)
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
+        docs.push(deep(127));
+        for d in &docs {
+            let (walked, parsed) = both_reads(d);
+            assert!(walked.is_ok(), "{d}: {walked:?}");
+            assert_eq!(walked, parsed, "{d}");
+        }
+        // one level past the parser's limit: refused the same way
+        let (walked, parsed) = both_reads(&deep(128));
+        assert!(walked.is_err(), "128 levels walked");
+        assert_eq!(walked, parsed);
+    }
 }

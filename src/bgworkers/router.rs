@@ -6,7 +6,6 @@
 
 use crate::store::spi::{Kind, Status, Work};
 use crate::store::{db, notify};
-use pgrx::JsonB;
 use serde_json::Value;
 
 /// Messages per router transaction.
@@ -61,7 +60,7 @@ pub fn route() -> Routed {
                         aid: r.get::<String>(5)?.unwrap_or_default(),
                         dad: r.get::<String>(6)?.unwrap_or_default(),
                         token,
-                        data: db::json(r.get::<JsonB>(8)?).unwrap_or(Value::Null),
+                        data: db::json(r.get::<crate::json::Json>(8)?).unwrap_or(Value::Null),
                         status: Status::parse(&r.get::<String>(9)?.unwrap_or_default())
                             .unwrap_or(Status::Success),
                         code: r.get::<i32>(10)?.unwrap_or(200) as i64,

@@ -160,7 +160,7 @@ pub fn one<T: FromDatum + IntoDatum>(sql: &'static str, args: &[DatumWithOid]) -
 }
 
 /// JSON out of a jsonb column.
-pub fn json(v: Option<pgrx::JsonB>) -> Option<serde_json::Value> {
+pub fn json(v: Option<crate::json::Json>) -> Option<serde_json::Value> {
     v.map(|j| j.0)
 }
 

@@ -304,7 +304,7 @@ impl Store for SpiStore {
                 for r in t {
                     let status = r.get::<String>(2)?.unwrap_or_default();
                     v.push((
-                        db::json(r.get::<JsonB>(1)?).unwrap_or(Value::Null),
+                        db::json(r.get::<crate::json::Json>(1)?).unwrap_or(Value::Null),
                         Status::parse(&status).unwrap_or(Status::Success),
                         r.get::<i32>(3)?.unwrap_or(200) as i64,
                     ));

@@ -7,7 +7,6 @@ use super::ring::{self, Part};
 use crate::error::Raise;
 use crate::json::JsonOut;
 use hotmesh_engine::error::EngineError;
-use pgrx::JsonB;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -121,7 +120,7 @@ struct Fields {
 impl Fields {
     /// The current row's first columns (those of `job_select!`).
     fn read(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Fields> {
-        let obj = |v: Option<JsonB>| match v.map(|j| j.0) {
+        let obj = |v: Option<crate::json::Json>| match v.map(|j| j.0) {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
@@ -148,10 +147,10 @@ impl Fields {
             key: r.get::<String>(6)?,
             entity: r.get::<String>(7)?,
             status: r.get::<i32>(8)?.unwrap_or(0) as i64,
-            data: obj(r.get::<JsonB>(9)?),
-            search: obj(r.get::<JsonB>(10)?),
-            marks: obj(r.get::<JsonB>(11)?),
-            error: db::json(r.get::<JsonB>(12)?),
+            data: obj(r.get::<crate::json::Json>(9)?),
+            search: obj(r.get::<crate::json::Json>(10)?),
+            marks: obj(r.get::<crate::json::Json>(11)?),
+            error: db::json(r.get::<crate::json::Json>(12)?),
             parent,
             severed: r.get::<bool>(17)?.unwrap_or(false),
             expire: r.get::<f64>(18)?,
@@ -634,10 +633,10 @@ fn read_act(
         Act {
             kind: kind_name(&text(3)?),
             status: ActStatus::parse(&text(4)?),
-            input: db::json(r.get::<JsonB>(at + 5)?),
-            output: db::json(r.get::<JsonB>(at + 6)?),
-            hook: db::json(r.get::<JsonB>(at + 7)?),
-            error: db::json(r.get::<JsonB>(at + 8)?),
+            input: db::json(r.get::<crate::json::Json>(at + 5)?),
+            output: db::json(r.get::<crate::json::Json>(at + 6)?),
+            hook: db::json(r.get::<crate::json::Json>(at + 7)?),
+            error: db::json(r.get::<crate::json::Json>(at + 8)?),
             wait_token: r.get::<String>(at + 9)?,
             iterations: r.get::<i32>(at + 10)?.unwrap_or(0),
             answers: r.get::<i32>(at + 11)?.unwrap_or(0),

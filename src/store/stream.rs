@@ -134,7 +134,7 @@ fn message_at(r: &pgrx::spi::SpiTupleTable, at: usize) -> pgrx::spi::SpiResult<O
     let Some(job_id) = r.get::<String>(at + 1)? else {
         return Ok(None);
     };
-    let codes = match db::json(r.get::<JsonB>(at + 10)?) {
+    let codes = match db::json(r.get::<crate::json::Json>(at + 10)?) {
         Some(Value::Object(m)) => Some(m),
         _ => None,
     };
