@@ -1,7 +1,9 @@
-//! `Json`: a jsonb argument as a `serde_json::Value`, read so that bad input is an
-//! ERROR with its own SQLSTATE. pgrx's `JsonB` panics when serde_json refuses the text
-//! (nesting past its recursion limit), which reaches the caller as an internal error
-//! (XX000); this type says "nested deeper than N levels" with 54001 instead.
+//! jsonb and `serde_json::Value`, both ways. `Json` reads a jsonb argument or column by
+//! walking the document, so that bad input is an ERROR with its own SQLSTATE (pgrx's
+//! `JsonB` panics when serde_json refuses the text it prints, nesting past its recursion
+//! limit, which reaches the caller as an internal error, XX000; this type says "nested
+//! deeper than N levels" with 54001 instead) and no document is printed to be parsed.
+//! `JsonOut` writes a value from a reference.
 
 use crate::error::{HotmeshError, Raise};
 use hotmesh_engine::error::EngineError;
@@ -13,11 +15,11 @@ use pgrx::pgrx_sql_entity_graph::metadata::{
 use pgrx::prelude::*;
 use serde_json::{Map, Value};
 
-/// How deep an argument may nest: serde_json's own limit, which parsing enforces (no
-/// second walk of the value).
+/// How deep a value read may nest: serde_json's own limit (what a parse of the text
+/// would allow), checked as the document is walked.
 pub const MAX_DEPTH: usize = hotmesh_engine::limits::MAX_JSON_DEPTH;
 
-/// A jsonb value, parsed with clean errors.
+/// A jsonb value, read with clean errors.
 #[derive(Debug, Clone)]
 pub struct Json(pub Value);
 

@@ -101,10 +101,10 @@ mod hotmesh {
                         r.get::<String>(2)?.unwrap_or_default(),
                         r.get::<String>(3)?.unwrap_or_default(),
                         r.get::<String>(4)?.unwrap_or_default(),
-                        r.get::<JsonB>(5)?.unwrap_or(JsonB(Value::Null)),
+                        r.get::<crate::json::Json>(5)?.map_or(JsonB(Value::Null), |j| JsonB(j.0)),
                         r.get::<i32>(6)?.unwrap_or(0),
                         r.get::<i32>(7)?.unwrap_or(0),
-                        r.get::<JsonB>(8)?.unwrap_or(JsonB(Value::Null)),
+                        r.get::<crate::json::Json>(8)?.map_or(JsonB(Value::Null), |j| JsonB(j.0)),
                         r.get::<i64>(9)?.unwrap_or(0),
                     ));
                 }

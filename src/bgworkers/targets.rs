@@ -59,7 +59,9 @@ pub fn run() -> (usize, bool) {
                 for r in t {
                     v.push((
                         r.get::<i64>(1)?.unwrap_or(0),
-                        r.get::<JsonB>(2)?.map(|j| j.0).unwrap_or_default(),
+                        r.get::<crate::json::Json>(2)?
+                            .map(|j| j.0)
+                            .unwrap_or_default(),
                         r.get::<i64>(3)?.unwrap_or(0),
                     ));
                 }

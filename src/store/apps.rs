@@ -8,7 +8,6 @@ use crate::error::{HotmeshError, Raise};
 use hotmesh_engine::error::EngineError;
 use hotmesh_manifest::CompiledApp;
 use pgrx::pg_sys;
-use pgrx::JsonB;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -23,12 +22,19 @@ thread_local! {
     static CACHE: RefCell<HashMap<(String, String), Cached>> = RefCell::new(HashMap::new());
 }
 
-/// The oid of hotmesh.app_versions: two catalog lookups, no query.
-fn catalog_oid() -> pg_sys::Oid {
+/// The oid of catalog table `hotmesh.<name>` (InvalidOid: none): two catalog lookups, no
+/// query.
+fn relid(name: &std::ffi::CStr) -> pg_sys::Oid {
+    // SAFETY: catalog lookups by name, on the backend's main thread
     unsafe {
         let ns = pg_sys::get_namespace_oid(c"hotmesh".as_ptr(), true);
-        pg_sys::get_relname_relid(c"app_versions".as_ptr(), ns)
+        pg_sys::get_relname_relid(name.as_ptr(), ns)
     }
+}
+
+/// The oid of hotmesh.app_versions.
+fn catalog_oid() -> pg_sys::Oid {
+    relid(c"app_versions")
 }
 
 /// The compiled app of `app_id` at `version` (whose stored digest is `digest`, when the
@@ -54,7 +60,7 @@ pub fn get(app_id: &str, version: &str, digest: Option<&str>) -> Rc<CompiledApp>
             let r = t.first();
             Ok([
                 r.get::<String>(1)?.map(serde_json::Value::String),
-                r.get::<JsonB>(2)?.map(|j| j.0),
+                r.get::<crate::json::Json>(2)?.map(|j| j.0),
             ])
         },
     );
@@ -138,15 +144,7 @@ thread_local! {
 
 /// The oids of the three catalog tables `for_topic` reads, in this database.
 fn catalog_tables() -> [pg_sys::Oid; 3] {
-    // SAFETY: catalog lookups by name, on the backend's main thread
-    unsafe {
-        let ns = pg_sys::get_namespace_oid(c"hotmesh".as_ptr(), true);
-        [
-            pg_sys::get_relname_relid(c"app_active".as_ptr(), ns),
-            pg_sys::get_relname_relid(c"app_topics".as_ptr(), ns),
-            pg_sys::get_relname_relid(c"app_versions".as_ptr(), ns),
-        ]
-    }
+    [relid(c"app_active"), relid(c"app_topics"), catalog_oid()]
 }
 
 /// Registers [`forget_topics`] once per backend (Postgres has room for ten such
@@ -177,7 +175,7 @@ unsafe extern "C-unwind" fn forget_topics(_arg: pg_sys::Datum, relid: pg_sys::Oi
 /// Tells every backend, once this transaction commits, that the active versions may
 /// have changed ([`for_topic`]'s cache): a relcache invalidation of `hotmesh.app_active`.
 pub fn changed_at_commit() {
-    let oid = catalog_tables()[0];
+    let oid = relid(c"app_active");
     if oid != pg_sys::InvalidOid {
         // SAFETY: queues an invalidation message of an existing relation
         unsafe { pg_sys::CacheInvalidateRelcacheByRelid(oid) };

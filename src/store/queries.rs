@@ -5,7 +5,6 @@
 use super::db;
 use crate::error::HotmeshError;
 use hotmesh_engine::error::EngineError;
-use pgrx::JsonB;
 use serde_json::Value;
 
 pub fn status(job_id: &str) -> Result<i64, HotmeshError> {
@@ -35,12 +34,12 @@ pub fn query_state(job_id: &str, fields: Vec<String>) -> Result<Value, HotmeshEr
                 return Ok(None);
             }
             let r = t.first();
-            let obj = |v: Option<JsonB>| v.map(|j| j.0).unwrap_or(Value::Null);
+            let obj = |v: Option<crate::json::Json>| v.map(|j| j.0).unwrap_or(Value::Null);
             Ok(Some((
                 r.get::<i32>(1)?.unwrap_or(0),
-                obj(r.get::<JsonB>(2)?),
-                obj(r.get::<JsonB>(3)?),
-                obj(r.get::<JsonB>(4)?),
+                obj(r.get::<crate::json::Json>(2)?),
+                obj(r.get::<crate::json::Json>(3)?),
+                obj(r.get::<crate::json::Json>(4)?),
             )))
         },
     );
@@ -70,7 +69,7 @@ pub fn query_state(job_id: &str, fields: Vec<String>) -> Result<Value, HotmeshEr
 
 /// Everything stored about a job: its row, activity rows, and pending messages.
 pub fn raw(job_id: &str) -> Result<Value, HotmeshError> {
-    db::one::<JsonB>(
+    db::one::<crate::json::Json>(
         "SELECT jsonb_build_object(
                   'job', to_jsonb(j),
                   'activities', coalesce((SELECT jsonb_agg(to_jsonb(a) ORDER BY a.created_at, a.dad, a.activity_id)
@@ -89,7 +88,7 @@ pub fn raw(job_id: &str) -> Result<Value, HotmeshError> {
 /// type, dimension, status, input, output, hook, error, created, updated, finished}]}`.
 /// `marks` holds what a MeshFlow workflow recorded (its journal; docs/meshflow.md).
 pub fn export(job_id: &str) -> Result<Value, HotmeshError> {
-    db::one::<JsonB>(
+    db::one::<crate::json::Json>(
         "SELECT jsonb_build_object(
                   'job_id', j.id, 'app_id', j.app_id, 'version', j.version, 'topic', j.topic, 'status', j.status,
                   'data', j.data, 'error', j.error, 'created_at', j.created_at, 'completed_at', j.completed_at,
