@@ -48,6 +48,9 @@ echo "(d) pgbench again, after: $after tps"
 best=$(echo "$drain" | sed -n 's/.* \([0-9]*\) worker steps\/s.*/\1/p' | sort -n | tail -1)
 echo "ratio: (g) best ${best:-?} worker steps/s against pgbench's mean $(( (before + after) / 2 )) tps: $(awk -v b="${best:-0}" -v p="$(( (before + after) / 2 ))" 'BEGIN { printf "%.2f", b / p }')"
 
+echo "== the floor of the tables: the same rows by hand, beside the engine (batches of 50)"
+HOTMESH_PG_PORT=$PORT BATCH=50 bash scripts/bench-floor.sh | grep -v '^machine'
+
 if [ "${BENCH_SCALE:-1}" != 0 ]; then
   echo "== scale: a fresh database against one keeping ${BENCH_KEPT:-1000000} finished jobs"
   HOTMESH_PG_PORT=$PORT BENCH_ROUNDS=${BENCH_ROUNDS:-2} bash scripts/bench-scale.sh | grep -v '^NOTICE'

@@ -42,6 +42,10 @@ pub struct Job {
     /// Created in this transaction and not written yet: the write-back inserts it, and
     /// it has no activity rows in the table to load.
     pub fresh: bool,
+    /// The id came from the caller or the graph (`stats.id`), not the generator: a job
+    /// may hold it already, so the insert looks for one. A generated id is new, and its
+    /// insert skips that look (an index probe per row).
+    pub chosen_id: bool,
 }
 
 impl Job {

@@ -64,6 +64,9 @@ pub struct SpiStore {
     places: HashMap<String, Part>,
     /// Ids of jobs started here that replace an expired job of the same id.
     expired: HashSet<String>,
+    /// Ids of jobs inserted since the last write of activity rows: that write inserts
+    /// their rows without looking for rows in the way.
+    inserted: HashSet<String>,
 }
 
 impl SpiStore {
@@ -154,7 +157,12 @@ impl Store for SpiStore {
     }
 
     fn write_jobs(&mut self, jobs: &mut [&mut Job]) {
-        state::flush_jobs(jobs, &mut self.places, &mut self.expired)
+        state::flush_jobs(
+            jobs,
+            &mut self.places,
+            &mut self.expired,
+            &mut self.inserted,
+        )
     }
 
     fn running_children(&mut self, parent: &str) -> Vec<String> {
@@ -196,7 +204,9 @@ impl Store for SpiStore {
     }
 
     fn write_acts(&mut self, rows: &[(&ActKey, &Act)]) {
-        state::flush_acts(rows, &self.places)
+        // a job's rows are all new at its first write only: a later flush of the same
+        // engine updates them
+        state::flush_acts(rows, &self.places, &std::mem::take(&mut self.inserted))
     }
 
     fn write_messages(&mut self, messages: Vec<NewMessage>) -> Vec<(String, String, String, i64)> {

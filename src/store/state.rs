@@ -186,6 +186,7 @@ pub fn read_job(r: &pgrx::spi::SpiTupleTable) -> pgrx::spi::SpiResult<Job> {
         expire_in: None,
         dirty: false,
         fresh: false,
+        chosen_id: true,
     })
 }
 
@@ -264,17 +265,27 @@ fn insert_job(j: &Job, part: Part, replaces_expired: bool) -> bool {
 static DELETE_EXPIRED: &str =
     "DELETE FROM hotmesh.jobs WHERE id = $1 AND CASE WHEN expired_at <= now() THEN true ELSE false END";
 
-fn try_insert_job(j: &Job, part: Part) -> bool {
-    static SQL: &str = "INSERT INTO {jobs} (id, gid, app_id, version, topic, key, entity, status, data, search, marks, error,
+/// A job's insert, without a conflict clause.
+macro_rules! job_insert {
+    () => {
+        "INSERT INTO {jobs} (id, gid, app_id, version, topic, key, entity, status, data, search, marks, error,
                                    parent_job_id, parent_gid, parent_activity, parent_dad, severed, expire_seconds,
                                    completed_at, expired_at, part)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
                  CASE WHEN $19 THEN now() END,
-                 CASE WHEN $20::float8 IS NOT NULL THEN now() + make_interval(secs => $20::float8) END, $21)
-         ON CONFLICT (id, part) DO NOTHING";
+                 CASE WHEN $20::float8 IS NOT NULL THEN now() + make_interval(secs => $20::float8) END, $21)"
+    };
+}
+
+/// Inserts the job row; false when a row with its id is in `part` already (only a
+/// chosen id looks: a generated one is new).
+fn try_insert_job(j: &Job, part: Part) -> bool {
+    static LOOKING: &str = concat!(job_insert!(), " ON CONFLICT (id, part) DO NOTHING");
+    static NEW: &str = job_insert!();
+    let sql = if j.chosen_id { LOOKING } else { NEW };
     let p = j.parent.as_ref();
     db::exec(
-        ring::sql(SQL, Some(part)),
+        ring::sql(sql, Some(part)),
         &[
             j.id.as_str().into(),
             j.gid.as_str().into(),
@@ -347,10 +358,13 @@ fn status_i32(s: i64) -> i32 {
 ///
 /// `places` holds each loaded job's part; a fresh job's part is chosen here and added.
 /// `expired` holds the ids of fresh jobs that replace an expired job of the same id.
+/// `inserted` gets the ids of the jobs inserted: none of their activity rows is in a
+/// table yet (an expired job's went with it, by the jobs_cascade trigger).
 pub fn flush_jobs(
     jobs: &mut [&mut Job],
     places: &mut HashMap<String, Part>,
     expired: &mut HashSet<String>,
+    inserted: &mut HashSet<String>,
 ) {
     let mut changed: Vec<(Part, &Job)> = vec![];
     for j in jobs.iter_mut() {
@@ -361,6 +375,7 @@ pub fn flush_jobs(
                 EngineError::DuplicateJob(j.id.clone()).raise();
             }
             places.insert(j.id.clone(), part);
+            inserted.insert(j.id.clone());
             j.fresh = false;
             continue;
         }
@@ -648,42 +663,65 @@ fn read_act(
 }
 
 /// Writes activity rows (each inserted or updated), one statement per part of the ring
-/// their jobs are in (`places`: almost always one).
-pub fn flush_acts(rows: &[(&ActKey, &Act)], places: &HashMap<String, Part>) {
+/// their jobs are in (`places`: almost always one). The rows of jobs in `new_jobs`
+/// (inserted in this transaction: they have no rows in the table) are inserted without
+/// the upsert's look for a row in the way, an index probe per row.
+pub fn flush_acts(
+    rows: &[(&ActKey, &Act)],
+    places: &HashMap<String, Part>,
+    new_jobs: &HashSet<String>,
+) {
     let part_of = |job_id: &str| {
         places
             .get(job_id)
             .copied()
             .unwrap_or_else(|| ring::part_of(job_id))
     };
-    let placed: Vec<(Part, (&ActKey, &Act))> =
-        rows.iter().map(|&(k, a)| (part_of(&k.0), (k, a))).collect();
-    let mut parts: Vec<Part> = placed.iter().map(|(p, _)| *p).collect();
-    parts.sort_unstable();
-    parts.dedup();
-    for part in parts {
-        let of_part: Vec<(&ActKey, &Act)> = placed
+    // each row with the statement it goes in: its part, and whether it is new
+    type Statement = (Part, bool);
+    let placed: Vec<(Statement, (&ActKey, &Act))> = rows
+        .iter()
+        .map(|&(k, a)| ((part_of(&k.0), new_jobs.contains(&k.0)), (k, a)))
+        .collect();
+    let mut statements: Vec<Statement> = placed.iter().map(|(s, _)| *s).collect();
+    statements.sort_unstable();
+    statements.dedup();
+    for (part, new) in statements {
+        let of_statement: Vec<(&ActKey, &Act)> = placed
             .iter()
-            .filter(|(p, _)| *p == part)
+            .filter(|(s, _)| *s == (part, new))
             .map(|(_, r)| *r)
             .collect();
-        write_acts(&of_part, part);
+        write_acts(&of_statement, part, new);
     }
 }
 
-fn write_acts(rows: &[(&ActKey, &Act)], part: Part) {
-    static SQL: &str = "INSERT INTO {acts} AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, answers, finished_at, part)
+/// An insert of activity rows from arrays, without a conflict clause.
+macro_rules! acts_insert {
+    () => {
+        "INSERT INTO {acts} AS a (job_id, activity_id, dad, type, status, input, output, hook, error, wait_token, iterations, answers, finished_at, part)
          SELECT r.job_id, r.activity_id, r.dad, r.type, r.status, r.input, r.output, r.hook, r.error, r.wait_token, r.iterations, r.answers,
                 CASE WHEN r.finished THEN now() END, $14
            FROM (SELECT unnest($1::text[]) AS job_id, unnest($2::text[]) AS activity_id, unnest($3::text[]) AS dad,
                         unnest($4::text[]) AS type, unnest($5::text[]) AS status, unnest($6::jsonb[]) AS input,
                         unnest($7::jsonb[]) AS output, unnest($8::jsonb[]) AS hook, unnest($9::jsonb[]) AS error,
                         unnest($10::text[]) AS wait_token, unnest($11::int4[]) AS iterations, unnest($12::int4[]) AS answers,
-                        unnest($13::bool[]) AS finished) r
+                        unnest($13::bool[]) AS finished) r"
+    };
+}
+
+/// Writes `rows` of one part: inserted, or with `new` false inserted or updated.
+fn write_acts(rows: &[(&ActKey, &Act)], part: Part, new: bool) {
+    static UPSERT: &str = concat!(
+        acts_insert!(),
+        "
          ON CONFLICT (job_id, activity_id, dad, part) DO UPDATE
             SET status = excluded.status, input = excluded.input, output = excluded.output, hook = excluded.hook,
                 error = excluded.error, wait_token = excluded.wait_token, iterations = excluded.iterations, answers = excluded.answers,
-                updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)";
+                updated_at = now(), finished_at = coalesce(a.finished_at, excluded.finished_at)"
+    );
+    static INSERT: &str = acts_insert!();
+    let sql = if new { INSERT } else { UPSERT };
     let col = |f: &dyn Fn(&Act) -> Option<&Value>| -> Vec<Option<JsonOut<Value>>> {
         rows.iter()
             .map(|(_, a)| f(a).map(|v| storable("an activity's state", v)))
@@ -697,7 +735,7 @@ fn write_acts(rows: &[(&ActKey, &Act)], part: Part) {
     // the arrays are unnested in the target list (a ProjectSet), not in FROM: a
     // function scan would build a tuplestore for every flush
     db::exec(
-        ring::sql(SQL, Some(part)),
+        ring::sql(sql, Some(part)),
         &[
             text(&|k, _| Some(k.0.clone())).into(),
             text(&|k, _| Some(k.1.clone())).into(),

@@ -1162,6 +1162,47 @@ async fn a_duplicate_job_id_is_an_error() {
     assert_eq!(e, "Duplicate job: dup-1");
 }
 
+/// An expired job's id may start a job again: the old job goes with its activity rows,
+/// and the new one's rows (inserted without a look for rows in the way, as a new job's
+/// are) are its own, once each.
+#[tokio::test]
+async fn an_expired_jobs_id_starts_a_new_job_with_its_own_rows() {
+    let p = db().await;
+    install(&p, DUPE, "dupe", "1").await;
+    publish(&p, "dupe.go", json!({"id": "dup-again", "round": 1})).await;
+    let old_gid: String = sqlx::query_scalar("SELECT gid FROM hotmesh.jobs WHERE id = 'dup-again'")
+        .fetch_one(&p)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE hotmesh.jobs SET expired_at = now() - interval '1 second' WHERE id = 'dup-again'",
+    )
+    .execute(&p)
+    .await
+    .unwrap();
+    publish(&p, "dupe.go", json!({"id": "dup-again", "round": 2})).await;
+    let (gid, live): (String, bool) =
+        sqlx::query_as("SELECT gid, expired_at IS NULL FROM hotmesh.jobs WHERE id = 'dup-again'")
+            .fetch_one(&p)
+            .await
+            .unwrap();
+    assert_ne!(gid, old_gid, "a new job, not the old one");
+    assert!(live);
+    let rows: Vec<(String, i64, Value)> = sqlx::query_as(
+        "SELECT activity_id, count(*), jsonb_agg(input) FROM hotmesh.activities
+          WHERE job_id = 'dup-again' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&p)
+    .await
+    .unwrap();
+    let counts: Vec<(&str, i64)> = rows.iter().map(|(a, n, _)| (a.as_str(), *n)).collect();
+    assert_eq!(counts, [("hold", 1), ("once", 1)]);
+    assert_eq!(
+        rows[1].2[0]["round"], 2,
+        "the trigger's row is the new job's"
+    );
+}
+
 #[tokio::test]
 async fn an_unknown_topic_is_an_error() {
     let p = db().await;

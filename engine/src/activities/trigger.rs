@@ -98,6 +98,9 @@ impl<S: Store> Engine<S> {
             Some(e) => Some(e),
             None => Self::setting_num(&ctx, def, "expire").map_err(fail)?,
         };
+        // a chosen id may be taken (a generated one is not); the row itself is written
+        // when the step ends (flush_jobs), which settles a race between two starts
+        let chosen = s.options.id.is_some() || def.settings.contains_key("stats.id");
         let job = Job {
             id: id.clone(),
             gid: ids::guid(),
@@ -121,10 +124,8 @@ impl<S: Store> Engine<S> {
             expire_in: None,
             dirty: true,
             fresh: true,
+            chosen_id: chosen,
         };
-        // a chosen id may be taken (a generated one is not); the row itself is written
-        // when the step ends (flush_jobs), which settles a race between two starts
-        let chosen = s.options.id.is_some() || def.settings.contains_key("stats.id");
         if (chosen && self.store.live_job_exists(&id)) || self.jobs.contains_key(&id) {
             return Err(EngineError::DuplicateJob(id));
         }

@@ -1,0 +1,2 @@
+-- The commit ceiling: one INSERT per transaction.
+INSERT INTO commit_probe (v) VALUES (1);

@@ -1,0 +1,2 @@
+-- One start through the engine.
+SELECT hotmesh.pub('bench.three', '{"n": 1}');
