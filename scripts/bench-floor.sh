@@ -38,6 +38,19 @@ SELECT hotmesh.deploy(:'app');
 SELECT hotmesh.activate('bench', '1');
 SQL
 }
+# pgbench with a script of scripts/floor; its errors shown when it fails
+by_hand() {
+  local out
+  out=$(mktemp)
+  if ! "${PGBENCH[@]}" "$@" $DB >"$out" 2>&1; then
+    echo "bench-floor: pgbench $* failed:" >&2
+    grep -m3 -E 'error|ERROR' "$out" >&2 || true
+    rm -f "$out"
+    return 1
+  fi
+  cat "$out"
+  rm -f "$out"
+}
 finished() { "${P[@]}" -d $DB -c "SELECT count(*) FROM hotmesh.activities_p0 WHERE type = 'worker' AND status = 'done'"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -48,7 +61,7 @@ echo "(d) pgbench, one INSERT per transaction, 8 clients, 10 s: $ceiling tps"
 
 # starts alone, 4 clients each
 fresh
-by_hand=$("${PGBENCH[@]}" -c 4 -j 2 -T 10 -f $F/start.sql $DB 2>/dev/null | tps)
+by_hand=$(by_hand -c 4 -j 2 -T 10 -f $F/start.sql | tps)
 fresh
 engine=$("${PGBENCH[@]}" -c 4 -j 2 -T 10 -f $F/pub.sql $DB 2>/dev/null | tps)
 echo "(h) starts, 4 clients, 10 s: by hand $by_hand/s, hotmesh.pub $engine/s ($(ratio "$engine" "$by_hand") of by hand)"
@@ -56,9 +69,9 @@ echo "(h) starts, 4 clients, 10 s: by hand $by_hand/s, hotmesh.pub $engine/s ($(
 # the mixed load by hand: (a)'s shape, 4 sessions starting, 4 workers in batches of BATCH
 fresh
 before=$(finished)
-"${PGBENCH[@]}" -c 4 -j 1 -T "$T" -f $F/start.sql $DB >/dev/null 2>&1 &
+by_hand -c 4 -j 1 -T "$T" -f $F/start.sql >/dev/null &
 starting=$!
-PGOPTIONS="$NESTED" "${PGBENCH[@]}" -c 4 -j 1 -T "$T" -D batch="$BATCH" -f $F/work.sql $DB >/dev/null 2>&1
+PGOPTIONS="$NESTED" by_hand -c 4 -j 1 -T "$T" -D batch="$BATCH" -f $F/work.sql >/dev/null
 wait $starting
 steps=$(( ($(finished) - before) / T ))
 left=$("${P[@]}" -d $DB -c "SELECT count(*) FROM hotmesh.worker_stream")
@@ -74,14 +87,24 @@ echo "    the engine's (a): $steps worker steps/s: $(ratio "${steps:-0}" "$ceili
 
 # a backlog by hand: (g)'s shape
 fresh
-"${PGBENCH[@]}" -c 4 -j 1 -t $(( WORKFLOWS / 4 )) -f $F/start.sql $DB >/dev/null 2>&1
+by_hand -c 4 -j 1 -t $(( WORKFLOWS / 4 )) -f $F/start.sql >/dev/null
 t0=$(date +%s.%N)
-PGOPTIONS="$NESTED" "${PGBENCH[@]}" -c 4 -j 1 -T 600 -D batch="$BATCH" -f $F/work.sql $DB >/dev/null 2>&1 &
+log=$(mktemp)
+PGOPTIONS="$NESTED" "${PGBENCH[@]}" -c 4 -j 1 -T 600 -D batch="$BATCH" -f $F/work.sql $DB >"$log" 2>&1 &
 draining=$!
-while [ "$("${P[@]}" -d $DB -c 'SELECT count(*) FROM hotmesh.worker_stream')" != 0 ]; do sleep 0.05; done
+# until the queue is empty; pgbench gone first (its workers failed, or 600 s passed) is an error
+while [ "$("${P[@]}" -d $DB -c 'SELECT count(*) FROM hotmesh.worker_stream')" != 0 ]; do
+  if ! kill -0 $draining 2>/dev/null; then
+    echo "bench-floor: the workers by hand stopped with messages left:" >&2
+    grep -m3 -E 'error|ERROR' "$log" >&2 || true
+    exit 1
+  fi
+  sleep 0.05
+done
 t1=$(date +%s.%N)
 kill $draining 2>/dev/null || true
 wait $draining 2>/dev/null || true
+rm -f "$log"
 steps=$(awk -v a="$t0" -v b="$t1" -v s="$(finished)" 'BEGIN { printf "%.0f", s / (b - a) }')
 echo "(h) a backlog of $WORKFLOWS workflows by hand, 4 workers, batches of $BATCH: $steps worker steps/s: $(ratio "$steps" "$ceiling") of pgbench"
 g=$(engine g)
